@@ -1,0 +1,38 @@
+"""What every command shares: output format, JSON emission, one-line failures."""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from typing import Any, NoReturn
+
+import typer
+
+
+class OutputFormat(enum.StrEnum):
+    """How a command prints its result."""
+
+    table = "table"
+    json = "json"
+
+
+FORMAT_OPTION = typer.Option(
+    OutputFormat.table,
+    "--format",
+    help="table for people (default), json for scripts (stdout holds only the JSON).",
+    case_sensitive=False,
+)
+
+
+def emit_json(payload: Any) -> None:
+    """Print ``payload`` as JSON on stdout, nothing else."""
+    sys.stdout.write(json.dumps(payload, default=str, allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, *, code: int = 2) -> NoReturn:
+    """Exit with ``code`` after a one-line reason on stderr."""
+    first_line = " ".join(str(message).split())
+    sys.stderr.write(f"tailguard: error: {first_line}\n")
+    raise typer.Exit(code)
