@@ -1,0 +1,338 @@
+"""The run ledger: append-only, hash-chained records on SQLite or PostgreSQL.
+
+Every query is written here once with SQLAlchemy Core; ``_sqlite.py`` and ``_postgres.py`` hold
+only what differs. Appends read and lock the one-row chain head (``SELECT ... FOR UPDATE`` on
+PostgreSQL; SQLite ignores the clause and relies on ``BEGIN IMMEDIATE``), insert the new records
+and move the head, all in one transaction, so writers in any number of threads and processes
+extend one chain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+
+from tailguard.clock import Clock, SystemClock
+from tailguard.errors import BackendUnavailableError, InvalidInputError, LedgerError
+from tailguard.ledger import _tables as t
+from tailguard.ledger._backend import Backend, parse_url
+from tailguard.ledger._canonical import GENESIS_HASH, canonical_json, record_hash
+from tailguard.ledger.kinds import check_record
+from tailguard.ledger.verify import VerifyReport, verify_chain
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_READ_BATCH = 1000
+
+
+def to_micros(when: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware (or UTC-naive) datetime."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    """The aware UTC datetime of microseconds since the Unix epoch."""
+    return datetime.fromtimestamp(micros // 1_000_000, tz=UTC).replace(
+        microsecond=micros % 1_000_000
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LedgerRecord:
+    """One record of the chain, as stored.
+
+    ``record_id`` is the value of the kind's id field (``run_id`` for a run, ``gate_id`` for a
+    gate, ``<kind>_id`` otherwise); ``run_id`` is the run it belongs to, when it names one.
+    """
+
+    seq: int
+    kind: str
+    record_id: str
+    run_id: str | None
+    recorded_at: datetime
+    fields: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+
+    def to_export(self) -> dict[str, Any]:
+        """``{"kind", **fields, "seq", "prev_hash", "hash"}``: one line of ``ledger export``."""
+        return {
+            "kind": self.kind,
+            **self.fields,
+            "seq": self.seq,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+_COLUMNS = (
+    t.records.c.seq,
+    t.records.c.kind,
+    t.records.c.record_id,
+    t.records.c.run_id,
+    t.records.c.recorded_at_us,
+    t.records.c.fields,
+    t.records.c.prev_hash,
+    t.records.c.hash,
+)
+
+
+def _row_to_record(row: Sequence[Any]) -> LedgerRecord:
+    seq, kind, record_id, run_id, recorded_at_us, fields_json, prev_hash, hash_ = row
+    return LedgerRecord(
+        seq=seq,
+        kind=kind,
+        record_id=record_id,
+        run_id=run_id,
+        recorded_at=from_micros(recorded_at_us),
+        fields=json.loads(fields_json),
+        prev_hash=prev_hash,
+        hash=hash_,
+    )
+
+
+class Ledger:
+    """The append-only, hash-chained record of runs, steps, gates, outcomes and more.
+
+    Open one with :meth:`open`; it is safe to share between threads, and any number of
+    processes may append to the same database. ``engine`` is public so that co-located stores
+    (gates, rate limits, budgets) can keep their own tables beside the ledger. On SQLite every
+    transaction on it starts with ``BEGIN IMMEDIATE`` unless the connection has the execution
+    option ``tailguard_read_only=True``.
+    """
+
+    def __init__(self, *, engine: sa.Engine, backend: Backend, clock: Clock) -> None:
+        self.engine = engine
+        self.backend = backend
+        self.clock = clock
+
+    @classmethod
+    def open(cls, url: str, *, clock: Clock | None = None) -> Ledger:
+        """Open (creating if needed) the ledger at ``url``.
+
+        Args:
+            url: ``sqlite:///path.db`` or a bare path for SQLite; ``postgresql://...`` or
+                ``postgresql+psycopg://...`` for PostgreSQL (tables go in the first schema of
+                the search_path, so ``?options=-csearch_path=myschema`` works).
+            clock: where ``recorded_at`` comes from; the system clock by default.
+
+        Raises:
+            InvalidInputError: for a URL that names no supported database.
+            BackendUnavailableError: when the database cannot be reached or created.
+        """
+        sa_url, backend = parse_url(url)
+        engine = backend.create_engine(sa_url)
+        ledger = cls(engine=engine, backend=backend, clock=clock or SystemClock())
+        try:
+            ledger._ensure_schema()
+        except BaseException:
+            engine.dispose()
+            raise
+        return ledger
+
+    def _ensure_schema(self) -> None:
+        with self._db_errors("open the ledger"), self.engine.begin() as conn:
+            self.backend.lock_schema(conn)
+            if not sa.inspect(conn).has_table(t.records.name):
+                t.metadata.create_all(conn)
+                for statement in self.backend.guard_statements():
+                    conn.exec_driver_sql(statement)
+            else:
+                t.metadata.create_all(conn)
+            if conn.execute(sa.select(t.head.c.id).where(t.head.c.id == 1)).first() is None:
+                conn.execute(sa.insert(t.head).values(id=1, seq=0, hash=GENESIS_HASH))
+
+    @contextmanager
+    def _db_errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.IntegrityError as exc:
+            raise LedgerError(f"could not {action}: the database refused it ({exc.orig})") from exc
+        except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated or (
+                self.backend.name == "postgresql" and isinstance(exc, sa.exc.OperationalError)
+            ):
+                raise BackendUnavailableError(
+                    f"could not {action}: {self.backend.name} is unavailable ({exc.orig})"
+                ) from exc
+            raise LedgerError(f"could not {action}: {exc.orig}") from exc
+
+    def append(self, kind: str, fields: Mapping[str, Any]) -> LedgerRecord:
+        """Validate and append one record; returns it with its seq and hashes.
+
+        Raises:
+            InvalidInputError: a run/step/gate/outcome record whose fields break INTERFACES.md
+                section 5, or another kind without its ``<kind>_id``.
+            LedgerError: the database refused the write.
+        """
+        return self.append_many([(kind, fields)])[0]
+
+    def append_many(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[LedgerRecord]:
+        """Validate and append several records in one transaction, as one chain segment.
+
+        Nothing is written unless every record is valid.
+        """
+        checked = []
+        for index, item in enumerate(items):
+            try:
+                kind, fields = item
+            except (TypeError, ValueError):
+                raise InvalidInputError(f"item {index} is not a (kind, fields) pair") from None
+            checked.append(check_record(kind, fields))
+        if not checked:
+            return []
+        prepared = [(c, canonical_json(c.fields)) for c in checked]
+        lock_head = sa.select(t.head.c.seq, t.head.c.hash).where(t.head.c.id == 1).with_for_update()
+        with self._db_errors("append to the ledger"), self.engine.begin() as conn:
+            seq, prev_hash = conn.execute(lock_head).one()
+            recorded_at = self.clock.now()
+            recorded_us = to_micros(recorded_at)
+            rows: list[dict[str, Any]] = []
+            out: list[LedgerRecord] = []
+            for record, fields_json in prepared:
+                seq += 1
+                digest = record_hash(
+                    seq=seq, kind=record.kind, fields_json=fields_json, prev_hash=prev_hash
+                )
+                rows.append(
+                    {
+                        "seq": seq,
+                        "kind": record.kind,
+                        "record_id": record.record_id,
+                        "run_id": record.run_id,
+                        "recorded_at_us": recorded_us,
+                        "fields": fields_json,
+                        "prev_hash": prev_hash,
+                        "hash": digest,
+                    }
+                )
+                out.append(
+                    LedgerRecord(
+                        seq=seq,
+                        kind=record.kind,
+                        record_id=record.record_id,
+                        run_id=record.run_id,
+                        recorded_at=from_micros(recorded_us),
+                        fields=json.loads(fields_json),
+                        prev_hash=prev_hash,
+                        hash=digest,
+                    )
+                )
+                prev_hash = digest
+            conn.execute(sa.insert(t.records), rows)
+            conn.execute(sa.update(t.head).where(t.head.c.id == 1).values(seq=seq, hash=prev_hash))
+        return out
+
+    def records(
+        self,
+        *,
+        kind: str | None = None,
+        run_id: str | None = None,
+        since_seq: int | None = None,
+        limit: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[LedgerRecord]:
+        """Stream records in seq order, fetched in batches (bounded memory).
+
+        Args:
+            kind: only records of this kind.
+            run_id: only records belonging to this run.
+            since_seq: only records with seq greater than this (a resume cursor).
+            limit: at most this many records.
+            since: only records with ``recorded_at >= since``.
+            until: only records with ``recorded_at < until``.
+        """
+        conditions: list[sa.ColumnElement[bool]] = []
+        if kind is not None:
+            conditions.append(t.records.c.kind == kind)
+        if run_id is not None:
+            conditions.append(t.records.c.run_id == run_id)
+        if since is not None:
+            conditions.append(t.records.c.recorded_at_us >= to_micros(since))
+        if until is not None:
+            conditions.append(t.records.c.recorded_at_us < to_micros(until))
+        if limit is not None and limit < 0:
+            raise InvalidInputError(f"limit must be >= 0, got {limit}")
+        after = since_seq if since_seq is not None else -(2**62)
+        remaining = limit
+        while remaining is None or remaining > 0:
+            batch = _READ_BATCH if remaining is None else min(_READ_BATCH, remaining)
+            query = (
+                sa.select(*_COLUMNS)
+                .where(t.records.c.seq > after, *conditions)
+                .order_by(t.records.c.seq)
+                .limit(batch)
+            )
+            with self._db_errors("read the ledger"), self.engine.connect() as conn:
+                rows = conn.execution_options(**self.backend.read_options()).execute(query).all()
+            for row in rows:
+                yield _row_to_record(row)
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def latest(self, kind: str, record_id: str) -> LedgerRecord | None:
+        """The newest record of ``kind`` whose id field equals ``record_id`` (current state)."""
+        query = (
+            sa.select(*_COLUMNS)
+            .where(t.records.c.kind == kind, t.records.c.record_id == record_id)
+            .order_by(t.records.c.seq.desc())
+            .limit(1)
+        )
+        with self._db_errors("read the ledger"), self.engine.connect() as conn:
+            row = conn.execution_options(**self.backend.read_options()).execute(query).first()
+        return None if row is None else _row_to_record(row)
+
+    def count(self) -> int:
+        """How many records the ledger holds."""
+        with self._db_errors("read the ledger"), self.engine.connect() as conn:
+            value = (
+                conn.execution_options(**self.backend.read_options())
+                .execute(sa.select(sa.func.count()).select_from(t.records))
+                .scalar_one()
+            )
+        return int(value)
+
+    def head(self) -> tuple[int, str]:
+        """The chain head as stored: (last seq, last hash); (0, genesis hash) when empty."""
+        with self._db_errors("read the ledger"), self.engine.connect() as conn:
+            seq, digest = (
+                conn.execution_options(**self.backend.read_options())
+                .execute(sa.select(t.head.c.seq, t.head.c.hash).where(t.head.c.id == 1))
+                .one()
+            )
+        return int(seq), str(digest)
+
+    def verify(self, *, batch_size: int = 5000) -> VerifyReport:
+        """Walk the whole chain and report the first record altered, inserted or removed."""
+        with self._db_errors("verify the ledger"):
+            return verify_chain(
+                self.engine, read_options=self.backend.read_options(), batch_size=batch_size
+            )
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
