@@ -1,0 +1,176 @@
+"""A :class:`ModelProvider` on the official ``openai`` SDK (chat completions, function calling)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any, cast
+
+import httpx2
+import openai
+
+from tailguard.roles.providers.base import (
+    ChatMessage,
+    ModelTurn,
+    ProviderAuthError,
+    ProviderError,
+    StopReason,
+    ToolCall,
+    ToolSpec,
+    Usage,
+    error_for_status,
+)
+from tailguard.roles.providers.prices import PriceTable, load_prices
+
+_STOP: dict[str, StopReason] = {
+    "stop": "end_turn",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "length": "max_tokens",
+    "content_filter": "refusal",
+}
+
+#: The argument key a tool call carries when the model's arguments were not valid JSON, so
+#: the control plane's schema check refuses the call and the model sees why.
+INVALID_ARGUMENTS_KEY = "__invalid_json_arguments__"
+
+
+def to_openai_messages(system: str, messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """Translate a neutral conversation into chat-completions messages."""
+    out: list[dict[str, Any]] = [{"role": "system", "content": system}]
+    for message in messages:
+        if message.role == "user":
+            out.append({"role": "user", "content": message.text})
+        elif message.role == "tool":
+            out.append(
+                {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.text}
+            )
+        else:
+            entry: dict[str, Any] = {"role": "assistant", "content": message.text or None}
+            if message.tool_calls:
+                entry["tool_calls"] = [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": json.dumps(dict(c.arguments))},
+                    }
+                    for c in message.tool_calls
+                ]
+            out.append(entry)
+    return out
+
+
+def _arguments(raw: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(raw or "{}")
+    except json.JSONDecodeError:
+        return {INVALID_ARGUMENTS_KEY: raw}
+    return value if isinstance(value, dict) else {INVALID_ARGUMENTS_KEY: raw}
+
+
+def parse_openai_completion(completion: Any, *, prices: PriceTable, name: str) -> ModelTurn:
+    """Read text, tool calls, stop reason and usage from an SDK ``ChatCompletion``."""
+    if not completion.choices:
+        raise ProviderError("openai: the completion has no choices", provider="openai")
+    choice = completion.choices[0]
+    message = choice.message
+    calls = tuple(
+        ToolCall(id=c.id, name=c.function.name, arguments=_arguments(c.function.arguments))
+        for c in (message.tool_calls or ())
+        if getattr(c, "type", "function") == "function"
+    )
+    raw_usage = completion.usage
+    usage = Usage(
+        input_tokens=int(raw_usage.prompt_tokens) if raw_usage else 0,
+        output_tokens=int(raw_usage.completion_tokens) if raw_usage else 0,
+    )
+    return ModelTurn(
+        text=message.content or "",
+        tool_calls=calls,
+        stop_reason=_STOP.get(str(choice.finish_reason), "other"),
+        usage=usage,
+        cost_usd=prices.require(name).cost(usage),
+        model=str(completion.model),
+    )
+
+
+class OpenAIProvider:
+    """GPT models through chat completions with function calling.
+
+    Args:
+        model: the model id, e.g. ``gpt-4.1-mini``.
+        api_key: defaults to ``$OPENAI_API_KEY``.
+        http_client: an ``httpx2.Client`` for the SDK (tests pass one with a mock transport).
+        max_retries: the SDK's own retries on 408/409/429/5xx; 0 turns them off.
+        max_tokens: the cap on completion tokens per call.
+        timeout: seconds per request.
+        prices: the price table (default: :func:`load_prices`).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        http_client: httpx2.Client | None = None,
+        max_retries: int = 2,
+        max_tokens: int = 1024,
+        timeout: float = 30.0,
+        prices: PriceTable | None = None,
+    ) -> None:
+        self._model = model
+        self._prices = prices or load_prices()
+        self._prices.require(self.name)
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise ProviderAuthError("OPENAI_API_KEY is not set", provider="openai", status=None)
+        self._max_tokens = max_tokens
+        self._client = openai.OpenAI(
+            api_key=key, http_client=http_client, max_retries=max_retries, timeout=timeout
+        )
+
+    @property
+    def name(self) -> str:
+        """``openai:<model>``."""
+        return f"openai:{self._model}"
+
+    def complete(
+        self, system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+    ) -> ModelTurn:
+        """One chat-completions call; SDK errors become typed :class:`ProviderError` s."""
+        kwargs: dict[str, Any] = {
+            "model": self._model,
+            "messages": to_openai_messages(system, messages),
+            "max_completion_tokens": self._max_tokens,
+        }
+        if tools:
+            kwargs["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": dict(t.parameters),
+                    },
+                }
+                for t in tools
+            ]
+        try:
+            completion = cast(Any, self._client.chat.completions).create(**kwargs)
+        except openai.APIStatusError as exc:
+            raise error_for_status(
+                exc.status_code, f"openai: {_error_text(exc)}", provider="openai"
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise error_for_status(None, f"openai: {exc}", provider="openai") from None
+        except openai.APIResponseValidationError as exc:
+            raise ProviderError(f"openai: unexpected response: {exc}", provider="openai") from None
+        return parse_openai_completion(completion, prices=self._prices, name=self.name)
+
+
+def _error_text(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict) and "message" in body:
+        return f"{exc.status_code} {body.get('code') or body.get('type') or 'error'}: {body['message']}"
+    return f"{exc.status_code}: {exc.message}"
