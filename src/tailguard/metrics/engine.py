@@ -1,0 +1,349 @@
+"""The incremental scorecard: ingest event batches, answer KPIs for any hourly ``as_of``.
+
+:class:`ScorecardEngine` keeps, for every area at once, one :class:`Partial` per hour bucket and
+daily roll-ups of them, plus 90 days of daily tech presence for churn. A 7-day window ending on
+an hour is the merge of at most 23 leading hours, 6-7 whole days and 23 trailing hours (about 30
+merges, not 168), so a tick costs in proportion to what the window holds in summary form, not to
+its raw events.
+
+Buckets are right-closed to match the window definition ``as_of - W days < ts <= as_of``: hour
+bucket ``h`` holds ``anchor + (h-1) hours < ts <= anchor + h hours`` and day ``d`` holds hours
+``24(d-1) < h <= 24d``. ``as_of`` must therefore sit on an hour of the anchor (midnight UTC
+by default; the CLI anchors on its ``--as-of`` so any timestamp works).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal
+
+import polars as pl
+import pyarrow as pa
+
+from tailguard.errors import InvalidInputError
+from tailguard.metrics.compute import area_quantile, kpis_from_partial
+from tailguard.metrics.kpis import CHURN_DAYS
+from tailguard.metrics.partials import (
+    HOUR_US,
+    INGEST_COLUMNS,
+    Partial,
+    hour_partials,
+    merge_partials,
+)
+from tailguard.metrics.presence import ChurnPresence
+from tailguard.metrics.quantiles import pctl_expr
+
+Unit = Literal["tech", "zip", "sku"]
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _us(when: datetime) -> int:
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+class ScorecardEngine:
+    """Incremental per-area KPIs over a sliding window of hourly partials.
+
+    Args:
+        window_days: W, the scorecard window in days.
+        exact_threshold: an (area, key) group of continuous values with at least this many
+            values in one day is kept as a KLL sketch in that day's roll-up; below it, exact.
+        anchor: the origin of the hour grid (default the Unix epoch, i.e. whole UTC hours).
+        retain_days: how many days of hourly partials to keep behind the latest ``as_of``
+            (default ``window_days + 2``: a window, one day of look-back, the 48 hours the zip
+            drill-down compares).
+    """
+
+    def __init__(
+        self,
+        window_days: int = 7,
+        *,
+        exact_threshold: int = 1000,
+        anchor: datetime | None = None,
+        retain_days: int | None = None,
+    ) -> None:
+        if window_days < 1:
+            raise InvalidInputError(f"window_days must be at least 1, got {window_days}")
+        if exact_threshold < 1:
+            raise InvalidInputError("exact_threshold must be at least 1")
+        self.window_days = window_days
+        self.exact_threshold = exact_threshold
+        self._anchor_us = _us(anchor) if anchor is not None else 0
+        self._retain_hours = 24 * (retain_days if retain_days is not None else window_days + 2)
+        self._hours: dict[int, Partial] = {}
+        self._ids: dict[int, pl.Series] = {}
+        self._day_versions: dict[int, int] = {}
+        self._days: dict[int, tuple[int, Partial]] = {}
+        self._presence = ChurnPresence()
+        self._areas = pl.Series("area_id", [], dtype=pl.String)
+        self._horizon_h: int | None = None
+        #: Events seen again (same event_id in the same hour), counted once.
+        self.duplicates = 0
+        #: Events too old for the retained hourly partials (they still count for churn).
+        self.expired = 0
+        #: Events ingested into partials.
+        self.ingested = 0
+
+    # ---------------------------------------------------------------- ingest
+
+    def ingest(self, table: pa.Table | pl.DataFrame) -> int:
+        """Fold a batch of events (WIDE_SCHEMA) into the partials; returns events counted.
+
+        Late and out-of-order events land in their own hour; an ``event_id`` seen before in the
+        same hour is a duplicate delivery and is counted once.
+        """
+        frame = table if isinstance(table, pl.DataFrame) else pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        if frame.height == 0:
+            return 0
+        ts_us = pl.col("ts").dt.epoch("us") - self._anchor_us
+        events = (
+            frame.select(INGEST_COLUMNS)
+            .with_columns((-((-ts_us) // HOUR_US)).alias("h"))
+            .with_columns((-((-pl.col("h")) // 24)).alias("d"))
+        )
+        before = events.height
+        events = events.unique(subset="event_id", keep="first", maintain_order=True)
+        events = self._drop_seen(events)
+        self.duplicates += before - events.height
+        if events.height == 0:
+            return 0
+        self._areas = pl.concat([self._areas, events["area_id"]]).unique()
+        self._presence.ingest(events)
+        if self._horizon_h is not None:
+            floor_h = self._horizon_h - self._retain_hours
+            old = events.filter(pl.col("h") <= floor_h)
+            if old.height:
+                self.expired += old.height
+                events = events.filter(pl.col("h") > floor_h)
+        self._remember_ids(events)
+        for h, partial in hour_partials(events).items():
+            existing = self._hours.get(h)
+            self._hours[h] = partial if existing is None else merge_partials([existing, partial])
+            d = -(-h // 24)
+            self._day_versions[d] = self._day_versions.get(d, 0) + 1
+        self.ingested += events.height
+        return events.height
+
+    def _drop_seen(self, events: pl.DataFrame) -> pl.DataFrame:
+        # A duplicate delivery carries its original ts, so it is looked for only among the ids
+        # of its own hour: the check costs nothing for a fresh hour and memory stays bounded.
+        hours = [h for h in events["h"].unique().to_list() if h in self._ids]
+        if not hours:
+            return events
+        seen = pl.concat(
+            [
+                pl.DataFrame(
+                    {
+                        "h": pl.Series([h] * len(self._ids[h]), dtype=pl.Int64),
+                        "event_id": self._ids[h],
+                    }
+                )
+                for h in hours
+            ]
+        )
+        return events.join(seen, on=["h", "event_id"], how="anti")
+
+    def _remember_ids(self, events: pl.DataFrame) -> None:
+        for (h,), ids in (
+            events.select("h", "event_id")
+            .partition_by("h", as_dict=True, include_key=False)
+            .items()
+        ):
+            key = int(h)  # type: ignore[call-overload]
+            old = self._ids.get(key)
+            col = ids["event_id"]
+            self._ids[key] = col if old is None else pl.concat([old, col])
+
+    # ---------------------------------------------------------------- time
+
+    def hour_of(self, as_of: datetime) -> int:
+        """The hour bucket index ending at ``as_of``.
+
+        Raises:
+            InvalidInputError: if ``as_of`` is not on the engine's hour grid.
+        """
+        offset = _us(as_of) - self._anchor_us
+        if offset % HOUR_US:
+            raise InvalidInputError(
+                f"as_of {as_of.isoformat()} is not on the engine's hour grid; "
+                "create the engine with anchor=as_of"
+            )
+        return offset // HOUR_US
+
+    def advance(self, as_of: datetime) -> None:
+        """Declare that no window will end before ``as_of`` minus a day: drop older partials."""
+        h = self.hour_of(as_of)
+        if self._horizon_h is not None and h <= self._horizon_h:
+            return
+        self._horizon_h = h
+        floor_h = h - self._retain_hours
+        for old in [k for k in self._hours if k <= floor_h]:
+            del self._hours[old]
+            self._ids.pop(old, None)
+        for old in [k for k in self._ids if k <= floor_h]:
+            del self._ids[old]
+        floor_d = floor_h // 24
+        for d in [d for d in self._days if d <= floor_d]:
+            del self._days[d]
+        for d in [d for d in self._day_versions if d <= floor_d]:
+            del self._day_versions[d]
+        self._presence.expire((h - 24 * CHURN_DAYS) // 24)
+
+    # ---------------------------------------------------------------- windows
+
+    def _day(self, d: int) -> Partial | None:
+        version = self._day_versions.get(d)
+        if version is None:
+            return None
+        cached = self._days.get(d)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        hours = [self._hours[h] for h in range(24 * (d - 1) + 1, 24 * d + 1) if h in self._hours]
+        rolled = merge_partials(hours, sketch_threshold=self.exact_threshold)
+        self._days[d] = (version, rolled)
+        return rolled
+
+    def window_partials(self, h_lo: int, h_hi: int) -> list[Partial]:
+        """The partials covering hours ``(h_lo, h_hi]``: whole days rolled up, edge hours."""
+        d_first = h_lo // 24 + 1
+        if h_lo % 24:
+            d_first += 1  # the day holding h_lo + 1 is cut: take its hours
+        d_last = h_hi // 24  # last whole day ending at or before h_hi
+        out: list[Partial] = []
+        if d_first > d_last:
+            return [self._hours[h] for h in range(h_lo + 1, h_hi + 1) if h in self._hours]
+        out.extend(
+            self._hours[h] for h in range(h_lo + 1, 24 * (d_first - 1) + 1) if h in self._hours
+        )
+        for d in range(d_first, d_last + 1):
+            day = self._day(d)
+            if day is not None:
+                out.append(day)
+        out.extend(self._hours[h] for h in range(24 * d_last + 1, h_hi + 1) if h in self._hours)
+        return out
+
+    def window(self, as_of: datetime, *, days: int | None = None) -> Partial:
+        """The merged partial of the window of ``days`` (default W) ending at ``as_of``."""
+        h_hi = self.hour_of(as_of)
+        h_lo = h_hi - 24 * (days if days is not None else self.window_days)
+        self._check_retained(h_lo)
+        return merge_partials(self.window_partials(h_lo, h_hi))
+
+    def _check_retained(self, h_lo: int) -> None:
+        if self._horizon_h is not None and h_lo < self._horizon_h - self._retain_hours:
+            raise InvalidInputError("that window starts before the partials this engine retains")
+
+    # ---------------------------------------------------------------- answers
+
+    def areas(self) -> pl.Series:
+        """Every area the engine has seen an event for, sorted."""
+        return self._areas.sort()
+
+    def scorecard(self, as_of: datetime) -> pl.DataFrame:
+        """Every KPI per area at ``as_of``: ``area_id`` plus one Float64 column per KPI id.
+
+        A KPI without data in the window is null. Calling this also advances the engine's
+        horizon to ``as_of`` (older partials are dropped).
+        """
+        self.advance(as_of)
+        h_hi = self.hour_of(as_of)
+        merged = self.window(as_of)
+        return kpis_from_partial(
+            merged,
+            areas=self.areas(),
+            window_days=self.window_days,
+            churn=self._presence.churn(h_hi),
+        )
+
+    def units(self, as_of: datetime, unit: Unit) -> pl.DataFrame:
+        """Per-unit drill-down at ``as_of`` for choosing intervention targets.
+
+        ``tech``: area_id, tech_id, earnings_week, jobs, recall_pct (null under 5 jobs),
+        nps_mean, ftf_pct, tenure_days (null: not in the event language).
+        ``zip``: area_id, zip, lateness_p90_min, jobs, bookings_24h, bookings_prior_24h.
+        ``sku``: area_id, sku, lead_time_p95_days, on_hand_min.
+        """
+        merged = self.window(as_of)
+        if unit == "tech":
+            jobs = pl.col("jobs")
+            return (
+                merged.techs.filter(pl.col("seen") > 0)
+                .select(
+                    "area_id",
+                    "tech_id",
+                    (pl.col("pay") * 7.0 / self.window_days).alias("earnings_week"),
+                    jobs,
+                    pl.when(jobs >= 5).then(100.0 * pl.col("recalls") / jobs).alias("recall_pct"),
+                    pl.when(pl.col("nps_n") > 0)
+                    .then(pl.col("nps_sum") / pl.col("nps_n"))
+                    .alias("nps_mean"),
+                    pl.when(jobs > 0).then(100.0 * pl.col("ftf") / jobs).alias("ftf_pct"),
+                    pl.lit(None, pl.Float64).alias("tenure_days"),
+                )
+                .sort("area_id", "tech_id")
+            )
+        if unit == "zip":
+            h_hi = self.hour_of(as_of)
+            recent = merge_partials(self.window_partials(h_hi - 24, h_hi)).zips
+            prior = merge_partials(self.window_partials(h_hi - 48, h_hi - 24)).zips
+            late = merged.lateness.values.rename({"key": "zip"})
+            p90 = late.group_by("area_id", "zip").agg(
+                pctl_expr("value", 90).alias("lateness_p90_min")
+            )
+            keys = ["area_id", "zip"]
+            return (
+                merged.zips.select(*keys, "jobs")
+                .join(p90, on=keys, how="full", coalesce=True)
+                .join(
+                    recent.select(*keys, pl.col("booked").alias("bookings_24h")),
+                    on=keys,
+                    how="left",
+                )
+                .join(
+                    prior.select(*keys, pl.col("booked").alias("bookings_prior_24h")),
+                    on=keys,
+                    how="left",
+                )
+                .with_columns(
+                    pl.col("jobs", "bookings_24h", "bookings_prior_24h").fill_null(0),
+                )
+                .select(*keys, "lateness_p90_min", "jobs", "bookings_24h", "bookings_prior_24h")
+                .sort(keys)
+            )
+        if unit == "sku":
+            keyed = merged.lead
+            per_key = (
+                area_quantile(
+                    type(keyed)(
+                        values=keyed.values.with_columns(
+                            pl.concat_str("area_id", pl.lit("\x1f"), "key").alias("area_id")
+                        ),
+                        sketches={(f"{a}\x1f{k}", k): s for (a, k), s in keyed.sketches.items()},
+                    ),
+                    95,
+                    "lead_time_p95_days",
+                )
+                .with_columns(
+                    pl.col("area_id").str.split_exact("\x1f", 1).struct.rename_fields(["a", "sku"])
+                )
+                .unnest("area_id")
+                .rename({"a": "area_id"})
+            )
+            return (
+                merged.skus.select("area_id", "sku", "on_hand_min")
+                .join(per_key, on=["area_id", "sku"], how="full", coalesce=True)
+                .select("area_id", "sku", "lead_time_p95_days", "on_hand_min")
+                .sort("area_id", "sku")
+            )
+        raise InvalidInputError(f"unknown unit {unit!r}; expected tech, zip or sku")
+
+    def nbytes(self) -> dict[str, int]:
+        """Approximate memory held, in bytes, by hourly partials, daily roll-ups, ids, presence."""
+        return {
+            "hours": sum(p.nbytes() for p in self._hours.values()),
+            "days": sum(p.nbytes() for _, p in self._days.values()),
+            "event_ids": sum(int(s.estimated_size()) for s in self._ids.values()),
+            "presence": self._presence.nbytes(),
+        }
