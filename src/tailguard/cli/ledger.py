@@ -1,9 +1,150 @@
-"""CLI commands: ledger (filled in by its package)."""
+"""CLI commands: ``tailguard ledger verify | export | kpis`` (INTERFACES.md section 3)."""
 
 from __future__ import annotations
 
+import enum
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
 import typer
+
+from tailguard.cli._common import FORMAT_OPTION, OutputFormat, emit_json, fail
+
+DB_OPTION = typer.Option(
+    ..., "--db", help="Ledger URL: sqlite:///path.db, a bare path, or postgresql://..."
+)
+
+
+class ExportFormat(enum.StrEnum):
+    """Formats ``ledger export`` writes."""
+
+    jsonl = "jsonl"
+
+
+def _parse_ts(option: str, text: str | None) -> datetime | None:
+    from tailguard.clock import parse_ts
+
+    if text is None:
+        return None
+    try:
+        return parse_ts(text)
+    except ValueError:
+        fail(f"{option} {text!r} is not an RFC 3339 timestamp")
+
+
+def verify(db: str = DB_OPTION, fmt: OutputFormat = FORMAT_OPTION) -> None:
+    """Check the whole hash chain; exit 1 naming the first bad record."""
+    from tailguard.ledger import Ledger
+
+    with Ledger.open(db, create=False) as ledger:
+        report = ledger.verify()
+    if fmt is OutputFormat.json:
+        emit_json(report.to_dict())
+    elif report.ok:
+        typer.echo(
+            f"ok: {report.records} records, head seq {report.head_seq}, hash {report.head_hash}"
+        )
+    if not report.ok:
+        fail(
+            f"chain broken at seq {report.first_bad_seq} ({report.problem}): {report.message}",
+            code=1,
+        )
+
+
+def export(
+    db: str = DB_OPTION,
+    fmt: ExportFormat = typer.Option(
+        ExportFormat.jsonl, "--format", help="jsonl: one record per line."
+    ),
+    kind: str | None = typer.Option(None, "--kind", help="Only records of this kind."),
+    run_id: str | None = typer.Option(None, "--run-id", help="Only records of this run."),
+) -> None:
+    """Write every record as JSON Lines: kind, its fields, seq, prev_hash, hash."""
+    from tailguard.ledger import Ledger
+
+    out = sys.stdout
+    with Ledger.open(db, create=False) as ledger:
+        for record in ledger.records(kind=kind, run_id=run_id):
+            out.write(json.dumps(record.to_export(), ensure_ascii=False, allow_nan=False) + "\n")
+    out.flush()
+
+
+def kpis(
+    db: str = DB_OPTION,
+    since: str | None = typer.Option(None, "--since", help="Runs started at or after (RFC 3339)."),
+    until: str | None = typer.Option(None, "--until", help="Runs started before (RFC 3339)."),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Control-plane KPIs overall, per role and per tool."""
+    from tailguard.ledger import Ledger
+    from tailguard.ledger.kpis import control_plane_kpis
+
+    since_ts, until_ts = _parse_ts("--since", since), _parse_ts("--until", until)
+    with Ledger.open(db, create=False) as ledger:
+        result = control_plane_kpis(ledger, since=since_ts, until=until_ts)
+    if fmt is OutputFormat.json:
+        emit_json(result)
+        return
+    _print_table(result)
+
+
+_COLUMNS = (
+    ("runs", "runs"),
+    ("time_to_first_action_ms", "ttfa p50/p90 ms"),
+    ("workflow_success_rate", "success"),
+    ("rollback_rate", "rollback"),
+    ("human_override_rate", "override"),
+    ("approval_bypass_count", "bypasses"),
+    ("cost_per_run_usd", "cost/run $"),
+    ("tokens_per_productive_step", "tokens/step"),
+)
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if key == "time_to_first_action_ms":
+        if value["median"] is None:
+            return "-"
+        return f"{value['median']:.0f} / {value['p90']:.0f}"
+    if key.endswith("_rate"):
+        return f"{100 * value:.1f}%"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    window = f"{result['since'] or 'start'} .. {result['until'] or 'now'}"
+    table = Table(title=f"Control-plane KPIs ({window})")
+    table.add_column("scope", no_wrap=True)
+    for _, title in _COLUMNS:
+        table.add_column(title, justify="right")
+    scopes = [("overall", result["overall"])]
+    scopes += [(f"role {name}", v) for name, v in result["per_role"].items()]
+    scopes += [(f"tool {name}", v) for name, v in result["per_tool"].items()]
+    for scope, values in scopes:
+        table.add_row(scope, *(_cell(key, values.get(key)) for key, _ in _COLUMNS))
+    # Piped output has no terminal width; keep a whole row on one line for grep and diff.
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(table)
+    for alert in result["alerts"]:
+        console.print(f"[bold red]alert[/]: {alert['message']}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add the ``ledger`` command group to ``app``."""
+    group = typer.Typer(
+        name="ledger",
+        help="The hash-chained run ledger: verify, export, control-plane KPIs.",
+        no_args_is_help=True,
+    )
+    group.command("verify")(verify)
+    group.command("export")(export)
+    group.command("kpis")(kpis)
+    app.add_typer(group, name="ledger")

@@ -14,13 +14,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import sqlalchemy as sa
 
 from tailguard.clock import Clock, SystemClock
-from tailguard.errors import BackendUnavailableError, InvalidInputError, LedgerError
+from tailguard.errors import (
+    BackendUnavailableError,
+    InvalidInputError,
+    LedgerError,
+    NotFoundError,
+)
 from tailguard.ledger import _tables as t
 from tailguard.ledger._backend import Backend, parse_url
 from tailguard.ledger._canonical import GENESIS_HASH, canonical_json, record_hash
@@ -116,7 +122,7 @@ class Ledger:
         self.clock = clock
 
     @classmethod
-    def open(cls, url: str, *, clock: Clock | None = None) -> Ledger:
+    def open(cls, url: str, *, clock: Clock | None = None, create: bool = True) -> Ledger:
         """Open (creating if needed) the ledger at ``url``.
 
         Args:
@@ -124,25 +130,32 @@ class Ledger:
                 ``postgresql+psycopg://...`` for PostgreSQL (tables go in the first schema of
                 the search_path, so ``?options=-csearch_path=myschema`` works).
             clock: where ``recorded_at`` comes from; the system clock by default.
+            create: create the database file and tables when missing; with False a missing
+                ledger is a NotFoundError (what read-only commands such as verify want).
 
         Raises:
             InvalidInputError: for a URL that names no supported database.
+            NotFoundError: ``create=False`` and there is no ledger at ``url``.
             BackendUnavailableError: when the database cannot be reached or created.
         """
         sa_url, backend = parse_url(url)
+        if not create and backend.name == "sqlite" and not Path(sa_url.database or "").is_file():
+            raise NotFoundError(f"no ledger at {sa_url.database or url}")
         engine = backend.create_engine(sa_url)
         ledger = cls(engine=engine, backend=backend, clock=clock or SystemClock())
         try:
-            ledger._ensure_schema()
+            ledger._ensure_schema(create=create)
         except BaseException:
             engine.dispose()
             raise
         return ledger
 
-    def _ensure_schema(self) -> None:
+    def _ensure_schema(self, *, create: bool) -> None:
         with self._db_errors("open the ledger"), self.engine.begin() as conn:
             self.backend.lock_schema(conn)
             if not sa.inspect(conn).has_table(t.records.name):
+                if not create:
+                    raise NotFoundError(f"no ledger table in {self.engine.url!r}")
                 t.metadata.create_all(conn)
                 for statement in self.backend.guard_statements():
                     conn.exec_driver_sql(statement)
