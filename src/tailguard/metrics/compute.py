@@ -106,7 +106,7 @@ def area_quantile(vp: ValuePartial, p: int, name: str) -> pl.DataFrame:
                 sketch.merge(s)
         extra = vp.values.filter(pl.col("area_id") == area)["value"].to_numpy()
         if extra.size:
-            sketch.update(np.ascontiguousarray(extra, dtype=np.float64))
+            sketch.update(np.require(extra, np.float64, ["C", "W"]))
         rows.append((area, sketch_pctl(sketch, p)))
     approx = pl.DataFrame(rows, schema={"area_id": pl.String, name: pl.Float64}, orient="row")
     return pl.concat([out, approx])
@@ -164,7 +164,7 @@ def _sketched_parts_delta(vp: ValuePartial, area: str, p: int) -> float | None:
             merged = new_sketch()
             merged.merge(sketch)
             if exact.size:
-                merged.update(np.ascontiguousarray(exact, dtype=np.float64))
+                merged.update(np.require(exact, np.float64, ["C", "W"]))
             median = float(merged.get_quantile(0.5, True))
             pairs = np.array(list(merged), dtype=np.float64).reshape(-1, 2)
             items, wts = pairs[:, 0], pairs[:, 1].astype(np.int64)

@@ -35,6 +35,7 @@ from tailguard.metrics.quantiles import pctl_expr
 
 Unit = Literal["tech", "zip", "sku"]
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_PIECES: Final = 16
 
 
 def _us(when: datetime) -> int:
@@ -71,7 +72,10 @@ class ScorecardEngine:
         self.exact_threshold = exact_threshold
         self._anchor_us = _us(anchor) if anchor is not None else 0
         self._retain_hours = 24 * (retain_days if retain_days is not None else window_days + 2)
-        self._hours: dict[int, Partial] = {}
+        # Each hour holds the partials of the batches that touched it, merged lazily (when a
+        # window or a roll-up reads it, or when too many pile up), so a batch spanning many
+        # hours, such as a replayed file, costs one group-by per frame, not one per hour.
+        self._hours: dict[int, list[Partial]] = {}
         self._ids: dict[int, pl.Series] = {}
         self._day_versions: dict[int, int] = {}
         self._days: dict[int, tuple[int, Partial]] = {}
@@ -119,8 +123,10 @@ class ScorecardEngine:
                 events = events.filter(pl.col("h") > floor_h)
         self._remember_ids(events)
         for h, partial in hour_partials(events).items():
-            existing = self._hours.get(h)
-            self._hours[h] = partial if existing is None else merge_partials([existing, partial])
+            pieces = self._hours.setdefault(h, [])
+            pieces.append(partial)
+            if len(pieces) > _MAX_PIECES:
+                self._hours[h] = [merge_partials(pieces)]
             d = -(-h // 24)
             self._day_versions[d] = self._day_versions.get(d, 0) + 1
         self.ingested += events.height
@@ -200,7 +206,7 @@ class ScorecardEngine:
         cached = self._days.get(d)
         if cached is not None and cached[0] == version:
             return cached[1]
-        hours = [self._hours[h] for h in range(24 * (d - 1) + 1, 24 * d + 1) if h in self._hours]
+        hours = [p for h in range(24 * (d - 1) + 1, 24 * d + 1) for p in self._hours.get(h, ())]
         rolled = merge_partials(hours, sketch_threshold=self.exact_threshold)
         self._days[d] = (version, rolled)
         return rolled
@@ -213,15 +219,23 @@ class ScorecardEngine:
         d_last = h_hi // 24  # last whole day ending at or before h_hi
         out: list[Partial] = []
         if d_first > d_last:
-            return [self._hours[h] for h in range(h_lo + 1, h_hi + 1) if h in self._hours]
-        out.extend(
-            self._hours[h] for h in range(h_lo + 1, 24 * (d_first - 1) + 1) if h in self._hours
-        )
+            return self._pieces(h_lo + 1, h_hi)
+        out.extend(self._pieces(h_lo + 1, 24 * (d_first - 1)))
         for d in range(d_first, d_last + 1):
             day = self._day(d)
             if day is not None:
                 out.append(day)
-        out.extend(self._hours[h] for h in range(24 * d_last + 1, h_hi + 1) if h in self._hours)
+        out.extend(self._pieces(24 * d_last + 1, h_hi))
+        return out
+
+    def _pieces(self, h_from: int, h_to: int) -> list[Partial]:
+        out: list[Partial] = []
+        for h in range(h_from, h_to + 1):
+            pieces = self._hours.get(h)
+            if pieces and len(pieces) > 1:
+                pieces[:] = [merge_partials(pieces)]
+            if pieces:
+                out.append(pieces[0])
         return out
 
     def window(self, as_of: datetime, *, days: int | None = None) -> Partial:
@@ -342,7 +356,7 @@ class ScorecardEngine:
     def nbytes(self) -> dict[str, int]:
         """Approximate memory held, in bytes, by hourly partials, daily roll-ups, ids, presence."""
         return {
-            "hours": sum(p.nbytes() for p in self._hours.values()),
+            "hours": sum(p.nbytes() for ps in self._hours.values() for p in ps),
             "days": sum(p.nbytes() for _, p in self._days.values()),
             "event_ids": sum(int(s.estimated_size()) for s in self._ids.values()),
             "presence": self._presence.nbytes(),

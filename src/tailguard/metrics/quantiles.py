@@ -64,7 +64,7 @@ def sketch_of(values: npt.NDArray[np.float64]) -> kll_doubles_sketch:
     """A KLL sketch of ``values`` (one batch update from NumPy)."""
     sketch = new_sketch()
     if values.size:
-        sketch.update(np.ascontiguousarray(values, dtype=np.float64))
+        sketch.update(np.require(values, np.float64, ["C", "W"]))
     return sketch
 
 
