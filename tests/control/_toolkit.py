@@ -224,3 +224,21 @@ def make_plane(
         rate_limiter=rate_limiter,
         **kwargs,
     )
+
+
+def spawn_worker(*args: str, env: dict[str, str] | None = None) -> Any:
+    """Start ``python -m control._worker ARGS`` as a separate process (stdout piped)."""
+    import subprocess
+    import sys
+
+    tests_dir = Path(__file__).resolve().parent.parent
+    src_dir = tests_dir.parent / "src"
+    full_env = {**os.environ, "PYTHONPATH": f"{tests_dir}{os.pathsep}{src_dir}", **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "control._worker", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        cwd=tests_dir,
+    )

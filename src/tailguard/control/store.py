@@ -201,7 +201,9 @@ def insert_ignore(conn: sa.Connection, table: sa.Table, values: Mapping[str, Any
         stmt = sqlite_dialect.insert(table).values(**values).on_conflict_do_nothing()
     else:  # pragma: no cover - only the two supported backends reach here
         raise LedgerError(f"unsupported database {conn.dialect.name!r}")
-    return bool(conn.execute(stmt).rowcount)
+    # RETURNING rather than rowcount: psycopg reports 1 for a skipped ON CONFLICT insert.
+    key = next(iter(table.primary_key.columns))
+    return conn.execute(stmt.returning(key)).first() is not None
 
 
 def to_micros(usd: float) -> int:
