@@ -180,7 +180,13 @@ def test_two_racing_approvals_exactly_one_wins(plane: ControlPlane, ledger: Ledg
         outcomes: list[str] = []
         barrier = threading.Barrier(2)
 
-        def decide(who: str, decision: str, gate: str = gate_id) -> None:
+        def decide(
+            who: str,
+            decision: str,
+            gate: str = gate_id,
+            barrier: threading.Barrier = barrier,
+            outcomes: list[str] = outcomes,
+        ) -> None:
             barrier.wait()
             try:
                 plane.decide(gate, decision, who)
