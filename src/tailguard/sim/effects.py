@@ -1,0 +1,85 @@
+"""Hidden ground-truth effect sizes of interventions: heterogeneous, sometimes zero or harmful.
+
+Drawn with keyed uniforms (the same intervention at the same hour in two arms gets the same
+effect). Means are by area type (urban, suburban, rural) and technician tenure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tailguard.sim.rng import Streams, logit_noise
+
+
+def _draw(rand: Streams, purpose: str, key: int, mean: float, sd: float) -> float:
+    u = rand.uniform(purpose, np.asarray([key]))
+    return float(mean + logit_noise(u, sd * 0.5513)[0])
+
+
+def route_saving(rand: Streams, key: int, area_type: int) -> float:
+    """Share of travel time a routing boost saves: helps in cities, can hurt rural detours."""
+    return _draw(rand, "eff-route", key, (0.10, 0.06, -0.03)[area_type], 0.04)
+
+
+def surge_join(rand: Streams, key: int, area_type: int) -> float:
+    """Probability an off-shift tech of the area joins a surge pay window."""
+    return max(0.0, _draw(rand, "eff-surge", key, (0.14, 0.10, 0.05)[area_type], 0.03))
+
+
+def offer_accept(rand: Streams, key: int, area_type: int, *, rookie: bool) -> float:
+    """Probability a tech accepts nearby jobs or a surge shift."""
+    base = 0.8 if rookie else 0.6
+    return float(np.clip(base * (1.0, 0.95, 0.85)[area_type], 0.05, 0.95))
+
+
+def apology_lift(rand: Streams, key: int, area_type: int) -> float:
+    """NPS points an apology credit adds to a customer's next answers (rarely negative)."""
+    return _draw(rand, "eff-apology", key, (0.7, 1.1, 1.5)[area_type], 0.6)
+
+
+def shadow_effect(rand: Streams, key: int, *, rookie: bool) -> tuple[float, float, float]:
+    """(diagnosis log-odds, NPS points, recall-rate multiplier delta) of a master-tech shadow.
+
+    Large for rookies; about zero for veterans, whose NPS can even dip (they resent it).
+    """
+    if rookie:
+        return (
+            _draw(rand, "eff-shadow-skill", key, 0.7, 0.2),
+            _draw(rand, "eff-shadow-nps", key, 1.6, 0.4),
+            _draw(rand, "eff-shadow-recall", key, -0.35, 0.1),
+        )
+    return (
+        _draw(rand, "eff-shadow-skill", key, 0.05, 0.1),
+        _draw(rand, "eff-shadow-nps", key, -0.15, 0.2),
+        _draw(rand, "eff-shadow-recall", key, 0.0, 0.05),
+    )
+
+
+def sms_activation(area_type: int) -> float:
+    """Probability a dormant tech answers a recruiting SMS (rural techs are keener)."""
+    return (0.10, 0.16, 0.26)[area_type]
+
+
+def gamification(
+    rand: Streams, key: int, area_type: int, parameter: str, value: float
+) -> tuple[float, float, float, float]:
+    """(effort log-odds, gaming rate, pre-stage accuracy gain, co-op log-odds) of a reward.
+
+    A bonus on recorded first-time fixes buys a little real effort and, the bigger it is, a
+    lot of gaming (failures recorded as fixes that come back as recalls), most in cities.
+    """
+    if value <= 0:
+        return (0.0, 0.0, 0.0, 0.0)
+    if parameter == "ftf_bonus_usd":
+        scale = min(value / 10.0, 2.0)
+        effort = _draw(rand, "eff-gami-effort", key, 0.10 * scale, 0.05)
+        gaming = min(0.7, (0.20, 0.14, 0.08)[area_type] * scale)
+        return (effort, gaming, 0.0, 0.0)
+    if parameter == "kit_streak_value_usd":
+        gain = min(value / 50.0, 1.5) * _draw(rand, "eff-gami-kit", key, 0.10, 0.04)
+        return (0.0, 0.0, max(0.0, gain), 0.0)
+    # coop_bonus_usd: team badges help where teams meet (not in rural areas).
+    coop = min(value / 100.0, 1.5) * _draw(
+        rand, "eff-gami-coop", key, (0.20, 0.12, 0.0)[area_type], 0.08
+    )
+    return (0.0, 0.0, 0.0, coop)
