@@ -1,0 +1,35 @@
+"""The recruiting domain as the loop sees it: roles, prompts, tools and users."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tailguard.roles.providers import ToolSpec
+from tailguard.roles.recruiting.registry import tool_specs
+from tailguard.roles.recruiting.roles import RoleSpec, role_spec, system_prompt
+from tailguard.roles.recruiting.store import RecruitingStore
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RecruitingDomain:
+    """The reference deployment's four roles on a recruiting store."""
+
+    store: RecruitingStore
+
+    def limits(self, role: str) -> RoleSpec:
+        """The role's caps (its :class:`RoleSpec`)."""
+        return role_spec(role)
+
+    def system_prompt(self, role: str) -> str:
+        """The role's system prompt with live context."""
+        return system_prompt(role, self.store)
+
+    def tool_specs(self, role: str) -> Sequence[ToolSpec]:
+        """The tools offered to the role's model."""
+        role_spec(role)
+        return tool_specs(role)
+
+    def check_user(self, user_id: str, role: str) -> None:
+        """The user must exist and hold ``role``."""
+        self.store.user(user_id, role=role)
