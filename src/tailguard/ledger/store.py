@@ -80,6 +80,10 @@ class LedgerRecord:
         }
 
 
+# Read the chain head and lock it until commit: FOR UPDATE on PostgreSQL; SQLite compiles the
+# statement without the clause and relies on BEGIN IMMEDIATE instead.
+_LOCK_HEAD = sa.select(t.head.c.seq, t.head.c.hash).where(t.head.c.id == 1).with_for_update()
+
 _COLUMNS = (
     t.records.c.seq,
     t.records.c.kind,
@@ -204,9 +208,8 @@ class Ledger:
         if not checked:
             return []
         prepared = [(c, canonical_json(c.fields)) for c in checked]
-        lock_head = sa.select(t.head.c.seq, t.head.c.hash).where(t.head.c.id == 1).with_for_update()
         with self._db_errors("append to the ledger"), self.engine.begin() as conn:
-            seq, prev_hash = conn.execute(lock_head).one()
+            seq, prev_hash = conn.execute(_LOCK_HEAD).one()
             recorded_at = self.clock.now()
             recorded_us = to_micros(recorded_at)
             rows: list[dict[str, Any]] = []
