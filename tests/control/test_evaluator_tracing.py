@@ -118,15 +118,9 @@ def test_runs_and_steps_emit_genai_spans(tmp_path: Path) -> None:
     agent = spans["invoke_agent recruiter"]
     tool = spans["execute_tool think"]
     send = spans["execute_tool send_message"]
-    assert (
-        agent.attributes is not None
-    )
-    assert (
-        tool.attributes is not None
-    )
-    assert (
-        send.attributes is not None
-    )
+    assert agent.attributes is not None
+    assert tool.attributes is not None
+    assert send.attributes is not None
     assert agent.attributes["gen_ai.operation.name"] == "invoke_agent"
     assert agent.attributes["gen_ai.agent.name"] == "recruiter"
     assert agent.attributes["tailguard.run_id"] == run.run_id

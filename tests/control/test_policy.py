@@ -220,6 +220,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_tools_list_prints_policy_table_as_json_and_text(tmp_path: Path) -> None:
     """`tailguard tools list` prints the table; --policies FILE reads a file; JSON is clean."""
     path = tmp_path / "p.yaml"
