@@ -128,6 +128,7 @@ def test_kpis_refuse_a_bad_timestamp(built_url: str, capsys: pytest.CaptureFixtu
     assert "--since" in err
 
 
+@pytest.mark.slow
 def test_the_installed_command_reports_tampering_with_exit_one(tmp_path: Path) -> None:
     """End to end through `python -m tailguard`: exit 0 clean, exit 1 after tampering."""
     url = str(tmp_path / "l.db")
