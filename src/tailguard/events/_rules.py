@@ -165,12 +165,10 @@ def finish(
     etype = columns["type"]
     known = pc.is_in(etype, value_set=pa.array(EVENT_TYPES))
     _flag(reasons, _np_mask(pc.is_null(etype)), _const("missing field 'type'"))
-    type_values = etype.to_pylist() if n else []
-    _flag(
-        reasons,
-        _np_mask(pc.invert(known)),
-        lambda i: f"unknown event type {type_values[i]!r}",
-    )
+    unknown = _np_mask(pc.invert(known))
+    if unknown.any():  # only then pay for the Python list of type names
+        type_values = etype.to_pylist()
+        _flag(reasons, unknown, lambda i: f"unknown event type {type_values[i]!r}")
     for name in COMMON_NAMES:
         if name != "type":
             _flag(reasons, _np_mask(pc.is_null(columns[name])), _const(_missing(name)))
@@ -207,12 +205,10 @@ def finish(
         _check_range(reasons, name, columns[name], flow, fhigh)
     status = columns["status"]
     bad_status = pc.and_(pc.is_valid(status), pc.invert(pc.is_in(status, pa.array(TECH_STATUSES))))
-    status_values = status.to_pylist() if n else []
-    _flag(
-        reasons,
-        _np_mask(bad_status),
-        lambda i: f"unknown tech status {status_values[i]!r}",
-    )
+    bad_status_mask = _np_mask(bad_status)
+    if bad_status_mask.any():
+        status_values = status.to_pylist()
+        _flag(reasons, bad_status_mask, lambda i: f"unknown tech status {status_values[i]!r}")
     good = np.ones(n, dtype=bool)
     if reasons:
         good[np.fromiter(reasons.keys(), dtype=np.int64, count=len(reasons))] = False

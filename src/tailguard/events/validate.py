@@ -454,8 +454,9 @@ def check_table(table: pa.Table | pa.RecordBatch) -> tuple[pa.Table, list[tuple[
         for i, value in zip(idx.tolist(), values, strict=True):
             extras.setdefault(i, {})[name] = value
         skips[name] = mask
+    keep_text: dict[int, str] = {}
     if "extra" in raw_cols:
-        _merge_extra_column(raw_cols["extra"], type_values, extras, reasons)
+        _merge_extra_column(raw_cols["extra"], type_values, extras, reasons, keep_text)
 
     columns: dict[str, pa.Array] = {"type": etype}
     for name in KINDS:
@@ -466,6 +467,8 @@ def check_table(table: pa.Table | pa.RecordBatch) -> tuple[pa.Table, list[tuple[
         else:
             columns[name] = pa.nulls(n, LOOSE_TYPES[KINDS[name]])
     extra_texts: list[str | None] = [None] * n
+    for i, text in keep_text.items():
+        extra_texts[i] = text
     for i, extra in extras.items():
         try:
             extra_texts[i] = dump_extra(extra)
@@ -491,6 +494,7 @@ def _merge_extra_column(
     type_values: pa.Array,
     extras: dict[int, dict[str, Any]],
     reasons: Reasons,
+    keep_text: dict[int, str],
 ) -> None:
     if not _is_stringish(col.type):
         word = f"field 'extra' must be a JSON object string, got Arrow {col.type}"
@@ -514,6 +518,9 @@ def _merge_extra_column(
             reasons.setdefault(i, f"field 'extra' must be a JSON object, got {json_type(obj)}")
             continue
         own = _OWN_SETS.get(etype or "", frozenset(COMMON_NAMES))
+        if i not in extras and own.isdisjoint(obj):
+            keep_text[i] = text  # already a clean object: keep its bytes, skip re-encoding
+            continue
         merged = {k: v for k, v in obj.items() if k not in own}
         merged.update(extras.get(i, {}))  # columns win over a stale copy inside `extra`
         extras[i] = merged

@@ -1,0 +1,80 @@
+"""Event file throughput: read+validate and write, beside Polars and plain pyarrow.
+
+Run: .venv/bin/python bench/bench_events_io.py [--events N]
+
+Generates N synthetic events of every type (tailguard.events.synthetic), then measures
+  * reading + validating Parquet and JSONL with tailguard.events.read_events, beside
+    pl.read_parquet / pl.read_ndjson of the same file (no validation) - a ratio;
+  * writing Parquet and JSONL with tailguard.events.write_events, beside
+    pyarrow.parquet.write_table (default options) and Polars' write_ndjson.
+Each figure is the best of two runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from tailguard.events import DeadLetterSink, read_events, synthetic_events, write_events
+
+
+def _best(fn: Callable[[], object], runs: int = 2) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _consume(path: Path, dead: Path) -> int:
+    with DeadLetterSink(dead) as sink:
+        return sum(t.num_rows for t in read_events(path, dead_letter=sink))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    args = parser.parse_args()
+    n = args.events
+    table = synthetic_events(n, seed=1, extra_every=20)
+    rows: list[tuple[str, float, str, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        pqf, jsf = d / "e.parquet", d / "e.jsonl"
+        t_w_pq = _best(lambda: write_events(table, pqf))
+        t_w_pq_base = _best(lambda: pq.write_table(table, d / "base.parquet"))
+        t_w_js = _best(lambda: write_events(table, jsf))
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        t_w_js_base = _best(lambda: frame.write_ndjson(d / "base.jsonl"))
+        assert _consume(pqf, d / "dead1.jsonl") == n
+        assert _consume(jsf, d / "dead2.jsonl") == n
+        t_r_pq = _best(lambda: _consume(pqf, d / "dead1.jsonl"))
+        t_r_pq_base = _best(lambda: pl.read_parquet(pqf))
+        t_r_js = _best(lambda: _consume(jsf, d / "dead2.jsonl"))
+        t_r_js_base = _best(lambda: pl.read_ndjson(jsf, infer_schema_length=None))
+        rows += [
+            ("read+validate Parquet", t_r_pq, "pl.read_parquet", t_r_pq_base),
+            ("read+validate JSONL", t_r_js, "pl.read_ndjson", t_r_js_base),
+            ("write Parquet (zstd, fixed)", t_w_pq, "pq.write_table", t_w_pq_base),
+            ("write JSONL", t_w_js, "pl.write_ndjson", t_w_js_base),
+        ]
+        sizes = (
+            f"Parquet {pqf.stat().st_size / 1e6:.1f} MB, JSONL {jsf.stat().st_size / 1e6:.1f} MB"
+        )
+    print(f"{n:,} synthetic events ({sizes})")
+    print(f"{'operation':30} {'events/s':>12} {'baseline':18} {'events/s':>12} {'ratio':>7}")
+    for name, ours, base_name, base in rows:
+        print(f"{name:30} {n / ours:12,.0f} {base_name:18} {n / base:12,.0f} {ours / base:6.1f}x")
+    print("ratio = our time / baseline time (baselines do no validation)")
+
+
+if __name__ == "__main__":
+    main()
