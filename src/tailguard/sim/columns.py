@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +29,7 @@ class Columns:
     def __len__(self) -> int:
         return self._n
 
-    def __getitem__(self, name: str) -> npt.NDArray[np.generic]:
+    def __getitem__(self, name: str) -> npt.NDArray[Any]:
         return self._data[name][: self._n]
 
     def names(self) -> tuple[str, ...]:
@@ -58,7 +59,9 @@ class Columns:
             raise KeyError(f"unknown columns {sorted(unknown)}")
         self._n = need
 
-    def take(self, index: npt.NDArray[np.int64] | npt.NDArray[np.bool_]) -> dict[str, np.ndarray]:
+    def take(
+        self, index: npt.NDArray[np.int64] | npt.NDArray[np.bool_]
+    ) -> dict[str, npt.NDArray[Any]]:
         """Copies of the selected rows, column by column."""
         return {name: arr[: self._n][index] for name, arr in self._data.items()}
 

@@ -11,6 +11,21 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+_DIGITS4 = np.frombuffer(
+    "".join(f"{i:04d}" for i in range(10_000)).encode("ascii"), dtype=np.uint32
+)  # the four ASCII digits of 0..9999, one 32-bit word each
+
+
+def _digits(numbers: npt.NDArray[np.int64], width: int) -> npt.NDArray[np.uint8]:
+    """The zero-padded decimal digits of ``numbers`` as an (n, width) byte matrix."""
+    chunks = -(-width // 4)
+    words = np.empty((numbers.shape[0], chunks), dtype=np.uint32)
+    rest = numbers.astype(np.int64)
+    for i in range(chunks - 1, -1, -1):  # four digits per division, lowest first
+        rest, low = np.divmod(rest, 10_000)
+        words[:, i] = _DIGITS4[low]
+    return words.view(np.uint8).reshape(numbers.shape[0], chunks * 4)[:, chunks * 4 - width :]
+
 
 def fixed_ids(
     prefix: str,
@@ -28,26 +43,24 @@ def fixed_ids(
     """
     n = int(numbers.shape[0])
     pre = np.frombuffer(prefix.encode("ascii"), dtype=np.uint8)
-    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    nums = np.where(valid, numbers, 0) if valid is not None else numbers
-    digits = ((nums.astype(np.int64)[:, None] // powers[None, :]) % 10 + 48).astype(np.uint8)
-    row = np.empty((n, pre.size + width), dtype=np.uint8)
-    row[:, : pre.size] = pre
-    row[:, pre.size :] = digits
     total = pre.size + width
+    kept = numbers if valid is None else numbers[valid]
+    row = np.empty((kept.shape[0], total), dtype=np.uint8)
+    row[:, : pre.size] = pre
+    row[:, pre.size :] = _digits(kept, width)
     if valid is None:
         offsets = np.arange(n + 1, dtype=np.int32) * total
         return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(row.ravel()))
-    lengths = np.where(valid, total, 0).astype(np.int32)
     offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
+    np.cumsum(valid, out=offsets[1:])
+    offsets *= total
     bitmap = np.packbits(valid, bitorder="little")
     return pa.StringArray.from_buffers(
         n,
         pa.py_buffer(offsets),
-        pa.py_buffer(row[valid].ravel()),
+        pa.py_buffer(row.ravel()),
         pa.py_buffer(bitmap),
-        null_count=int(n - np.count_nonzero(valid)),
+        null_count=int(n - kept.shape[0]),
     )
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from tailguard.events.schema import WIDE_SCHEMA
+
 
 def _q(col: str, q: float) -> pl.Expr:
     return pl.col(col).quantile(q, interpolation="lower")
@@ -75,11 +77,49 @@ def area_kpis(table: pa.Table | pl.DataFrame, days: float) -> pl.DataFrame:
     return out.sort("area_id")
 
 
-def network_summary(table: pa.Table | pl.DataFrame, days: float) -> dict[str, Any]:
+_KEEP_TYPES = ("job.completed", "cx.survey", "tech.status", "parts.stock")
+_KEEP_COLUMNS = (
+    "type", "area_id", "tech_id", "status", "nps", "lead_time_days", "first_time_fix",
+    "recall_of_job_id", "original_tech_id", "revenue", "parts_cost", "tech_pay",
+    "arrived_at", "window_end", "completed_at",
+)  # fmt: skip
+
+
+class Summary:
+    """Accumulates what :func:`network_summary` needs from a stream of hourly tables."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._parts: list[pl.DataFrame] = []
+
+    def add(self, table: pa.Table) -> None:
+        """Count one table's events and keep the columns the summary reads."""
+        df = pl.from_arrow(table.select(list(_KEEP_COLUMNS)))
+        assert isinstance(df, pl.DataFrame)
+        for kind, n in df.group_by("type").len().iter_rows():
+            self._counts[kind] = self._counts.get(kind, 0) + int(n)
+        self._parts.append(df.filter(pl.col("type").is_in(_KEEP_TYPES)))
+
+    def result(self, days: float) -> dict[str, Any]:
+        """The network summary of everything added."""
+        df = (
+            pl.concat(self._parts)
+            if self._parts
+            else pl.DataFrame(
+                schema={c: pl.from_arrow(WIDE_SCHEMA.empty_table())[c].dtype for c in _KEEP_COLUMNS}  # type: ignore[index]
+            )
+        )
+        return network_summary(df, days, counts=dict(sorted(self._counts.items())))
+
+
+def network_summary(
+    table: pa.Table | pl.DataFrame, days: float, *, counts: dict[str, int] | None = None
+) -> dict[str, Any]:
     """Network-level figures (the CLI summary and the calibration table)."""
     df = table if isinstance(table, pl.DataFrame) else pl.from_arrow(table)
     assert isinstance(df, pl.DataFrame)
-    counts = dict(df.group_by("type").len().sort("type").iter_rows())
+    if counts is None:
+        counts = dict(df.group_by("type").len().sort("type").iter_rows())
     done = df.filter(pl.col("type") == "job.completed")
     jobs = done.height
     late = (
@@ -98,14 +138,14 @@ def network_summary(table: pa.Table | pl.DataFrame, days: float) -> dict[str, An
         return None if x is None else round(float(x), 2)
 
     return {
-        "events": int(df.height),
+        "events": int(sum(counts.values())),
         "events_by_type": {k: int(v) for k, v in counts.items()},
         "areas": int(df["area_id"].n_unique()) if df.height else 0,
         "jobs_completed": jobs,
-        "ftf_pct": f(100.0 * done["first_time_fix"].mean()) if jobs else None,  # type: ignore[operator]
-        "recall_visit_pct": f(100.0 * done["recall_of_job_id"].is_not_null().mean())
+        "ftf_pct": f(100.0 * float(done["first_time_fix"].mean() or 0)) if jobs else None,  # type: ignore[arg-type]
+        "recall_visit_pct": f(100.0 * float(done["recall_of_job_id"].is_not_null().mean() or 0))  # type: ignore[arg-type]
         if jobs
-        else None,  # type: ignore[operator]
+        else None,
         "mean_ticket_usd": f(done["revenue"].mean()),
         "nps_response_pct": f(100.0 * counts.get("cx.survey", 0) / jobs) if jobs else None,
         "lateness_p90_min": f(late.quantile(0.9, "lower")) if jobs else None,

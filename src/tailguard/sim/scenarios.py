@@ -85,7 +85,11 @@ def inject(sim: Simulator, sc: Scenario) -> dict[str, str]:
     """Apply scenario ``sc``; returns what it resolved to (for example the tech picked)."""
     st, net = sim._st, sim.net
     if isinstance(sc, BookingSurge):
-        hit = np.flatnonzero(net.zip_code == int(sc.zip)) if sc.zip.isdigit() else []
+        hit = (
+            np.flatnonzero(net.zip_code == int(sc.zip))
+            if sc.zip.isdigit()
+            else np.zeros(0, dtype=np.int64)
+        )
         if len(hit) == 0:
             raise NotFoundError(f"unknown zip {sc.zip!r}")
         if sc.appliance not in c.APPLIANCES:
@@ -113,7 +117,9 @@ def inject(sim: Simulator, sc: Scenario) -> dict[str, str]:
         t0 = _start(sim, sc.start)
         st.spike[a, s] = sc.factor
         st.spike_until[a, s] = t0 + sc.days * DAY
-        # Orders already on the way are delayed too.
+        # The supplier's shortage also empties the area's bins of the part, and orders
+        # already on the way are delayed.
+        st.stock[np.flatnonzero(net.locker_area == a), s] = 0
         lockers = np.flatnonzero(net.locker_area == a)
         pending = np.isfinite(st.order_due[lockers, s])
         st.order_due[lockers[pending], s] += (

@@ -8,6 +8,8 @@ interventions in force, and queued in the outbox with its own timestamp.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -15,7 +17,7 @@ from tailguard.sim import config as c
 from tailguard.sim import parts
 from tailguard.sim.emit import STATUS_CODE, TYPE_CODE
 from tailguard.sim.network import Network
-from tailguard.sim.rng import lognormal, logit_noise
+from tailguard.sim.rng import logit_noise, lognormal
 from tailguard.sim.state import DAY, HOUR, KEY_DEPTH, State
 
 I64 = npt.NDArray[np.int64]
@@ -219,11 +221,11 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
 
     zip_code = net.zip_code[z]
     _queue_events(st, locals())
-    return completion
+    return np.asarray(completion, dtype=np.float64)
 
 
-def _queue_events(st: State, v: dict[str, np.ndarray]) -> None:
-    t, j, n = v["t"], v["j"], v["n"]
+def _queue_events(st: State, v: dict[str, Any]) -> None:
+    t, j, n = v["t"], v["j"], int(v["n"])
     J = st.jobs
     key, area, cust, code = v["key"], v["area"], v["cust"], v["code"]
     zip_code = v["zip_code"]
