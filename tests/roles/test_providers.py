@@ -72,7 +72,7 @@ def test_tool_call_is_parsed_with_id_name_and_arguments(vendor: str) -> None:
     assert len(turn.tool_calls) == 1
     call = turn.tool_calls[0]
     assert call.name == "find_matches"
-    assert dict(call.arguments) == {"zip": "75001", "min_cpm": 0.55, "radius_miles": 100}
+    assert dict(call.arguments) == {"zip": "75001", "minCpm": 0.55, "maxDistance": 100}
     assert call.id.startswith("toolu_" if vendor == "anthropic" else "call_")
 
 
