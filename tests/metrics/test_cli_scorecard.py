@@ -148,7 +148,8 @@ def test_bad_input_exits_two_with_one_line(
     rules.write_text("groups:\n  - name: g\n    rules:\n      - alert: x\n        expr: nope < 3\n")
     proc = run_cli(*(a.format(path=path, rules=rules) for a in args))
     assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and needle in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert needle in proc.stderr, proc.stderr
     assert proc.stdout == ""
 
 
