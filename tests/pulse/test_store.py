@@ -47,7 +47,9 @@ def card(areas: list[str], base: float) -> pl.DataFrame:
     """A scorecard with every KPI column, one null per area."""
     data: dict[str, object] = {"area_id": areas}
     for i, k in enumerate(KPI_IDS):
-        data[k] = [None if j == i % (len(areas) + 1) else base + i + 0.25 * j for j in range(len(areas))]
+        data[k] = [
+            None if j == i % (len(areas) + 1) else base + i + 0.25 * j for j in range(len(areas))
+        ]
     return pl.DataFrame(data, schema={"area_id": pl.String, **dict.fromkeys(KPI_IDS, pl.Float64)})
 
 

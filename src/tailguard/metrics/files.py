@@ -79,4 +79,3 @@ def score_file(
         dead_letter_path=dl_path,
         duplicates=engine.duplicates,
     )
-
