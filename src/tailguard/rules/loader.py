@@ -12,9 +12,7 @@ import functools
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from tailguard.errors import ConfigFileError
@@ -30,76 +28,10 @@ from tailguard.rules.model import (
     parse_duration,
     template_problem,
 )
+from tailguard.yamlfile import Lines as _Lines
+from tailguard.yamlfile import Path_, parse_yaml, pydantic_error
 
-Path_ = tuple[str | int, ...]
-_MAX_DEPTH = 64
 _EXPR = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>|==|!=|=)\s*(\S+)\s*$")
-
-
-class _Lines:
-    def __init__(self) -> None:
-        self.by_path: dict[Path_, int] = {}
-
-    def nearest(self, path: Path_) -> int | None:
-        for cut in range(len(path), -1, -1):
-            line = self.by_path.get(path[:cut])
-            if line is not None:
-                return line
-        return None
-
-
-def _to_python(
-    node: yaml.Node, path: Path_, lines: _Lines, loader: yaml.SafeLoader, depth: int, file: str
-) -> Any:
-    line = node.start_mark.line + 1
-    lines.by_path.setdefault(path, line)
-    if depth > _MAX_DEPTH:
-        raise ConfigFileError(file, line, "nesting too deep (or a recursive alias)")
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise ConfigFileError(
-                    file, key_node.start_mark.line + 1, "mapping keys must be plain scalars"
-                )
-            key = loader.construct_object(key_node)
-            if not isinstance(key, str):
-                key = str(key)
-            if key in out:
-                raise ConfigFileError(file, key_node.start_mark.line + 1, f"duplicate key {key!r}")
-            lines.by_path[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _to_python(value_node, (*path, key), lines, loader, depth + 1, file)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _to_python(item, (*path, i), lines, loader, depth + 1, file)
-            for i, item in enumerate(node.value)
-        ]
-    return loader.construct_object(node)
-
-
-def _parse(text: str, file: str) -> tuple[Any, _Lines]:
-    lines = _Lines()
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        if root is None:
-            raise ConfigFileError(file, None, "the rule file is empty")
-        loader = yaml.SafeLoader("")
-        try:
-            data = _to_python(root, (), lines, loader, 0, file)
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        reason = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-        raise ConfigFileError(
-            file, mark.line + 1 if mark else None, f"invalid YAML: {reason}"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigFileError(file, None, f"invalid YAML: {' '.join(str(exc).split())}") from None
-    except (RecursionError, ValueError, TypeError, OverflowError) as exc:
-        raise ConfigFileError(file, None, f"invalid YAML: {type(exc).__name__}") from None
-    return data, lines
 
 
 def _duration(
@@ -213,16 +145,6 @@ def _rule(
     )
 
 
-def _pydantic_error(exc: ValidationError, lines: _Lines, file: str) -> ConfigFileError:
-    first = exc.errors()[0]
-    loc = tuple(first.get("loc", ()))
-    where = ".".join(str(p) for p in loc) or "(top level)"
-    msg = first.get("msg", "invalid value")
-    if first.get("type") == "extra_forbidden":
-        msg = "unknown field"
-    return ConfigFileError(file, lines.nearest(loc), f"{where}: {msg}")
-
-
 def parse_rules(
     text: str, *, source: str = "<rules>", tick: timedelta = timedelta(hours=1)
 ) -> RuleSet:
@@ -236,7 +158,7 @@ def parse_rules(
     Raises:
         ConfigFileError: naming the file, line and reason of the first problem.
     """
-    data, lines = _parse(text, source)
+    data, lines = parse_yaml(text, source, what="rule file")
     if not isinstance(data, dict):
         raise ConfigFileError(
             source, lines.nearest(()), "a rule file must be a mapping with 'groups'"
@@ -244,7 +166,7 @@ def parse_rules(
     try:
         spec = RuleFileSpec.model_validate(data)
     except ValidationError as exc:
-        raise _pydantic_error(exc, lines, source) from None
+        raise pydantic_error(exc, lines, source) from None
     rules: list[Rule] = []
     seen: dict[str, str] = {}
     for gi, group in enumerate(spec.groups):
