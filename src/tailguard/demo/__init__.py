@@ -1,0 +1,1 @@
+"""`tailguard demo`: the whole system on the embedded default, and its offline report."""
