@@ -1,0 +1,11 @@
+"""Learning from interventions: the self-learn store (context, action, propensity, outcome)."""
+
+from tailguard.learning.store import (
+    STATUSES,
+    Decision,
+    OutcomeDue,
+    SelfLearnStore,
+    StatusUpdate,
+)
+
+__all__ = ["STATUSES", "Decision", "OutcomeDue", "SelfLearnStore", "StatusUpdate"]
