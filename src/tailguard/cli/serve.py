@@ -1,0 +1,49 @@
+"""CLI command: ``tailguard serve``, the HTTP API and dashboards under uvicorn."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import typer
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0: any free one)."),
+    db: str = typer.Option(
+        "tailguard.db",
+        "--db",
+        envvar="TAILGUARD_DB",
+        help="Ledger URL: sqlite:///path.db, a bare path, or postgresql://...",
+    ),
+    pulse: str = typer.Option(
+        None,
+        "--pulse",
+        envvar="TAILGUARD_PULSE",
+        help="Pulse store URL (sqlite:///x.db or redis://...); default pulse.db beside the ledger.",
+    ),
+    secret_key: str = typer.Option(
+        None,
+        "--secret-key",
+        envvar="TAILGUARD_SECRET_KEY",
+        help="Signs dashboard sessions; default a random key (sessions end on restart).",
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
+) -> None:
+    """Serve the /v1 API, the dashboards, /healthz, /readyz and /metrics."""
+    import uvicorn
+
+    from tailguard.service import ServiceSettings, create_app
+    from tailguard.service.observe import configure_logging
+
+    configure_logging(log_level.upper())
+    settings = ServiceSettings(ledger_url=db, pulse_url=pulse)
+    if secret_key:
+        settings = dataclasses.replace(settings, secret_key=secret_key)
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``serve`` command to ``app``."""
+    app.command("serve")(serve)

@@ -1,0 +1,38 @@
+"""What every API router shares: the app's state, the role dependencies, record conversion."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from tailguard.clock import format_ts
+from tailguard.ledger import LedgerRecord
+from tailguard.service.auth import Principal, Role, require_role
+from tailguard.service.settings import ServiceState
+
+
+def get_state(request: Request) -> ServiceState:
+    """The app's :class:`ServiceState`."""
+    state: ServiceState = request.app.state.tailguard
+    return state
+
+
+State = Annotated[ServiceState, Depends(get_state)]
+Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
+Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
+Approver = Annotated[Principal, Depends(require_role(Role.APPROVER))]
+Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
+
+
+def record_dict(record: LedgerRecord) -> dict[str, Any]:
+    """A record's fields with its ``seq`` and ``recorded_at``."""
+    return {**record.fields, "seq": record.seq, "recorded_at": format_ts(record.recorded_at)}
+
+
+def utc(when: datetime | None) -> datetime | None:
+    """``when`` as an aware UTC datetime (naive input is taken as UTC)."""
+    if when is None:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

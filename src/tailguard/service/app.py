@@ -1,0 +1,161 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+Everything under ``/v1`` needs an API key (:mod:`tailguard.service.auth`); ``/healthz``,
+``/readyz`` and ``/metrics`` do not (a Prometheus scraper and a load balancer carry no key; keep
+``/metrics`` off the public network). Routers other helpers own (``service.web``,
+``service.voice``, ``service.chat``) are included by :func:`include_optional_routers` when
+their modules exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
+
+from tailguard import __version__
+from tailguard.errors import TailguardError
+from tailguard.ledger.kpis import control_plane_kpis
+from tailguard.service import metrics, queries
+from tailguard.service.api import approvals, insight, runs
+from tailguard.service.api.models import Health
+from tailguard.service.errors import install_error_handlers
+from tailguard.service.observe import ObserveMiddleware
+from tailguard.service.settings import ServiceSettings, ServiceState
+
+log = logging.getLogger("tailguard.service")
+
+OPTIONAL_ROUTERS = ("tailguard.service.web", "tailguard.service.voice", "tailguard.service.chat")
+"""Modules whose ``router`` (an ``APIRouter``) or ``include(app)`` is added when present."""
+
+GATE_EXPIRY_INTERVAL_S = 30.0
+
+
+def include_optional_routers(
+    app: FastAPI, modules: tuple[str, ...] = OPTIONAL_ROUTERS
+) -> list[str]:
+    """Include each module's router when the module exists; returns the modules included.
+
+    A module may expose ``include(app)`` (to mount static files or add middleware) or a
+    ``router`` attribute. A module that is missing is skipped; one that fails to import is an
+    error (a broken dashboard should not start silently without it).
+    """
+    included = []
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and (exc.name == name or name.startswith(exc.name + ".")):
+                continue
+            raise
+        include = getattr(module, "include", None)
+        router = getattr(module, "router", None)
+        if callable(include):
+            include(app)
+        elif isinstance(router, APIRouter):
+            app.include_router(router)
+        else:
+            continue
+        included.append(name)
+    return included
+
+
+async def _expire_gates_forever(state: ServiceState, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            expired = await asyncio.to_thread(state.plane.expire_gates)
+        except TailguardError as exc:
+            log.warning("gate expiry failed: %s", exc.message)
+        else:
+            if expired:
+                log.info("expired %d approval gate(s)", len(expired), extra={"gates": expired})
+
+
+def create_app(settings: ServiceSettings, *, optional_routers: bool = True) -> FastAPI:
+    """The service: the ``/v1`` API, health, metrics, and the optional routers.
+
+    Args:
+        settings: where the ledger and pulse live, the clock, the tools.
+        optional_routers: include ``service.web`` / ``voice`` / ``chat`` when present.
+    """
+    state = ServiceState.open(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_expire_gates_forever(state, GATE_EXPIRY_INTERVAL_S))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            state.close()
+
+    app = FastAPI(
+        title="tailguard",
+        version=__version__,
+        summary="Governed operations agents: runs, approvals, KPIs, pulse and tails.",
+        lifespan=lifespan,
+    )
+    app.state.tailguard = state
+    install_error_handlers(app)
+    app.add_middleware(ObserveMiddleware, tracer_provider=settings.tracer_provider)
+
+    collector = metrics.StateCollector(
+        pending=lambda: queries.count_pending_gates(state.ledger, now=settings.clock.now()),
+        ledger_records=lambda: state.ledger.head()[0],
+        bypasses=lambda: int(
+            control_plane_kpis(state.ledger)["overall"].get("approval_bypass_count") or 0
+        ),
+        refresh_s=settings.metrics_refresh_s,
+    )
+    app_registry = metrics.app_registry(collector)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness")
+    def healthz() -> Health:
+        """The process answers."""
+        return Health(status="ok")
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness: the database is reachable",
+        responses={503: {"model": Health, "description": "The database is unreachable."}},
+    )
+    def readyz() -> Any:
+        """200 when the ledger database answers, 503 otherwise."""
+        try:
+            queries.ping(state.ledger)
+        except TailguardError as exc:
+            body = Health(status="unavailable", checks={"ledger": exc.message})
+            return JSONResponse(body.model_dump(), status_code=503)
+        return Health(status="ok", checks={"ledger": "ok"})
+
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    def prometheus() -> Response:
+        """Requests, latency, gates pending, approvals, bypasses, ledger records, ticks."""
+        body = metrics.render(metrics.REGISTRY, app_registry)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    app.include_router(runs.router)
+    app.include_router(approvals.router)
+    app.include_router(insight.router)
+    if optional_routers:
+        included = include_optional_routers(app)
+        if included:
+            log.info("included routers: %s", ", ".join(included))
+    return app

@@ -1,0 +1,126 @@
+"""One error shape for every failure: ``{"error": {"code", "message", "details"}}``.
+
+The library's exception tree (:mod:`tailguard.errors`) carries the code and the HTTP status; this
+module maps it, FastAPI's request validation (422 with pydantic's details) and Starlette's HTTP
+errors (404 for an unknown path, 405, ...) to the same body, in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tailguard.errors import TailguardError
+
+log = logging.getLogger("tailguard.service")
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+}
+
+
+class ErrorBody(BaseModel):
+    """The error itself."""
+
+    code: str = Field(description="Stable machine-readable code, e.g. not_found, conflict.")
+    message: str = Field(description="One line for people.")
+    details: dict[str, Any] = Field(default_factory=dict, description="Structured context.")
+
+
+class ErrorResponse(BaseModel):
+    """Every non-2xx JSON answer of the API."""
+
+    error: ErrorBody
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A JSON response in the service's error shape."""
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
+
+
+def _tailguard_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TailguardError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    if exc.http_status >= 500:
+        log.error("request failed: %s", exc.message, extra={"error_code": exc.code})
+    return error_response(exc.http_status, exc.code, exc.message, exc.details, headers)
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {k: v for k, v in err.items() if k in ("type", "loc", "msg", "input")}
+        for err in exc.errors()
+    ]
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    message = f"invalid request: {where}: {first.get('msg', 'invalid')}" if errors else "invalid"
+    return error_response(422, "invalid_input", message, {"errors": errors})
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if (
+        exc.status_code in (404, 405)
+        and request.url.path.startswith("/v1")
+        and not _has_key(request)
+    ):
+        # Nothing under /v1 answers without a key, not even "no such endpoint".
+        return error_response(
+            401, "unauthenticated", "an API key is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    code = _STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return error_response(exc.status_code, code, detail, headers=dict(exc.headers or {}))
+
+
+def _has_key(request: Request) -> bool:
+    auth = request.headers.get("authorization", "")
+    raw = auth[7:] if auth[:7].lower() == "bearer " else request.headers.get("x-api-key")
+    keys = getattr(getattr(request.app.state, "tailguard", None), "keys", None)
+    return bool(raw) and keys is not None and keys.verify(raw) is not None
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error in %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "internal error; see the service log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that give every error the one shape."""
+    app.add_exception_handler(TailguardError, _tailguard_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "No API key, or an unknown or revoked one."},
+    403: {"model": ErrorResponse, "description": "The key's role is not enough."},
+    422: {"model": ErrorResponse, "description": "Bad parameters or body."},
+}
+"""Responses every authenticated endpoint documents (added per router)."""

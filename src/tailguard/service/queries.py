@@ -1,0 +1,232 @@
+"""The service's read queries over the ledger and the control plane's gate table.
+
+The ledger is append-only: the current state of a run, step, gate or OKR is its newest record.
+:func:`latest_entities` finds, per entity id, the first and the newest record in SQL (the
+``(kind, record_id, seq)`` index serves it) and pages by the first record's ``seq``, so an entity
+keeps its place in the list while it changes state. Filters on record fields compile to
+``json_extract`` on SQLite and ``->>`` on PostgreSQL; nothing else differs between the two.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from tailguard.control.store import gates as gate_table
+from tailguard.errors import BackendUnavailableError, LedgerError
+from tailguard.ledger import Ledger, LedgerRecord
+from tailguard.ledger import _tables as t
+from tailguard.ledger.store import from_micros, to_micros
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EntityRow:
+    """The newest record of one entity, with where the entity starts in the chain."""
+
+    first_seq: int
+    first_at: datetime
+    record: LedgerRecord
+
+
+def _field(engine: sa.Engine, key: str) -> sa.ColumnElement[Any]:
+    if engine.dialect.name == "postgresql":
+        expr: sa.ColumnElement[Any] = sa.cast(t.records.c.fields, pg.JSONB)[key].astext
+        return expr
+    return sa.func.json_extract(t.records.c.fields, f"$.{key}")
+
+
+def _read(ledger: Ledger, stmt: sa.Executable) -> Sequence[sa.Row[Any]]:
+    try:
+        with ledger.engine.connect() as conn:
+            return conn.execution_options(**ledger.backend.read_options()).execute(stmt).all()
+    except sa.exc.OperationalError as exc:
+        raise BackendUnavailableError(f"the ledger database is unavailable: {exc.orig}") from exc
+    except sa.exc.DBAPIError as exc:
+        raise LedgerError(f"the ledger could not be read: {exc.orig}") from exc
+
+
+def latest_entities(
+    ledger: Ledger,
+    kind: str,
+    *,
+    limit: int,
+    before_seq: int | None = None,
+    run_id: str | None = None,
+    equals: Mapping[str, str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[EntityRow]:
+    """Entities of ``kind`` in their current state, newest first.
+
+    Args:
+        ledger: the ledger.
+        kind: the record kind (``run``, ``step``, ``gate``, ``outcome``, ``okr``, ...).
+        limit: at most this many.
+        before_seq: only entities whose first record has a smaller ``seq`` (the cursor).
+        run_id: only entities of this run.
+        equals: field values the current record must have (``{"status": "running"}``).
+        since: only entities first recorded at or after this time.
+        until: only entities first recorded before this time.
+    """
+    records = t.records
+    cond: list[sa.ColumnElement[bool]] = [records.c.kind == kind]
+    if run_id is not None:
+        cond.append(records.c.run_id == run_id)
+    first_us = sa.func.min(records.c.recorded_at_us)
+    first_seq = sa.func.min(records.c.seq)
+    agg = sa.select(
+        records.c.record_id,
+        first_seq.label("first_seq"),
+        sa.func.max(records.c.seq).label("last_seq"),
+        first_us.label("first_us"),
+    ).where(*cond)
+    agg = agg.group_by(records.c.record_id)
+    having: list[sa.ColumnElement[bool]] = []
+    if since is not None:
+        having.append(first_us >= to_micros(since))
+    if until is not None:
+        having.append(first_us < to_micros(until))
+    if before_seq is not None:
+        having.append(first_seq < before_seq)
+    if having:
+        agg = agg.having(*having)
+    sub = agg.subquery()
+    outer: list[sa.ColumnElement[bool]] = [
+        _field(ledger.engine, key) == value for key, value in (equals or {}).items()
+    ]
+    stmt = (
+        sa.select(
+            sub.c.first_seq,
+            sub.c.first_us,
+            records.c.seq,
+            records.c.kind,
+            records.c.record_id,
+            records.c.run_id,
+            records.c.recorded_at_us,
+            records.c.fields,
+            records.c.prev_hash,
+            records.c.hash,
+        )
+        .join(records, records.c.seq == sub.c.last_seq)
+        .where(*outer)
+        .order_by(sub.c.first_seq.desc())
+        .limit(limit)
+    )
+    return [
+        EntityRow(
+            first_seq=int(row.first_seq),
+            first_at=from_micros(int(row.first_us)),
+            record=LedgerRecord(
+                seq=row.seq,
+                kind=row.kind,
+                record_id=row.record_id,
+                run_id=row.run_id,
+                recorded_at=from_micros(row.recorded_at_us),
+                fields=json.loads(row.fields),
+                prev_hash=row.prev_hash,
+                hash=row.hash,
+            ),
+        )
+        for row in _read(ledger, stmt)
+    ]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunRecords:
+    """Everything the ledger holds on one run, each entity in its current state."""
+
+    run: LedgerRecord
+    steps: list[LedgerRecord]
+    gates: list[LedgerRecord]
+    outcome: LedgerRecord | None
+    details: dict[str, dict[str, Any]]
+
+
+def run_records(ledger: Ledger, run_id: str) -> RunRecords | None:
+    """The run's newest ``run`` record with its steps, gates and outcome (None if unknown).
+
+    ``details`` maps a gate id to its merged ``gate_detail`` fields (requester, audit arguments,
+    decision reason), which the approval audit needs beside the gate record.
+    """
+    latest: dict[tuple[str, str], LedgerRecord] = {}
+    details: dict[str, dict[str, Any]] = {}
+    for record in ledger.records(run_id=run_id):
+        if record.kind == "gate_detail":
+            details.setdefault(record.record_id, {}).update(record.fields)
+        else:
+            latest[(record.kind, record.record_id)] = record
+    run = latest.get(("run", run_id))
+    if run is None:
+        return None
+    of = list(latest.values())
+    outcomes = [r for r in of if r.kind == "outcome"]
+    return RunRecords(
+        run=run,
+        steps=[r for r in of if r.kind == "step"],
+        gates=[r for r in of if r.kind == "gate"],
+        outcome=outcomes[-1] if outcomes else None,
+        details=details,
+    )
+
+
+def pending_gates(
+    ledger: Ledger,
+    *,
+    now: datetime,
+    limit: int,
+    after: tuple[float, str] | None = None,
+    tool_name: str | None = None,
+    run_id: str | None = None,
+    risk_level: str | None = None,
+) -> list[sa.Row[Any]]:
+    """Gates waiting for a decision and not yet timed out, oldest first.
+
+    Rows of the control plane's gate table (``args_json`` holds the full arguments).
+    """
+    g = gate_table
+    cond: list[sa.ColumnElement[bool]] = [
+        g.c.decision == "pending",
+        sa.or_(g.c.expires_at.is_(None), g.c.expires_at > now.timestamp()),
+    ]
+    if tool_name is not None:
+        cond.append(g.c.tool_name == tool_name)
+    if run_id is not None:
+        cond.append(g.c.run_id == run_id)
+    if risk_level is not None:
+        cond.append(g.c.risk_level == risk_level)
+    if after is not None:
+        at, gate_id = after
+        cond.append(
+            sa.or_(g.c.presented_at > at, sa.and_(g.c.presented_at == at, g.c.gate_id > gate_id))
+        )
+    stmt = sa.select(g).where(*cond).order_by(g.c.presented_at, g.c.gate_id).limit(limit)
+    return list(_read(ledger, stmt))
+
+
+def count_pending_gates(ledger: Ledger, *, now: datetime) -> int:
+    """How many gates wait for a decision (not yet timed out)."""
+    g = gate_table
+    stmt = (
+        sa.select(sa.func.count())
+        .select_from(g)
+        .where(
+            g.c.decision == "pending",
+            sa.or_(g.c.expires_at.is_(None), g.c.expires_at > now.timestamp()),
+        )
+    )
+    return int(_read(ledger, stmt)[0][0])
+
+
+def ping(ledger: Ledger) -> None:
+    """One round trip to the ledger database.
+
+    Raises:
+        BackendUnavailableError: the database cannot be reached.
+    """
+    _read(ledger, sa.select(t.head.c.seq).where(t.head.c.id == 1))

@@ -1,0 +1,118 @@
+"""What the service is configured with, and the objects it opens from that configuration."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+
+from tailguard.clock import Clock, SystemClock
+from tailguard.control import ControlPlane, ToolRegistry, builtin_policies
+from tailguard.control.policy import Policy
+from tailguard.ledger import Ledger
+from tailguard.ledger._backend import parse_url
+from tailguard.pulse import PulseStore
+from tailguard.rules import RuleSet, builtin_rules
+from tailguard.service.auth import KeyStore
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSettings:
+    """Configuration of :func:`tailguard.service.create_app`.
+
+    Attributes:
+        ledger_url: the ledger (``sqlite:///x.db``, a bare path, ``postgresql://...``); the API
+            keys and the control plane's tables live in the same database.
+        pulse_url: the pulse store; default ``pulse.db`` beside a SQLite ledger file (in the
+            working directory for PostgreSQL).
+        secret_key: signs the dashboard's session cookies; default a random key per process
+            (sessions then end when the service restarts).
+        clock: the time source (a FakeClock in tests and simulated runs).
+        registry: the governed tools this process can resume after approval; default: no
+            handlers, the built-in policy table only.
+        policies: the policy table listed for tools without a handler here.
+        rules: the tail rules evaluated over the pulse; default the built-in set.
+        tracer_provider: OpenTelemetry provider for request spans; default the global one.
+        metrics_refresh_s: how long a database-derived metric (bypass count) is reused.
+    """
+
+    ledger_url: str
+    pulse_url: str | None = None
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    clock: Clock = field(default_factory=SystemClock)
+    registry: ToolRegistry | None = None
+    policies: dict[str, Policy] | None = None
+    rules: RuleSet | None = None
+    tracer_provider: trace.TracerProvider | None = None
+    metrics_refresh_s: float = 60.0
+
+    def resolved_pulse_url(self) -> str:
+        """The pulse store URL, defaulting to ``pulse.db`` beside a SQLite ledger."""
+        if self.pulse_url:
+            return self.pulse_url
+        sa_url, backend = parse_url(self.ledger_url)
+        if backend.name == "sqlite" and sa_url.database not in (None, "", ":memory:"):
+            return str(Path(sa_url.database or "").expanduser().resolve().with_name("pulse.db"))
+        return str(Path("pulse.db").resolve())
+
+
+@dataclass(kw_only=True)
+class ServiceState:
+    """The objects one app serves from (kept on ``app.state.tailguard``).
+
+    Routers get it with :func:`tailguard.service.deps.state`; nothing here is a global.
+    """
+
+    settings: ServiceSettings
+    ledger: Ledger
+    keys: KeyStore
+    plane: ControlPlane
+    registry: ToolRegistry
+    policies: dict[str, Policy]
+    rules: RuleSet
+    _pulse: PulseStore | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, settings: ServiceSettings) -> ServiceState:
+        """Open the ledger, key store and control plane named by ``settings``."""
+        ledger = Ledger.open(settings.ledger_url, clock=settings.clock)
+        try:
+            keys = KeyStore(ledger.engine, clock=settings.clock)
+            registry = settings.registry or ToolRegistry()
+            plane = ControlPlane(
+                registry,
+                ledger,
+                clock=settings.clock,
+                approvers=keys,
+                tracer_provider=settings.tracer_provider,
+            )
+        except BaseException:
+            ledger.close()
+            raise
+        return cls(
+            settings=settings,
+            ledger=ledger,
+            keys=keys,
+            plane=plane,
+            registry=registry,
+            policies=dict(settings.policies or builtin_policies()),
+            rules=settings.rules or builtin_rules(),
+        )
+
+    @property
+    def pulse(self) -> PulseStore:
+        """The pulse store, opened on first use (a service without one still starts)."""
+        if self._pulse is None:
+            self._pulse = PulseStore.open(self.settings.resolved_pulse_url())
+        return self._pulse
+
+    def close(self) -> None:
+        """Release database connections."""
+        if self._pulse is not None:
+            self._pulse.close()
+            self._pulse = None
+        self.ledger.close()
