@@ -1,0 +1,400 @@
+"""What the control plane writes to the ledger, and the run state it reads back.
+
+:class:`RunRecorder` is the base of :class:`~tailguard.control.plane.ControlPlane`: it holds
+the builders of the ``run``, ``step``, ``step_detail``, ``gate`` and ``alert`` records of
+INTERFACES.md section 5 and the one place they are appended. The module-level helpers are the
+pure parts shared by the plane, its approval gates and its rollback.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from tailguard.clock import Clock, format_ts
+from tailguard.control.budget import Budgets, RunBudget, RunTotals
+from tailguard.control.gates import GateStore
+from tailguard.control.policy import Policy, RiskLevel
+from tailguard.control.results import PendingCall, Run, StepOutcome, StepResult
+from tailguard.control.store import ControlStore, runs, step_payloads
+from tailguard.control.tools import ToolRegistry, args_hash, canonical_json
+from tailguard.control.wrappers import Attempt, Call
+from tailguard.errors import LedgerError, NotFoundError, TailguardError
+
+
+class RunLedger(Protocol):
+    """The part of :class:`tailguard.ledger.Ledger` the control plane uses."""
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The database engine the control plane keeps its own tables on."""
+        ...
+
+    def append(self, kind: str, fields: Mapping[str, Any]) -> Any:
+        """Append one record."""
+        ...
+
+    def append_many(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> Any:
+        """Append records in one transaction."""
+        ...
+
+    def records(self, *, kind: str | None = None, run_id: str | None = None) -> Iterator[Any]:
+        """Records in chain order, optionally of one kind or run."""
+        ...
+
+    def latest(self, kind: str, record_id: str) -> Any:
+        """The newest record of an entity, or None."""
+        ...
+
+
+#: Ledger step statuses for the outcomes that did not execute.
+STOPPED_STATUS = {
+    StepOutcome.REJECTED: "rejected",
+    StepOutcome.RATE_LIMITED: "skipped",
+    StepOutcome.BUDGET_EXCEEDED: "skipped",
+    StepOutcome.ERROR: "error",
+}
+
+#: The fields of a ledger ``step`` record.
+STEP_FIELDS = (
+    "step_id",
+    "run_id",
+    "tool_name",
+    "risk_level",
+    "args_hash",
+    "result_summary",
+    "latency_ms",
+    "retries",
+    "status",
+    "approval_gate_id",
+)
+
+
+def summarize(value: Any) -> str:
+    """The shape of a result for the ledger: never its content, which may be personal data."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "empty"
+    if isinstance(value, bool | int | float):
+        return f"value {value!r}"
+    if isinstance(value, str):
+        return f"text ({len(value)} chars)"
+    if isinstance(value, Mapping):
+        keys = sorted(str(k) for k in value)
+        shown = ", ".join(keys[:8]) + (", ..." if len(keys) > 8 else "")
+        return f"object ({shown})"
+    if isinstance(value, list | tuple):
+        return f"{len(value)} items"
+    return type(value).__name__
+
+
+def new_id(prefix: str) -> str:
+    """A fresh record id such as ``run_<32 hex digits>``."""
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON data (objects that JSON cannot hold become their text)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def pending_dict(call: PendingCall) -> dict[str, Any]:
+    """The fields of a pending call, to rebuild it with some of them changed."""
+    return {f: getattr(call, f) for f in PendingCall.__dataclass_fields__}
+
+
+class RunRecorder:
+    """Builds and appends the control plane's ledger records; base of ``ControlPlane``.
+
+    The attributes are set by ``ControlPlane.__init__``.
+    """
+
+    registry: ToolRegistry
+    ledger: RunLedger
+    clock: Clock
+    store: ControlStore
+    budgets: Budgets
+    gates: GateStore
+
+    def get_run(self, run_id: str) -> Run:
+        """Rebuild the handle of a run (in any process).
+
+        Raises:
+            NotFoundError: no such run.
+        """
+        with self.store.read() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one_or_none()
+        if row is None:
+            raise NotFoundError(f"unknown run {run_id!r}")
+        return Run(
+            run_id=row.run_id,
+            role=row.role,
+            initiator_id=row.initiator_id,
+            goal_text=row.goal_text,
+            conversation_id=row.conversation_id,
+            started_at=datetime.fromtimestamp(row.started_at, UTC),
+            budget=RunBudget(
+                max_tokens=row.max_tokens,
+                max_cost_usd=None if row.max_cost_micros is None else row.max_cost_micros / 1e6,
+                max_seconds=row.max_seconds,
+                alert_cost_usd=None
+                if row.alert_cost_micros is None
+                else row.alert_cost_micros / 1e6,
+            ),
+        )
+
+    def _record(self, call: Call, attempt: Attempt) -> StepResult:
+        policy = call.policy
+        result = StepResult(
+            outcome=attempt.outcome,
+            run_id=call.run.run_id,
+            step_id=call.step_id,
+            tool_name=call.tool_name,
+            value=attempt.value if attempt.outcome is StepOutcome.EXECUTED else None,
+            gate_id=attempt.gate.gate_id if attempt.gate else call.gate_id,
+            reason=attempt.reason,
+            retries=attempt.retries,
+            latency_ms=attempt.latency_ms,
+        )
+        if attempt.outcome is StepOutcome.PENDING_APPROVAL:
+            assert attempt.gate is not None
+            gate = attempt.gate
+            records: list[tuple[str, Mapping[str, Any]]] = [
+                ("gate", self._gate_fields(gate, "pending", decided_by=None, decided_at=None)),
+                (
+                    "gate_detail",
+                    {
+                        "gate_detail_id": gate.gate_id,
+                        "run_id": gate.run_id,
+                        "requester_id": gate.requester_id,
+                        "args_hash": args_hash(gate.args),
+                        "audit_args": self._audit_args(gate.tool_name, gate.args),
+                        "expires_at": format_ts(gate.expires_at) if gate.expires_at else None,
+                    },
+                ),
+            ]
+            if len(self.gates.pending_for_run(call.run.run_id)) == 1:
+                records.append(("run", self._run_fields(call.run, "waiting_approval")))
+            self._append(records)
+            return result
+        if attempt.outcome is StepOutcome.EXECUTED:
+            # A resumed call is ``executed`` with its approval_gate_id; ``approved`` is the
+            # step's state between the approval and the resumption.
+            status = "executed"
+            summary = attempt.summary or summarize(attempt.value)
+            if policy is not None and policy.rollback_strategy is not None:
+                with self.store.write() as conn:
+                    conn.execute(
+                        sa.insert(step_payloads).values(
+                            step_id=call.step_id,
+                            run_id=call.run.run_id,
+                            tool_name=call.tool_name,
+                            args_json=canonical_json(dict(call.args)),
+                            result_json=json.dumps(jsonable(attempt.value)),
+                        )
+                    )
+        else:
+            status = STOPPED_STATUS[attempt.outcome]
+            summary = "error" if status == "error" else (attempt.reason or status).split(":")[0]
+        records = [
+            ("step", self._step_fields(call, status, summary, attempt)),
+            ("step_detail", self._step_detail(call, attempt, phase="final")),
+        ]
+        self._append(records)
+        return result
+
+    def _write_intent(self, call: Call) -> None:
+        """Write-ahead evidence for side-effecting tools: no record, no side effect."""
+        assert call.policy is not None
+        if call.policy.risk_level.rank < RiskLevel.EXECUTE_LOW.rank:
+            return
+        try:
+            self._append([("step_detail", self._step_detail(call, None, phase="intent"))])
+        except TailguardError as exc:
+            raise LedgerError(
+                f"cannot record the intent of {call.tool_name}: {exc.message}"
+            ) from exc
+
+    def _write_alert(self, run: Run, totals: RunTotals) -> None:
+        self._append(
+            [
+                (
+                    "alert",
+                    {
+                        "alert_id": new_id("alert"),
+                        "run_id": run.run_id,
+                        "metric": "run_cost_usd",
+                        "value": totals.cost_usd,
+                        "threshold": run.budget.alert_cost_usd,
+                        "role": run.role,
+                        "initiator_id": run.initiator_id,
+                        "raised_at": format_ts(self.clock.now()),
+                        "message": (
+                            f"run {run.run_id} cost ${totals.cost_usd:.4f} passed the alert "
+                            f"threshold ${run.budget.alert_cost_usd}"
+                        ),
+                    },
+                )
+            ]
+        )
+
+    def _append(self, records: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        try:
+            self.ledger.append_many(records)
+        except LedgerError:
+            raise
+        except TailguardError as exc:
+            raise LedgerError(f"the ledger refused a record: {exc.message}") from exc
+        except Exception as exc:  # a database failure inside the ledger
+            raise LedgerError(f"the ledger could not be written: {exc}") from exc
+
+    def _audit_args(self, tool_name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        if tool_name not in self.registry:
+            return {}
+        fields = self.registry.policy(tool_name).audit_fields
+        return {k: args[k] for k in fields if k in args}
+
+    def _step_fields(
+        self, call: Call, status: str, summary: str, attempt: Attempt
+    ) -> dict[str, Any]:
+        try:
+            hashed: str | None = args_hash(call.args)
+        except (TypeError, ValueError):
+            hashed = None
+        policy: Policy | None = call.policy
+        return {
+            "step_id": call.step_id,
+            "run_id": call.run.run_id,
+            "tool_name": call.tool_name,
+            # An unknown tool is treated as the riskiest kind: fail closed in the evidence too.
+            "risk_level": policy.risk_level.value if policy else RiskLevel.EXECUTE_HIGH.value,
+            "args_hash": hashed,
+            "result_summary": summary,
+            "latency_ms": attempt.latency_ms,
+            "retries": attempt.retries,
+            "status": status,
+            "approval_gate_id": call.gate_id,
+        }
+
+    def _step_detail(self, call: Call, attempt: Attempt | None, *, phase: str) -> dict[str, Any]:
+        usage = attempt.usage if attempt is not None else None
+        return {
+            "step_detail_id": call.step_id,
+            "run_id": call.run.run_id,
+            "phase": phase,
+            "tool_name": call.tool_name,
+            "requester_id": call.requester_id,
+            "idempotency_key": call.idempotency_key,
+            "audit_args": self._audit_args(call.tool_name, call.args),
+            "input_tokens": usage.input_tokens if usage else 0,
+            "output_tokens": usage.output_tokens if usage else 0,
+            "cost_usd": usage.cost_usd if usage else 0.0,
+            "reason": attempt.reason if attempt is not None else None,
+        }
+
+    def _stopped_step_records(
+        self, call: PendingCall, status: str, reason: str
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        policy_risk = call.risk_level
+        return [
+            (
+                "step",
+                {
+                    "step_id": call.step_id,
+                    "run_id": call.run_id,
+                    "tool_name": call.tool_name,
+                    "risk_level": policy_risk,
+                    "args_hash": args_hash(call.args),
+                    "result_summary": reason.split(":")[0],
+                    "latency_ms": None,
+                    "retries": 0,
+                    "status": status,
+                    "approval_gate_id": call.gate_id,
+                },
+            ),
+            (
+                "step_detail",
+                {
+                    "step_detail_id": call.step_id,
+                    "run_id": call.run_id,
+                    "phase": "final",
+                    "tool_name": call.tool_name,
+                    "requester_id": call.requester_id,
+                    "idempotency_key": call.idempotency_key,
+                    "audit_args": self._audit_args(call.tool_name, call.args),
+                    "input_tokens": 0,
+                    "output_tokens": 0,
+                    "cost_usd": 0.0,
+                    "reason": reason,
+                },
+            ),
+        ]
+
+    def _gate_fields(
+        self,
+        call: PendingCall,
+        decision: str,
+        *,
+        decided_by: str | None,
+        decided_at: datetime | None,
+    ) -> dict[str, Any]:
+        return {
+            "gate_id": call.gate_id,
+            "run_id": call.run_id,
+            "step_id": call.step_id,
+            "tool_name": call.tool_name,
+            "reason": call.reason,
+            "risk_level": call.risk_level,
+            "presented_at": format_ts(call.presented_at),
+            "decision": decision,
+            "decided_by": decided_by,
+            "decided_at": format_ts(decided_at) if decided_at else None,
+        }
+
+    def _run_fields(
+        self,
+        run: Run,
+        status: str,
+        *,
+        steps_count: int | None = None,
+        totals: RunTotals | None = None,
+        completed_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        totals = totals or self.budgets.totals(run.run_id)
+        if steps_count is None:
+            steps_count = len(self._latest_of_run(run.run_id)[0])
+        max_seconds = run.budget.max_seconds
+        return {
+            "run_id": run.run_id,
+            "conversation_id": run.conversation_id,
+            "initiator_id": run.initiator_id,
+            "role": run.role,
+            "goal_text": run.goal_text,
+            "status": status,
+            "total_tokens": totals.total_tokens,
+            "total_cost_usd": totals.cost_usd,
+            "steps_count": steps_count,
+            "started_at": format_ts(run.started_at),
+            "completed_at": format_ts(completed_at) if completed_at else None,
+            # The run's time budget (its SLA), when it has one.
+            "sla_ms": max_seconds * 1000.0 if max_seconds is not None else None,
+        }
+
+    def _latest_of_run(self, run_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        steps: dict[str, dict[str, Any]] = {}
+        gates: dict[str, dict[str, Any]] = {}
+        try:
+            for record in self.ledger.records(run_id=run_id):
+                if record.kind == "step":
+                    steps[record.record_id] = dict(record.fields)
+                elif record.kind == "gate":
+                    gates[record.record_id] = dict(record.fields)
+        except TailguardError:
+            raise
+        except Exception as exc:
+            raise LedgerError(f"the ledger could not be read: {exc}") from exc
+        return list(steps.values()), list(gates.values())
