@@ -33,9 +33,9 @@ def version() -> None:
 
 
 def _register_all() -> None:
-    from tailguard.cli import chat, keys, ledger, scorecard, serve, simulate, tools
+    from tailguard.cli import chat, keys, ledger, mcp, scorecard, serve, simulate, tools
 
-    for module in (simulate, scorecard, ledger, tools, chat, keys, serve):
+    for module in (simulate, scorecard, ledger, tools, chat, keys, serve, mcp):
         module.register(app)
 
 

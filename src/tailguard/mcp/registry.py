@@ -1,0 +1,142 @@
+"""The registry the MCP server serves, and what each tool's policy says to an MCP client.
+
+Outside surfaces (an MCP client, a voice platform) call the same governed tools as the role
+agents. Over MCP every call runs as a control-plane run of role ``mcp``; each tool's policy
+therefore admits ``mcp`` beside the roles it already names, and ``--role R`` narrows the
+listing to the tools role ``R`` is offered. A recruiting handler still needs a person of the
+dataset to act for (its role scopes what a call may see and change): that is the *acting
+user*, by default the role's demo user, or the dataset's admin when no role is given.
+
+Tool annotations are derived from the policy (never written by hand, so they cannot drift):
+``read`` and ``suggest`` are read-only; ``execute_low`` is not destructive; ``execute_high`` is;
+``idempotentHint`` is the policy's ``idempotent``. The whole policy rides along under the
+namespaced ``_meta`` key :data:`POLICY_META_KEY`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tailguard.control import Policy, RiskLevel, Tool, ToolContext, ToolRegistry
+from tailguard.errors import PolicyError
+from tailguard.roles.recruiting.registry import build_registry
+from tailguard.roles.recruiting.roles import role_spec
+from tailguard.roles.recruiting.store import RecruitingStore
+
+#: The control-plane role of every run started over MCP.
+MCP_ROLE = "mcp"
+#: The ``_meta`` key holding a tool's full policy.
+POLICY_META_KEY = "tailguard.dev/policy"
+#: Tools kept in the registry (rollback needs them) but never offered to clients: a
+#: compensating tool is started by a person through ``rollback``, not by a model.
+HIDDEN_TOOLS = frozenset({"revert_to_previous_status"})
+#: The dataset user a role-less MCP server acts for.
+DEFAULT_ACTING_USER = "admin"
+
+
+def tool_annotations(policy: Policy) -> dict[str, Any]:
+    """The MCP tool annotations (wire names) that ``policy`` implies."""
+    if policy.risk_level in (RiskLevel.READ, RiskLevel.SUGGEST):
+        return {"readOnlyHint": True, "idempotentHint": policy.idempotent}
+    return {
+        "readOnlyHint": False,
+        "destructiveHint": policy.risk_level is RiskLevel.EXECUTE_HIGH,
+        "idempotentHint": policy.idempotent,
+    }
+
+
+def policy_meta(name: str, policy: Policy) -> dict[str, Any]:
+    """The ``_meta`` object of a listed tool: its full policy under :data:`POLICY_META_KEY`."""
+    return {POLICY_META_KEY: {"tool": name, **policy.to_dict()}}
+
+
+def _admit_mcp(policy: Policy) -> Policy:
+    if policy.roles is None:
+        return policy
+    return dataclasses.replace(policy, roles=frozenset(policy.roles) | {MCP_ROLE})
+
+
+def _acting(
+    handler: Callable[[Mapping[str, Any], ToolContext], Any], role: str, user_id: str
+) -> Callable[[Mapping[str, Any], ToolContext], Any]:
+    """``handler`` called as if ``user_id`` (of ``role``) made the call.
+
+    The ledger keeps the real requester (the MCP principal); only the domain handler, which
+    scopes data by the dataset user, sees the acting user.
+    """
+
+    def handle(args: Mapping[str, Any], ctx: ToolContext) -> Any:
+        return handler(args, dataclasses.replace(ctx, role=role, requester_id=user_id))
+
+    return handle
+
+
+def intervention_tools() -> list[tuple[Tool, Policy]]:
+    """The intervention catalogue's tools, when ``tailguard.agents.catalogue`` provides them.
+
+    The hook is ``intervention_registry``: a :class:`ToolRegistry` or a callable with no
+    required arguments returning one. Absent module or hook: no tools.
+    """
+    try:
+        module = importlib.import_module("tailguard.agents.catalogue")
+    except ImportError:
+        return []
+    hook = getattr(module, "intervention_registry", None)
+    if hook is None:
+        return []
+    registry = hook if isinstance(hook, ToolRegistry) else hook()
+    if not isinstance(registry, ToolRegistry):
+        raise PolicyError("tailguard.agents.catalogue.intervention_registry gave no ToolRegistry")
+    return [(tool, registry.policy(tool.name)) for tool in registry]
+
+
+def build_mcp_registry(
+    store: RecruitingStore,
+    *,
+    role: str | None = None,
+    acting_user: str | None = None,
+    health: Mapping[str, Callable[[], Mapping[str, Any]]] | None = None,
+    kpis: Callable[[], Mapping[str, Any]] | None = None,
+    include_interventions: bool = True,
+) -> ToolRegistry:
+    """Every tool the MCP server may serve, with policies that admit role ``mcp``.
+
+    Args:
+        store: the recruiting dataset.
+        role: serve only the tools this recruiting role is offered (None: every tool).
+        acting_user: the dataset user recruiting handlers act for (default: the role's demo
+            user, or the admin without a role).
+        health: extra probes for ``get_system_health``.
+        kpis: the KPI source of ``get_agent_kpis``.
+        include_interventions: add the intervention catalogue's tools when it exists.
+
+    Raises:
+        InvalidInputError: an unknown role.
+        NotFoundError, PermissionDeniedError: the acting user is unknown or holds another role.
+    """
+    if role is not None:
+        spec = role_spec(role)
+        user = store.user(acting_user or spec.default_user, role=role)
+    else:
+        user = store.user(acting_user or DEFAULT_ACTING_USER)
+    recruiting = build_registry(store, health=health, kpis=kpis)
+    registry = ToolRegistry()
+    for tool in recruiting:
+        policy = recruiting.policy(tool.name)
+        offered = role is None or policy.roles is None or role in policy.roles
+        if not offered and tool.name not in HIDDEN_TOOLS:
+            continue
+        registry.register(
+            dataclasses.replace(
+                tool,
+                handler=_acting(tool.handler, user.role, user.user_id),
+                policy=_admit_mcp(policy),
+            )
+        )
+    if include_interventions and role is None:
+        for tool, policy in intervention_tools():
+            registry.register(dataclasses.replace(tool, policy=_admit_mcp(policy)), replace=True)
+    return registry
