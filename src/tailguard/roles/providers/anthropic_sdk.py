@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from typing import Any, cast
 
 import anthropic
 import httpx2
 
+from tailguard.roles.providers._sdk_common import SdkProvider, sdk_errors
 from tailguard.roles.providers.base import (
     ChatMessage,
     ModelTurn,
-    ProviderAuthError,
-    ProviderError,
     StopReason,
     ToolCall,
     ToolSpec,
     Usage,
-    error_for_status,
 )
-from tailguard.roles.providers.prices import PriceTable, load_prices
+from tailguard.roles.providers.prices import PriceTable
 
 _STOP: dict[str, StopReason] = {
     "end_turn": "end_turn",
@@ -93,7 +90,7 @@ def parse_anthropic_message(message: Any, *, prices: PriceTable, name: str) -> M
     )
 
 
-class AnthropicProvider:
+class AnthropicProvider(SdkProvider):
     """Claude through the Messages API.
 
     Args:
@@ -106,6 +103,9 @@ class AnthropicProvider:
         prices: the price table (default: :func:`load_prices`).
     """
 
+    vendor = "anthropic"
+    key_env = "ANTHROPIC_API_KEY"
+
     def __init__(
         self,
         model: str,
@@ -117,23 +117,10 @@ class AnthropicProvider:
         timeout: float = 30.0,
         prices: PriceTable | None = None,
     ) -> None:
-        self._model = model
-        self._prices = prices or load_prices()
-        self._prices.require(self.name)
-        key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-        if not key:
-            raise ProviderAuthError(
-                "ANTHROPIC_API_KEY is not set", provider="anthropic", status=None
-            )
-        self._max_tokens = max_tokens
+        self._setup(model, api_key=api_key, max_tokens=max_tokens, prices=prices)
         self._client = anthropic.Anthropic(
-            api_key=key, http_client=http_client, max_retries=max_retries, timeout=timeout
+            api_key=self._api_key, http_client=http_client, max_retries=max_retries, timeout=timeout
         )
-
-    @property
-    def name(self) -> str:
-        """``anthropic:<model>``."""
-        return f"anthropic:{self._model}"
 
     def complete(
         self, system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
@@ -151,18 +138,8 @@ class AnthropicProvider:
         }
         if tool_params:
             kwargs["tools"] = tool_params
-        try:
+        with sdk_errors(anthropic, self.vendor, _error_text):
             message = cast(Any, self._client.messages).create(**kwargs)
-        except anthropic.APIStatusError as exc:
-            raise error_for_status(
-                exc.status_code, f"anthropic: {_error_text(exc)}", provider="anthropic"
-            ) from None
-        except anthropic.APIConnectionError as exc:
-            raise error_for_status(None, f"anthropic: {exc}", provider="anthropic") from None
-        except anthropic.APIResponseValidationError as exc:
-            raise ProviderError(
-                f"anthropic: unexpected response: {exc}", provider="anthropic"
-            ) from None
         return parse_anthropic_message(message, prices=self._prices, name=self.name)
 
 

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from typing import Any, cast
 
 import httpx2
 import openai
 
+from tailguard.roles.providers._sdk_common import SdkProvider, sdk_errors
 from tailguard.roles.providers.base import (
     ChatMessage,
     ModelTurn,
-    ProviderAuthError,
     ProviderError,
     StopReason,
     ToolCall,
     ToolSpec,
     Usage,
-    error_for_status,
 )
-from tailguard.roles.providers.prices import PriceTable, load_prices
+from tailguard.roles.providers.prices import PriceTable
 
 _STOP: dict[str, StopReason] = {
     "stop": "end_turn",
@@ -95,7 +93,7 @@ def parse_openai_completion(completion: Any, *, prices: PriceTable, name: str) -
     )
 
 
-class OpenAIProvider:
+class OpenAIProvider(SdkProvider):
     """GPT models through chat completions with function calling.
 
     Args:
@@ -108,6 +106,9 @@ class OpenAIProvider:
         prices: the price table (default: :func:`load_prices`).
     """
 
+    vendor = "openai"
+    key_env = "OPENAI_API_KEY"
+
     def __init__(
         self,
         model: str,
@@ -119,21 +120,10 @@ class OpenAIProvider:
         timeout: float = 30.0,
         prices: PriceTable | None = None,
     ) -> None:
-        self._model = model
-        self._prices = prices or load_prices()
-        self._prices.require(self.name)
-        key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not key:
-            raise ProviderAuthError("OPENAI_API_KEY is not set", provider="openai", status=None)
-        self._max_tokens = max_tokens
+        self._setup(model, api_key=api_key, max_tokens=max_tokens, prices=prices)
         self._client = openai.OpenAI(
-            api_key=key, http_client=http_client, max_retries=max_retries, timeout=timeout
+            api_key=self._api_key, http_client=http_client, max_retries=max_retries, timeout=timeout
         )
-
-    @property
-    def name(self) -> str:
-        """``openai:<model>``."""
-        return f"openai:{self._model}"
 
     def complete(
         self, system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
@@ -156,16 +146,8 @@ class OpenAIProvider:
                 }
                 for t in tools
             ]
-        try:
+        with sdk_errors(openai, self.vendor, _error_text):
             completion = cast(Any, self._client.chat.completions).create(**kwargs)
-        except openai.APIStatusError as exc:
-            raise error_for_status(
-                exc.status_code, f"openai: {_error_text(exc)}", provider="openai"
-            ) from None
-        except openai.APIConnectionError as exc:
-            raise error_for_status(None, f"openai: {exc}", provider="openai") from None
-        except openai.APIResponseValidationError as exc:
-            raise ProviderError(f"openai: unexpected response: {exc}", provider="openai") from None
         return parse_openai_completion(completion, prices=self._prices, name=self.name)
 
 
