@@ -118,9 +118,21 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "No API key, or an unknown or revoked one."},
-    403: {"model": ErrorResponse, "description": "The key's role is not enough."},
-    422: {"model": ErrorResponse, "description": "Bad parameters or body."},
+_DESCRIPTIONS = {
+    401: "No API key, or an unknown or revoked one.",
+    403: "The key's role is not enough, or the caller may not do this (own run's gate).",
+    404: "No such run, gate or area.",
+    409: "Conflicts with the stored state (already decided, timed out, finished).",
+    422: "Bad parameters, body or cursor.",
+    429: "A rate limit or budget is used up.",
+    503: "The database is unavailable.",
 }
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` documenting these error statuses with the error shape."""
+    return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in codes}
+
+
+ERROR_RESPONSES = responses(401, 403, 422, 503)
 """Responses every authenticated endpoint documents (added per router)."""

@@ -17,10 +17,10 @@ from tailguard.clock import format_ts
 from tailguard.errors import InvalidInputError, TailguardError
 from tailguard.service import metrics, queries
 from tailguard.service.api.deps import Approver, State, Viewer
-from tailguard.service.api.models import DecisionIn, DecisionOut, PendingApproval
+from tailguard.service.api.models import DecisionIn, DecisionOut, EditIn, PendingApproval
 from tailguard.service.api.runs import step_result
 from tailguard.service.auth import Role
-from tailguard.service.errors import ERROR_RESPONSES, ErrorBody, ErrorResponse
+from tailguard.service.errors import ERROR_RESPONSES, ErrorBody, responses
 from tailguard.service.pagination import (
     CursorParam,
     LimitParam,
@@ -108,24 +108,17 @@ def _dt(ts: float) -> Any:
 @router.post(
     "/{gate_id}",
     summary="Approve, reject, or edit and approve a pending gate",
-    responses={
-        404: {"model": ErrorResponse, "description": "No such gate."},
-        409: {"model": ErrorResponse, "description": "Already decided or timed out."},
-    },
+    responses=responses(404, 409),
 )
 def decide(
     state: State, who: Approver, gate_id: GateIdPath, body: DecisionIn, request: Request
 ) -> DecisionOut:
     """Decide a gate as the caller; on approval the call runs at once (exactly once)."""
-    if body.decision == "edit" and body.args is None:
-        raise InvalidInputError("an edit needs the edited `args`")
-    if body.decision != "edit" and body.args is not None:
-        raise InvalidInputError("`args` come only with decision `edit`")
     decision = state.plane.decide(
         gate_id,
         "reject" if body.decision == "reject" else "approve",
         who.subject,
-        edited_args=body.args if body.decision == "edit" else None,
+        edited_args=body.args if isinstance(body, EditIn) else None,
         reason=body.reason,
     )
     request.state.run_id = decision.run_id

@@ -23,7 +23,7 @@ from tailguard.service.api.models import (
     TailsOut,
     ToolOut,
 )
-from tailguard.service.errors import ERROR_RESPONSES
+from tailguard.service.errors import ERROR_RESPONSES, responses
 from tailguard.service.pagination import CursorParam, LimitParam, Page, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -59,10 +59,8 @@ def kpis(
     until: Annotated[datetime | None, Query(description="Runs started before.")] = None,
 ) -> KpiReport:
     """Time to first action, success, rollback and override rates, bypasses, cost, tokens."""
-    lo, hi = utc(since), utc(until)
-    if lo is not None and hi is not None and hi <= lo:
-        raise InvalidInputError("`until` must be after `since`")
-    return KpiReport(**_finite(control_plane_kpis(state.ledger, lo, hi)))
+    # An empty range (until <= since) is a fair question with an empty answer, not an error.
+    return KpiReport(**_finite(control_plane_kpis(state.ledger, utc(since), utc(until))))
 
 
 def _finite(value: Any) -> Any:
@@ -90,7 +88,7 @@ def _rows(frame: pl.DataFrame) -> list[PulseRow]:
     return out
 
 
-@router.get("/pulse", tags=["pulse"], summary="Latest KPIs of every area")
+@router.get("/pulse", tags=["pulse"], summary="Latest KPIs of every area", responses=responses(404))
 def pulse_latest(state: State, _: Viewer, area_id: AreaQ = None) -> PulseLatest:
     """The pulse table's latest row per area (one area with ``area_id``)."""
     frame = state.pulse.latest()

@@ -6,7 +6,7 @@ Ledger records keep the field names of INTERFACES.md section 5 and add ``seq`` a
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -128,18 +128,33 @@ class PendingApproval(BaseModel):
     )
 
 
-class DecisionIn(BaseModel):
-    """A decision on a pending gate."""
-
+class _Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    decision: Literal["approve", "reject", "edit"] = Field(
-        description="approve, reject, or edit (approve with the edited `args`)."
-    )
     reason: str | None = Field(default=None, max_length=2000, description="Why (recorded).")
-    args: dict[str, Any] | None = Field(
-        default=None, description="The edited arguments; required with `edit`, refused otherwise."
-    )
+
+
+class ApproveIn(_Decision):
+    """Approve the call as it was asked for."""
+
+    decision: Literal["approve"]
+
+
+class RejectIn(_Decision):
+    """Reject the call; it never runs."""
+
+    decision: Literal["reject"]
+
+
+class EditIn(_Decision):
+    """Approve the call with edited arguments (checked against the tool's schema)."""
+
+    decision: Literal["edit"]
+    args: dict[str, Any] = Field(description="The arguments to run the call with instead.")
+
+
+DecisionIn = Annotated[ApproveIn | RejectIn | EditIn, Field(discriminator="decision")]
+"""A decision on a pending gate: approve, reject, or edit (approve with edited ``args``)."""
 
 
 class StepResultOut(BaseModel):

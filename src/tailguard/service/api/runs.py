@@ -26,7 +26,7 @@ from tailguard.service.api.models import (
     StepOut,
     StepResultOut,
 )
-from tailguard.service.errors import ERROR_RESPONSES
+from tailguard.service.errors import ERROR_RESPONSES, responses
 from tailguard.service.pagination import (
     CursorParam,
     LimitParam,
@@ -108,7 +108,9 @@ def list_runs(
     return Page[RunOut](items=[RunOut(**record_dict(r.record)) for r in rows], next_cursor=nxt)
 
 
-@router.get("/runs/{run_id}", summary="A run with its steps, gates and outcome")
+@router.get(
+    "/runs/{run_id}", summary="A run with its steps, gates and outcome", responses=responses(404)
+)
 def get_run(state: State, _: Viewer, run_id: RunIdPath, request: Request) -> RunDetail:
     """The run's current state and everything recorded under it."""
     request.state.run_id = run_id
@@ -266,7 +268,7 @@ def step_result(result: StepResult) -> StepResultOut:
     )
 
 
-@router.post("/runs", status_code=201, summary="Start a run")
+@router.post("/runs", status_code=201, summary="Start a run", responses=responses(429))
 def start_run(state: State, who: Operator, body: StartRunIn, request: Request) -> RunOut:
     """Open a run whose initiator is the caller (so they cannot approve its gates)."""
     run = state.plane.start_run(
@@ -278,7 +280,11 @@ def start_run(state: State, who: Operator, body: StartRunIn, request: Request) -
     return RunOut(**record_dict(record))
 
 
-@router.post("/runs/{run_id}/steps", summary="Make a governed call in a run")
+@router.post(
+    "/runs/{run_id}/steps",
+    summary="Make a governed call in a run",
+    responses=responses(404, 409, 429),
+)
 def execute_step(
     state: State, who: Operator, run_id: RunIdPath, body: ExecuteIn, request: Request
 ) -> StepResultOut:
@@ -289,7 +295,11 @@ def execute_step(
     return step_result(result)
 
 
-@router.post("/runs/{run_id}/finish", summary="Finish a run and evaluate its outcome")
+@router.post(
+    "/runs/{run_id}/finish",
+    summary="Finish a run and evaluate its outcome",
+    responses=responses(404, 409),
+)
 def finish_run(
     state: State, who: Operator, run_id: RunIdPath, body: FinishRunIn, request: Request
 ) -> OutcomeOut:
