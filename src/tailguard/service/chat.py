@@ -1,0 +1,197 @@
+"""``POST /v1/agents/{role}/messages``: one turn of a role agent, for programs.
+
+The same code path as ``tailguard chat``: :func:`tailguard.roles.session.open_chat` opens the
+chat stack on the service's ledger database (seeded with the reference dataset on first use)
+and :meth:`RoleAgent.send` runs the turn through the control plane. The answer is the turn's
+reply, its tool activity, and the approval gates it paused at (decided in the approvals inbox;
+the run resumes with ``POST /v1/agents/runs/{run_id}/resume``).
+
+The stack is opened once per app and kept in ``ServiceState.extras`` (the voice webhook shares
+it). Dependencies are plain functions, so tests and other apps can swap them with
+``app.dependency_overrides``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from tailguard.control import ToolRegistry
+from tailguard.errors import NotFoundError
+from tailguard.roles.loop import AgentReply, RoleAgent
+from tailguard.roles.recruiting.roles import ROLE_SPECS
+from tailguard.roles.session import ChatStack, open_chat
+from tailguard.service.auth import Principal, Role, require_role
+
+router = APIRouter(prefix="/v1/agents", tags=["agents"])
+
+_STACK_KEY = "chat_stack"
+_LOCK = threading.Lock()
+
+
+def shared_chat_stack(request: Request) -> ChatStack:
+    """The request's app's chat stack (a FastAPI dependency)."""
+    return chat_stack_of(request.app)
+
+
+def chat_stack_of(app: Any) -> ChatStack:
+    """The app's chat stack, opened on the service's ledger database on first use."""
+    state = app.state.tailguard
+    stack = state.extras.get(_STACK_KEY)
+    if stack is None:
+        with _LOCK:
+            stack = state.extras.get(_STACK_KEY)
+            if stack is None:
+                settings = state.settings
+                stack = open_chat(settings.ledger_url, clock=settings.clock)
+                _share_tools(state.registry, stack)
+                state.extras[_STACK_KEY] = stack
+    assert isinstance(stack, ChatStack)
+    return stack
+
+
+def _share_tools(service_registry: ToolRegistry, stack: ChatStack) -> None:
+    """Give the service's control plane the agents' tools it lacks.
+
+    The approvals inbox resumes an approved call in the service's own control plane; without
+    the tool's handler there the resumption would be spent on an error.
+    """
+    for tool in stack.control.registry:
+        if tool.name not in service_registry:
+            policy = stack.control.registry.policy(tool.name)
+            service_registry.register(dataclasses.replace(tool, policy=policy))
+
+
+StackDep = Annotated[ChatStack, Depends(shared_chat_stack)]
+OperatorDep = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
+RolePath = Annotated[str, Path(min_length=1, max_length=32, description="driver, recruiter, ...")]
+
+
+class MessageIn(BaseModel):
+    """A user's message to a role agent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, max_length=8000, description="What the user says.")
+    conversation_id: str | None = Field(
+        default=None, max_length=64, description="Continue this conversation (default: new)."
+    )
+    provider: str | None = Field(
+        default=None,
+        max_length=120,
+        description="anthropic:<model>, openai:<model> or scripted (default: $TAILGUARD_MODEL, "
+        "else scripted).",
+    )
+    user_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The dataset user speaking (default: the API key's name).",
+    )
+
+
+class ToolActivityOut(BaseModel):
+    """One tool call of the turn and what the control plane did with it."""
+
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+    outcome: str = Field(description="executed, pending_approval, rejected, error, ...")
+    step_id: str
+    gate_id: str | None
+    summary: str | None
+
+
+class GateOut(BaseModel):
+    """An approval card: a call waiting for a person's decision."""
+
+    gate_id: str
+    tool: str
+    risk_level: str
+    arguments: dict[str, Any]
+    reason: str
+
+
+class UsageOut(BaseModel):
+    """Tokens and money the run spent so far."""
+
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+class OutcomeOut(BaseModel):
+    """The evaluator's verdict on a finished run."""
+
+    quality_score: float
+    objective_met: str
+
+
+class ReplyOut(BaseModel):
+    """What one message produced (the ``tailguard chat --format json`` payload)."""
+
+    run_id: str
+    conversation_id: str
+    role: str
+    status: str = Field(description="completed, waiting_approval, aborted or failed")
+    stop_reason: str
+    answer: str | None
+    tool_calls: list[ToolActivityOut]
+    gates: list[GateOut] = Field(description="Gates the run is paused at (status waiting).")
+    gate_ids: list[str]
+    model_turns: int
+    usage: UsageOut
+    outcome: OutcomeOut | None
+
+
+def _agent(stack: ChatStack, provider: str | None) -> RoleAgent:
+    if provider is None:
+        return stack.agent
+    from tailguard.roles.providers import open_provider
+    from tailguard.roles.recruiting.script import RECRUITING_RULES
+
+    base = stack.agent
+    return RoleAgent(
+        control=base.control,
+        provider=open_provider(provider, scripted_rules=RECRUITING_RULES),
+        conversations=base.conversations,
+        domain=base.domain,
+        clock=base.clock,
+        output_estimate=base.output_estimate,
+    )
+
+
+def _known_role(role: str) -> str:
+    if role not in ROLE_SPECS:
+        raise NotFoundError(f"unknown role {role!r}: one of {', '.join(sorted(ROLE_SPECS))}")
+    return role
+
+
+@router.post(
+    "/{role}/messages",
+    summary="Send a message to a role agent; the turn's reply, tool activity and open gates",
+)
+def send_message(role: RolePath, body: MessageIn, who: OperatorDep, stack: StackDep) -> ReplyOut:
+    """One turn through the control plane; a high-risk call pauses the run at its gate."""
+    reply: AgentReply = _agent(stack, body.provider).send(
+        role=_known_role(role),
+        user_id=body.user_id or who.subject,
+        message=body.message,
+        conversation_id=body.conversation_id,
+    )
+    return ReplyOut.model_validate(reply.to_dict())
+
+
+@router.post(
+    "/runs/{run_id}/resume",
+    summary="Continue a paused run once its gates are decided",
+)
+def resume_run(
+    run_id: Annotated[str, Path(min_length=1, max_length=64)], who: OperatorDep, stack: StackDep
+) -> ReplyOut:
+    """Run the approved calls (exactly once), report the rejected ones, finish the turn."""
+    del who
+    return ReplyOut.model_validate(stack.agent.resume(run_id).to_dict())

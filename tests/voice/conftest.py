@@ -1,0 +1,81 @@
+"""The real service app with the voice webhook, on SQLite or PostgreSQL, and recorded envelopes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tailguard.clock import FakeClock
+from tailguard.service import ServiceSettings, create_app
+from tailguard.service.voice import VoiceAssistant, VoiceConfig, VoiceService, voice_service_of
+
+FIXTURES = Path(__file__).with_name("fixtures")
+SECRET = "vapi-shared-secret-for-tests"
+
+
+def envelope(name: str) -> dict[str, Any]:
+    """A recorded delivery from ``fixtures/``."""
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    return data
+
+
+@dataclass
+class Voice:
+    """The test's handle on the running app."""
+
+    client: TestClient
+    app: Any
+
+    def post(self, body: Any, *, secret: str | None = SECRET, **headers: str) -> Any:
+        """POST a delivery (a dict as JSON, bytes as they are)."""
+        if secret is not None:
+            headers["X-Vapi-Secret"] = secret
+        if isinstance(body, bytes):
+            headers["Content-Type"] = "application/json"
+            return self.client.post("/v1/voice/tool-calls", content=body, headers=headers)
+        return self.client.post("/v1/voice/tool-calls", json=body, headers=headers)
+
+    @property
+    def service(self) -> VoiceService:
+        """The webhook's service object (its chat stack and tables)."""
+        return voice_service_of(self.app)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The service's database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'svc.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def voice(ledger_url: str, tmp_path: Path) -> Iterator[Voice]:
+    """The whole service app (optional routers included) with a voice configuration."""
+    settings = ServiceSettings(
+        ledger_url=ledger_url,
+        pulse_url=str(tmp_path / "pulse.db"),
+        clock=FakeClock(datetime(2026, 12, 1, 15, 0, tzinfo=UTC)),
+    )
+    app = create_app(settings)
+    app.state.tailguard.extras["voice_config"] = VoiceConfig(
+        secret=SECRET,
+        assistants={
+            "asst-driver-001": VoiceAssistant(role="driver"),
+            "Recruiter Line": VoiceAssistant(role="recruiter", user_id="rec-001"),
+        },
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        handle = Voice(client=client, app=app)
+        yield handle
+        stack = app.state.tailguard.extras.get("chat_stack")
+        if stack is not None:
+            stack.close()
