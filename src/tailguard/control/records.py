@@ -22,7 +22,7 @@ from tailguard.control.gates import GateStore
 from tailguard.control.policy import Policy, RiskLevel
 from tailguard.control.results import PendingCall, Run, StepOutcome, StepResult
 from tailguard.control.store import ControlStore, runs, step_payloads
-from tailguard.control.tools import ToolRegistry, args_hash, canonical_json
+from tailguard.control.tools import ToolRegistry, Usage, args_hash, canonical_json
 from tailguard.control.wrappers import Attempt, Call
 from tailguard.errors import LedgerError, NotFoundError, TailguardError
 
@@ -105,6 +105,62 @@ def jsonable(value: Any) -> Any:
 def pending_dict(call: PendingCall) -> dict[str, Any]:
     """The fields of a pending call, to rebuild it with some of them changed."""
     return {f: getattr(call, f) for f in PendingCall.__dataclass_fields__}
+
+
+def step_record(
+    *,
+    step_id: str,
+    run_id: str,
+    tool_name: str,
+    risk_level: str,
+    args_hash: str | None,
+    summary: str,
+    latency_ms: float | None,
+    retries: int,
+    status: str,
+    gate_id: str | None,
+) -> dict[str, Any]:
+    """The fields of a ledger ``step`` record (INTERFACES.md section 5), in ledger order."""
+    return {
+        "step_id": step_id,
+        "run_id": run_id,
+        "tool_name": tool_name,
+        "risk_level": risk_level,
+        "args_hash": args_hash,
+        "result_summary": summary,
+        "latency_ms": latency_ms,
+        "retries": retries,
+        "status": status,
+        "approval_gate_id": gate_id,
+    }
+
+
+def step_detail_record(
+    *,
+    step_id: str,
+    run_id: str,
+    phase: str,
+    tool_name: str,
+    requester_id: str,
+    idempotency_key: str,
+    audit_args: dict[str, Any],
+    usage: Usage | None,
+    reason: str | None,
+) -> dict[str, Any]:
+    """The fields of a ``step_detail`` record: audit fields in clear, usage and reason."""
+    return {
+        "step_detail_id": step_id,
+        "run_id": run_id,
+        "phase": phase,
+        "tool_name": tool_name,
+        "requester_id": requester_id,
+        "idempotency_key": idempotency_key,
+        "audit_args": audit_args,
+        "input_tokens": usage.input_tokens if usage else 0,
+        "output_tokens": usage.output_tokens if usage else 0,
+        "cost_usd": usage.cost_usd if usage else 0.0,
+        "reason": reason,
+    }
 
 
 class RunRecorder:
@@ -266,73 +322,60 @@ class RunRecorder:
         except (TypeError, ValueError):
             hashed = None
         policy: Policy | None = call.policy
-        return {
-            "step_id": call.step_id,
-            "run_id": call.run.run_id,
-            "tool_name": call.tool_name,
+        return step_record(
+            step_id=call.step_id,
+            run_id=call.run.run_id,
+            tool_name=call.tool_name,
             # An unknown tool is treated as the riskiest kind: fail closed in the evidence too.
-            "risk_level": policy.risk_level.value if policy else RiskLevel.EXECUTE_HIGH.value,
-            "args_hash": hashed,
-            "result_summary": summary,
-            "latency_ms": attempt.latency_ms,
-            "retries": attempt.retries,
-            "status": status,
-            "approval_gate_id": call.gate_id,
-        }
+            risk_level=policy.risk_level.value if policy else RiskLevel.EXECUTE_HIGH.value,
+            args_hash=hashed,
+            summary=summary,
+            latency_ms=attempt.latency_ms,
+            retries=attempt.retries,
+            status=status,
+            gate_id=call.gate_id,
+        )
 
     def _step_detail(self, call: Call, attempt: Attempt | None, *, phase: str) -> dict[str, Any]:
-        usage = attempt.usage if attempt is not None else None
-        return {
-            "step_detail_id": call.step_id,
-            "run_id": call.run.run_id,
-            "phase": phase,
-            "tool_name": call.tool_name,
-            "requester_id": call.requester_id,
-            "idempotency_key": call.idempotency_key,
-            "audit_args": self._audit_args(call.tool_name, call.args),
-            "input_tokens": usage.input_tokens if usage else 0,
-            "output_tokens": usage.output_tokens if usage else 0,
-            "cost_usd": usage.cost_usd if usage else 0.0,
-            "reason": attempt.reason if attempt is not None else None,
-        }
+        return step_detail_record(
+            step_id=call.step_id,
+            run_id=call.run.run_id,
+            phase=phase,
+            tool_name=call.tool_name,
+            requester_id=call.requester_id,
+            idempotency_key=call.idempotency_key,
+            audit_args=self._audit_args(call.tool_name, call.args),
+            usage=attempt.usage if attempt is not None else None,
+            reason=attempt.reason if attempt is not None else None,
+        )
 
     def _stopped_step_records(
         self, call: PendingCall, status: str, reason: str
     ) -> list[tuple[str, Mapping[str, Any]]]:
-        policy_risk = call.risk_level
-        return [
-            (
-                "step",
-                {
-                    "step_id": call.step_id,
-                    "run_id": call.run_id,
-                    "tool_name": call.tool_name,
-                    "risk_level": policy_risk,
-                    "args_hash": args_hash(call.args),
-                    "result_summary": reason.split(":")[0],
-                    "latency_ms": None,
-                    "retries": 0,
-                    "status": status,
-                    "approval_gate_id": call.gate_id,
-                },
-            ),
-            (
-                "step_detail",
-                {
-                    "step_detail_id": call.step_id,
-                    "run_id": call.run_id,
-                    "phase": "final",
-                    "tool_name": call.tool_name,
-                    "requester_id": call.requester_id,
-                    "idempotency_key": call.idempotency_key,
-                    "audit_args": self._audit_args(call.tool_name, call.args),
-                    "input_tokens": 0,
-                    "output_tokens": 0,
-                    "cost_usd": 0.0,
-                    "reason": reason,
-                },
-            ),
-        ]
+        step = step_record(
+            step_id=call.step_id,
+            run_id=call.run_id,
+            tool_name=call.tool_name,
+            risk_level=call.risk_level,
+            args_hash=args_hash(call.args),
+            summary=reason.split(":")[0],
+            latency_ms=None,
+            retries=0,
+            status=status,
+            gate_id=call.gate_id,
+        )
+        detail = step_detail_record(
+            step_id=call.step_id,
+            run_id=call.run_id,
+            phase="final",
+            tool_name=call.tool_name,
+            requester_id=call.requester_id,
+            idempotency_key=call.idempotency_key,
+            audit_args=self._audit_args(call.tool_name, call.args),
+            usage=None,
+            reason=reason,
+        )
+        return [("step", step), ("step_detail", detail)]
 
     def _gate_fields(
         self,

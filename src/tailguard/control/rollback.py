@@ -89,30 +89,25 @@ class RollbackMixin(RunRecorder):
             "requested_by": requested_by,
             "reason": reason if attempt.outcome is StepOutcome.EXECUTED else attempt.reason,
         }
-        if attempt.outcome is not StepOutcome.EXECUTED:
+        executed = attempt.outcome is StepOutcome.EXECUTED
+        if executed:
+            step = {
+                **{k: fields[k] for k in STEP_FIELDS},
+                "status": "rolled_back",
+                "result_summary": attempt.summary or summarize(attempt.value),
+                "latency_ms": attempt.latency_ms,
+            }
+            self._append([("step", step), ("step_detail", detail)])
+        else:
             with self.store.write() as conn:  # let a later attempt try again
                 conn.execute(sa.delete(rollbacks).where(rollbacks.c.step_id == step_id))
             self._append([("step_detail", detail)])
-            return StepResult(
-                outcome=attempt.outcome,
-                run_id=run.run_id,
-                step_id=step_id,
-                tool_name=compensator,
-                reason=attempt.reason,
-                latency_ms=attempt.latency_ms,
-            )
-        step = {
-            **{k: fields[k] for k in STEP_FIELDS},
-            "status": "rolled_back",
-            "result_summary": attempt.summary or summarize(attempt.value),
-            "latency_ms": attempt.latency_ms,
-        }
-        self._append([("step", step), ("step_detail", detail)])
         return StepResult(
-            outcome=StepOutcome.EXECUTED,
+            outcome=attempt.outcome,
             run_id=run.run_id,
             step_id=step_id,
             tool_name=compensator,
-            value=attempt.value,
+            value=attempt.value if executed else None,
+            reason=None if executed else attempt.reason,
             latency_ms=attempt.latency_ms,
         )

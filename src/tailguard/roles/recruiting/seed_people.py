@@ -7,6 +7,7 @@ Part of :func:`tailguard.roles.recruiting.seed.generate`; each function draws fr
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -231,37 +232,24 @@ def add_pipeline(
 
 def add_users(data: Dataset) -> None:
     """A login per driver, recruiter and account, and two admins (the second approves)."""
-    driver_rows = data.rows["rc_drivers"]
-    for drv in driver_rows:
-        data.add(
-            "rc_users",
-            {
-                "user_id": "drv-" + drv["driver_id"][2:],
-                "role": "driver",
-                "subject_id": drv["driver_id"],
-                "display_name": f"{drv['first_name']} {drv['last_name']}",
-            },
-        )
-    for r in data.rows["rc_recruiters"]:
-        data.add(
-            "rc_users",
-            {
-                "user_id": "rec-" + r["recruiter_id"][2:],
-                "role": "recruiter",
-                "subject_id": r["recruiter_id"],
-                "display_name": r["name"],
-            },
-        )
-    for a in data.rows["rc_accounts"]:
-        data.add(
-            "rc_users",
-            {
-                "user_id": "acct-" + a["account_id"][4:],
-                "role": "carrier",
-                "subject_id": a["account_id"],
-                "display_name": f"{a['name']} ops",
-            },
-        )
+    logins: list[tuple[list[dict[str, Any]], str, str, str, Callable[[dict[str, Any]], str]]] = [
+        (data.rows["rc_drivers"], "driver_id", "driver", "drv-", _full_name),
+        (data.rows["rc_recruiters"], "recruiter_id", "recruiter", "rec-", lambda r: r["name"]),
+        (data.rows["rc_accounts"], "account_id", "carrier", "acct-", lambda a: f"{a['name']} ops"),
+    ]
+    for rows, id_key, role, prefix, display in logins:
+        for row in rows:
+            subject = row[id_key]
+            data.add(
+                "rc_users",
+                {
+                    # D-0001 -> drv-0001, R-001 -> rec-001, ACC-001 -> acct-001
+                    "user_id": prefix + subject.split("-", 1)[1],
+                    "role": role,
+                    "subject_id": subject,
+                    "display_name": display(row),
+                },
+            )
     data.add(
         "rc_users",
         {"user_id": "admin", "role": "admin", "subject_id": None, "display_name": "Platform admin"},
@@ -275,3 +263,7 @@ def add_users(data: Dataset) -> None:
             "display_name": "Second admin (approver)",
         },
     )
+
+
+def _full_name(driver: dict[str, Any]) -> str:
+    return f"{driver['first_name']} {driver['last_name']}"
