@@ -1,0 +1,21 @@
+"""The browser dashboard: sign-in, approvals inbox, run monitor, costs, audit log, quality,
+network view and the role chat pages (server-rendered Jinja2, local CSS/JS, inline SVG plots).
+
+``create_app`` includes :data:`router`. Every page but the sign-in page and the static assets
+needs a signed-in session (:mod:`.session`); every form post carries a CSRF token.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tailguard.service.web import approvals, chat, dashboards, network, signin
+
+router = APIRouter(include_in_schema=False)
+router.include_router(signin.router)
+router.include_router(approvals.router)
+router.include_router(dashboards.router)
+router.include_router(network.router)
+router.include_router(chat.router)
+
+__all__ = ["router"]

@@ -1,0 +1,34 @@
+"""Run the real service for the browser tests: ``python serve_app.py LEDGER PULSE PORT SIDE_EFFECTS``.
+
+The service gets the seed's tool registry (so approved gates can resume here) and the scripted
+chat model; everything else is ``create_app`` as ``tailguard serve`` builds it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.browser.seed import make_registry
+
+from tailguard.service import ServiceSettings, create_app
+
+
+def main() -> None:
+    """Serve on 127.0.0.1 until killed."""
+    ledger, pulse, port, side_effects = sys.argv[1:5]
+    settings = ServiceSettings(
+        ledger_url=ledger,
+        pulse_url=pulse,
+        registry=make_registry(Path(side_effects)),
+        secret_key="browser-tests-secret",
+    )
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=int(port), log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
