@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from tailguard.clock import format_ts
 from tailguard.demo.report import render_report
 from tailguard.rules.guardbands import GUARD_BANDS
 
@@ -67,10 +68,9 @@ def synthetic_hourly(areas: int, hours: int, seed: int = 0) -> pl.DataFrame:
             "area_id": area_ids,
         }
         ramp = np.minimum(hour_index / (hours / 2), 1.0) if arm == "on" else 0.0
-        for kpi, (centre, spread, gain, nulls) in SHAPES.items():
-            area_level = np.repeat(
-                np.random.default_rng(hash(kpi) % 2**32).normal(0, spread, areas), hours
-            )
+        for k, (kpi, (centre, spread, gain, nulls)) in enumerate(SHAPES.items()):
+            # The same area levels in both arms (common random numbers), one stream per KPI.
+            area_level = np.repeat(np.random.default_rng(100 + k).normal(0, spread, areas), hours)
             daily = 0.15 * spread * np.sin(2 * np.pi * hour_index / 24)
             values = centre + area_level + daily + gain * ramp + rng.normal(0, 0.1 * spread, n)
             values[rng.random(n) < nulls] = np.nan
@@ -211,8 +211,8 @@ def summary_of(
         "areas": hourly["area_id"].n_unique(),
         "weeks": weeks,
         "seed": 0,
-        "start": str(hourly["hour"].min()),
-        "end": str(hourly["hour"].max()),
+        "start": format_ts(hourly["hour"].min()),  # type: ignore[arg-type]
+        "end": format_ts(hourly["hour"].max() + timedelta(hours=1)),  # type: ignore[operator]
         **arms,
         "interventions": {"total": interventions.height, "by_kind": by_kind},
         "approvals": {

@@ -24,6 +24,7 @@ from tailguard.demo.report import render_report
 from tailguard.errors import InvalidInputError
 from tailguard.ledger import Ledger
 from tailguard.ledger.kpis import control_plane_kpis
+from tailguard.metrics.kpis import KPIS
 from tailguard.rules.guardbands import GUARD_BANDS
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
@@ -96,15 +97,15 @@ def make_hourly(*, areas: int = AREAS, hours: int = HOURS) -> pl.DataFrame:
 def make_interventions() -> pl.DataFrame:
     """Three kinds, every status, some outcomes measured and some not."""
     kinds = [
-        ("surge_shift_offer", "corey_offer_surge_shift", "earnings_p10_week", 35.0),
-        ("routing_traffic_boost", "roster_boost_traffic_weight", "lateness_p90_min", 0.0),
-        ("apology_credit", "cx_apology_credit", "nps_p10", 15.0),
+        ("surge_shift_offer", "corey_offer_surge_shift", "earnings_p10_week", 35.0, 5.0),
+        ("routing_traffic_boost", "roster_boost_traffic_weight", "lateness_p90_min", 0.0, 3.0),
+        ("apology_credit", "cx_apology_credit", "nps_p10", 15.0, 0.0),
     ]
     statuses = ["executed", "executed", "executed", "rejected", "timeout", "failed", "skipped"]
     rng = np.random.default_rng(3)
     rows = []
     for i in range(42):
-        kind, tool, kpi, cost = kinds[i % 3]
+        kind, tool, kpi, cost, effect = kinds[i % 3]
         status = statuses[i % len(statuses)]
         measured = status == "executed" and i % 4 != 0
         decided = T0 + timedelta(hours=i)
@@ -123,7 +124,7 @@ def make_interventions() -> pl.DataFrame:
                 "reason": "tail rule fired",
                 "cost_usd": cost if status == "executed" else 0.0,
                 "outcome_kpi": kpi if measured else None,
-                "outcome_delta": float(rng.normal(1.0, 2.0)) if measured else None,
+                "outcome_delta": float(rng.normal(effect, 1.5)) if measured else None,
                 "measured_at": decided + timedelta(hours=24) if measured else None,
             }
         )
@@ -411,6 +412,7 @@ def test_headline_shows_the_summary_figures(demo: Demo) -> None:
     spend = sum(k["cost_usd"] for k in demo.summary["interventions"]["by_kind"].values())
     assert demo.page.text("spend") == (f"${spend:,.2f}" if spend < 1000 else f"${spend:,.0f}")
     assert demo.page.text("ledger-verified") == "✓ verified"
+    assert f"{T0:%Y-%m-%d %H:%M} UTC" in demo.page.text("headline")
     assert demo.page.text("ledger-records") == f"{demo.summary['ledger']['records']:,}"
     assert "consistency" not in demo.page.text_by_id
 
@@ -443,6 +445,7 @@ def test_each_band_shows_its_values_and_shares(demo: Demo) -> None:
 
 def test_intervention_kinds_show_counts_cost_and_intervals(demo: Demo) -> None:
     """Per kind: decisions, executed and cost from summary; mean change and its 95 % interval."""
+    verdicts = set()
     for kind, stated in demo.summary["interventions"]["by_kind"].items():
         row = demo.page.text(f"kind-{kind}").split()
         assert row[0] == kind
@@ -459,6 +462,12 @@ def test_intervention_kinds_show_counts_cost_and_intervals(demo: Demo) -> None:
         half = 1.96 * statistics.stdev(deltas) / math.sqrt(len(deltas))
         assert f"{mean:,.2f}" in outcome
         assert f"[{mean - half:,.2f}, {mean + half:,.2f}]" in outcome
+        lo, hi = mean - half, mean + half
+        kpi = demo.interventions.filter(pl.col("kind") == kind)["outcome_kpi"].drop_nulls()[0]
+        verdict = "improved" if (lo > 0) == KPIS[kpi].higher_is_better else "worsened"
+        assert outcome.split()[-1] == ("unclear" if lo <= 0 <= hi else verdict), kind
+        verdicts.add(outcome.split()[-1])
+    assert verdicts == {"improved", "worsened", "unclear"}
 
 
 def test_approvals_and_control_plane_show_ledger_figures(demo: Demo) -> None:

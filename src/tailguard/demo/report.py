@@ -50,6 +50,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -172,6 +173,7 @@ class KindView:
     measured: str
     mean_delta: str
     interval: str
+    verdict: str
 
 
 def render_report(
@@ -277,12 +279,25 @@ def _run_info(summary: Mapping[str, Any]) -> dict[str, Any]:
         "areas": fmt_num(_get(summary, "areas")),
         "weeks": fmt_num(_get(summary, "weeks")),
         "seed": "n/a" if summary.get("seed") is None else str(summary["seed"]),
-        "start": str(summary.get("start") or "n/a"),
-        "end": str(summary.get("end") or "n/a"),
+        "start": _when(summary.get("start")),
+        "end": _when(summary.get("end")),
         "wall_seconds": [
             (str(k), fmt_num(v, 1)) for k, v in (wall.items() if isinstance(wall, Mapping) else ())
         ],
     }
+
+
+def _when(value: Any) -> str:
+    """An RFC 3339 time as ``2026-01-05 00:00 UTC``; anything else as it is."""
+    if value is None:
+        return "n/a"
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _headline(
@@ -422,6 +437,16 @@ def _first(value: Any, fallback: Any) -> Any:
     return fallback if _missing(value) else value
 
 
+def _verdict(mean: Any, half: float | None, better: str) -> str:
+    """``improved`` or ``worsened`` when the interval excludes 0, else ``unclear``."""
+    if half is None or _missing(mean) or not better:
+        return "unclear"
+    lo, hi = float(mean) - half, float(mean) + half
+    if lo > 0 or hi < 0:
+        return "improved" if (lo > 0) == (better == "higher") else "worsened"
+    return "unclear"
+
+
 def _better(kpi_id: Any) -> str:
     kdef = KPIS.get(kpi_id) if isinstance(kpi_id, str) else None
     return "" if kdef is None else ("higher" if kdef.higher_is_better else "lower")
@@ -482,6 +507,7 @@ def _interventions_section(
                 measured=fmt_num(n),
                 mean_delta=fmt_num(pick["mean_outcome_delta"], 2),
                 interval="n/a" if half is None else f"[{mean - half:,.2f}, {mean + half:,.2f}]",
+                verdict=_verdict(mean, half, _better(row.get("outcome_kpi"))),
             )
         )
     return {
