@@ -1,4 +1,4 @@
-"""What the SDK-backed providers share: setup (price check, API key, output cap) and errors.
+"""What the SDK-backed providers share: the constructor (price, API key, client) and errors.
 
 The ``anthropic`` and ``openai`` SDKs raise the same three error classes under the same
 names (``APIStatusError``, ``APIConnectionError``, ``APIResponseValidationError``), so one
@@ -13,42 +13,62 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any, ClassVar
 
+import httpx2
+
 from tailguard.roles.providers.base import ProviderAuthError, ProviderError, error_for_status
 from tailguard.roles.providers.prices import PriceTable, load_prices
 
 
 class SdkProvider:
-    """Base of the SDK providers: the ``<vendor>:<model>`` name, prices, key and output cap.
+    """Base of the SDK providers: the constructor, the ``<vendor>:<model>`` name and prices.
 
-    Subclasses set :attr:`vendor` and :attr:`key_env`, call :meth:`_setup` first in their
-    constructor, and build their SDK client with :attr:`_api_key`.
+    Subclasses set :attr:`vendor` and :attr:`key_env` and build their SDK client in
+    :meth:`_connect`.
+
+    Args:
+        model: the model id (it must have a price in ``prices``).
+        api_key: defaults to ``$<key_env>``.
+        http_client: an ``httpx2.Client`` for the SDK (tests pass one with a mock transport).
+        max_retries: the SDK's own retries on 408/409/429/5xx; 0 turns them off.
+        max_tokens: the cap on output tokens per call.
+        timeout: seconds per request.
+        prices: the price table (default: :func:`load_prices`).
+
+    Raises:
+        InvalidInputError: the model has no price in the table.
+        ProviderAuthError: no API key was given and ``$<key_env>`` is unset.
     """
 
     vendor: ClassVar[str]
     key_env: ClassVar[str]
 
-    _model: str
-    _prices: PriceTable
-    _api_key: str
-    _max_tokens: int
-
-    def _setup(
-        self, model: str, *, api_key: str | None, max_tokens: int, prices: PriceTable | None
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        http_client: httpx2.Client | None = None,
+        max_retries: int = 2,
+        max_tokens: int = 1024,
+        timeout: float = 30.0,
+        prices: PriceTable | None = None,
     ) -> None:
-        """Check the model has a price and a key is known (argument, then environment).
-
-        Raises:
-            InvalidInputError: the model has no price in the table.
-            ProviderAuthError: no API key was given and ``$<key_env>`` is unset.
-        """
         self._model = model
         self._prices = prices or load_prices()
         self._prices.require(self.name)
         key = api_key or os.environ.get(self.key_env)
         if not key:
             raise ProviderAuthError(f"{self.key_env} is not set", provider=self.vendor, status=None)
-        self._api_key = key
         self._max_tokens = max_tokens
+        self._client = self._connect(
+            api_key=key, http_client=http_client, max_retries=max_retries, timeout=timeout
+        )
+
+    def _connect(
+        self, *, api_key: str, http_client: httpx2.Client | None, max_retries: int, timeout: float
+    ) -> Any:
+        """The vendor SDK's client."""
+        raise NotImplementedError
 
     @property
     def name(self) -> str:

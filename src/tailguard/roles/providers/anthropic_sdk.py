@@ -93,33 +93,21 @@ def parse_anthropic_message(message: Any, *, prices: PriceTable, name: str) -> M
 class AnthropicProvider(SdkProvider):
     """Claude through the Messages API.
 
-    Args:
-        model: the model id, e.g. ``claude-haiku-4-5``.
-        api_key: defaults to ``$ANTHROPIC_API_KEY``.
-        http_client: an ``httpx2.Client`` for the SDK (tests pass one with a mock transport).
-        max_retries: the SDK's own retries on 408/409/429/5xx; 0 turns them off.
-        max_tokens: the cap on output tokens per call.
-        timeout: seconds per request.
-        prices: the price table (default: :func:`load_prices`).
+    Takes the constructor arguments of :class:`SdkProvider`: ``model`` is a model id
+    such as ``claude-haiku-4-5``, and ``api_key`` defaults to ``$ANTHROPIC_API_KEY``.
     """
 
     vendor = "anthropic"
     key_env = "ANTHROPIC_API_KEY"
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None = None,
-        http_client: httpx2.Client | None = None,
-        max_retries: int = 2,
-        max_tokens: int = 1024,
-        timeout: float = 30.0,
-        prices: PriceTable | None = None,
-    ) -> None:
-        self._setup(model, api_key=api_key, max_tokens=max_tokens, prices=prices)
-        self._client = anthropic.Anthropic(
-            api_key=self._api_key, http_client=http_client, max_retries=max_retries, timeout=timeout
+    _client: anthropic.Anthropic
+
+    def _connect(
+        self, *, api_key: str, http_client: httpx2.Client | None, max_retries: int, timeout: float
+    ) -> anthropic.Anthropic:
+        """The SDK client (its own retries and timeout)."""
+        return anthropic.Anthropic(
+            api_key=api_key, http_client=http_client, max_retries=max_retries, timeout=timeout
         )
 
     def complete(

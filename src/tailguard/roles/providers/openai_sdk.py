@@ -96,33 +96,22 @@ def parse_openai_completion(completion: Any, *, prices: PriceTable, name: str) -
 class OpenAIProvider(SdkProvider):
     """GPT models through chat completions with function calling.
 
-    Args:
-        model: the model id, e.g. ``gpt-4.1-mini``.
-        api_key: defaults to ``$OPENAI_API_KEY``.
-        http_client: an ``httpx2.Client`` for the SDK (tests pass one with a mock transport).
-        max_retries: the SDK's own retries on 408/409/429/5xx; 0 turns them off.
-        max_tokens: the cap on completion tokens per call.
-        timeout: seconds per request.
-        prices: the price table (default: :func:`load_prices`).
+    Takes the constructor arguments of :class:`SdkProvider`: ``model`` is a model id such as
+    ``gpt-4.1-mini``, ``api_key`` defaults to ``$OPENAI_API_KEY``, and ``max_tokens`` caps
+    the completion tokens.
     """
 
     vendor = "openai"
     key_env = "OPENAI_API_KEY"
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None = None,
-        http_client: httpx2.Client | None = None,
-        max_retries: int = 2,
-        max_tokens: int = 1024,
-        timeout: float = 30.0,
-        prices: PriceTable | None = None,
-    ) -> None:
-        self._setup(model, api_key=api_key, max_tokens=max_tokens, prices=prices)
-        self._client = openai.OpenAI(
-            api_key=self._api_key, http_client=http_client, max_retries=max_retries, timeout=timeout
+    _client: openai.OpenAI
+
+    def _connect(
+        self, *, api_key: str, http_client: httpx2.Client | None, max_retries: int, timeout: float
+    ) -> openai.OpenAI:
+        """The SDK client (its own retries and timeout)."""
+        return openai.OpenAI(
+            api_key=api_key, http_client=http_client, max_retries=max_retries, timeout=timeout
         )
 
     def complete(
