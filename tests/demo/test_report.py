@@ -487,8 +487,11 @@ def test_approvals_and_control_plane_show_ledger_figures(demo: Demo) -> None:
 
 
 def test_empty_interventions_and_zero_approvals_still_render(tmp_path: Path) -> None:
-    """With no decision and no gate, the sections say so and bypasses still reads 0."""
-    hourly = make_hourly(areas=3, hours=6)
+    """With no decision, no gate and a KPI never measured, the sections say so; bypasses 0."""
+    hourly = make_hourly(areas=3, hours=6).with_columns(
+        pl.lit(None, pl.Float64).alias("churn_90d_pct"),
+        pl.lit(None, pl.Boolean).alias("inside_churn"),
+    )
     interventions = make_interventions().clear()
     approvals = make_approvals(make_interventions()).clear()
     control = build_ledger(tmp_path / "ledger.db", approvals)
@@ -502,6 +505,8 @@ def test_empty_interventions_and_zero_approvals_still_render(tmp_path: Path) -> 
     assert "no-interventions" in page.text_by_id
     assert "no-approvals" in page.text_by_id
     assert "no-week-links" in page.text_by_id
+    assert "churn_90d_pct" in page.text("no-data-churn")
+    assert "no-data-lateness" not in page.text_by_id
     assert page.text("bypasses") == "0"
     assert page.text("approvals-bypasses") == "0"
     assert page.text("interventions-total") == "0"

@@ -106,11 +106,16 @@ def _date_axis(ax: Any) -> None:
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
 
 
-def band_plot(band: GuardBand, per_hour: pl.DataFrame, *, tail_q: float, unit: str) -> Markup:
+def band_plot(
+    band: GuardBand, per_hour: pl.DataFrame, *, tail_q: float, unit: str
+) -> Markup | None:
     """One guard-band KPI over time: median and tail per arm, the bound, the outside shaded.
 
-    ``per_hour`` has ``arm``, ``hour``, ``med:<band id>`` and ``tail:<band id>``.
+    ``per_hour`` has ``arm``, ``hour``, ``med:<band id>`` and ``tail:<band id>``. None when the
+    KPI has no value in any hour.
     """
+    if per_hour[f"med:{band.id}"].drop_nulls().is_empty():
+        return None
     fig = Figure(figsize=(_NARROW, 2.6), layout="constrained")
     ax = fig.add_subplot()
     tail = f"P{round(100 * tail_q)}"
