@@ -257,3 +257,55 @@ def test_optional_routers_are_included_when_their_module_exists(tmp_path: Path) 
         sys.modules.pop("tg_extra_router", None)
     assert included == ["tg_extra_router"]
     assert TestClient(app).get("/extra").json() == {"hello": "there"}
+
+
+def test_interventions_page_through_the_self_learn_store(service: Service) -> None:
+    """Every decision appears once across pages, oldest first; filters by area and status."""
+    from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
+
+    assert service.client.get("/v1/interventions", headers=service.h("vic")).json() == {
+        "items": [],
+        "next_cursor": None,
+    }
+    store = SelfLearnStore(service.state.ledger.engine)
+    decisions = [
+        Decision(
+            decision_id=f"dec-{i}",
+            area_id=f"a{i % 3}",
+            entry_id="surge-1",
+            kind="surge_shift_offer",
+            tool_name="offer_shift",
+            trigger="late_tail",
+            target_type="tech",
+            target_id=f"tech-{i}",
+            args={"tech_id": f"tech-{i}"},
+            context={"lateness_p90_min": 40.0 + i},
+            propensity=0.5,
+            policy_version="v1",
+            decided_at=T0 + timedelta(minutes=i),
+        )
+        for i in range(8)
+    ]
+    store.record_decisions(decisions)
+    store.update_status([StatusUpdate(decision_id="dec-4", status="rejected", reason="no")])
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, object] = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = service.client.get("/v1/interventions", params=params, headers=service.h("vic"))
+        assert page.status_code == 200, page.text
+        seen += [item["decision_id"] for item in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"dec-{i}" for i in range(8)]
+    area = service.client.get(
+        "/v1/interventions", params={"area_id": "a1"}, headers=service.h("vic")
+    ).json()["items"]
+    assert [i["decision_id"] for i in area] == ["dec-1", "dec-4", "dec-7"]
+    assert area[0]["context"] == {"lateness_p90_min": 41.0}
+    assert area[0]["propensity"] == 0.5
+    rejected = service.client.get(
+        "/v1/interventions", params={"status": "rejected"}, headers=service.h("vic")
+    ).json()["items"]
+    assert [(i["decision_id"], i["reason"]) for i in rejected] == [("dec-4", "no")]

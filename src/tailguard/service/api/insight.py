@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import polars as pl
 from fastapi import APIRouter, Query
@@ -12,10 +12,12 @@ from fastapi import APIRouter, Query
 from tailguard.clock import format_ts
 from tailguard.control.policy import policy_table
 from tailguard.errors import InvalidInputError, NotFoundError
+from tailguard.learning import STATUSES, SelfLearnStore
 from tailguard.ledger.kpis import control_plane_kpis
 from tailguard.rules import RuleEngine
 from tailguard.service.api.deps import State, Viewer, utc
 from tailguard.service.api.models import (
+    InterventionOut,
     KpiReport,
     PulseLatest,
     PulseRow,
@@ -168,54 +170,41 @@ def tails(
     )
 
 
+InterventionStatus = Literal[
+    "decided", "executed", "pending_approval", "rejected", "timeout", "failed", "skipped"
+]
+assert set(InterventionStatus.__args__) == set(STATUSES)  # type: ignore[attr-defined]
+
+
 @router.get("/interventions", tags=["learning"], summary="Interventions and their outcomes")
 def interventions(
     state: State,
     _: Viewer,
     area_id: AreaQ = None,
-    status: Annotated[str | None, Query(max_length=64)] = None,
+    status: InterventionStatus | None = None,
+    kind: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[datetime | None, Query(description="Decided at or after.")] = None,
     limit: LimitParam = 50,
     cursor: CursorParam = None,
-) -> Page[dict[str, Any]]:
-    """The self-learn store's interventions (context, action, propensity, outcome)."""
-    store = _learning_store(state)
-    if store is None:
-        return Page[dict[str, Any]](items=[], next_cursor=None)
+) -> Page[InterventionOut]:
+    """The self-learn store's decisions, oldest first: context, action, propensity, outcome."""
     key = decode_cursor("interventions", cursor, 1)
-    after = key[0] if key else None
-    items = list(
-        store.list_interventions(area_id=area_id, status=status, limit=limit + 1, after=after)
+    if key is not None and not isinstance(key[0], int):
+        raise InvalidInputError("invalid cursor", details={"cursor": cursor})
+    store = state.extras.get("learning")
+    if store is None:
+        store = state.extras["learning"] = SelfLearnStore(state.ledger.engine)
+    rows = store.list_interventions(
+        area_id=area_id,
+        status=status,
+        kind=kind,
+        since=utc(since),
+        limit=limit + 1,
+        after=key[0] if key else None,
     )
-    rows = [_as_dict(item) for item in items]
-    nxt = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        marker = last.get("intervention_id") or last.get("id")
-        nxt = encode_cursor("interventions", [str(marker)]) if marker is not None else None
-    return Page[dict[str, Any]](items=[_finite(r) for r in rows[:limit]], next_cursor=nxt)
-
-
-def _learning_store(state: Any) -> Any:
-    if "learning" in state.extras:
-        return state.extras["learning"]
-    try:
-        from tailguard.learning import SelfLearnStore  # type: ignore[attr-defined]
-    except ImportError:
-        store = None
-    else:
-        store = SelfLearnStore(state.ledger.engine)
-    state.extras["learning"] = store
-    return store
-
-
-def _as_dict(item: Any) -> dict[str, Any]:
-    import dataclasses
-
-    if isinstance(item, dict):
-        return dict(item)
-    if dataclasses.is_dataclass(item) and not isinstance(item, type):
-        return dataclasses.asdict(item)
-    to_dict = getattr(item, "to_dict", None)
-    if callable(to_dict):
-        return dict(to_dict())
-    raise TypeError(f"cannot render {type(item).__name__}")
+    nxt = (
+        encode_cursor("interventions", [int(rows[limit - 1]["seq"])]) if len(rows) > limit else None
+    )
+    return Page[InterventionOut](
+        items=[InterventionOut(**_finite(r)) for r in rows[:limit]], next_cursor=nxt
+    )

@@ -286,6 +286,40 @@ class TailsOut(BaseModel):
     tails: list[TailOut]
 
 
+class InterventionOut(BaseModel):
+    """One intervention decision of an area agent, as the self-learn store holds it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    seq: int
+    decision_id: str
+    area_id: str
+    entry_id: str
+    kind: str
+    tool_name: str
+    trigger: str
+    target_type: str
+    target_id: str
+    args: dict[str, Any]
+    context: dict[str, Any]
+    propensity: float = Field(description="Probability with which the policy chose it.")
+    policy_version: str
+    decided_at: str
+    status: str
+    run_id: str | None = None
+    step_id: str | None = None
+    gate_id: str | None = None
+    reason: str | None = None
+    cost_usd: float | None = None
+    executed_at: str | None = None
+    horizon_at: str | None = None
+    outcome_kpi: str | None = None
+    baseline_value: float | None = None
+    outcome_value: float | None = None
+    outcome_delta: float | None = None
+    measured_at: str | None = None
+
+
 class Health(BaseModel):
     """Liveness or readiness."""
 
