@@ -309,3 +309,41 @@ def test_interventions_page_through_the_self_learn_store(service: Service) -> No
         "/v1/interventions", params={"status": "rejected"}, headers=service.h("vic")
     ).json()["items"]
     assert [(i["decision_id"], i["reason"]) for i in rejected] == [("dec-4", "no")]
+
+
+def test_each_request_is_a_server_span_and_runs_nest_under_it(tmp_path: Path) -> None:
+    """The span is named by the route template; a run started by a request is its child."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = create_app(
+        ServiceSettings(
+            ledger_url=f"sqlite:///{tmp_path / 'l.db'}",
+            pulse_url=str(tmp_path / "p.db"),
+            tracer_provider=provider,
+        ),
+        optional_routers=False,
+    )
+    raw = app.state.tailguard.keys.create("olga", "operator")[1]
+    with TestClient(app) as client:
+        run = client.post("/v1/runs", json={"role": "ops"}, headers={"X-API-Key": raw}).json()
+        client.get(f"/v1/runs/{run['run_id']}", headers={"X-API-Key": raw})
+        client.get("/v1/runs/run_missing", headers={"X-API-Key": raw})
+    app.state.tailguard.plane.tracer.end_run(
+        run_id=run["run_id"], status="completed", input_tokens=0, output_tokens=0, cost_usd=0.0
+    )
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    started = spans["POST /v1/runs"]
+    assert started.attributes is not None
+    assert started.attributes["http.route"] == "/v1/runs"
+    assert started.attributes["http.response.status_code"] == 201
+    assert started.attributes["tailguard.run_id"] == run["run_id"]
+    (agent,) = [s for s in spans.values() if s.name.startswith("invoke_agent")]
+    assert agent.parent is not None
+    assert agent.parent.span_id == started.context.span_id
+    got = [s for s in exporter.get_finished_spans() if s.name == "GET /v1/runs/{run_id}"]
+    assert [s.attributes["http.response.status_code"] for s in got if s.attributes] == [200, 404]
