@@ -62,7 +62,8 @@ def _policy(state: ServiceState, tool_name: str) -> Policy | None:
     return state.policies.get(tool_name)
 
 
-def _audit_fields(state: ServiceState, tool_name: str) -> tuple[str, ...]:
+def audit_fields(state: ServiceState, tool_name: str) -> tuple[str, ...]:
+    """The fields of ``tool_name``'s arguments that its policy shows in clear."""
     policy = _policy(state, tool_name)
     if policy is not None:
         return tuple(policy.audit_fields)
@@ -94,8 +95,8 @@ def pending_cards(state: ServiceState, *, full_args: bool) -> list[GateCard]:
     cards = []
     for row in rows:
         args: dict[str, Any] = json.loads(row.args_json)
-        audit_fields = _audit_fields(state, row.tool_name)
-        audit = {k: args[k] for k in audit_fields if k in args}
+        shown = audit_fields(state, row.tool_name)
+        audit = {k: args[k] for k in shown if k in args}
         run = runs.get(row.run_id)
         cards.append(
             GateCard(

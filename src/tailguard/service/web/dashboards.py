@@ -14,6 +14,7 @@ from tailguard.errors import NotFoundError
 from tailguard.service.auth import Role
 from tailguard.service.settings import ServiceState
 from tailguard.service.web import data
+from tailguard.service.web.approvals import audit_fields
 from tailguard.service.web.render import guarded, render, when
 from tailguard.service.web.session import WebSession, service_state
 from tailguard.service.web.svg import line_chart, stacked_bars
@@ -112,6 +113,23 @@ def _run_detail(state: ServiceState, run_id: str) -> dict[str, Any]:
         for (kind, k), r in latest.items()
         if kind == "gate"
     ]
+    # A call waiting at a gate has no step record yet: show it where the step will be.
+    seen = {s["step_id"] for s in steps}
+    steps += [
+        {
+            "step_id": g["step_id"],
+            "tool_name": g["tool_name"],
+            "risk_level": g["risk_level"],
+            "status": "waiting_approval",
+            "result_summary": "waiting at its approval gate",
+            "approval_gate_id": g["gate_id"],
+            "latency_ms": None,
+            "retries": 0,
+            "detail": {"audit_args": _waiting_audit_args(state, g["gate_id"])},
+        }
+        for g in gates
+        if g["decision"] == "pending" and g["step_id"] not in seen
+    ]
     outcomes = [r.fields for (kind, _), r in latest.items() if kind == "outcome"]
     alerts = [r.fields for (kind, _), r in latest.items() if kind == "alert"]
     return {
@@ -122,6 +140,11 @@ def _run_detail(state: ServiceState, run_id: str) -> dict[str, Any]:
         "alerts": alerts,
         "history": [(r.recorded_at, r.fields["status"]) for r in history],
     }
+
+
+def _waiting_audit_args(state: ServiceState, gate_id: str) -> dict[str, Any]:
+    call = state.plane.gates.get(gate_id)
+    return {k: call.args[k] for k in audit_fields(state, call.tool_name) if k in call.args}
 
 
 @router.get("/runs/{run_id}", include_in_schema=False)

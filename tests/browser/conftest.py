@@ -1,0 +1,170 @@
+"""The real service on a loopback port over a seeded SQLite ledger, and Debian's Chromium.
+
+The service runs in its own process (``serve_app.py``, uvicorn) so the browser talks HTTP to
+exactly what ``tailguard serve`` runs. Playwright drives ``/usr/bin/chromium``; it never
+downloads a browser. A missing Chromium fails these tests (``.ci/run`` installs it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from tailguard.control import ControlPlane
+from tailguard.ledger import Ledger
+from tailguard.service.auth import KeyStore
+
+from .seed import Seeded, make_registry, seed
+
+CHROMIUM = os.environ.get("TAILGUARD_CHROMIUM", "/usr/bin/chromium")
+HERE = Path(__file__).parent
+
+
+@dataclass
+class LiveService:
+    """A running service: where it listens, what was seeded, and its database files."""
+
+    base_url: str
+    seeded: Seeded
+    ledger_url: str
+    side_effects: Path
+    log: Path
+
+    def url(self, path: str) -> str:
+        """The absolute URL of ``path``."""
+        return self.base_url + path
+
+    def effects(self) -> list[dict[str, Any]]:
+        """Every side effect the service's gated tools performed."""
+        if not self.side_effects.exists():
+            return []
+        return [json.loads(line) for line in self.side_effects.read_text().splitlines()]
+
+    def gate(self, gate_id: str) -> Any:
+        """The gate as the control plane stores it (read from the test process)."""
+        with Ledger.open(self.ledger_url) as ledger:
+            plane = ControlPlane(make_registry(), ledger, approvers=KeyStore(ledger.engine))
+            return plane.gates.get(gate_id)
+
+    def new_gate(self, who: str, account: str) -> str:
+        """Open a new pending gate (as an agent would, from another process)."""
+        with Ledger.open(self.ledger_url) as ledger:
+            plane = ControlPlane(make_registry(), ledger, approvers=KeyStore(ledger.engine))
+            run = plane.start_run("ops", who, f"close_account for {account}")
+            result = plane.execute(run, "close_account", {"account_id": account})
+            assert result.gate_id is not None, result
+            return result.gate_id
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    """The service on loopback over a freshly seeded ledger and pulse store."""
+    root = tmp_path_factory.mktemp("web")
+    ledger_url = f"sqlite:///{root / 'ledger.db'}"
+    pulse = str(root / "pulse.db")
+    seeded = seed(ledger_url, pulse)
+    port = _free_port()
+    log = root / "server.log"
+    effects = root / "effects.jsonl"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "serve_app.py"),
+                ledger_url,
+                pulse,
+                str(port),
+                str(effects),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the service did not start:\n{log.read_text()}", pytrace=False)
+            time.sleep(0.2)
+        yield LiveService(
+            base_url=base, seeded=seeded, ledger_url=ledger_url, side_effects=effects, log=log
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    """The Playwright driver."""
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """Debian's Chromium, headless; missing Chromium is a failure, never a skip."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: apt-get install -y chromium "
+            "(.ci/run does this when it is missing)",
+            pytrace=False,
+        )
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser, service: LiveService) -> Iterator[BrowserContext]:
+    """A fresh browser profile (no cookies) per test."""
+    ctx = browser.new_context(base_url=service.base_url, viewport={"width": 1360, "height": 900})
+    ctx.set_default_timeout(15_000)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    """A page in the fresh profile."""
+    return context.new_page()
+
+
+def sign_in(page: Page, service: LiveService, who: str, then: str = "/approvals") -> None:
+    """Sign in through the form as ``who`` and land on ``then``."""
+    page.goto(f"/signin?next={then}")
+    page.fill("#api_key", service.seeded.keys[who])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{then}")
