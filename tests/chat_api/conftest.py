@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from tailguard.clock import FakeClock
 from tailguard.roles.session import ChatStack
 from tailguard.service import ServiceSettings, create_app
-from tailguard.service.chat import chat_stack_of
+from tailguard.service.chat import chat_stack_of, close
 
 KEYS = {"olga": "operator", "carol": "approver", "victor": "viewer"}
 
@@ -59,6 +59,4 @@ def api(ledger_url: str, tmp_path: Path) -> Iterator[ChatApi]:
     keys = {name: app.state.tailguard.keys.create(name, role)[1] for name, role in KEYS.items()}
     with TestClient(app, raise_server_exceptions=False) as client:
         yield ChatApi(client=client, app=app, keys=keys)
-        stack = app.state.tailguard.extras.get("chat_stack")
-        if stack is not None:
-            stack.close()
+        close(app)

@@ -70,14 +70,14 @@ def check_gated_run(stack: McpStack, report: dict[str, Any], initiator: str, dec
 
 
 def direct_read(stack: McpStack, tool: str, args: dict[str, Any]) -> Any:
-    """What a read tool's handler returns for ``args``, called outside the control plane."""
+    """What a read tool's handler returns for ``args`` for the admin the server acts for."""
     handler = stack.registry.tool(tool).handler
     ctx = ToolContext(
         run_id="direct",
         step_id="direct",
-        role="mcp",
-        initiator_id="test",
-        requester_id="test",
+        role="admin",
+        initiator_id="admin",
+        requester_id="admin",
         idempotency_key="direct",
     )
     return handler(stack.registry.validate(tool, args), ctx).value

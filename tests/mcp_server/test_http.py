@@ -68,7 +68,7 @@ def test_http_refuses_requests_without_a_valid_key(
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
     response = httpx.post(url, json=body, headers=headers, timeout=30)
     assert response.status_code == 401
-    assert response.json()["code"] == "unauthenticated"
+    assert response.json()["error"]["code"] == "unauthenticated"
     assert response.headers["www-authenticate"] == "Bearer"
 
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from tailguard.clock import FakeClock
 from tailguard.service import ServiceSettings, create_app
+from tailguard.service.chat import close
 from tailguard.service.voice import VoiceAssistant, VoiceConfig, VoiceService, voice_service_of
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -76,6 +77,4 @@ def voice(ledger_url: str, tmp_path: Path) -> Iterator[Voice]:
     with TestClient(app, raise_server_exceptions=False) as client:
         handle = Voice(client=client, app=app)
         yield handle
-        stack = app.state.tailguard.extras.get("chat_stack")
-        if stack is not None:
-            stack.close()
+        close(app)

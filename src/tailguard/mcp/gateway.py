@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -112,10 +112,15 @@ class Gateway:
 
     Args:
         control: the control plane (its registry holds the tools callers may use).
+        on_start: called with each new run before its call executes (to record what the run
+            needs in other processes); if it raises, the run is closed as failed.
     """
 
-    def __init__(self, control: ControlPlane) -> None:
+    def __init__(
+        self, control: ControlPlane, *, on_start: Callable[[Run], None] | None = None
+    ) -> None:
         self.control = control
+        self.on_start = on_start
 
     def call(
         self,
@@ -139,6 +144,12 @@ class Gateway:
             goal_text or f"{role} call of {tool_name}",
             conversation_id=conversation_id,
         )
+        if self.on_start is not None:
+            try:
+                self.on_start(run)
+            except BaseException:
+                self._finish(run, "failed")
+                raise
         result = self.control.execute(run, tool_name, args, requester_id=principal)
         if result.outcome is not StepOutcome.PENDING_APPROVAL:
             self._finish(run, _RUN_STATUS[result.outcome])

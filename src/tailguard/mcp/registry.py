@@ -20,11 +20,14 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import sqlalchemy as sa
+
 from tailguard.control import Policy, RiskLevel, Tool, ToolContext, ToolRegistry
-from tailguard.errors import PolicyError
+from tailguard.control.tools import Handler
+from tailguard.errors import PermissionDeniedError, PolicyError
 from tailguard.roles.recruiting.registry import build_registry
 from tailguard.roles.recruiting.roles import role_spec
-from tailguard.roles.recruiting.store import RecruitingStore
+from tailguard.roles.recruiting.store import RecruitingStore, User
 
 #: The control-plane role of every run started over MCP.
 MCP_ROLE = "mcp"
@@ -53,25 +56,81 @@ def policy_meta(name: str, policy: Policy) -> dict[str, Any]:
     return {POLICY_META_KEY: {"tool": name, **policy.to_dict()}}
 
 
-def _admit_mcp(policy: Policy) -> Policy:
+def admit_mcp(policy: Policy) -> Policy:
+    """``policy`` with role ``mcp`` added to its roles (a policy open to every role stays so)."""
     if policy.roles is None:
         return policy
     return dataclasses.replace(policy, roles=frozenset(policy.roles) | {MCP_ROLE})
 
 
-def _acting(
-    handler: Callable[[Mapping[str, Any], ToolContext], Any], role: str, user_id: str
-) -> Callable[[Mapping[str, Any], ToolContext], Any]:
-    """``handler`` called as if ``user_id`` (of ``role``) made the call.
+_metadata = sa.MetaData()
 
-    The ledger keeps the real requester (the MCP principal); only the domain handler, which
-    scopes data by the dataset user, sees the acting user.
+mcp_acting = sa.Table(
+    "mcp_acting",
+    _metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False),
+)
+
+
+class ActingUsers:
+    """Which dataset user each MCP run acts for, kept beside the ledger.
+
+    A gated call may be resumed by another process (the service's approvals inbox); the
+    acting user must travel with the run, not live in one server's memory.
+
+    Args:
+        engine: the ledger's database.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        _metadata.create_all(engine, checkfirst=True)
+
+    def record(self, run_id: str, *, role: str, user_id: str) -> None:
+        """Remember that ``run_id`` acts for ``user_id`` (of ``role``)."""
+        with self.engine.begin() as conn:
+            conn.execute(mcp_acting.insert().values(run_id=run_id, role=role, user_id=user_id))
+
+    def get(self, run_id: str) -> tuple[str, str]:
+        """The (role, user id) run ``run_id`` acts for.
+
+        Raises:
+            PermissionDeniedError: the run has no acting user (it was not started over MCP).
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(mcp_acting.c.role, mcp_acting.c.user_id).where(
+                    mcp_acting.c.run_id == run_id
+                )
+            ).one_or_none()
+        if row is None:
+            raise PermissionDeniedError(f"run {run_id} has no acting user for its MCP calls")
+        return str(row.role), str(row.user_id)
+
+
+def mcp_aware(handler: Handler, acting: ActingUsers) -> Handler:
+    """``handler``, called for an ``mcp`` run as the dataset user that run acts for.
+
+    The ledger keeps the real requester (the MCP caller); only the domain handler, which scopes
+    data by the dataset user, sees the acting user. Calls of other roles pass unchanged.
     """
 
     def handle(args: Mapping[str, Any], ctx: ToolContext) -> Any:
+        if ctx.role != MCP_ROLE:
+            return handler(args, ctx)
+        role, user_id = acting.get(ctx.run_id)
         return handler(args, dataclasses.replace(ctx, role=role, requester_id=user_id))
 
     return handle
+
+
+def share_with_mcp(tool: Tool, policy: Policy, acting: ActingUsers) -> Tool:
+    """``tool`` as any process must register it to run (or resume) calls of ``mcp`` runs."""
+    return dataclasses.replace(
+        tool, handler=mcp_aware(tool.handler, acting), policy=admit_mcp(policy)
+    )
 
 
 def intervention_tools() -> list[tuple[Tool, Policy]]:
@@ -95,6 +154,7 @@ def intervention_tools() -> list[tuple[Tool, Policy]]:
 
 def build_mcp_registry(
     store: RecruitingStore,
+    acting: ActingUsers,
     *,
     role: str | None = None,
     acting_user: str | None = None,
@@ -106,6 +166,7 @@ def build_mcp_registry(
 
     Args:
         store: the recruiting dataset.
+        acting: where each run's acting user is kept (see :class:`ActingUsers`).
         role: serve only the tools this recruiting role is offered (None: every tool).
         acting_user: the dataset user recruiting handlers act for (default: the role's demo
             user, or the admin without a role).
@@ -117,11 +178,7 @@ def build_mcp_registry(
         InvalidInputError: an unknown role.
         NotFoundError, PermissionDeniedError: the acting user is unknown or holds another role.
     """
-    if role is not None:
-        spec = role_spec(role)
-        user = store.user(acting_user or spec.default_user, role=role)
-    else:
-        user = store.user(acting_user or DEFAULT_ACTING_USER)
+    acting_user_of(store, role, acting_user)  # refuse a bad role or user at start-up
     recruiting = build_registry(store, health=health, kpis=kpis)
     registry = ToolRegistry()
     for tool in recruiting:
@@ -129,14 +186,20 @@ def build_mcp_registry(
         offered = role is None or policy.roles is None or role in policy.roles
         if not offered and tool.name not in HIDDEN_TOOLS:
             continue
-        registry.register(
-            dataclasses.replace(
-                tool,
-                handler=_acting(tool.handler, user.role, user.user_id),
-                policy=_admit_mcp(policy),
-            )
-        )
+        registry.register(share_with_mcp(tool, policy, acting))
     if include_interventions and role is None:
         for tool, policy in intervention_tools():
-            registry.register(dataclasses.replace(tool, policy=_admit_mcp(policy)), replace=True)
+            registry.register(dataclasses.replace(tool, policy=admit_mcp(policy)), replace=True)
     return registry
+
+
+def acting_user_of(store: RecruitingStore, role: str | None, acting_user: str | None) -> User:
+    """The dataset user an MCP server acts for: given, else the role's demo user, else admin.
+
+    Raises:
+        InvalidInputError: an unknown role.
+        NotFoundError, PermissionDeniedError: the user is unknown or holds another role.
+    """
+    if role is not None:
+        return store.user(acting_user or role_spec(role).default_user, role=role)
+    return store.user(acting_user or DEFAULT_ACTING_USER)

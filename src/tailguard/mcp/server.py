@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tailguard import __version__
 from tailguard.clock import Clock, SystemClock
-from tailguard.control import ControlPlane, RiskLevel, ToolRegistry
+from tailguard.control import ControlPlane, RiskLevel, Run, ToolRegistry
 from tailguard.control.gates import ApproverList, Approvers
 from tailguard.errors import InvalidInputError, PermissionDeniedError, TailguardError
 from tailguard.ledger import Ledger
@@ -39,6 +39,8 @@ from tailguard.mcp.gateway import CallReport, Gateway
 from tailguard.mcp.registry import (
     HIDDEN_TOOLS,
     MCP_ROLE,
+    ActingUsers,
+    acting_user_of,
     build_mcp_registry,
     policy_meta,
     tool_annotations,
@@ -144,8 +146,11 @@ def open_mcp(
         ledger.close()
         raise
     try:
+        acting = ActingUsers(ledger.engine)
+        user = acting_user_of(store, role, acting_user)
         registry = build_mcp_registry(
             store,
+            acting,
             role=role,
             acting_user=acting_user,
             health={"ledger": lambda: {"records": ledger.count()}},
@@ -168,8 +173,16 @@ def open_mcp(
         store.close()
         ledger.close()
         raise
+
+    def remember(run: Run) -> None:
+        acting.record(run.run_id, role=user.role, user_id=user.user_id)
+
     return McpStack(
-        ledger=ledger, store=store, control=control, gateway=Gateway(control), role=role
+        ledger=ledger,
+        store=store,
+        control=control,
+        gateway=Gateway(control, on_start=remember),
+        role=role,
     )
 
 
@@ -354,12 +367,15 @@ class ApiKeyAuth:
             raw = auth[7:].strip()
         principal = await anyio.to_thread.run_sync(self.verify, raw) if raw else None
         if principal is None:
+            # The service's one error shape (tailguard.service.errors).
             body: dict[str, Any] = {
-                "code": "unauthenticated",
-                "message": "an API key is required (Authorization: Bearer or X-API-Key)"
-                if not raw
-                else "the API key is unknown or revoked",
-                "details": {},
+                "error": {
+                    "code": "unauthenticated",
+                    "message": "an API key is required (Authorization: Bearer or X-API-Key)"
+                    if not raw
+                    else "the API key is unknown or revoked",
+                    "details": {},
+                }
             }
             response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
             await response(scope, receive, send)

@@ -13,23 +13,28 @@ it). Dependencies are plain functions, so tests and other apps can swap them wit
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from tailguard.control import ToolRegistry
 from tailguard.errors import NotFoundError
+from tailguard.ledger.kpis import control_plane_kpis
+from tailguard.mcp.registry import ActingUsers, share_with_mcp
 from tailguard.roles.loop import AgentReply, RoleAgent
+from tailguard.roles.recruiting.registry import build_registry
 from tailguard.roles.recruiting.roles import ROLE_SPECS
+from tailguard.roles.recruiting.store import RecruitingStore
 from tailguard.roles.session import ChatStack, open_chat
 from tailguard.service.auth import Principal, Role, require_role
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
 _STACK_KEY = "chat_stack"
+_STORE_KEY = "recruiting_store"
 _LOCK = threading.Lock()
 
 
@@ -48,22 +53,55 @@ def chat_stack_of(app: Any) -> ChatStack:
             if stack is None:
                 settings = state.settings
                 stack = open_chat(settings.ledger_url, clock=settings.clock)
-                _share_tools(state.registry, stack)
+                _share_tools(state.registry, stack.control.registry, stack.ledger.engine)
                 state.extras[_STACK_KEY] = stack
     assert isinstance(stack, ChatStack)
     return stack
 
 
-def _share_tools(service_registry: ToolRegistry, stack: ChatStack) -> None:
+def _share_tools(service_registry: ToolRegistry, tools: ToolRegistry, engine: sa.Engine) -> None:
     """Give the service's control plane the agents' tools it lacks.
 
     The approvals inbox resumes an approved call in the service's own control plane; without
-    the tool's handler there the resumption would be spent on an error.
+    the tool's handler there the resumption would be spent on an error. The tools are shared
+    as the MCP server registers them, so gates of ``mcp`` runs resume here as well.
     """
-    for tool in stack.control.registry:
+    acting = ActingUsers(engine)
+    for tool in tools:
         if tool.name not in service_registry:
-            policy = stack.control.registry.policy(tool.name)
-            service_registry.register(dataclasses.replace(tool, policy=policy))
+            service_registry.register(share_with_mcp(tool, tools.policy(tool.name), acting))
+
+
+def include(app: FastAPI) -> None:
+    """Mount the router and give the service's control plane the role agents' tools.
+
+    Called by :func:`tailguard.service.app.create_app`. Gates opened by chat, voice or MCP
+    runs on this database can then be approved *and run* from the approvals inbox. The
+    recruiting store is opened without seeding (whoever first runs an agent seeds it).
+    """
+    app.include_router(router)
+    state = app.state.tailguard
+    settings = state.settings
+    store = RecruitingStore.open(settings.ledger_url, clock=settings.clock, seed=None)
+    state.extras[_STORE_KEY] = store
+    ledger = state.ledger
+    tools = build_registry(
+        store,
+        health={"ledger": lambda: {"records": ledger.count()}},
+        kpis=lambda: control_plane_kpis(ledger)["overall"],
+    )
+    _share_tools(state.registry, tools, ledger.engine)
+
+
+def close(app: FastAPI) -> None:
+    """Release what this module opened for ``app`` (the chat stack, the store)."""
+    extras = app.state.tailguard.extras
+    stack = extras.pop(_STACK_KEY, None)
+    if stack is not None:
+        stack.close()
+    store = extras.pop(_STORE_KEY, None)
+    if store is not None:
+        store.close()
 
 
 StackDep = Annotated[ChatStack, Depends(shared_chat_stack)]
