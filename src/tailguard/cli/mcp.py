@@ -33,6 +33,12 @@ def mcp(
         help="The dataset user the recruiting tools act for (default: the role's demo user, "
         "or the admin without --role).",
     ),
+    downstream: str = typer.Option(
+        None,
+        "--downstream",
+        help="Also serve the intervention catalogue's tools, handing their jobs to the REST "
+        "downstream agent at this URL (not with --role).",
+    ),
     list_tools: bool = typer.Option(
         False, "--list", help="Print the tool listing (with annotations and policy) and exit."
     ),
@@ -47,7 +53,9 @@ def mcp(
 
     from tailguard.mcp import GovernedMcpServer, open_mcp
 
-    stack = open_mcp(db, role=role, acting_user=user)
+    if downstream and role:
+        fail("--downstream serves the intervention tools, which no --role is offered")
+    stack = open_mcp(db, role=role, acting_user=user, downstream_url=downstream)
     try:
         server = GovernedMcpServer(stack)
         if list_tools:

@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tailguard.clock import Clock, SystemClock
 from tailguard.control import Policy, RiskLevel, Tool, ToolContext, ToolRegistry
 from tailguard.control.tools import Handler
 from tailguard.errors import PermissionDeniedError, PolicyError
@@ -133,22 +134,36 @@ def share_with_mcp(tool: Tool, policy: Policy, acting: ActingUsers) -> Tool:
     )
 
 
-def intervention_tools() -> list[tuple[Tool, Policy]]:
-    """The intervention catalogue's tools, when ``tailguard.agents.catalogue`` provides them.
+def intervention_tools(
+    *, downstream_url: str | None = None, clock: Clock | None = None
+) -> list[tuple[Tool, Policy]]:
+    """The intervention catalogue's tools, when there is something to run them with.
 
-    The hook is ``intervention_registry``: a :class:`ToolRegistry` or a callable with no
-    required arguments returning one. Absent module or hook: no tools.
+    ``tailguard.agents.catalogue.intervention_registry`` (a :class:`ToolRegistry`, or a
+    callable with no required arguments returning one) wins when the module provides it;
+    otherwise, with ``downstream_url``, the built-in catalogue's tools are wired to a REST
+    downstream agent at that URL. Neither: no intervention tools.
     """
     try:
         module = importlib.import_module("tailguard.agents.catalogue")
     except ImportError:
         return []
     hook = getattr(module, "intervention_registry", None)
-    if hook is None:
+    registry: Any = None
+    if hook is not None:
+        registry = hook if isinstance(hook, ToolRegistry) else hook()
+    elif downstream_url:
+        from tailguard.agents.downstream import RestDownstream
+        from tailguard.agents.tick import build_registry as build_intervention_registry
+
+        downstream = RestDownstream(downstream_url)
+        registry = build_intervention_registry(
+            module.default_catalogue(), lambda: downstream, clock or SystemClock()
+        )
+    if registry is None:
         return []
-    registry = hook if isinstance(hook, ToolRegistry) else hook()
     if not isinstance(registry, ToolRegistry):
-        raise PolicyError("tailguard.agents.catalogue.intervention_registry gave no ToolRegistry")
+        raise PolicyError("the intervention tool hook gave no ToolRegistry")
     return [(tool, registry.policy(tool.name)) for tool in registry]
 
 
@@ -160,7 +175,8 @@ def build_mcp_registry(
     acting_user: str | None = None,
     health: Mapping[str, Callable[[], Mapping[str, Any]]] | None = None,
     kpis: Callable[[], Mapping[str, Any]] | None = None,
-    include_interventions: bool = True,
+    downstream_url: str | None = None,
+    clock: Clock | None = None,
 ) -> ToolRegistry:
     """Every tool the MCP server may serve, with policies that admit role ``mcp``.
 
@@ -172,7 +188,9 @@ def build_mcp_registry(
             user, or the admin without a role).
         health: extra probes for ``get_system_health``.
         kpis: the KPI source of ``get_agent_kpis``.
-        include_interventions: add the intervention catalogue's tools when it exists.
+        downstream_url: the downstream agent the intervention tools hand their jobs to (see
+            :func:`intervention_tools`); without it (or the catalogue's hook) they are left out.
+        clock: time source of the intervention handlers.
 
     Raises:
         InvalidInputError: an unknown role.
@@ -187,8 +205,8 @@ def build_mcp_registry(
         if not offered and tool.name not in HIDDEN_TOOLS:
             continue
         registry.register(share_with_mcp(tool, policy, acting))
-    if include_interventions and role is None:
-        for tool, policy in intervention_tools():
+    if role is None:
+        for tool, policy in intervention_tools(downstream_url=downstream_url, clock=clock):
             registry.register(dataclasses.replace(tool, policy=admit_mcp(policy)), replace=True)
     return registry
 

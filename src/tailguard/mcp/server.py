@@ -125,6 +125,7 @@ def open_mcp(
     approvers: Approvers | None = None,
     daily_run_cap: int | None = 1000,
     seed: int | None = 7,
+    downstream_url: str | None = None,
 ) -> McpStack:
     """Open the MCP server's stack on ``url`` (the same store ``tailguard chat`` uses).
 
@@ -137,6 +138,8 @@ def open_mcp(
             table is available, holders of approver or admin keys).
         daily_run_cap: runs (calls) per caller per UTC day.
         seed: the dataset seed used when the store is empty (None: do not seed).
+        downstream_url: serve the intervention catalogue's tools, handing their jobs to the
+            REST downstream agent at this URL (without ``role`` only).
     """
     clock = clock or SystemClock()
     ledger = Ledger.open(url, clock=clock)
@@ -155,6 +158,8 @@ def open_mcp(
             acting_user=acting_user,
             health={"ledger": lambda: {"records": ledger.count()}},
             kpis=lambda: control_plane_kpis(ledger)["overall"],
+            downstream_url=downstream_url,
+            clock=clock,
         )
         if approvers is None:
             admins = [
