@@ -14,7 +14,6 @@ server's own ``check_approval`` tool reports the decision and, once approved, th
 from __future__ import annotations
 
 import getpass
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -389,11 +388,3 @@ class ApiKeyAuth:
         caller = Caller(id=str(principal.subject), read_only=role in _READ_ONLY_KEY_ROLES)
         scope.setdefault("state", {})[_STATE_KEY] = caller
         await self.app(scope, receive, send)
-
-
-def dumps_tools(server: GovernedMcpServer) -> str:
-    """The tool listing as JSON (wire names), for ``tailguard mcp --list``."""
-    return json.dumps(
-        [t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in server.tools()],
-        indent=2,
-    )
