@@ -160,3 +160,53 @@ def test_http_gate_is_private_to_its_caller(stack: McpStack, served: tuple[str, 
     assert state["peek_text"].startswith("permission_denied")
     gate_runs = stack.ledger.latest("run", state["gated"]["run_id"]).fields
     assert gate_runs["status"] == "running"  # approved, not yet run: bob's peek ran nothing
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+def test_cli_serves_http_with_api_keys(stack: McpStack, db_url: str) -> None:
+    """`tailguard mcp --http PORT` serves /mcp behind the key table of its database."""
+    import subprocess
+    import sys
+
+    _, raw = KeyStore(stack.ledger.engine).create("alice", "operator")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tailguard", "mcp", "--db", db_url, "--http", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                status = httpx.post(url, json={}, timeout=5).status_code
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "tailguard mcp --http did not start"
+                time.sleep(0.1)
+        assert status == 401
+        got: dict[str, Any] = {}
+
+        async def body(client: Client) -> None:
+            result = await client.call_tool("get_system_health", {})
+            got.update(_report(result))
+
+        _run(url, raw, body)
+        assert got["status"] == "executed"
+        check_executed_run(stack, got, initiator="alice")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stderr:
+            proc.stderr.close()
