@@ -156,7 +156,12 @@ def _pulse(pulse_url: str, now: datetime, n_areas: int, rng: random.Random) -> N
 
 
 def seed(
-    ledger_url: str, pulse_url: str, *, now: datetime | None = None, n_areas: int = 120
+    ledger_url: str,
+    pulse_url: str,
+    *,
+    now: datetime | None = None,
+    n_areas: int = 120,
+    history_days: int = 14,
 ) -> Seeded:
     """Write keys, history, pending gates, an OKR, interventions and the pulse.
 
@@ -165,6 +170,7 @@ def seed(
         pulse_url: the service's pulse store.
         now: the present (default: the wall clock, so ages and timeouts look right).
         n_areas: planning areas in the pulse.
+        history_days: days of finished runs before today (six runs a day).
     """
     rng = random.Random(7)
     now = now or datetime.now(UTC)
@@ -175,7 +181,7 @@ def seed(
         keys = {name: keys_store.create(name, role)[1] for name, role in PEOPLE.items()}
         plane = ControlPlane(make_registry(), ledger, clock=clock, approvers=keys_store)
         roles = ("area_agent", "recruiter", "driver", "carrier")
-        for day in range(14, 0, -1):
+        for day in range(history_days, 0, -1):
             starts = sorted(
                 now - timedelta(days=day, hours=rng.randint(0, 20), minutes=k) for k in range(6)
             )
@@ -187,7 +193,9 @@ def seed(
                 goal = f"hourly tick for PA-{area:04d}" if role == "area_agent" else "answer a user"
                 run = plane.start_run(role, who, goal, budget=RunBudget(alert_cost_usd=0.5))
                 plane.execute(run, "lookup_account", {"account_id": f"acc-{day}-{k}"})
-                cost = rng.uniform(0.002, 0.09) * (12 if (day, k) in ((9, 2), (3, 4)) else 1)
+                # Two runs pass the $0.50 alert threshold (budget alerts on the cost page).
+                spike = {(9, 2): 0.81, (1, 0): 0.64}.get((day, k))
+                cost = spike if spike is not None else rng.uniform(0.002, 0.09)
                 with plane.model_call(run, Usage(input_tokens=800)) as call:
                     call.record(
                         Usage(

@@ -167,7 +167,7 @@ def decide_gate(
     )
     metrics.approval_decided(decision)
     verb = {"approve": "Approved", "reject": "Rejected", "edit": "Edited and approved"}[decision]
-    head = f"{verb} {outcome.tool_name} ({gate_id})."
+    head = f"{verb} {outcome.tool_name}."
     try:
         if chat is not None:
             reply = chat.agent.resume(outcome.run_id)

@@ -45,7 +45,6 @@ def network_cells(state: ServiceState) -> tuple[list[dict[str, Any]], dict[str, 
     if latest.height == 0:
         return [], {}, None
     status = guardband_status(latest)
-    band_cols = [f"gb_{b.id}" for b in GUARD_BANDS]
     kpis = [c for c in latest.columns if c not in ("area_id", "as_of")]
     has_data = latest.select(
         "area_id", pl.any_horizontal(pl.col(kpis).is_not_null()).alias("has_data")
@@ -64,7 +63,6 @@ def network_cells(state: ServiceState) -> tuple[list[dict[str, Any]], dict[str, 
     per_band = {
         b.doc: int(status.select((~pl.col(f"gb_{b.id}")).sum()).item()) for b in GUARD_BANDS
     }
-    del band_cols
     as_of = latest["as_of"].max()
     return cells, per_band, as_of
 

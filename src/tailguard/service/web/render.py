@@ -21,7 +21,6 @@ from tailguard.service.web.session import (
     check_csrf,
     current_session,
     read_flash,
-    service_state,
     signin_redirect,
 )
 
@@ -228,8 +227,3 @@ def guarded_post(
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def state_of(request: Request) -> Any:
-    """The app's service state (typed loosely for templates)."""
-    return service_state(request)

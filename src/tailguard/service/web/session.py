@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -161,12 +160,12 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 
 def signin_redirect(request: Request) -> RedirectResponse:
-    """303 to the sign-in page, coming back here afterwards."""
+    """303 to the sign-in page, coming back here afterwards (a form post comes back to the
+    page it was posted from, not to its action)."""
+    if request.method != "GET":
+        return RedirectResponse("/signin", status_code=303)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/signin?next={quote(here, safe='')}", status_code=303)
-
-
-PageFn = Callable[[WebSession], Response]
 
 
 def flash_token(request: Request, message: str, *, ok: bool = True) -> str:
