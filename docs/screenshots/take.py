@@ -1,0 +1,128 @@
+"""Screenshots of every dashboard page, taken from the real service with Debian's Chromium.
+
+Run from the repository root: ``.venv/bin/python docs/screenshots/take.py``. It seeds a
+temporary ledger and pulse store exactly as the browser tests do (``tests/browser/seed.py``),
+starts the service on a loopback port, signs in, and writes ``docs/screenshots/<page>.png``.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.seed import seed  # noqa: E402
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _shot(page: Page, name: str, *, full: bool = True) -> None:
+    page.screenshot(path=str(OUT / f"{name}.png"), full_page=full)
+    print(f"docs/screenshots/{name}.png  {page.url}")
+
+
+def main() -> None:
+    """Seed, serve, sign in, and photograph each page."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = f"sqlite:///{tmp}/ledger.db"
+        pulse = f"{tmp}/pulse.db"
+        seeded = seed(ledger, pulse, n_areas=400)
+        port = _port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "tests/browser/serve_app.py"),
+                ledger,
+                pulse,
+                str(port),
+                f"{tmp}/effects.jsonl",
+            ]
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(150):
+                try:
+                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=["--no-sandbox"]
+                )
+                ctx = browser.new_context(base_url=base, viewport={"width": 1360, "height": 860})
+                page = ctx.new_page()
+                page.goto("/signin")
+                _shot(page, "signin", full=False)
+                page.fill("#api_key", seeded.keys["alice"])
+                page.click("button[type=submit]")
+                page.wait_for_url("**/approvals")
+                _shot(page, "approvals")
+                for path, name in (
+                    ("/runs", "runs"),
+                    (f"/runs/{seeded.runs['area']}", "run"),
+                    ("/costs?days=14", "costs"),
+                    ("/audit", "audit"),
+                    ("/quality", "quality"),
+                    ("/network", "network"),
+                    ("/network/PA-0007", "area"),
+                    ("/chat", "chat_index"),
+                ):
+                    page.goto(path)
+                    _shot(page, name)
+                page.goto("/chat/recruiter")
+                page.fill(
+                    "input[name=message]", "Show my pipeline and update John to interview stage"
+                )
+                page.click("button:has-text('Send')")
+                page.fill(
+                    "input[name=message]", 'Message John saying "Are you free for a call at 10?"'
+                )
+                page.click("button:has-text('Send')")
+                page.get_by_test_id("chat-approval-card").wait_for()
+                _shot(page, "chat_approval")
+                page.get_by_test_id("chat-approval-card").locator("input[name=reason]").fill("ok")
+                page.get_by_test_id("chat-approval-card").get_by_role(
+                    "button", name="Approve"
+                ).click()
+                page.wait_for_url("**/chat/recruiter?conversation=*")
+                _shot(page, "chat_resumed")
+                viewer = browser.new_context(base_url=base, viewport={"width": 1360, "height": 860})
+                vpage = viewer.new_page()
+                vpage.goto("/signin")
+                vpage.fill("#api_key", seeded.keys["victor"])
+                vpage.click("button[type=submit]")
+                vpage.wait_for_url("**/approvals")
+                token = vpage.locator("header .me input[name=csrf]").get_attribute("value") or ""
+                vpage.set_content("<p>posting</p>")
+                response = vpage.request.post(
+                    f"/approvals/{seeded.gates['area']}",
+                    form={"decision": "approve", "csrf": token},
+                )
+                vpage.goto("/approvals")
+                vpage.set_content(response.text())
+                vpage.add_style_tag(path=str(ROOT / "src/tailguard/service/web/static/web.css"))
+                _shot(vpage, "forbidden_viewer", full=False)
+                browser.close()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
