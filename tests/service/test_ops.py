@@ -69,13 +69,19 @@ def _sample(text: str, name: str, **labels: str) -> float | None:
 def test_metrics_count_requests_by_route_template_and_gates(service: Service) -> None:
     """Route templates (not raw paths) label requests; pending gates and approvals show."""
     before = service.client.get("/metrics").text
-    base = _sample(before, "tailguard_http_requests_total", route="/v1/runs/{run_id}") or 0.0
+    base = (
+        _sample(before, "tailguard_http_requests_total", route="/v1/runs/{run_id}", status="200")
+        or 0.0
+    )
     approved_before = _sample(before, "tailguard_approvals_total", decision="approve") or 0.0
     step = service.gated_call("olga")
     for _ in range(3):
         service.client.get(f"/v1/runs/{step['run_id']}", headers=service.h("vic"))
     text = service.client.get("/metrics").text
-    assert _sample(text, "tailguard_http_requests_total", route="/v1/runs/{run_id}") == base + 3
+    assert (
+        _sample(text, "tailguard_http_requests_total", route="/v1/runs/{run_id}", status="200")
+        == base + 3
+    )
     assert _sample(text, "tailguard_gates_pending") == 1.0
     assert _sample(text, "tailguard_approval_bypass_count") == 0.0
     assert "tailguard_http_request_duration_seconds_bucket" in text

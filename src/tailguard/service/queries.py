@@ -1,14 +1,15 @@
 """The service's read queries over the ledger and the control plane's gate table.
 
 The ledger is append-only: the current state of a run, step, gate or OKR is its newest record.
-:func:`latest_entities` finds, per entity id, the first and the newest record in SQL (the
-``(kind, record_id, seq)`` index serves it) and pages by the first record's ``seq``, so an entity
-keeps its place in the list while it changes state. Filters on record fields compile to
+:func:`latest_entities` walks the entities' first records newest first and joins each to its
+newest record (both through the ``(kind, record_id, seq)`` index), paging by the first record's
+``seq``, so an entity keeps its place in the list while it changes state. Filters on record fields compile to
 ``json_extract`` on SQLite and ``->>`` on PostgreSQL; nothing else differs between the two.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from tailguard.ledger import Ledger, LedgerRecord
 from tailguard.ledger import _tables as t
 from tailguard.ledger.store import from_micros, to_micros
 
+_DENSE_KINDS = frozenset({"run", "step", "gate", "outcome", "step_detail", "gate_detail"})
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EntityRow:
@@ -34,11 +37,12 @@ class EntityRow:
     record: LedgerRecord
 
 
-def _field(engine: sa.Engine, key: str) -> sa.ColumnElement[Any]:
+def _field(engine: sa.Engine, table: sa.FromClause, key: str) -> sa.ColumnElement[Any]:
+    """A top-level field of a record's JSON, as text."""
     if engine.dialect.name == "postgresql":
-        expr: sa.ColumnElement[Any] = sa.cast(t.records.c.fields, pg.JSONB)[key].astext
+        expr: sa.ColumnElement[Any] = sa.cast(table.c.fields, pg.JSONB)[key].astext
         return expr
-    return sa.func.json_extract(t.records.c.fields, f"$.{key}")
+    return sa.func.json_extract(table.c.fields, f"$.{key}")
 
 
 def _read(ledger: Ledger, stmt: sa.Executable) -> Sequence[sa.Row[Any]]:
@@ -74,50 +78,97 @@ def latest_entities(
         since: only entities first recorded at or after this time.
         until: only entities first recorded before this time.
     """
+    dense = kind in _DENSE_KINDS and run_id is None
+    query = functools.partial(
+        _entity_query,
+        ledger,
+        kind=kind,
+        run_id=run_id,
+        equals=equals or {},
+        since=since,
+        until=until,
+    )
+    if not dense:
+        # A run's entities, or a rare kind: the (run_id, seq) or (kind, ...) index finds them.
+        return _entity_rows(ledger, query(lo=None, hi=before_seq, limit=limit))
+    # A dense kind: walk the chain backwards in growing seq windows, so that every query is
+    # bounded by its window whatever plan the database picks, and a page costs O(limit)
+    # index lookups however long the ledger is (a filter that matches nothing walks it all).
+    hi = before_seq if before_seq is not None else ledger.head()[0] + 1
+    window = max(256, 4 * limit)
+    out: list[EntityRow] = []
+    while hi > 0 and len(out) < limit:
+        lo = max(0, hi - window)
+        out += _entity_rows(ledger, query(lo=lo, hi=hi, limit=limit - len(out)))
+        hi = lo
+        window = min(window * 2, 65_536)
+    return out
+
+
+def _entity_query(
+    ledger: Ledger,
+    *,
+    kind: str,
+    run_id: str | None,
+    equals: Mapping[str, str],
+    since: datetime | None,
+    until: datetime | None,
+    lo: int | None,
+    hi: int | None,
+    limit: int,
+) -> sa.Select[Any]:
     records = t.records
-    cond: list[sa.ColumnElement[bool]] = [records.c.kind == kind]
+    first = records.alias("first")
+    current = records.alias("current")
+    earlier = records.alias("earlier")
+    later = records.alias("later")
+    is_first = ~sa.exists().where(
+        earlier.c.kind == first.c.kind,
+        earlier.c.record_id == first.c.record_id,
+        earlier.c.seq < first.c.seq,
+    )
+    newest = (
+        sa.select(sa.func.max(later.c.seq))
+        .where(later.c.kind == first.c.kind, later.c.record_id == first.c.record_id)
+        .scalar_subquery()
+    )
+    # In a seq window, keep the planner off the (kind, ...) index: the window's primary-key
+    # range is the small set to scan.
+    kind_col = first.c.kind + "" if lo is not None else first.c.kind
+    cond: list[sa.ColumnElement[bool]] = [kind_col == kind, is_first]
     if run_id is not None:
-        cond.append(records.c.run_id == run_id)
-    first_us = sa.func.min(records.c.recorded_at_us)
-    first_seq = sa.func.min(records.c.seq)
-    agg = sa.select(
-        records.c.record_id,
-        first_seq.label("first_seq"),
-        sa.func.max(records.c.seq).label("last_seq"),
-        first_us.label("first_us"),
-    ).where(*cond)
-    agg = agg.group_by(records.c.record_id)
-    having: list[sa.ColumnElement[bool]] = []
+        cond.append(first.c.run_id == run_id)
     if since is not None:
-        having.append(first_us >= to_micros(since))
+        cond.append(first.c.recorded_at_us >= to_micros(since))
     if until is not None:
-        having.append(first_us < to_micros(until))
-    if before_seq is not None:
-        having.append(first_seq < before_seq)
-    if having:
-        agg = agg.having(*having)
-    sub = agg.subquery()
-    outer: list[sa.ColumnElement[bool]] = [
-        _field(ledger.engine, key) == value for key, value in (equals or {}).items()
-    ]
-    stmt = (
+        cond.append(first.c.recorded_at_us < to_micros(until))
+    if lo is not None:
+        cond.append(first.c.seq >= lo)
+    if hi is not None:
+        cond.append(first.c.seq < hi)
+    cond += [_field(ledger.engine, current, key) == value for key, value in equals.items()]
+    return (
         sa.select(
-            sub.c.first_seq,
-            sub.c.first_us,
-            records.c.seq,
-            records.c.kind,
-            records.c.record_id,
-            records.c.run_id,
-            records.c.recorded_at_us,
-            records.c.fields,
-            records.c.prev_hash,
-            records.c.hash,
+            first.c.seq.label("first_seq"),
+            first.c.recorded_at_us.label("first_us"),
+            current.c.seq,
+            current.c.kind,
+            current.c.record_id,
+            current.c.run_id,
+            current.c.recorded_at_us,
+            current.c.fields,
+            current.c.prev_hash,
+            current.c.hash,
         )
-        .join(records, records.c.seq == sub.c.last_seq)
-        .where(*outer)
-        .order_by(sub.c.first_seq.desc())
+        .select_from(first)
+        .join(current, current.c.seq == newest)
+        .where(*cond)
+        .order_by(first.c.seq.desc())
         .limit(limit)
     )
+
+
+def _entity_rows(ledger: Ledger, stmt: sa.Select[Any]) -> list[EntityRow]:
     return [
         EntityRow(
             first_seq=int(row.first_seq),
