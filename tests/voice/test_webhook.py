@@ -212,3 +212,18 @@ def test_high_risk_call_answers_pending_then_completes(voice: Voice) -> None:
     step = voice.service.stack.ledger.latest("step", gate.step_id).fields
     assert (step["status"], step["approval_gate_id"]) == ("executed", gate.gate_id)
     assert voice.service.stack.ledger.verify().ok
+
+
+def test_secret_is_checked_before_the_body(voice: Voice) -> None:
+    """A wrong secret gets 401 even for a body that is not a tool-calls message."""
+    response = voice.post({"message": {"type": "status-update"}}, secret="wrong")
+    assert response.status_code == 401
+
+
+def test_openapi_documents_the_envelope(voice: Voice) -> None:
+    """The service's OpenAPI schema describes the webhook's body and answer."""
+    schema = voice.client.get("/openapi.json").json()
+    operation = schema["paths"]["/v1/voice/tool-calls"]["post"]
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.endswith("/VapiEnvelope")
+    assert "ToolCallsResponse" in schema["components"]["schemas"]
