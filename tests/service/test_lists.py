@@ -168,3 +168,18 @@ def test_tools_list_policies(service: Service) -> None:
     assert [ranks.index(t["risk_level"]) for t in tools] == sorted(
         ranks.index(t["risk_level"]) for t in tools
     )
+
+
+def test_pages_span_long_stretches_of_other_records(service: Service) -> None:
+    """Runs far apart in the chain (hundreds of other records between them) still page once."""
+    ledger = service.state.ledger
+    started = []
+    for i in range(5):
+        started.append(_start(service))
+        filler = [("note", {"note_id": f"n{i}-{j}", "text": "x"}) for j in range(300 * (i % 3))]
+        if filler:
+            ledger.append_many(filler)
+    for limit in (1, 2, 50):
+        walked = _walk(service, "/v1/runs", limit=limit)
+        assert [r["run_id"] for r in walked] == started[::-1]
+    assert _walk(service, "/v1/runs", status="failed") == []
