@@ -33,9 +33,9 @@ def version() -> None:
 
 
 def _register_all() -> None:
-    from tailguard.cli import chat, keys, ledger, mcp, scorecard, serve, simulate, tools
+    from tailguard.cli import chat, keys, ledger, mcp, scorecard, serve, simulate, tools, week
 
-    for module in (simulate, scorecard, ledger, tools, chat, keys, serve, mcp):
+    for module in (simulate, scorecard, ledger, tools, chat, keys, serve, mcp, week):
         module.register(app)
 
 

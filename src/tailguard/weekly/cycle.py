@@ -1,0 +1,338 @@
+"""The weekly strategic cycle for every area at once: compute, commit, render.
+
+:func:`run_week` reads, beside the ledger (see ``docs/weekly.md``):
+
+* ``pulse.db``: the pulse store (hourly KPI history of every area), for trends, churn's
+  distribution and the benchmark's scorecard at ``as_of``;
+* ``weeks/<YYYY-MM-DD>/``: the per-unit aggregates :func:`~tailguard.weekly.snapshot_week`
+  wrote at each week's end (this week's is required, last week's is used when present).
+
+Compute phase (one process): benchmark over all areas, the self-learn store's measured
+outcomes, each area's pack data, playbook and OKR, last week's OKR scores, and the ``okr``
+ledger records. Render phase (``workers`` processes): figures, HTML, PDFs, JSON per area;
+then the network index page.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy.engine import make_url
+
+from tailguard.clock import format_ts
+from tailguard.errors import InvalidInputError, LedgerError, NotFoundError
+from tailguard.ledger import Ledger
+from tailguard.metrics.kpis import KPI_IDS
+from tailguard.weekly.benchmark import benchmark
+from tailguard.weekly.library import LeverLibrary, load_library
+from tailguard.weekly.okr import build_okr, commit, committed_okrs, score_okr
+from tailguard.weekly.pack import Pack, build_pack
+from tailguard.weekly.playbook import AreaContext, choose, learned_effects
+from tailguard.weekly.render import AreaJob, index_html, render_areas
+from tailguard.weekly.snapshot import WEEK_FILES, WeekData, find_week
+
+Progress = Callable[[str, int, int], None]
+HISTORY_WEEKS = 8
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WeekResult:
+    """What a weekly cycle produced.
+
+    Attributes:
+        as_of: the end of the week.
+        out_dir: where the pages went (``<out_dir>/<area_id>/...`` and ``index.html``).
+        areas: the areas rendered.
+        okr_records: ``okr`` records appended to the ledger (committed + scored).
+        scores: last week's OKRs by overall status (``met`` / ``partly`` / ``missed``).
+        pdf_errors: areas whose PDFs could not be printed, with the reason.
+        timings: seconds per phase (``load``, ``compute``, ``commit``, ``render``, ``index``)
+            and the render split summed over workers (``plot``, ``html``, ``pdf``).
+        learned_levers: levers whose effects measured outcomes updated.
+    """
+
+    as_of: datetime
+    out_dir: Path
+    areas: tuple[str, ...]
+    okr_records: int
+    scores: Mapping[str, int]
+    pdf_errors: Mapping[str, str]
+    timings: Mapping[str, float]
+    learned_levers: tuple[str, ...] = ()
+    okrs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--format json`` summary of ``tailguard week``."""
+        return {
+            "as_of": format_ts(self.as_of),
+            "out": str(self.out_dir),
+            "index": str(self.out_dir / "index.html"),
+            "areas": len(self.areas),
+            "okr_records": self.okr_records,
+            "last_week_scores": dict(self.scores),
+            "pdf": {"ok": len(self.areas) - len(self.pdf_errors), "errors": dict(self.pdf_errors)},
+            "learned_levers": list(self.learned_levers),
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+def beside_ledger(ledger_url: str) -> Path | None:
+    """The directory holding a SQLite ledger (where pulse.db and weeks/ live); None otherwise."""
+    if "://" not in ledger_url:
+        return Path(ledger_url).resolve().parent
+    url = make_url(ledger_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        return Path(url.database).resolve().parent
+    return None
+
+
+def _split(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    if frame.height == 0:
+        return {}
+    return {str(k[0]): v for k, v in frame.partition_by("area_id", as_dict=True).items()}
+
+
+def _empty_like(week: WeekData) -> dict[str, pl.DataFrame]:
+    return {name: week.frame(name).clear() for name in WEEK_FILES}
+
+
+def _weekly_history(weeks_root: Path, as_of: datetime) -> pl.DataFrame | None:
+    frames = []
+    for k in range(HISTORY_WEEKS):
+        t = as_of - timedelta(days=7 * k)
+        week = find_week(weeks_root, t)
+        if week is None:
+            continue
+        areas = week.frame("areas")
+        cols = [c for c in KPI_IDS if c in areas.columns]
+        frames.append(
+            areas.select("area_id", *cols).with_columns(
+                pl.lit(t).cast(pl.Datetime("us", "UTC")).alias("as_of")
+            )
+        )
+    return pl.concat(frames, how="diagonal_relaxed").sort("area_id", "as_of") if frames else None
+
+
+def _pulse_history(pulse_url: str | None, as_of: datetime) -> pl.DataFrame | None:
+    if pulse_url is None:
+        return None
+    from tailguard.pulse import PulseStore
+
+    with PulseStore.open(pulse_url) as store:
+        hist = store.history(since=as_of - timedelta(days=7 * HISTORY_WEEKS), until=as_of)
+    return hist if hist.height else None
+
+
+def _learned(ledger: Ledger, library: LeverLibrary) -> dict[str, Any]:
+    try:
+        from tailguard.learning import SelfLearnStore
+    except ImportError:  # the learning package is optional for the weekly cycle
+        return {}
+    try:
+        store = SelfLearnStore(ledger.engine)
+        rows: list[dict[str, Any]] = []
+        after = None
+        while True:
+            page = store.list_interventions(status="executed", limit=10_000, after=after)
+            rows += page
+            if len(page) < 10_000:
+                break
+            after = page[-1]["seq"]
+    except LedgerError:
+        return {}
+    return learned_effects(library, rows)
+
+
+def run_week(
+    ledger_url: str,
+    as_of: datetime,
+    out_dir: Path,
+    areas: Sequence[str] | None = None,
+    workers: int = 2,
+    *,
+    pulse_url: str | None = None,
+    weeks_dir: Path | None = None,
+    library: LeverLibrary | None = None,
+    pdf: bool = True,
+    progress: Progress | None = None,
+) -> WeekResult:
+    """Run the weekly cycle for the week ending at ``as_of`` (see the module docstring).
+
+    Args:
+        ledger_url: the ledger (``sqlite:///dir/ledger.db`` or PostgreSQL); OKRs go there.
+        as_of: the end of the week (a week snapshot must exist for it).
+        out_dir: where pages go.
+        areas: only these areas (default all in the snapshot); the benchmark still ranks all.
+        workers: render processes.
+        pulse_url: the pulse store (default ``pulse.db`` beside a SQLite ledger, if present).
+        weeks_dir: the snapshots (default ``weeks/`` beside a SQLite ledger).
+        library: the lever library (default: the built-in one).
+        pdf: also print PDFs (headless Chromium).
+        progress: called with (stage, done, total).
+
+    Raises:
+        NotFoundError: no snapshot for ``as_of``, or an unknown area.
+        InvalidInputError: a PostgreSQL ledger without ``weeks_dir``.
+    """
+    as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+    tell = progress or (lambda stage, done, total: None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    home = beside_ledger(ledger_url)
+    if weeks_dir is None:
+        if home is None:
+            raise InvalidInputError(
+                "with a non-SQLite ledger, say where the week snapshots are (--weeks)"
+            )
+        weeks_dir = home / "weeks"
+    if pulse_url is None and home is not None and (home / "pulse.db").is_file():
+        pulse_url = f"sqlite:///{home / 'pulse.db'}"
+    this = find_week(weeks_dir, as_of)
+    if this is None:
+        have = sorted(p.name for p in Path(weeks_dir).glob("*") if (p / "meta.json").is_file())
+        raise NotFoundError(
+            f"no week snapshot for {as_of.date()} in {weeks_dir} (have: {', '.join(have) or 'none'})"
+        )
+    last = find_week(weeks_dir, as_of - timedelta(days=7))
+    library = library or load_library()
+    pulse = _pulse_history(pulse_url, as_of)
+    weekly = _weekly_history(weeks_dir, as_of)
+    this_parts = {n: _split(this.frame(n)) for n in WEEK_FILES}
+    last_parts = {n: _split(last.frame(n)) for n in WEEK_FILES} if last is not None else None
+    all_areas = sorted(this.frame("areas")["area_id"].to_list())
+    chosen = list(areas) if areas else all_areas
+    unknown = sorted(set(chosen) - set(all_areas))
+    if unknown:
+        raise NotFoundError(
+            f"no data for area(s) {', '.join(unknown)} in the week to {as_of.date()}"
+        )
+    score_source = this.frame("areas").select(
+        "area_id", *[k for k in KPI_IDS if k in this.frame("areas").columns]
+    )
+    if pulse is not None:
+        at = pulse.filter(pl.col("as_of") == as_of)
+        if at.height == len(all_areas):
+            score_source = at.drop("as_of")
+    bench = benchmark(score_source)
+    pulse_parts = _split(pulse) if pulse is not None else {}
+    weekly_parts = _split(weekly) if weekly is not None else {}
+    timings["load"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    week_of = as_of.date().isoformat()
+    ledger = Ledger.open(ledger_url)
+    try:
+        learned = _learned(ledger, library)
+        past = committed_okrs(ledger, (as_of - timedelta(days=7)).date().isoformat())
+        values = {r["area_id"]: r for r in score_source.to_dicts()}
+        scores = {a: score_okr(o, values.get(a, {})) for a, o in past.items() if a in chosen}
+        jobs: list[AreaJob] = []
+        okrs: dict[str, dict[str, Any]] = {}
+        empty = _empty_like(this)
+        for i, area in enumerate(chosen):
+            mine = bench.for_area(area)
+            cf, tt = bench.copy_from(area), bench.teach_to(area)
+            pack = build_pack(
+                area,
+                as_of,
+                this_week={n: this_parts[n].get(area, empty[n]) for n in WEEK_FILES},
+                last_week=(
+                    {n: last_parts[n].get(area, empty[n]) for n in WEEK_FILES}
+                    if last_parts is not None
+                    else None
+                ),
+                pulse=pulse_parts.get(area),
+                weekly=weekly_parts.get(area),
+                bench=mine,
+                copy_from=cf,
+                teach_to=tt,
+                gp_basis=this.gp_basis,
+            )
+            money = pack.money
+            ctx = AreaContext(
+                area_id=area,
+                week_of=week_of,
+                bench=mine,
+                revenue_week=float(money.get("revenue_usd") or 0.0),
+                gp_week=float(money.get("gp_usd") or 0.0),
+            )
+            hint = {c["kpi_id"]: c["areas"][0]["area_id"] for c in cf if c["areas"]}
+            plays = choose(library, ctx, learned, copy_hint=hint)
+            okr = build_okr(area, week_of, format_ts(as_of), plays, mine)
+            okrs[area] = okr
+            pack = _with(pack, okr=okr, last_week_score=scores.get(area))
+            jobs.append(AreaJob(pack=pack, okr=okr, bench=mine, out=Path(out_dir) / area))
+            tell("compute", i + 1, len(chosen))
+        timings["compute"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        written = commit(ledger, okrs.values(), scores.values())
+        timings["commit"] = time.perf_counter() - t2
+    finally:
+        ledger.close()
+
+    t3 = time.perf_counter()
+    pdf_errors: dict[str, str] = {}
+    split = {"plot": 0.0, "html": 0.0, "pdf": 0.0}
+    has_pdf: set[str] = set()
+    for n, done in enumerate(render_areas(jobs, workers=workers, pdf=pdf), start=1):
+        if done.pdf_error:
+            pdf_errors[done.area_id] = done.pdf_error
+        if "pack.pdf" in done.files:
+            has_pdf.add(done.area_id)
+        split["plot"] += done.plot_s
+        split["html"] += done.html_s
+        split["pdf"] += done.pdf_s
+        tell("render", n, len(jobs))
+    timings["render"] = time.perf_counter() - t3
+    timings.update({f"render_{k}_cpu": v for k, v in split.items()})
+
+    t4 = time.perf_counter()
+    tally: dict[str, int] = {}
+    for s in scores.values():
+        tally[s["overall"]] = tally.get(s["overall"], 0) + 1
+    rows = [
+        _index_row(job.pack, okrs[job.pack.area_id], job.pack.area_id in has_pdf) for job in jobs
+    ]
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / "index.html").write_text(
+        index_html(format_ts(as_of), rows, tally), encoding="utf-8"
+    )
+    timings["index"] = time.perf_counter() - t4
+    timings["total"] = time.perf_counter() - t0
+    return WeekResult(
+        as_of=as_of,
+        out_dir=Path(out_dir),
+        areas=tuple(chosen),
+        okr_records=written,
+        scores=tally,
+        pdf_errors=pdf_errors,
+        timings=timings,
+        learned_levers=tuple(sorted(learned)),
+        okrs=okrs,
+    )
+
+
+def _with(pack: Pack, **changes: Any) -> Pack:
+    from dataclasses import replace
+
+    return replace(pack, **changes)
+
+
+def _index_row(pack: Pack, okr: Mapping[str, Any], pdf: bool) -> dict[str, Any]:
+    return {
+        "area_id": pack.area_id,
+        "gp": pack.money.get("gp_usd"),
+        "drifted": sum(1 for p in pack.panels if p.drift.get("level") not in ("none", None)),
+        "gains": sum(g["gp_usd"] for g in pack.top_gains),
+        "drag": sum(d["gp_vs_expected_usd"] for d in pack.bottom_drag),
+        "levers": [lv["lever_id"] for lv in okr["levers"]],
+        "net": okr["expected"].get("net_gp", {"mean": 0.0, "p10": 0.0, "p90": 0.0}),
+        "last": pack.last_week_score["overall"] if pack.last_week_score else None,
+        "pdf": pdf,
+    }
