@@ -1,37 +1,14 @@
-"""``POST /v1/voice/tool-calls``: the tool webhook of a hosted voice platform (Vapi's format).
-
-Vapi sends a server message ``{"message": {"type": "tool-calls", "toolCallList": [...],
-"call": {...}, "assistant": {...}, "artifact": {"messages": [...]}}}`` and expects
-``{"results": [{"toolCallId", "result"}]}``. Here:
-
-* the shared secret (``X-Vapi-Secret``, or ``Authorization: Bearer``) is checked in constant
-  time before the body is even parsed; a missing configuration refuses every delivery;
-* the assistant (by id, then name) maps to a recruiting role and the dataset user its calls act
-  for (:class:`VoiceConfig`); an unmapped assistant is refused;
-* each call is claimed in the durable table ``voice_tool_calls`` keyed by (call id, tool call
-  id): a retried delivery gets the stored answer and runs nothing again;
-* each call is one governed run of the mapped role (:class:`tailguard.mcp.Gateway`); a call that
-  needs approval answers with a short sentence to be spoken, and ``check_approval`` with the
-  gate id follows it up, as over MCP;
-* the voice call is a conversation of the role agents' store (``voice_calls`` links call id,
-  assistant and conversation): new transcript fragments of each delivery and every tool call
-  and result are appended, linked to their runs.
-"""
+"""The webhook's work: configuration, the durable dedup and call tables, one call at a time."""
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tailguard.clock import Clock, format_ts
 from tailguard.errors import (
@@ -47,22 +24,20 @@ from tailguard.roles.conversations import ConversationStore
 from tailguard.roles.providers import ChatMessage, ToolCall
 from tailguard.roles.recruiting.roles import role_spec
 from tailguard.roles.session import ChatStack
-from tailguard.service.auth import AuthenticationError
-from tailguard.service.chat import chat_stack_of
-from tailguard.service.errors import ERROR_RESPONSES
-
-router = APIRouter(prefix="/v1/voice", tags=["voice"], responses=ERROR_RESPONSES)
+from tailguard.service.voice.envelope import (
+    ToolCallResult,
+    ToolCallsResponse,
+    VapiEnvelope,
+    VapiToolCallsMessage,
+)
 
 SECRET_ENV = "TAILGUARD_VOICE_SECRET"
 ASSISTANTS_ENV = "TAILGUARD_VOICE_ASSISTANTS"
-_SERVICE_KEY = "voice_service"
-_LOCK = threading.Lock()
 _TRANSCRIPT_ROLES: dict[str, Literal["user", "assistant"]] = {
     "user": "user",
     "bot": "assistant",
     "assistant": "assistant",
 }
-_CONFIG_KEY = "voice_config"
 
 metadata = sa.MetaData()
 
@@ -176,164 +151,6 @@ class VoiceConfig:
         raise PermissionDeniedError(
             f"voice assistant {assistant_id or name or '(unnamed)'} is not configured"
         )
-
-
-# ---------------------------------------------------------------------- the envelope
-
-
-class _Loose(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class VapiFunction(_Loose):
-    """The function a tool call names, with its arguments (object or JSON text)."""
-
-    name: str = Field(min_length=1, max_length=255)
-    arguments: dict[str, Any] | str | None = None
-    parameters: dict[str, Any] | None = None
-
-
-class VapiToolCall(_Loose):
-    """One tool call: an id and a function, in the nested or the flat shape."""
-
-    id: str = Field(min_length=1, max_length=128)
-    type: str | None = None
-    function: VapiFunction | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    arguments: dict[str, Any] | str | None = None
-
-    def resolved(self) -> tuple[str, dict[str, Any]]:
-        """The tool name and its arguments as an object.
-
-        Raises:
-            InvalidInputError: no name, or arguments that are not a JSON object.
-        """
-        name = self.function.name if self.function else self.name
-        if not name:
-            raise InvalidInputError(f"tool call {self.id} names no function")
-        raw: Any = self.arguments
-        if self.function is not None:
-            raw = (
-                self.function.arguments
-                if self.function.arguments is not None
-                else self.function.parameters
-            )
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw) if raw.strip() else {}
-            except ValueError:
-                raise InvalidInputError(f"tool call {self.id}: arguments are not JSON") from None
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise InvalidInputError(f"tool call {self.id}: arguments must be an object")
-        return name, raw
-
-
-class VapiToolWithCall(_Loose):
-    """A tool's configuration together with the call made of it."""
-
-    tool_call: VapiToolCall | None = Field(default=None, alias="toolCall")
-
-
-class VapiTranscriptLine(_Loose):
-    """One line of the live transcript."""
-
-    role: str
-    message: str | None = None
-
-
-class VapiArtifact(_Loose):
-    """The live artifact of the call (its transcript so far)."""
-
-    messages: list[VapiTranscriptLine] = Field(default_factory=list)
-
-
-class VapiCall(_Loose):
-    """The phone or web call."""
-
-    id: str = Field(min_length=1, max_length=128)
-
-
-class VapiAssistant(_Loose):
-    """The assistant handling the call."""
-
-    id: str | None = Field(default=None, max_length=255)
-    name: str | None = Field(default=None, max_length=255)
-
-
-class VapiToolCallsMessage(_Loose):
-    """The ``tool-calls`` server message."""
-
-    type: Literal["tool-calls"]
-    tool_call_list: list[VapiToolCall] | None = Field(default=None, alias="toolCallList")
-    tool_with_tool_call_list: list[VapiToolWithCall] | None = Field(
-        default=None, alias="toolWithToolCallList"
-    )
-    call: VapiCall
-    assistant: VapiAssistant | None = None
-    artifact: VapiArtifact | None = None
-    timestamp: float | str | None = None
-
-    def calls(self) -> list[VapiToolCall]:
-        """The tool calls, from ``toolCallList`` or else ``toolWithToolCallList``."""
-        if self.tool_call_list:
-            return list(self.tool_call_list)
-        return [t.tool_call for t in self.tool_with_tool_call_list or () if t.tool_call]
-
-
-class VapiEnvelope(BaseModel):
-    """The body Vapi posts."""
-
-    message: VapiToolCallsMessage
-
-
-class ToolCallResult(BaseModel):
-    """The answer to one tool call."""
-
-    toolCallId: str
-    result: str
-
-
-class ToolCallsResponse(BaseModel):
-    """The webhook's answer: one result per tool call, keyed by its id."""
-
-    results: list[ToolCallResult]
-
-
-def parse_envelope(body: bytes) -> VapiEnvelope:
-    """Validate a delivery's body.
-
-    Raises:
-        InvalidInputError: not JSON, not a ``tool-calls`` message, or no tool calls.
-    """
-    try:
-        envelope = VapiEnvelope.model_validate_json(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "(body)"
-        raise InvalidInputError(
-            f"not a tool-calls message: {where}: {first['msg']}", details={"path": where}
-        ) from None
-    check_calls(envelope)
-    return envelope
-
-
-def check_calls(envelope: VapiEnvelope) -> None:
-    """Refuse a message without tool calls, or with a call that names no function or has
-    arguments that are not a JSON object.
-
-    Raises:
-        InvalidInputError: the first such problem.
-    """
-    calls = envelope.message.calls()
-    if not calls:
-        raise InvalidInputError("the tool-calls message lists no tool calls")
-    for call in calls:
-        call.resolved()
-
-
-# ---------------------------------------------------------------------- the service
 
 
 def spoken(report: CallReport) -> str:
@@ -561,80 +378,3 @@ class VoiceService:
             ),
             run_id=report.run_id,
         )
-
-
-# ---------------------------------------------------------------------- the route
-
-
-def voice_config(request: Request) -> VoiceConfig:
-    """The app's voice configuration (``extras['voice_config']``, else the environment)."""
-    extras = request.app.state.tailguard.extras
-    config = extras.get(_CONFIG_KEY)
-    if config is None:
-        config = extras[_CONFIG_KEY] = VoiceConfig.from_env()
-    assert isinstance(config, VoiceConfig)
-    return config
-
-
-def voice_service(request: Request) -> VoiceService:
-    """The request's app's :class:`VoiceService` (a FastAPI dependency)."""
-    return voice_service_of(request.app)
-
-
-def voice_service_of(app: Any) -> VoiceService:
-    """The app's :class:`VoiceService`, on the shared chat stack (created on first use)."""
-    extras = app.state.tailguard.extras
-    service = extras.get(_SERVICE_KEY)
-    if service is None:
-        stack = chat_stack_of(app)
-        with _LOCK:
-            service = extras.get(_SERVICE_KEY)
-            if service is None:
-                service = extras[_SERVICE_KEY] = VoiceService(
-                    stack, clock=app.state.tailguard.settings.clock
-                )
-    assert isinstance(service, VoiceService)
-    return service
-
-
-def check_secret(request: Request, config: VoiceConfig) -> None:
-    """Refuse a delivery whose shared secret is missing or wrong (constant-time compare).
-
-    Raises:
-        AuthenticationError: no secret configured, none sent, or a wrong one.
-    """
-    sent = request.headers.get("x-vapi-secret") or ""
-    auth = request.headers.get("authorization") or ""
-    if not sent and auth.lower().startswith("bearer "):
-        sent = auth[7:].strip()
-    if not config.secret:
-        raise AuthenticationError("the voice webhook has no shared secret configured")
-    if not hmac.compare_digest(sent.encode(), config.secret.encode()):
-        raise AuthenticationError("wrong or missing X-Vapi-Secret")
-
-
-def verified_config(
-    request: Request, config: Annotated[VoiceConfig, Depends(voice_config)]
-) -> VoiceConfig:
-    """The voice configuration, once the delivery's shared secret checks (a dependency).
-
-    FastAPI solves it before it validates the body, so a caller without the secret learns
-    nothing about the body's shape.
-    """
-    check_secret(request, config)
-    return config
-
-
-@router.post(
-    "/tool-calls",
-    summary="Vapi tool-calls webhook: run each call through the control plane",
-)
-async def tool_calls(
-    request: Request,
-    config: Annotated[VoiceConfig, Depends(verified_config)],
-    envelope: VapiEnvelope,
-) -> ToolCallsResponse:
-    """Answer a ``tool-calls`` delivery with one result per call (retries answer the same)."""
-    check_calls(envelope)
-    service = await run_in_threadpool(voice_service, request)
-    return await run_in_threadpool(service.handle, envelope, config)
