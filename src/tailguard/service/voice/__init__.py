@@ -62,6 +62,8 @@ __all__ = [
     "parse_envelope",
     "router",
     "spoken",
+    "tool_calls",
+    "verified_config",
     "voice_calls",
     "voice_config",
     "voice_service",
