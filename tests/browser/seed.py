@@ -234,20 +234,47 @@ def seed(
                 plane.resume(res.gate_id)
             plane.finish_run(run, "completed")
         clock.set(now - timedelta(hours=9))
+        # An OKR as the weekly cycle writes it: committed last week, then scored.
+        okr = {
+            "okr_id": "okr-PA-0007-2026-11-16",
+            "area_id": "PA-0007",
+            "week_of": "2026-11-16",
+            "as_of": format_ts(clock.now()),
+            "status": "committed",
+            "owner": "area-agent:PA-0007",
+            "objective": "Squeeze the Customer lateness P90 tail this week",
+            "key_results": [
+                {
+                    "kr_id": "kr1",
+                    "kpi": "lateness_p90_min",
+                    "baseline": 36.0,
+                    "target": 24.0,
+                    "text": "Cut Customer lateness P90 from 36.0 to 24.0 min with 'traffic weight +15 %'",
+                },
+                {
+                    "kr_id": "kr2",
+                    "kpi": "recall_pct_p90",
+                    "baseline": 11.7,
+                    "target": 9.5,
+                    "text": "Cut Tech recall % P90 from 11.7 to 9.5 % with 'master-tech shadow'",
+                },
+            ],
+            "levers": [{"lever_id": "traffic_weight_boost"}, {"lever_id": "master_tech_shadow"}],
+            "expected": {},
+        }
+        ledger.append("okr", okr)
         ledger.append(
             "okr",
             {
-                "okr_id": "okr-PA-0007-w48",
+                "okr_id": okr["okr_id"],
                 "area_id": "PA-0007",
-                "week": "2026-W48",
-                "objective": "Cut P90 lateness below 20 min without hurting first-time fix",
+                "week_of": okr["week_of"],
+                "status": "scored",
+                "overall": "partly",
                 "key_results": [
-                    "P90 lateness 36 -> 20 min",
-                    "Recall P90 below 10 %",
-                    "Parts lead time P95 under 4 days",
+                    {"kr_id": "kr1", "realised": 31.5, "status": "partly"},
+                    {"kr_id": "kr2", "realised": 9.1, "status": "met"},
                 ],
-                "levers": ["traffic weight +15 %", "master-tech shadow", "locker buffer"],
-                "committed_at": format_ts(clock.now()),
             },
         )
         # Pending gates, presented a little while ago.

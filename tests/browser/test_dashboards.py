@@ -24,7 +24,9 @@ def test_network_view_drills_down_to_an_area(page: Page, service: LiveService) -
     scorecard = page.get_by_test_id("scorecard")
     expect(scorecard.locator("tr", has_text="Customer lateness")).to_contain_text("outside")
     expect(page.get_by_test_id("tails")).to_contain_text("late_tail")
-    expect(page.get_by_test_id("okr")).to_contain_text("Cut P90 lateness")
+    okr = page.get_by_test_id("okr")
+    expect(okr).to_contain_text("Squeeze the Customer lateness P90 tail")
+    expect(okr.locator("li", has_text="master-tech shadow")).to_contain_text("met")
     expect(page.get_by_test_id("interventions")).to_contain_text("traffic_weight_boost")
     expect(page.get_by_test_id("interventions")).to_contain_text("-4.5")
 

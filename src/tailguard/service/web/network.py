@@ -9,15 +9,18 @@ interventions of the self-learn store, and its OKRs from the ledger.
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
+import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 
 from tailguard.errors import NotFoundError
 from tailguard.learning import SelfLearnStore
+from tailguard.ledger import _tables as ledger_tables
 from tailguard.metrics.kpis import KPIS
 from tailguard.rules import GUARD_BANDS, RuleEngine, guardband_status
 from tailguard.service import queries
@@ -137,6 +140,55 @@ def tails_firing(state: ServiceState, history: pl.DataFrame) -> list[dict[str, A
     return [a.to_dict() | {"active_since": a.active_since} for a in alerts]
 
 
+def area_okrs(state: ServiceState, area_id: str, limit: int = 6) -> list[dict[str, Any]]:
+    """The area's newest OKRs: the committed record, with its week's score merged in.
+
+    The weekly cycle appends an ``okr`` record when it commits the sprint and another with the
+    same id when it scores it a week later; the page shows both, key result by key result.
+    """
+    newest = queries.latest_entities(state.ledger, "okr", limit=limit, equals={"area_id": area_id})
+    ids = [row.record.record_id for row in newest]
+    if not ids:
+        return []
+    records = ledger_tables.records
+    stmt = (
+        sa.select(records.c.record_id, records.c.recorded_at_us, records.c.fields)
+        .where(records.c.kind == "okr", records.c.record_id.in_(ids))
+        .order_by(records.c.seq)
+    )
+    merged: dict[str, dict[str, Any]] = {okr: {"okr_id": okr} for okr in ids}
+    with state.ledger.engine.connect() as conn:
+        for record_id, recorded_us, text in conn.execute(stmt):
+            fields = json.loads(text)
+            okr = merged[record_id]
+            if fields.get("status") == "scored":
+                okr["score"] = fields
+            else:
+                okr.update(fields)
+                okr["recorded_at"] = datetime.fromtimestamp(recorded_us / 1e6, UTC)
+    for okr in merged.values():
+        scores = {k.get("kr_id"): k for k in (okr.get("score") or {}).get("key_results", [])}
+        okr["krs"] = [
+            _key_result(kr, scores.get(kr.get("kr_id")) if isinstance(kr, dict) else None)
+            for kr in okr.get("key_results") or []
+        ]
+        okr["lever_names"] = [
+            lv.get("lever_id", "?") if isinstance(lv, dict) else str(lv)
+            for lv in okr.get("levers") or []
+        ]
+    return [merged[i] for i in ids]
+
+
+def _key_result(kr: Any, score: dict[str, Any] | None) -> dict[str, Any]:
+    if not isinstance(kr, dict):
+        return {"text": str(kr), "status": None}
+    return {
+        "text": kr.get("text") or kr.get("kpi") or kr.get("kr_id"),
+        "status": score.get("status") if score else None,
+        "realised": score.get("realised") if score else None,
+    }
+
+
 @router.get("/network/{area_id}", include_in_schema=False)
 def area(request: Request, area_id: str) -> Response:
     """One area: scorecard, tails firing, interventions and OKRs."""
@@ -148,7 +200,7 @@ def area(request: Request, area_id: str) -> Response:
         kpis, as_of, history = area_scorecard(state, area_id)
         learn = SelfLearnStore(state.ledger.engine)
         interventions = learn.list_interventions(area_id=area_id, limit=10_000)[-50:][::-1]
-        okrs = queries.latest_entities(state.ledger, "okr", limit=10, equals={"area_id": area_id})
+        okrs = area_okrs(state, area_id)
         return render(
             request,
             "area.html",
@@ -158,7 +210,7 @@ def area(request: Request, area_id: str) -> Response:
             as_of=as_of,
             tails=tails_firing(state, history),
             interventions=interventions,
-            okrs=[dict(o.record.fields) | {"recorded_at": o.record.recorded_at} for o in okrs],
+            okrs=okrs,
         )
 
     return guarded(request, Role.VIEWER, page)
