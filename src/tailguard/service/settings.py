@@ -82,7 +82,7 @@ class ServiceState:
         ledger = Ledger.open(settings.ledger_url, clock=settings.clock)
         try:
             keys = KeyStore(ledger.engine, clock=settings.clock)
-            registry = settings.registry or ToolRegistry()
+            registry = settings.registry if settings.registry is not None else ToolRegistry()
             plane = ControlPlane(
                 registry,
                 ledger,
