@@ -77,7 +77,7 @@ def test_two_weeks_write_every_file_commit_okrs_and_score_last_week(
         assert f'href="{area}/pack.html"' in index
         assert f'href="{area}/okr.html"' in index
         pack = (out / area / "pack.html").read_text(encoding="utf-8")
-        assert "<svg" in pack
+        assert 'src="data:image/png;base64,' in pack
         assert not re.search(r"""(src|href)=["']https?://""", pack)
         okr = json.loads((out / area / "okr.json").read_text(encoding="utf-8"))
         assert okr["area_id"] == area

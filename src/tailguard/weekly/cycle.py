@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 from sqlalchemy.engine import make_url
 
@@ -29,11 +30,12 @@ from tailguard.clock import format_ts
 from tailguard.errors import InvalidInputError, LedgerError, NotFoundError
 from tailguard.ledger import Ledger
 from tailguard.metrics.kpis import KPI_IDS
-from tailguard.weekly.benchmark import benchmark
+from tailguard.weekly.benchmark import Benchmark, benchmark
 from tailguard.weekly.library import LeverLibrary, load_library
 from tailguard.weekly.okr import build_okr, commit, committed_okrs, score_okr
-from tailguard.weekly.pack import Pack, build_pack
+from tailguard.weekly.pack import DISTRIBUTIONS, Pack, build_pack
 from tailguard.weekly.playbook import AreaContext, choose, learned_effects
+from tailguard.weekly.plots import Scale, network_scales
 from tailguard.weekly.render import AreaJob, index_html, render_areas
 from tailguard.weekly.snapshot import WEEK_FILES, WeekData, find_week
 
@@ -220,6 +222,7 @@ def run_week(
         if at.height == len(all_areas):
             score_source = at.drop("as_of")
     bench = benchmark(score_source)
+    scales = _scales(this, last, pulse, weekly, bench, as_of)
     pulse_parts = _split(pulse) if pulse is not None else {}
     weekly_parts = _split(weekly) if weekly is not None else {}
     timings["load"] = time.perf_counter() - t0
@@ -280,7 +283,7 @@ def run_week(
     pdf_errors: dict[str, str] = {}
     split = {"plot": 0.0, "html": 0.0, "pdf": 0.0}
     has_pdf: set[str] = set()
-    for n, done in enumerate(render_areas(jobs, workers=workers, pdf=pdf), start=1):
+    for n, done in enumerate(render_areas(jobs, scales, workers=workers, pdf=pdf), start=1):
         if done.pdf_error:
             pdf_errors[done.area_id] = done.pdf_error
         if "pack.pdf" in done.files:
@@ -316,6 +319,44 @@ def run_week(
         learned_levers=tuple(sorted(learned)),
         okrs=okrs,
     )
+
+
+def _scales(
+    this: WeekData,
+    last: WeekData | None,
+    pulse: pl.DataFrame | None,
+    weekly: pl.DataFrame | None,
+    bench: Benchmark,
+    as_of: datetime,
+) -> dict[str, Scale]:
+    """The network-wide axes of every KPI row of the packs' figures."""
+    units: dict[str, np.ndarray] = {}
+    trends: dict[str, np.ndarray] = {}
+    for k in KPI_IDS:
+        source, col, _ = DISTRIBUTIONS[k]
+        frames = [pulse] if source == "pulse" else [w.frame(source) for w in (this, last) if w]
+        units[k] = np.concatenate(
+            [_floats(f, col if source != "pulse" else k) for f in frames if f is not None]
+            or [np.empty(0)]
+        )
+        trends[k] = np.concatenate(
+            [_floats(f, k) for f in (pulse, weekly) if f is not None] or [np.empty(0)]
+        )
+    levels = {r["kpi_id"]: (r["p50"], r["p90"]) for r in bench.levels.iter_rows(named=True)}
+    starts: list[datetime] = [
+        f["as_of"].min()  # type: ignore[misc]
+        for f in (pulse, weekly)
+        if f is not None and f.height
+    ]
+    days = max(((as_of - s).total_seconds() / 86400.0 for s in starts), default=7.0)
+    return network_scales(units, trends, levels, days)
+
+
+def _floats(frame: pl.DataFrame, col: str) -> np.ndarray:
+    if col not in frame.columns:
+        return np.empty(0)
+    arr = frame[col].drop_nulls().cast(pl.Float64).to_numpy()
+    return np.asarray(arr[np.isfinite(arr)], dtype=np.float64)
 
 
 def _with(pack: Pack, **changes: Any) -> Pack:

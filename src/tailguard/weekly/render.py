@@ -1,6 +1,6 @@
 """HTML pages of the weekly cycle (pack, OKR one-pager, network index) and their PDFs.
 
-Pages are self-contained: CSS inline, the pack's figure inline SVG, no scripts, so they open
+Pages are self-contained: CSS inline, the pack's figure a base64 PNG, no scripts, so they open
 offline and print as they look. :func:`render_areas` spreads areas over worker processes
 (``spawn``: Polars' threads do not survive ``fork``); each worker builds one figure and one
 browser and reuses them for every area it renders.
@@ -8,10 +8,11 @@ browser and reuses them for every area it renders.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import multiprocessing as mp
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -22,6 +23,7 @@ import jinja2
 from tailguard.clock import format_ts
 from tailguard.metrics.kpis import KPIS
 from tailguard.weekly.pack import Pack
+from tailguard.weekly.plots import Scale
 
 _TEMPLATES = Path(__file__).with_name("templates")
 
@@ -73,8 +75,8 @@ def css() -> str:
     return (_TEMPLATES / "_style.css").read_text(encoding="utf-8")
 
 
-def pack_html(pack: Pack, svg: str) -> str:
-    """The diagnostic pack page."""
+def pack_html(pack: Pack, png: bytes) -> str:
+    """The diagnostic pack page (``png``: the figure, embedded as base64)."""
     drifted = sum(1 for p in pack.panels if p.drift.get("level") not in ("none", None))
     return (
         environment()
@@ -83,7 +85,7 @@ def pack_html(pack: Pack, svg: str) -> str:
             p=pack,
             as_of=format_ts(pack.as_of),
             css=css(),
-            svg=svg,
+            png_b64=base64.b64encode(png).decode("ascii"),
             gains_total=sum(g["gp_usd"] for g in pack.top_gains),
             drag_total=sum(d["gp_vs_expected_usd"] for d in pack.bottom_drag),
             n_drift=drifted,
@@ -134,11 +136,11 @@ class AreaDone:
 class _Worker:
     """Per-process state: one figure, one browser (if PDFs are wanted and possible)."""
 
-    def __init__(self, pdf: bool) -> None:
+    def __init__(self, pdf: bool, scales: Mapping[str, Scale]) -> None:
         from tailguard.weekly.pdf import PdfPrinter, PdfUnavailableError
         from tailguard.weekly.plots import PackPlotter
 
-        self.plotter = PackPlotter()
+        self.plotter = PackPlotter(scales)
         self.printer: PdfPrinter | None = None
         self.pdf_error: str | None = None
         if pdf:
@@ -151,12 +153,12 @@ class _Worker:
         import time
 
         t0 = time.perf_counter()
-        svg = self.plotter.svg(job.pack)
+        png = self.plotter.png(job.pack)
         t1 = time.perf_counter()
         out = job.out
         out.mkdir(parents=True, exist_ok=True)
         pages = {
-            "pack": pack_html(job.pack, svg),
+            "pack": pack_html(job.pack, png),
             "okr": okr_html(job.okr, job.pack.last_week_score),
         }
         files = []
@@ -199,11 +201,11 @@ class _Worker:
 _STATE: _Worker | None = None
 
 
-def _init(pdf: bool) -> None:
+def _init(pdf: bool, scales: Mapping[str, Scale]) -> None:
     global _STATE
     from multiprocessing.util import Finalize
 
-    _STATE = _Worker(pdf)
+    _STATE = _Worker(pdf, scales)
     # Runs when the worker exits normally (pool.close + join): closes the browser.
     Finalize(None, _STATE.close, exitpriority=10)
 
@@ -214,11 +216,15 @@ def _run(job: AreaJob) -> AreaDone:
 
 
 def render_areas(
-    jobs: Sequence[AreaJob], *, workers: int = 2, pdf: bool = True
+    jobs: Sequence[AreaJob],
+    scales: Mapping[str, Scale],
+    *,
+    workers: int = 2,
+    pdf: bool = True,
 ) -> Iterator[AreaDone]:
     """Write every area's files, in ``workers`` processes (1: in this process); yields as done."""
     if workers <= 1 or len(jobs) <= 1:
-        worker = _Worker(pdf)
+        worker = _Worker(pdf, scales)
         try:
             for job in jobs:
                 yield worker.run(job)
@@ -226,7 +232,7 @@ def render_areas(
             worker.close()
         return
     ctx = mp.get_context("spawn")
-    pool = ctx.Pool(processes=workers, initializer=_init, initargs=(pdf,))
+    pool = ctx.Pool(processes=workers, initializer=_init, initargs=(pdf, scales))
     try:
         chunk = max(1, min(8, len(jobs) // (4 * workers)))
         yield from pool.imap_unordered(_run, jobs, chunksize=chunk)
