@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +78,11 @@ class ServiceState:
     rules: RuleSet
     _pulse: PulseStore | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    decide_lock: AbstractContextManager[Any] = field(default_factory=contextlib.nullcontext)
+    """Held around :meth:`ControlPlane.decide` (database work only, never a tool handler). On
+    SQLite, a lock: the database has one writer, and concurrent deciders queued here wait in
+    turn instead of in SQLite's busy-timeout backoff, whose sleeps of up to 100 ms give a few
+    of them very long waits (docs/performance.md, service section). On PostgreSQL, nothing."""
 
     @classmethod
     def open(cls, settings: ServiceSettings) -> ServiceState:
@@ -94,6 +102,9 @@ class ServiceState:
             ledger.close()
             raise
         return cls(
+            decide_lock=threading.Lock()
+            if ledger.backend.name == "sqlite"
+            else contextlib.nullcontext(),
             settings=settings,
             ledger=ledger,
             keys=keys,

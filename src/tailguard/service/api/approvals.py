@@ -114,13 +114,14 @@ def decide(
     state: State, who: Approver, gate_id: GateIdPath, body: DecisionIn, request: Request
 ) -> DecisionOut:
     """Decide a gate as the caller; on approval the call runs at once (exactly once)."""
-    decision = state.plane.decide(
-        gate_id,
-        "reject" if body.decision == "reject" else "approve",
-        who.subject,
-        edited_args=body.args if isinstance(body, EditIn) else None,
-        reason=body.reason,
-    )
+    with state.decide_lock:
+        decision = state.plane.decide(
+            gate_id,
+            "reject" if body.decision == "reject" else "approve",
+            who.subject,
+            edited_args=body.args if isinstance(body, EditIn) else None,
+            reason=body.reason,
+        )
     request.state.run_id = decision.run_id
     metrics.approval_decided(body.decision)
     out = DecisionOut(
