@@ -16,7 +16,7 @@ on them; "teach to" names, for its strongest (percentile >= 75), the weakest are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -40,10 +40,21 @@ class Benchmark:
 
     levels: pl.DataFrame
     ranks: pl.DataFrame
+    _by_area: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict, repr=False)
+    _by_rank: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # Per-area lookups run once per area of a 400-area network: index the rows once.
+        for row in self.ranks.to_dicts():
+            self._by_area.setdefault(row["area_id"], {})[row["kpi_id"]] = row
+            if row["rank"] is not None:
+                self._by_rank.setdefault(row["kpi_id"], []).append(row)
+        for rows in self._by_rank.values():
+            rows.sort(key=lambda r: (r["rank"], r["area_id"]))
 
     def for_area(self, area_id: str) -> dict[str, dict[str, Any]]:
         """``benchmark.json`` of one area: ``{kpi_id: {p50, p75, p90, rank, percentile, value, n}}``."""
-        mine = {r["kpi_id"]: r for r in self.ranks.filter(pl.col("area_id") == area_id).to_dicts()}
+        mine = self._by_area.get(area_id, {})
         out: dict[str, dict[str, Any]] = {}
         for lv in self.levels.iter_rows(named=True):
             k = lv["kpi_id"]
@@ -60,63 +71,37 @@ class Benchmark:
             }
         return out
 
+    def _mine(self, area_id: str) -> list[dict[str, Any]]:
+        return [r for r in self._by_area.get(area_id, {}).values() if r["percentile"] is not None]
+
     def copy_from(self, area_id: str, *, kpis: int = 3, areas: int = 3) -> list[dict[str, Any]]:
         """The best areas on this area's weakest KPIs (percentile < 50), weakest KPI first."""
-        mine = (
-            self.ranks.filter((pl.col("area_id") == area_id) & (pl.col("percentile") < 50))
-            .sort("percentile", "kpi_id")
-            .head(kpis)
-        )
-        out = []
-        for row in mine.iter_rows(named=True):
-            best = (
-                self.ranks.filter(
-                    (pl.col("kpi_id") == row["kpi_id"]) & pl.col("rank").is_not_null()
-                )
-                .sort("rank", "area_id")
-                .head(areas)
-            )
-            out.append(
-                {
-                    "kpi_id": row["kpi_id"],
-                    "percentile": row["percentile"],
-                    "value": row["value"],
-                    "areas": [
-                        {"area_id": b["area_id"], "value": b["value"]}
-                        for b in best.iter_rows(named=True)
-                    ],
-                }
-            )
-        return out
+        weak = sorted(
+            (r for r in self._mine(area_id) if r["percentile"] < 50),
+            key=lambda r: (r["percentile"], r["kpi_id"]),
+        )[:kpis]
+        return [self._entry(r, self._by_rank[r["kpi_id"]][:areas]) for r in weak]
 
     def teach_to(self, area_id: str, *, kpis: int = 3, areas: int = 3) -> list[dict[str, Any]]:
         """The weakest areas on this area's strongest KPIs (percentile >= 75), strongest first."""
-        mine = (
-            self.ranks.filter((pl.col("area_id") == area_id) & (pl.col("percentile") >= 75))
-            .sort(["percentile", "kpi_id"], descending=[True, False])
-            .head(kpis)
-        )
+        strong = sorted(
+            (r for r in self._mine(area_id) if r["percentile"] >= 75),
+            key=lambda r: (-r["percentile"], r["kpi_id"]),
+        )[:kpis]
         out = []
-        for row in mine.iter_rows(named=True):
-            worst = (
-                self.ranks.filter(
-                    (pl.col("kpi_id") == row["kpi_id"]) & pl.col("rank").is_not_null()
-                )
-                .sort(["rank", "area_id"], descending=[True, False])
-                .head(areas)
-            )
-            out.append(
-                {
-                    "kpi_id": row["kpi_id"],
-                    "percentile": row["percentile"],
-                    "value": row["value"],
-                    "areas": [
-                        {"area_id": b["area_id"], "value": b["value"]}
-                        for b in worst.iter_rows(named=True)
-                    ],
-                }
-            )
+        for r in strong:
+            ordered = sorted(self._by_rank[r["kpi_id"]], key=lambda x: (-x["rank"], x["area_id"]))
+            out.append(self._entry(r, ordered[:areas]))
         return out
+
+    @staticmethod
+    def _entry(row: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "kpi_id": row["kpi_id"],
+            "percentile": row["percentile"],
+            "value": row["value"],
+            "areas": [{"area_id": o["area_id"], "value": o["value"]} for o in others],
+        }
 
 
 def benchmark(scorecard: pl.DataFrame, kpi_ids: tuple[str, ...] = KPI_IDS) -> Benchmark:

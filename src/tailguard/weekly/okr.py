@@ -15,12 +15,30 @@ already present with the same id and status is not written again.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tailguard.ledger import Ledger
 from tailguard.metrics.kpis import KPIS
 from tailguard.weekly.playbook import Play, totals
+
+#: Values a KPI can take (a target outside them could never be met).
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "nps_p10": (0.0, 10.0),
+    "nps_p90": (0.0, 10.0),
+    "ftf_pct": (0.0, 100.0),
+    "eta_adherence_pct": (0.0, 100.0),
+    "recall_pct_p90": (0.0, 100.0),
+    "churn_90d_pct": (0.0, 100.0),
+    "gp_pct": (-100.0, 100.0),
+    "parts_cost_delta_p90_pct": (-100.0, math.inf),
+}
+
+
+def _feasible(kpi: str, value: float) -> float:
+    lo, hi = _BOUNDS.get(kpi, (0.0, math.inf))
+    return min(max(value, lo), hi)
 
 
 def okr_id(area_id: str, week_of: str) -> str:
@@ -60,14 +78,14 @@ def build_okr(
             base = float(bench[kpi]["value"])
             eff = play.kpi_effects[kpi]
             k = KPIS[kpi]
-            target = base + eff.mean
+            target = round(_feasible(kpi, base + eff.mean), 2)
             direction = "up" if eff.mean > 0 else "down"
             kr.update(
                 kpi=kpi,
                 baseline=round(base, 2),
-                target=round(target, 2),
-                target_p10=round(base + eff.p10, 2),
-                target_p90=round(base + eff.p90, 2),
+                target=target,
+                target_p10=round(_feasible(kpi, base + eff.p10), 2),
+                target_p90=round(_feasible(kpi, base + eff.p90), 2),
                 direction=direction,
                 text=(
                     f"{'Raise' if direction == 'up' else 'Cut'} {k.title} from {base:,.1f} to "

@@ -161,6 +161,9 @@ def build_pack(
         else {}
     )
     t0 = as_of.timestamp()
+    pulse_days, pulse_cols = _columns(pulse, t0)
+    week_days, week_cols = _columns(weekly, t0)
+    empty = np.empty(0)
     panels = []
     for k in KPI_IDS:
         source, col, unit = DISTRIBUTIONS[k]
@@ -174,8 +177,8 @@ def build_pack(
         else:
             this = _values(this_week.get(source), col)
             last = _values(last_week.get(source) if last_week is not None else None, col)
-        trend_x, trend_y = _trend(pulse, k, t0)
-        week_x, week_y = _trend(weekly, k, t0)
+        trend_x, trend_y = (pulse_days, pulse_cols[k]) if k in pulse_cols else (empty, empty)
+        week_x, week_y = (week_days, week_cols[k]) if k in week_cols else (empty, empty)
         panels.append(
             KpiPanel(
                 kpi_id=k,
@@ -210,13 +213,16 @@ def build_pack(
     )
 
 
-def _trend(frame: pl.DataFrame | None, kpi: str, t0: float) -> tuple[F64, F64]:
-    """(days relative to as_of, values) of a KPI in a history frame; daily last value."""
-    if frame is None or frame.height == 0 or kpi not in frame.columns:
-        return np.empty(0), np.empty(0)
-    days = (frame["as_of"].dt.epoch("s").cast(pl.Float64).to_numpy() - t0) / 86400.0
-    vals = frame[kpi].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-    return np.asarray(days, dtype=np.float64), np.asarray(vals, dtype=np.float64)
+def _columns(frame: pl.DataFrame | None, t0: float) -> tuple[F64, dict[str, F64]]:
+    """(days relative to as_of, {kpi: values}) of a history frame (NaN where null)."""
+    if frame is None or frame.height == 0:
+        return np.empty(0), {}
+    days = (frame["as_of"].dt.epoch("us").cast(pl.Float64).to_numpy() / 1e6 - t0) / 86400.0
+    kpis = [k for k in KPI_IDS if k in frame.columns]
+    matrix = frame.select(pl.col(kpis).cast(pl.Float64).fill_null(float("nan"))).to_numpy()
+    return np.asarray(days, dtype=np.float64), {
+        k: np.ascontiguousarray(matrix[:, i], dtype=np.float64) for i, k in enumerate(kpis)
+    }
 
 
 def top_gains(

@@ -204,7 +204,7 @@ def simulate_lever(
     rng = _rng(ctx.area_id, ctx.week_of, lever.id)
     revenue = np.zeros(draws)
     gp = np.zeros(draws)
-    kpi_effects: dict[str, Interval] = {}
+    effect_draws: dict[str, F64] = {}
     learned = learned or {}
     for eff in lever.effects:
         mean, sd = eff.mean, eff.sd
@@ -214,7 +214,7 @@ def simulate_lever(
         base = ctx.bench.get(eff.kpi, {}).get("value")
         absolute, rel = _convert(eff, d, base)
         if absolute is not None:
-            kpi_effects[eff.kpi] = Interval.of(absolute)
+            effect_draws[eff.kpi] = absolute
         vm = library.value_model.get(eff.kpi)
         if vm is None:
             continue
@@ -229,13 +229,20 @@ def simulate_lever(
         if c.usd_sd > 0
         else np.full(draws, c.usd_mean)
     )
+    named = {"revenue_lift": revenue, "gp_lift": gp, "cost": cost, "net_gp": gp - cost}
+    # One quantile call over every series of the lever (a call per series cost 4x as much).
+    names = [*named, *effect_draws]
+    stack = np.vstack([*named.values(), *effect_draws.values()])
+    p10, p90 = np.quantile(stack, [0.1, 0.9], axis=1)
+    means = stack.mean(axis=1)
+    summary = {
+        n: Interval(mean=float(means[i]), p10=float(p10[i]), p90=float(p90[i]))
+        for i, n in enumerate(names)
+    }
     return {
-        "revenue_lift": Interval.of(revenue),
-        "gp_lift": Interval.of(gp),
-        "cost": Interval.of(cost),
-        "net_gp": Interval.of(gp - cost),
-        "kpi_effects": kpi_effects,
-        "draws": {"revenue_lift": revenue, "gp_lift": gp, "cost": cost, "net_gp": gp - cost},
+        **{n: summary[n] for n in named},
+        "kpi_effects": {k: summary[k] for k in effect_draws},
+        "draws": named,
     }
 
 

@@ -256,7 +256,10 @@ class PackPlotter:
         width, height = canvas.get_width_height()
         image = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)  # type: ignore[attr-defined]
         out = io.BytesIO()
-        image.convert("RGB").save(out, format="PNG", compress_level=3)
+        # A 128-colour palette keeps the antialiased lines and makes the PNG a third of the
+        # size: faster to encode, to embed and, above all, for Chromium to print.
+        palette = image.convert("RGB").quantize(colors=128, method=Image.Quantize.FASTOCTREE)
+        palette.save(out, format="PNG", compress_level=3)
         return out.getvalue()
 
     def close(self) -> None:
