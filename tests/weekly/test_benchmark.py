@@ -17,7 +17,7 @@ from .conftest import Network
 
 
 def _independent(scorecard: pl.DataFrame, kpi: str) -> pl.DataFrame:
-    """Rank 1 + strictly better areas, percentile = share of other areas strictly worse."""
+    """Rank 1 + strictly better areas; percentile = share of other areas worse, ties half."""
     higher = KPIS[kpi].higher_is_better
     v = scorecard.select("area_id", pl.col(kpi).alias("v")).filter(pl.col("v").is_not_null())
     good = pl.col("v") if higher else -pl.col("v")
@@ -31,9 +31,14 @@ def _independent(scorecard: pl.DataFrame, kpi: str) -> pl.DataFrame:
         .agg(
             ((pl.col("g2") > pl.col("g")).sum() + 1).alias("rank"),
             (pl.col("g2") < pl.col("g")).sum().alias("worse"),
+            ((pl.col("g2") == pl.col("g")).sum() - 1).alias("ties"),
         )
         .with_columns(
-            (100.0 * pl.col("worse") / max(n - 1, 1) if n > 1 else pl.lit(100.0)).alias("pct")
+            (
+                100.0 * (pl.col("worse") + 0.5 * pl.col("ties")) / max(n - 1, 1)
+                if n > 1
+                else pl.lit(100.0)
+            ).alias("pct")
         )
         .sort("area_id")
     )

@@ -7,8 +7,8 @@ For each KPI of the registry, over the areas with a value (nulls take no part):
   inverted-CDF 50th / 75th / 90th percentile of the values; for a lower-is-better KPI the
   50th / 25th / 10th.
 * ``rank``: 1 + the number of areas strictly better (ties share the best rank).
-* ``percentile``: 100 x the areas strictly worse / (areas with a value - 1): 100 is best,
-  0 worst; a lone area is 100.
+* ``percentile``: 100 x (the areas strictly worse + half the other areas tied with it) /
+  (areas with a value - 1): 100 is best, 0 worst, 50 when every area ties; a lone area is 100.
 
 "Copy from" names, for the area's weakest KPIs (lowest percentile, below 50), the best areas
 on them; "teach to" names, for its strongest (percentile >= 75), the weakest areas on them.
@@ -124,7 +124,8 @@ def benchmark(scorecard: pl.DataFrame, kpi_ids: tuple[str, ...] = KPI_IDS) -> Be
         g = good.to_numpy()
         better = n - np.searchsorted(sorted_good, g, side="right")
         worse = np.searchsorted(sorted_good, g, side="left")
-        pct = 100.0 * worse / (n - 1) if n > 1 else np.full(n, 100.0)
+        ties = n - better - worse - 1  # other areas with the same value
+        pct = 100.0 * (worse + 0.5 * ties) / (n - 1) if n > 1 else np.full(n, 100.0)
         ranked = valid.with_columns(
             pl.lit(k).alias("kpi_id"),
             pl.Series("rank", (better + 1).astype(np.int64)),
