@@ -353,3 +353,21 @@ def test_each_request_is_a_server_span_and_runs_nest_under_it(tmp_path: Path) ->
     assert agent.parent.span_id == started.context.span_id
     got = [s for s in exporter.get_finished_spans() if s.name == "GET /v1/runs/{run_id}"]
     assert [s.attributes["http.response.status_code"] for s in got if s.attributes] == [200, 404]
+
+
+def test_every_v1_operation_documents_the_error_shape(tmp_path: Path) -> None:
+    """With every optional router included, /v1 errors are documented as ErrorResponse."""
+    app = create_app(
+        ServiceSettings(ledger_url=str(tmp_path / "l.db"), pulse_url=str(tmp_path / "p.db"))
+    )
+    schema = app.openapi()
+    assert "HTTPValidationError" not in json.dumps(schema["paths"])
+    operations = [
+        op for path, ops in schema["paths"].items() if path.startswith("/v1") for op in ops.values()
+    ]
+    assert len(operations) >= 18
+    for op in operations:
+        for code in ("401", "403", "422"):
+            content = op["responses"][code]["content"]["application/json"]["schema"]
+            assert content == {"$ref": "#/components/schemas/ErrorResponse"}
+    app.state.tailguard.close()

@@ -26,7 +26,7 @@ from tailguard.ledger.kpis import control_plane_kpis
 from tailguard.service import metrics, queries
 from tailguard.service.api import approvals, insight, runs
 from tailguard.service.api.models import Health
-from tailguard.service.errors import install_error_handlers
+from tailguard.service.errors import document_errors, install_error_handlers
 from tailguard.service.observe import ObserveMiddleware
 from tailguard.service.settings import ServiceSettings, ServiceState
 
@@ -158,4 +158,13 @@ def create_app(settings: ServiceSettings, *, optional_routers: bool = True) -> F
         included = include_optional_routers(app)
         if included:
             log.info("included routers: %s", ", ".join(included))
+    build_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_errors(build_schema())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

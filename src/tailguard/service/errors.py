@@ -136,3 +136,25 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 ERROR_RESPONSES = responses(401, 403, 422, 503)
 """Responses every authenticated endpoint documents (added per router)."""
+
+
+def document_errors(schema: dict[str, Any]) -> None:
+    """Document the error shape on every ``/v1`` operation of an OpenAPI schema, in place.
+
+    Every ``/v1`` route answers through the shared key check and error handlers, whichever
+    router it comes from, so each can give these statuses with :class:`ErrorResponse`; FastAPI's
+    default 422 body (``HTTPValidationError``) is replaced, since the handlers never send it.
+    """
+    ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    shared = {"content": {"application/json": {"schema": ref}}}
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/v1"):
+            continue
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            answers = operation.setdefault("responses", {})
+            for code in (401, 403, 404, 422, 503):
+                existing = answers.get(str(code))
+                if existing is None or "HTTPValidationError" in str(existing):
+                    answers[str(code)] = {"description": _DESCRIPTIONS[code], **shared}
