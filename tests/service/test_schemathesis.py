@@ -1,7 +1,8 @@
 """schemathesis against the OpenAPI schema: no 500s, every response matches the schema.
 
 Bounded (a few examples per operation) so it runs in the normal suite; authenticated with an
-admin key over a SQLite ledger seeded with a run, a pending gate and a decided one.
+admin key over a SQLite and a PostgreSQL ledger seeded with runs, a pending gate and a decided
+one.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ MAX_EXAMPLES = int(os.environ.get("TAILGUARD_FUZZ_EXAMPLES", "20"))
 
 
 @pytest.fixture
-def fuzz_target(tmp_path: Path) -> Iterator[tuple[Any, dict[str, str]]]:
+def fuzz_target(ledger_url: str, tmp_path: Path) -> Iterator[tuple[Any, dict[str, str]]]:
     """An app with data in every list, and the admin headers to call it with."""
     app = create_app(
         ServiceSettings(
-            ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+            ledger_url=ledger_url,
             pulse_url=str(tmp_path / "pulse.db"),
             registry=make_registry(Calls()),
         ),
