@@ -305,7 +305,13 @@ def measure(base: str, make: Any, *, seconds: float, concurrency: int) -> dict[s
 
 def run_backend(name: str, url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Seed one backend and measure both scenarios against the service and the baseline."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-service-{name}-"))
+    with tempfile.TemporaryDirectory(prefix=f"bench-service-{name}-") as tmp:
+        return _run_backend(name, url, args, Path(tmp))
+
+
+def _run_backend(
+    name: str, url: str, args: argparse.Namespace, workdir: Path
+) -> list[dict[str, Any]]:
     t = time.perf_counter()
     key, gates = seed(url, args.runs, args.pending)
     seed_s = time.perf_counter() - t
@@ -400,8 +406,8 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for backend in args.backends.split(","):
         if backend == "sqlite":
-            folder = Path(tempfile.mkdtemp(prefix="bench-service-db-"))
-            rows += run_backend("SQLite", f"sqlite:///{folder / 'ledger.db'}", args)
+            with tempfile.TemporaryDirectory(prefix="bench-service-db-") as folder:
+                rows += run_backend("SQLite", f"sqlite:///{Path(folder) / 'ledger.db'}", args)
         elif backend == "postgresql":
             with pg_schema(args.pg_url) as url:
                 rows += run_backend("PostgreSQL", url, args)
