@@ -128,6 +128,7 @@ class _FileSpec(BaseModel):
     version: Literal[1]
     policy_version: str = Field(min_length=1, max_length=64)
     area_weekly_budget_usd: float | None = Field(default=None, ge=0)
+    max_actions_per_area_hour: int = Field(default=2, ge=1, le=100)
     interventions: list[_EntrySpec] = Field(min_length=1)
 
 
@@ -182,6 +183,7 @@ class Catalogue:
         entries: the entries in file order.
         policy_version: recorded with every decision (the propensity's policy).
         area_weekly_budget_usd: total spend cap per area per ISO week (None: no cap).
+        max_actions_per_area_hour: at most this many interventions per area and tick.
         source: the file it came from.
         digest: SHA-256 of the file's text (changes when anyone edits it).
     """
@@ -189,6 +191,7 @@ class Catalogue:
     entries: tuple[Entry, ...]
     policy_version: str
     area_weekly_budget_usd: float | None
+    max_actions_per_area_hour: int
     source: str
     digest: str
 
@@ -396,6 +399,7 @@ def parse_catalogue(
         entries=tuple(entries),
         policy_version=spec.policy_version,
         area_weekly_budget_usd=spec.area_weekly_budget_usd,
+        max_actions_per_area_hour=spec.max_actions_per_area_hour,
         source=source,
         digest=hashlib.sha256(text.encode()).hexdigest(),
     )

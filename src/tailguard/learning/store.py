@@ -144,6 +144,7 @@ class OutcomeDue:
 
     decision_id: str
     area_id: str
+    entry_id: str
     target_type: str
     target_id: str
     outcome_kpi: str
@@ -247,6 +248,7 @@ class SelfLearnStore:
             sa.select(
                 c.decision_id,
                 c.area_id,
+                c.entry_id,
                 c.target_type,
                 c.target_id,
                 c.outcome_kpi,

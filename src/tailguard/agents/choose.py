@@ -1,0 +1,316 @@
+"""Choosing interventions: firing tails -> eligible catalogue entries -> one draw per group.
+
+For every area with a firing trigger, each catalogue group whose trigger fires offers its
+eligible entries (a target is available, not cooling down, within the entry's and the area's
+weekly budget); the policy draws one with probability weight / sum of the eligible weights and
+logs that probability as the decision's propensity, so that off-policy evaluation of another
+policy is possible later. The random stream is seeded per (seed, hour), so a run replays.
+
+Each area keeps its own state here (cooldowns, weekly spend and counts, customers already
+credited); the choice for all areas is one pass over frames partitioned by area.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from tailguard.agents.catalogue import TARGET_ARG, Catalogue, Entry
+
+_OPS = {
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+    "==": lambda c, v: c == v,
+    "!=": lambda c, v: c != v,
+}
+_ID_COLUMN = {"tech": "tech_id", "zip": "zip", "sku": "sku"}
+
+
+def week_key(when: datetime) -> str:
+    """The ISO week a budget is counted in, e.g. ``2026-W10``."""
+    year, week, _ = when.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Choice:
+    """One chosen intervention, ready to record and execute."""
+
+    decision_id: str
+    area_id: str
+    entry: Entry
+    trigger: str
+    target_type: str
+    target_id: str
+    args: dict[str, Any]
+    propensity: float
+    context: dict[str, Any]
+    baseline_value: float | None
+
+
+@dataclass(slots=True)
+class AreaState:
+    """What one area agent remembers between ticks."""
+
+    cooldown_until: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    spend: dict[str, float] = field(default_factory=dict)  # week -> usd (all entries)
+    entry_spend: dict[tuple[str, str], float] = field(default_factory=dict)  # (entry, week)
+    entry_count: dict[tuple[str, str], int] = field(default_factory=dict)
+    credited: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Situation:
+    """Everything the choice looks at, for all areas, at one hour.
+
+    Attributes:
+        now: decision time.
+        scorecard: ``area_id`` + KPI columns.
+        firing: area -> trigger name -> the value that breached (rules and signals).
+        units: per unit type, ``area_id`` + id column + feature columns.
+        signal_units: per signal, the units it names (``area_id`` + id column).
+        customers: area -> recent detractor customers, newest first.
+        lockers: (area, sku) -> the locker a buffer goes to.
+    """
+
+    now: datetime
+    scorecard: pl.DataFrame
+    firing: Mapping[str, Mapping[str, float | None]]
+    units: Mapping[str, pl.DataFrame]
+    signal_units: Mapping[str, pl.DataFrame]
+    customers: Mapping[str, list[str]]
+    lockers: Mapping[tuple[str, str], str | None]
+
+
+class Chooser:
+    """The hourly choice policy over a catalogue (see the module docstring).
+
+    Args:
+        catalogue: the entries.
+        seed: the random stream's seed (a run with the same seed chooses the same).
+    """
+
+    def __init__(self, catalogue: Catalogue, *, seed: int = 0) -> None:
+        self.catalogue = catalogue
+        self.seed = seed
+        self.states: dict[str, AreaState] = {}
+        self._by_trigger = catalogue.by_trigger()
+        self._order: dict[str, int] = {}
+        for i, entry in enumerate(catalogue.entries):
+            self._order.setdefault(entry.group, i)
+        self._ledger: dict[str, tuple[str, str, str, float]] = {}
+
+    def state(self, area_id: str) -> AreaState:
+        """The area's state (created on first use)."""
+        st = self.states.get(area_id)
+        if st is None:
+            st = self.states[area_id] = AreaState()
+        return st
+
+    def choose(self, situation: Situation) -> list[Choice]:
+        """The interventions of this hour for every area with a firing trigger."""
+        hour_seed = int(situation.now.timestamp() // 3600)
+        rng = np.random.default_rng([self.seed, hour_seed])
+        parts = {
+            unit: frame.partition_by("area_id", as_dict=True)
+            for unit, frame in situation.units.items()
+        }
+        signal_parts = {
+            name: frame.partition_by("area_id", as_dict=True)
+            for name, frame in situation.signal_units.items()
+        }
+        kpis = {
+            row["area_id"]: row
+            for row in situation.scorecard.filter(
+                pl.col("area_id").is_in(list(situation.firing))
+            ).iter_rows(named=True)
+        }
+        out: list[Choice] = []
+        for area_id in sorted(situation.firing):
+            triggers = situation.firing[area_id]
+            groups: dict[str, list[tuple[Entry, str]]] = {}
+            for name in sorted(triggers):
+                for entry in self._by_trigger.get(name, ()):
+                    pairs = groups.setdefault(entry.group, [])
+                    if all(e.id != entry.id for e, _ in pairs):
+                        pairs.append((entry, name))
+            acted = 0
+            # Groups in catalogue order: earlier entries are the operator's priorities.
+            for group in sorted(groups, key=lambda g: self._order[g]):
+                if acted >= self.catalogue.max_actions_per_area_hour:
+                    break
+                eligible = []
+                for entry, trigger in groups[group]:
+                    picked = self._target(entry, trigger, area_id, situation, parts, signal_parts)
+                    if picked is not None and self._affordable(entry, area_id, situation.now):
+                        eligible.append((entry, trigger, picked))
+                if not eligible:
+                    continue
+                weights = np.array([e.weight for e, _, _ in eligible], dtype=np.float64)
+                probs = weights / weights.sum()
+                i = int(rng.choice(len(eligible), p=probs)) if len(eligible) > 1 else 0
+                entry, trigger, (target_id, args, unit_row) = eligible[i]
+                choice = self._commit(
+                    entry,
+                    trigger,
+                    area_id,
+                    target_id,
+                    args,
+                    unit_row,
+                    float(probs[i]),
+                    kpis.get(area_id, {}),
+                    triggers,
+                    situation.now,
+                )
+                out.append(choice)
+                acted += 1
+        return out
+
+    # ----------------------------------------------------------------- pieces
+
+    def _target(
+        self,
+        entry: Entry,
+        trigger: str,
+        area_id: str,
+        sit: Situation,
+        parts: Mapping[str, Mapping[Any, pl.DataFrame]],
+        signal_parts: Mapping[str, Mapping[Any, pl.DataFrame]],
+    ) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+        st = self.state(area_id)
+        t = entry.target
+        args = dict(entry.args)
+        if t.unit in ("customers", "area"):
+            if self._cooling(st, entry.id, "*", sit.now):
+                return None
+            if t.unit == "area":
+                args[TARGET_ARG[entry.kind]] = area_id
+                return area_id, args, {}
+            fresh = [c for c in sit.customers.get(area_id, []) if c not in st.credited]
+            chosen = fresh[: t.max_units]
+            if not chosen:
+                return None
+            args[TARGET_ARG[entry.kind]] = chosen
+            return ",".join(chosen), args, {"customers": len(chosen)}
+        frame = parts.get(t.unit, {}).get((area_id,))
+        if frame is None or frame.is_empty():
+            return None
+        id_col = _ID_COLUMN[t.unit]
+        if trigger in signal_parts:  # a signal names its own units
+            named = signal_parts[trigger].get((area_id,))
+            if named is None:
+                return None
+            frame = frame.join(named.select(id_col), on=id_col, how="semi")
+        assert t.by is not None
+        frame = frame.filter(pl.col(t.by).is_not_null())
+        for col, conds in t.where.items():
+            for op, value in conds.items():
+                frame = frame.filter(_OPS[op](pl.col(col), value))
+        if frame.is_empty():
+            return None
+        frame = frame.sort(t.by, id_col, descending=[t.pick == "highest", False])
+        for row in frame.head(20).iter_rows(named=True):
+            target_id = str(row[id_col])
+            if self._cooling(st, entry.id, target_id, sit.now):
+                continue
+            args[TARGET_ARG[entry.kind]] = target_id
+            if entry.kind == "locker_buffer":
+                locker = sit.lockers.get((area_id, target_id))
+                if locker is None:
+                    continue
+                args["locker_id"] = locker
+            return target_id, args, row
+        return None
+
+    @staticmethod
+    def _cooling(st: AreaState, entry_id: str, target: str, now: datetime) -> bool:
+        until = st.cooldown_until.get((entry_id, target))
+        return until is not None and now < until
+
+    def _affordable(self, entry: Entry, area_id: str, now: datetime) -> bool:
+        st = self.state(area_id)
+        week = week_key(now)
+        cap = self.catalogue.area_weekly_budget_usd
+        if cap is not None and st.spend.get(week, 0.0) + entry.cost_usd > cap:
+            return False
+        if entry.weekly_budget_usd is not None and (
+            st.entry_spend.get((entry.id, week), 0.0) + entry.cost_usd > entry.weekly_budget_usd
+        ):
+            return False
+        return not (
+            entry.weekly_max_actions is not None
+            and st.entry_count.get((entry.id, week), 0) >= entry.weekly_max_actions
+        )
+
+    def _commit(
+        self,
+        entry: Entry,
+        trigger: str,
+        area_id: str,
+        target_id: str,
+        args: dict[str, Any],
+        unit_row: Mapping[str, Any],
+        propensity: float,
+        kpis: Mapping[str, Any],
+        triggers: Mapping[str, float | None],
+        now: datetime,
+    ) -> Choice:
+        st = self.state(area_id)
+        week = week_key(now)
+        key = target_id if entry.target.unit not in ("customers", "area") else "*"
+        st.cooldown_until[(entry.id, key)] = now + entry.cooldown
+        st.spend[week] = st.spend.get(week, 0.0) + entry.cost_usd
+        st.entry_spend[(entry.id, week)] = st.entry_spend.get((entry.id, week), 0.0) + (
+            entry.cost_usd
+        )
+        st.entry_count[(entry.id, week)] = st.entry_count.get((entry.id, week), 0) + 1
+        if entry.target.unit == "customers":
+            st.credited.update(args[TARGET_ARG[entry.kind]])
+        decision_id = f"dec-{uuid.uuid4().hex[:16]}"
+        self._ledger[decision_id] = (area_id, entry.id, week, entry.cost_usd)
+        baseline: float | None = None
+        if entry.outcome is not None:
+            source = unit_row if entry.outcome.scope == "unit" else kpis
+            value = source.get(entry.outcome.kpi)
+            baseline = None if value is None else float(value)
+        unit = {k: v for k, v in unit_row.items() if k != "area_id"}
+        return Choice(
+            decision_id=decision_id,
+            area_id=area_id,
+            entry=entry,
+            trigger=trigger,
+            target_type=entry.target.unit,
+            target_id=target_id,
+            args=args,
+            propensity=propensity,
+            context={
+                "kpis": {k: v for k, v in kpis.items() if k != "area_id"},
+                "triggers": dict(triggers),
+                "unit": unit,
+            },
+            baseline_value=baseline,
+        )
+
+    def release(self, decision_id: str) -> None:
+        """Give a decision's estimated cost back to its budgets (it was rejected or failed)."""
+        item = self._ledger.pop(decision_id, None)
+        if item is None:
+            return
+        area_id, entry_id, week, cost = item
+        st = self.state(area_id)
+        st.spend[week] = max(0.0, st.spend.get(week, 0.0) - cost)
+        st.entry_spend[(entry_id, week)] = max(
+            0.0, st.entry_spend.get((entry_id, week), 0.0) - cost
+        )
+
+    def settle(self, decision_id: str) -> None:
+        """Forget a decision's budget bookkeeping once it executed (its spend stays)."""
+        self._ledger.pop(decision_id, None)

@@ -1,0 +1,446 @@
+"""The hourly tick of every planning-area agent, as one batched computation.
+
+One call of :meth:`AreaAgents.tick` with the hour's events does, for all areas at once:
+
+1. ingest the events into the scorecard engine and compute every area's scorecard;
+2. write it to the pulse store (latest + hourly history);
+3. evaluate the tail rules (stateful, per area) and the agent's own signals;
+4. reconcile earlier decisions waiting at approval gates (decided -> resumed -> recorded) and
+   time out gates nobody decided;
+5. measure the outcome of decisions whose horizon has passed;
+6. choose interventions (:mod:`.choose`) and record them in the self-learn store;
+7. execute them through the control plane: each acting area's tick is a run in the ledger,
+   each intervention a step, money and messages wait at approval gates.
+
+Areas with nothing firing cost only their share of the vectorised steps 1-3. Time comes from
+the ``Clock`` the caller passes (the simulated clock in the demo).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import sqlalchemy as sa
+
+from tailguard.agents.catalogue import TARGET_ARG, Catalogue, Entry
+from tailguard.agents.choose import Choice, Chooser, Situation
+from tailguard.agents.downstream import DownstreamAgent, InterventionJob
+from tailguard.agents.signals import Signals
+from tailguard.clock import Clock
+from tailguard.control import ControlPlane, ToolContext, ToolOutput, ToolRegistry
+from tailguard.control.results import Run, StepOutcome, StepResult
+from tailguard.control.store import gates as control_gates
+from tailguard.errors import ConflictError, TailguardError
+from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
+from tailguard.metrics import ScorecardEngine
+from tailguard.pulse import PulseStore
+from tailguard.rules import RuleEngine, RuleSet
+
+#: The role of area-agent runs in the ledger.
+ROLE = "area_agent"
+
+
+def initiator_of(area_id: str) -> str:
+    """The ledger initiator of an area agent's runs."""
+    return f"area-agent:{area_id}"
+
+
+class DownstreamFailure(TailguardError):
+    """The downstream agent refused or failed a job (the step is recorded as an error)."""
+
+    code = "downstream_failed"
+    http_status = 502
+
+
+def intervention_handler(
+    entry: Entry, downstream: Callable[[], DownstreamAgent], clock: Clock
+) -> Callable[[Mapping[str, Any], ToolContext], ToolOutput]:
+    """The handler of a catalogue tool: hand the job to the downstream agent, once.
+
+    The job id is the control plane's idempotency key (the step id), so a retried or resumed
+    call can never make the downstream agent act twice.
+    """
+
+    def handle(args: Mapping[str, Any], ctx: ToolContext) -> ToolOutput:
+        target_arg = TARGET_ARG[entry.kind]
+        target_keys = {target_arg, "locker_id"} if entry.kind == "locker_buffer" else {target_arg}
+        area_id = ctx.initiator_id.removeprefix("area-agent:")
+        job = InterventionJob(
+            job_id=ctx.idempotency_key,
+            kind=entry.kind,
+            agent=entry.downstream,
+            area_id=area_id,
+            target={k: v for k, v in args.items() if k in target_keys},
+            params={k: v for k, v in args.items() if k not in target_keys},
+            requested_at=clock.now(),
+        )
+        result = downstream().send(job)
+        if result.status != "executed":
+            raise DownstreamFailure(f"{entry.downstream} {result.status}: {result.detail}")
+        return ToolOutput(
+            value={
+                "status": result.status,
+                "detail": result.detail,
+                "cost_usd": result.cost_usd,
+                "ref": result.external_ref,
+                "attempts": result.attempts,
+            },
+            summary=f"{entry.kind} executed by {entry.downstream}: cost ${result.cost_usd:.2f}",
+        )
+
+    return handle
+
+
+def build_registry(
+    catalogue: Catalogue, downstream: Callable[[], DownstreamAgent], clock: Clock
+) -> ToolRegistry:
+    """The governed tools of a catalogue, wired to a downstream agent."""
+    return catalogue.registry(lambda entry: intervention_handler(entry, downstream, clock))
+
+
+@dataclass(slots=True)
+class TickReport:
+    """What one tick did, with where its time went (seconds per phase)."""
+
+    at: datetime
+    areas: int = 0
+    events: int = 0
+    firing: int = 0
+    decisions: int = 0
+    executed: int = 0
+    pending: int = 0
+    rejected: int = 0
+    timeouts: int = 0
+    failed: int = 0
+    outcomes_measured: int = 0
+    runs: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Open:
+    run: Run
+    decisions: dict[str, str]  # gate_id -> decision_id
+
+
+class AreaAgents:
+    """Every planning-area agent of a network, ticked together.
+
+    Args:
+        catalogue: the intervention catalogue.
+        control: the control plane (its registry must hold the catalogue's tools).
+        learning: the self-learn store.
+        scorecard: the scorecard engine (fed by :meth:`tick`).
+        rules: the tail rules.
+        clock: the time source.
+        pulse: the pulse store (None: not written).
+        signals: the agent's event memory (default thresholds if None).
+        seed: the choice policy's random seed.
+    """
+
+    def __init__(
+        self,
+        *,
+        catalogue: Catalogue,
+        control: ControlPlane,
+        learning: SelfLearnStore,
+        scorecard: ScorecardEngine,
+        rules: RuleSet,
+        clock: Clock,
+        pulse: PulseStore | None = None,
+        signals: Signals | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.catalogue = catalogue
+        self.control = control
+        self.learning = learning
+        self.scorecard = scorecard
+        self.rule_engine = RuleEngine(rules)
+        self.clock = clock
+        self.pulse = pulse
+        self.signals = signals or Signals()
+        self.chooser = Chooser(catalogue, seed=seed)
+        self.last_scorecard: pl.DataFrame | None = None
+        self._open: dict[str, _Open] = {}  # run_id -> open run with pending gates
+        self._units_needed = {e.target.unit for e in catalogue.entries}
+        self._scope = {e.id: e.outcome.scope for e in catalogue.entries if e.outcome is not None}
+
+    # ------------------------------------------------------------------ tick
+
+    def tick(self, events: pa.Table | pl.DataFrame) -> TickReport:
+        """Run one hour for every area (see the module docstring)."""
+        now = self.clock.now()
+        report = TickReport(at=now)
+        lap = _Lap(report.seconds)
+        report.events = self.scorecard.ingest(events)
+        sc = self.scorecard.scorecard(now)
+        self.last_scorecard = sc
+        report.areas = sc.height
+        lap("scorecard")
+        if self.pulse is not None:
+            self.pulse.write(now, sc)
+        lap("pulse")
+        self.signals.update(events, now)
+        alerts = [a for a in self.rule_engine.evaluate(sc, now) if a.state == "firing"]
+        firing: dict[str, dict[str, float | None]] = {}
+        for alert in alerts:
+            firing.setdefault(alert.area_id, {})[alert.rule] = alert.value
+        surges = self.signals.demand_surges()
+        clusters = self.signals.detractor_clusters()
+        for area, value in surges.group_by("area_id").agg(pl.col("surge_ratio").max()).iter_rows():
+            firing.setdefault(area, {})["demand_surge"] = float(value)
+        for area, value in (
+            clusters.group_by("area_id").agg(pl.col("detractors_72h").max()).iter_rows()
+        ):
+            firing.setdefault(area, {})["detractor_cluster"] = float(value)
+        report.firing = sum(len(v) for v in firing.values())
+        lap("rules")
+        self._reconcile(report)
+        lap("gates")
+        units = self._units(now, surges, clusters)
+        lap("units")
+        report.outcomes_measured = self._measure(now, sc, units)
+        lap("outcomes")
+        choices = self.chooser.choose(
+            Situation(
+                now=now,
+                scorecard=sc,
+                firing=firing,
+                units=units,
+                signal_units={
+                    "demand_surge": surges.select("area_id", "zip"),
+                    "detractor_cluster": clusters.select("area_id", "tech_id"),
+                },
+                customers={a: self.signals.recent_detractors(a) for a in firing},
+                lockers=self._lockers(firing, units),
+            )
+        )
+        report.decisions = len(choices)
+        lap("choose")
+        self._record(choices, now)
+        lap("record")
+        self._execute(choices, report)
+        lap("execute")
+        return report
+
+    # --------------------------------------------------------------- pieces
+
+    def _units(
+        self, now: datetime, surges: pl.DataFrame, clusters: pl.DataFrame
+    ) -> dict[str, pl.DataFrame]:
+        units: dict[str, pl.DataFrame] = {}
+        if "tech" in self._units_needed:
+            counts = self.signals.detractor_counts().select("area_id", "tech_id", "detractors_72h")
+            units["tech"] = (
+                self.scorecard.units(now, "tech")
+                .join(counts, on=["area_id", "tech_id"], how="left")
+                .with_columns(pl.col("detractors_72h").fill_null(0))
+            )
+        if "zip" in self._units_needed:
+            units["zip"] = self.scorecard.units(now, "zip").join(
+                surges.select("area_id", "zip", "surge_ratio"), on=["area_id", "zip"], how="left"
+            )
+        if "sku" in self._units_needed:
+            units["sku"] = self.scorecard.units(now, "sku")
+        return units
+
+    def _lockers(
+        self, firing: Mapping[str, Mapping[str, Any]], units: Mapping[str, pl.DataFrame]
+    ) -> dict[tuple[str, str], str | None]:
+        """The emptiest locker per (area, SKU), for areas where a locker buffer may be chosen."""
+        sku = units.get("sku")
+        triggers = {
+            t for e in self.catalogue.entries if e.kind == "locker_buffer" for t in e.trigger
+        }
+        if sku is None or not triggers:
+            return {}
+        areas = [a for a, fired in firing.items() if triggers.intersection(fired)]
+        out: dict[tuple[str, str], str | None] = {}
+        for area, s in (
+            sku.filter(pl.col("area_id").is_in(areas)).select("area_id", "sku").iter_rows()
+        ):
+            out[(area, s)] = self.signals.emptiest_locker(area, s)
+        return out
+
+    def _record(self, choices: list[Choice], now: datetime) -> None:
+        self.learning.record_decisions(
+            [
+                Decision(
+                    decision_id=c.decision_id,
+                    area_id=c.area_id,
+                    entry_id=c.entry.id,
+                    kind=c.entry.kind,
+                    tool_name=c.entry.tool,
+                    trigger=c.trigger,
+                    target_type=c.target_type,
+                    target_id=c.target_id,
+                    args=c.args,
+                    context=c.context,
+                    propensity=c.propensity,
+                    policy_version=self.catalogue.policy_version,
+                    decided_at=now,
+                    outcome_kpi=None if c.entry.outcome is None else c.entry.outcome.kpi,
+                    baseline_value=c.baseline_value,
+                    horizon_at=None if c.entry.outcome is None else now + c.entry.outcome.horizon,
+                )
+                for c in choices
+            ]
+        )
+
+    def _execute(self, choices: list[Choice], report: TickReport) -> None:
+        by_area: dict[str, list[Choice]] = {}
+        for c in choices:
+            by_area.setdefault(c.area_id, []).append(c)
+        updates: list[StatusUpdate] = []
+        now = self.clock.now()
+        for area_id in sorted(by_area):
+            run = self.control.start_run(
+                ROLE,
+                initiator_of(area_id),
+                f"hourly tail pruning of {area_id} at {now.isoformat()}",
+            )
+            report.runs += 1
+            gates: dict[str, str] = {}
+            for c in by_area[area_id]:
+                result = self.control.execute(run, c.entry.tool, c.args)
+                updates.append(self._status(c.decision_id, result, run.run_id, report))
+                if result.outcome is StepOutcome.PENDING_APPROVAL and result.gate_id:
+                    gates[result.gate_id] = c.decision_id
+            if gates:
+                self._open[run.run_id] = _Open(run=run, decisions=gates)
+            else:
+                self.control.finish_run(run, "completed")
+        self.learning.update_status(updates)
+
+    def _status(
+        self, decision_id: str, result: StepResult, run_id: str, report: TickReport
+    ) -> StatusUpdate:
+        common: dict[str, Any] = {
+            "decision_id": decision_id,
+            "run_id": run_id,
+            "step_id": result.step_id,
+            "gate_id": result.gate_id,
+        }
+        if result.outcome is StepOutcome.EXECUTED:
+            report.executed += 1
+            self.chooser.settle(decision_id)
+            value = result.value if isinstance(result.value, dict) else {}
+            return StatusUpdate(
+                **common,
+                status="executed",
+                reason=f"executed: {value.get('detail', '')}",
+                cost_usd=float(value.get("cost_usd", 0.0)),
+                executed_at=self.clock.now(),
+            )
+        if result.outcome is StepOutcome.PENDING_APPROVAL:
+            report.pending += 1
+            return StatusUpdate(**common, status="pending_approval", reason=result.reason)
+        self.chooser.release(decision_id)
+        if result.outcome is StepOutcome.REJECTED:
+            report.rejected += 1
+            return StatusUpdate(**common, status="rejected", reason=result.reason)
+        report.failed += 1
+        return StatusUpdate(**common, status="failed", reason=result.reason)
+
+    def _reconcile(self, report: TickReport) -> None:
+        """Settle decisions whose gates were decided (resuming approved calls) or timed out."""
+        self.control.expire_gates(self.clock.now())
+        updates: list[StatusUpdate] = []
+        decided = self._decided_gates()
+        for run_id in list(self._open):
+            opened = self._open[run_id]
+            for gate_id in [g for g in opened.decisions if g in decided]:
+                decision, decided_by = decided[gate_id]
+                decision_id = opened.decisions[gate_id]
+                if decision == "approved":
+                    try:
+                        result = self.control.resume(gate_id)
+                    except ConflictError:
+                        continue  # being resumed elsewhere; look again next tick
+                    updates.append(self._status(decision_id, result, run_id, report))
+                elif decision == "rejected":
+                    report.rejected += 1
+                    self.chooser.release(decision_id)
+                    updates.append(
+                        StatusUpdate(
+                            decision_id=decision_id,
+                            status="rejected",
+                            reason=f"rejected by {decided_by}",
+                        )
+                    )
+                else:
+                    report.timeouts += 1
+                    self.chooser.release(decision_id)
+                    updates.append(
+                        StatusUpdate(
+                            decision_id=decision_id, status="timeout", reason="approval timeout"
+                        )
+                    )
+                del opened.decisions[gate_id]
+            if not opened.decisions:
+                del self._open[run_id]
+                self.control.finish_run(opened.run, "completed")
+        self.learning.update_status(updates)
+
+    def _decided_gates(self) -> dict[str, tuple[str, str | None]]:
+        """Decision and decider of every open gate that is no longer pending (one query)."""
+        ids = [g for opened in self._open.values() for g in opened.decisions]
+        out: dict[str, tuple[str, str | None]] = {}
+        c = control_gates.c
+        for lo in range(0, len(ids), 500):
+            query = sa.select(c.gate_id, c.decision, c.decided_by).where(
+                c.gate_id.in_(ids[lo : lo + 500]), c.decision != "pending"
+            )
+            with self.control.store.read() as conn:
+                out.update({r.gate_id: (r.decision, r.decided_by) for r in conn.execute(query)})
+        return out
+
+    def _measure(self, now: datetime, sc: pl.DataFrame, units: Mapping[str, pl.DataFrame]) -> int:
+        due = self.learning.due_for_outcome(now)
+        if not due:
+            return 0
+        area_rows = {row["area_id"]: row for row in sc.iter_rows(named=True)}
+        lookups: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        values: list[tuple[str, float | None]] = []
+        for d in due:
+            scope = self._scope.get(d.entry_id, "area")
+            if scope == "unit" and d.target_type in ("tech", "zip", "sku"):
+                table = lookups.get(d.target_type)
+                if table is None:
+                    frame = units.get(d.target_type)
+                    id_col = {"tech": "tech_id", "zip": "zip", "sku": "sku"}[d.target_type]
+                    table = lookups[d.target_type] = (
+                        {}
+                        if frame is None
+                        else {
+                            (r["area_id"], str(r[id_col])): r for r in frame.iter_rows(named=True)
+                        }
+                    )
+                row = table.get((d.area_id, d.target_id), {})
+            else:
+                row = area_rows.get(d.area_id, {})
+            value = row.get(d.outcome_kpi)
+            values.append((d.decision_id, None if value is None else float(value)))
+        return self.learning.record_outcomes(values, measured_at=now)
+
+    @property
+    def open_runs(self) -> int:
+        """Runs waiting on approval gates."""
+        return len(self._open)
+
+
+class _Lap:
+    def __init__(self, into: dict[str, float]) -> None:
+        self.into = into
+        self.t = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        t = time.perf_counter()
+        self.into[name] = self.into.get(name, 0.0) + (t - self.t)
+        self.t = t
