@@ -33,9 +33,20 @@ def version() -> None:
 
 
 def _register_all() -> None:
-    from tailguard.cli import chat, keys, ledger, mcp, scorecard, serve, simulate, tools, week
+    from tailguard.cli import (
+        chat,
+        demo,
+        keys,
+        ledger,
+        mcp,
+        scorecard,
+        serve,
+        simulate,
+        tools,
+        week,
+    )
 
-    for module in (simulate, scorecard, ledger, tools, chat, keys, serve, mcp, week):
+    for module in (demo, simulate, scorecard, ledger, tools, chat, keys, serve, mcp, week):
         module.register(app)
 
 

@@ -1,0 +1,91 @@
+"""CLI command ``tailguard demo``: the area agents on and off over the same simulated weeks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from tailguard.cli._common import FORMAT_OPTION, OutputFormat, emit_json, fail
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command(name="demo")(demo)
+
+
+def demo(
+    areas: int = typer.Option(400, "--areas", help="Planning areas (1..5000)."),
+    weeks: int = typer.Option(2, "--weeks", help="Simulated weeks after the warm-up (1..12)."),
+    seed: int = typer.Option(7, "--seed", help="Seed of the network, the policy and approver."),
+    out: Path = typer.Option(Path("tailguard-demo"), "--out", help="Output directory."),
+    warmup_days: int = typer.Option(
+        7, "--warmup-days", help="Days simulated before the agents start (fills KPI windows)."
+    ),
+    catalogue: Path | None = typer.Option(
+        None, "--catalogue", help="Intervention catalogue YAML (default: the built-in one)."
+    ),
+    weekly: bool = typer.Option(
+        True, "--weekly/--no-weekly", help="Run the weekly cycle at each week's end."
+    ),
+    output_format: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Simulate the network with the area agents on and off; write the ledger, summary.json
+    and report.html to --out, and print the summary."""
+    from tailguard.agents.catalogue import load_catalogue
+    from tailguard.demo.run import DemoConfig, run_demo
+
+    if seed < 0:
+        fail(f"--seed must be >= 0, got {seed}")
+    if out.exists() and not out.is_dir():
+        fail(f"--out {str(out)!r} exists and is not a directory")
+    cat = load_catalogue(catalogue) if catalogue is not None else None
+    config = DemoConfig(
+        areas=areas,
+        weeks=weeks,
+        seed=seed,
+        out=out,
+        warmup_days=warmup_days,
+        catalogue=cat,
+        weekly=weekly,
+    )
+    show = sys.stderr.isatty() and output_format == OutputFormat.table
+    if show:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} h"),
+            TimeRemainingColumn(),
+            transient=True,
+        ) as progress:
+            tasks: dict[str, object] = {}
+
+            def step(stage: str, done: int, total: int) -> None:
+                task = tasks.get(stage)
+                if task is None:
+                    task = tasks[stage] = progress.add_task(stage, total=total)
+                progress.update(task, completed=done)  # type: ignore[arg-type]
+
+            summary = run_demo(config, step)
+    else:
+        summary = run_demo(config)
+    if output_format == OutputFormat.json:
+        emit_json(summary)
+        return
+    on, off = summary["agents_on"], summary["agents_off"]
+    iv, ap, led = summary["interventions"], summary["approvals"], summary["ledger"]
+    typer.echo(f"tailguard demo: {areas} areas, {weeks} weeks, seed {seed} -> {out}/")
+    typer.echo(
+        f"  inside every guard-band: agents on {on['guardband_pass_pct']} % of area-hours, "
+        f"off {off['guardband_pass_pct']} %"
+    )
+    typer.echo(f"  interventions: {iv['total']} (${iv['cost_usd']:,.0f} committed)")
+    typer.echo(
+        f"  approvals: {ap['approved']} approved, {ap['rejected']} rejected, "
+        f"{ap['timeout']} timed out, {ap['pending']} pending; bypasses: {ap['bypasses']}"
+    )
+    typer.echo(f"  ledger: {led['records']} records, verified: {led['verified']}")
+    typer.echo(f"  report: {out / 'report.html'}")

@@ -1,0 +1,402 @@
+"""``tailguard demo``: the network with the area agents on, against the same seed with them off.
+
+1. Build the network and warm it up for ``warmup_days`` with scorecards only, so every
+   KPI window is full before anyone acts.
+2. Fork the world (a deep copy: common random numbers, the two arms are identical until the
+   agents act) into the agents-on and agents-off arms.
+3. Agents-on: every hour, the simulator steps, the area agents tick (scorecard, pulse, rules,
+   choices, governed execution through the control plane into ``ledger.db``), and a simulated
+   approver decides gates through the same API a person uses, at 20, 40 and 59 minutes past.
+   At each week's end the weekly cycle runs (packs and OKRs into ``weeks/``).
+4. Agents-off: the same hours with no agents; only the scorecard.
+5. Write ``summary.json`` and ``report.html``; verify the ledger.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+
+from tailguard.agents.approver import ApproverPolicy, SimulatedApprover
+from tailguard.agents.catalogue import Catalogue, default_catalogue
+from tailguard.agents.simdownstream import SimulatorDownstream
+from tailguard.agents.tick import AreaAgents, build_registry
+from tailguard.clock import FakeClock, format_ts
+from tailguard.control import ApproverList, ControlPlane
+from tailguard.control.store import gates as control_gates
+from tailguard.errors import InvalidInputError
+from tailguard.learning import SelfLearnStore
+from tailguard.ledger import Ledger
+from tailguard.ledger.kpis import control_plane_kpis
+from tailguard.metrics import ScorecardEngine
+from tailguard.pulse import PulseStore
+from tailguard.rules import GUARD_BANDS, builtin_rules
+from tailguard.sim import NetworkConfig, Simulator
+
+_THRESHOLD_BANDS = [b for b in GUARD_BANDS if b.kind == "threshold"]
+_OPS = {
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DemoConfig:
+    """What ``tailguard demo`` runs."""
+
+    areas: int = 400
+    weeks: int = 2
+    seed: int = 7
+    out: Path = Path("tailguard-demo")
+    warmup_days: int = 7
+    catalogue: Catalogue | None = None
+    approver: ApproverPolicy = field(default_factory=ApproverPolicy)
+    weekly: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.areas <= 5000:
+            raise InvalidInputError("--areas must be between 1 and 5000")
+        if not 1 <= self.weeks <= 12:
+            raise InvalidInputError("--weeks must be between 1 and 12")
+        if not 1 <= self.warmup_days <= 28:
+            raise InvalidInputError("the warm-up must be between 1 and 28 days")
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def hourly_rows(scorecard: pl.DataFrame, arm: str, hour: datetime) -> pl.DataFrame:
+    """One row per area: the guard-band KPIs, ``inside_<band>`` and ``inside_all``.
+
+    A KPI without data is neither inside nor outside (null); ``inside_all`` holds when no band
+    with data is broken. The jobs/week year-on-year band needs last year's figure, which a
+    simulated network does not have: its ``inside_`` column is null.
+    """
+    cols = list(dict.fromkeys(b.kpi for b in GUARD_BANDS))
+    inside = [
+        (
+            _OPS[b.inside_op](pl.col(b.kpi), b.bound)
+            if b.kind == "threshold"
+            else pl.lit(None, pl.Boolean)
+        ).alias(f"inside_{b.id}")
+        for b in GUARD_BANDS
+    ]
+    frame = scorecard.select("area_id", *[pl.col(c).cast(pl.Float64) for c in cols]).with_columns(
+        inside
+    )
+    return frame.with_columns(
+        pl.all_horizontal(
+            [pl.col(f"inside_{b.id}").fill_null(True) for b in _THRESHOLD_BANDS]
+        ).alias("inside_all"),
+        pl.lit(arm).alias("arm"),
+        pl.lit(hour).cast(pl.Datetime("us", "UTC")).alias("hour"),
+    ).select(
+        "arm", "hour", "area_id", *cols, *[f"inside_{b.id}" for b in GUARD_BANDS], "inside_all"
+    )
+
+
+def _arm_summary(hourly: pl.DataFrame, last: pl.DataFrame) -> dict[str, Any]:
+    band = {b.id: _pct(hourly[f"inside_{b.id}"].drop_nulls()) for b in _THRESHOLD_BANDS}
+    kpis = {
+        c: (None if last[c].drop_nulls().is_empty() else float(last[c].median()))  # type: ignore[arg-type]
+        for c in last.columns
+        if c != "area_id"
+    }
+    return {
+        "guardband_pass_pct": _pct(hourly["inside_all"]),
+        "band_pass_pct": band,
+        "kpis": kpis,
+        "area_hours": hourly.height,
+    }
+
+
+def _pct(series: pl.Series) -> float | None:
+    if series.is_empty():
+        return None
+    return round(100.0 * float(series.cast(pl.Float64).mean()), 3)  # type: ignore[arg-type]
+
+
+def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """Run the demo (see the module docstring); returns the summary it wrote."""
+    say = progress or (lambda _stage, _done, _total: None)
+    out = config.out
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm", "pulse.db", "summary.json"):
+        (out / name).unlink(missing_ok=True)
+    walls: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    sim = Simulator(NetworkConfig(areas=config.areas, seed=config.seed))
+    engine = ScorecardEngine()
+    warm = config.warmup_days * 24
+    for h in range(warm):
+        engine.ingest(sim.step())
+        say("warm-up", h + 1, warm)
+    engine.scorecard(sim.now)
+    start = sim.now
+    off_sim, off_engine = copy.deepcopy(sim), copy.deepcopy(engine)
+    walls["warmup"] = time.perf_counter() - t0
+
+    # ------------------------------------------------------------ agents on
+    t1 = time.perf_counter()
+    clock = FakeClock(sim.now)
+    catalogue = config.catalogue or default_catalogue()
+    downstream = SimulatorDownstream(sim)
+    ledger_url = f"sqlite:///{out / 'ledger.db'}"
+    ledger = Ledger.open(ledger_url, clock=clock)
+    control = ControlPlane(
+        build_registry(catalogue, lambda: downstream, clock),
+        ledger,
+        clock=clock,
+        approvers=ApproverList(approver_ids=frozenset({config.approver.approver_id})),
+    )
+    learning = SelfLearnStore(ledger.engine)
+    agents = AreaAgents(
+        catalogue=catalogue,
+        control=control,
+        learning=learning,
+        scorecard=engine,
+        rules=builtin_rules(),
+        clock=clock,
+        pulse=PulseStore.open(str(out / "pulse.db")),
+        seed=config.seed,
+    )
+    approver = SimulatedApprover(control, config.approver, seed=config.seed)
+    hours = config.weeks * 7 * 24
+    on_rows: list[pl.DataFrame] = []
+    ticks: list[float] = []
+    phases: dict[str, float] = {}
+    week_links: list[tuple[str, str]] = []
+    for h in range(hours):
+        events = sim.step()
+        now = sim.now
+        clock.set(now)
+        a = time.perf_counter()
+        report = agents.tick(events)
+        ticks.append(time.perf_counter() - a)
+        for k, v in report.seconds.items():
+            phases[k] = phases.get(k, 0.0) + v
+        assert agents.last_scorecard is not None
+        on_rows.append(hourly_rows(agents.last_scorecard, "on", now))
+        for minutes in (20, 40, 59):
+            clock.set(now + timedelta(minutes=minutes))
+            approver.poll(clock.now())
+        if config.weekly and (h + 1) % (7 * 24) == 0:
+            week_links += _weekly(engine, now, out, ledger_url)
+        say("agents on", h + 1, hours)
+    walls["agents_on"] = time.perf_counter() - t1
+    on_last = agents.last_scorecard
+
+    # ----------------------------------------------------------- agents off
+    t2 = time.perf_counter()
+    off_rows: list[pl.DataFrame] = []
+    off_last = None
+    for h in range(hours):
+        off_engine.ingest(off_sim.step())
+        off_last = off_engine.scorecard(off_sim.now)
+        off_rows.append(hourly_rows(off_last, "off", off_sim.now))
+        say("agents off", h + 1, hours)
+    walls["agents_off"] = time.perf_counter() - t2
+    assert off_last is not None
+    assert on_last is not None
+
+    # -------------------------------------------------------------- results
+    t3 = time.perf_counter()
+    hourly = pl.concat(on_rows + off_rows)
+    hourly.write_parquet(out / "hourly.parquet")
+    decisions = learning.frame()
+    approvals = _approvals(control)
+    end = sim.now
+    cp_kpis = control_plane_kpis(ledger, since=start, until=end + timedelta(days=1))
+    verify = ledger.verify()
+    summary = {
+        "areas": config.areas,
+        "weeks": config.weeks,
+        "seed": config.seed,
+        "start": format_ts(start),
+        "end": format_ts(end),
+        "agents_on": _arm_summary(hourly.filter(pl.col("arm") == "on"), on_last),
+        "agents_off": _arm_summary(hourly.filter(pl.col("arm") == "off"), off_last),
+        "interventions": _interventions(decisions),
+        "approvals": _approval_summary(approvals, cp_kpis),
+        "ledger": {"records": ledger.count(), "verified": bool(verify.ok)},
+        "catalogue": {"source": catalogue.source, "policy_version": catalogue.policy_version},
+        "tick_seconds": {
+            "p50": _q(ticks, 0.5),
+            "p95": _q(ticks, 0.95),
+            "max": max(ticks) if ticks else None,
+            "phases_total": {k: round(v, 3) for k, v in sorted(phases.items())},
+        },
+        "wall_seconds": walls,
+    }
+    on, off = summary["agents_on"], summary["agents_off"]
+    assert isinstance(on, dict)
+    assert isinstance(off, dict)
+    from tailguard.demo.report import render_report
+
+    render_report(
+        out,
+        summary=summary,
+        hourly=hourly,
+        interventions=_report_interventions(decisions),
+        approvals=approvals,
+        control_kpis=cp_kpis,
+        week_links=week_links,
+    )
+    walls["results"] = time.perf_counter() - t3
+    walls["total"] = time.perf_counter() - t0
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    ledger.close()
+    return summary
+
+
+def _q(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
+
+
+def _weekly(
+    engine: ScorecardEngine, now: datetime, out: Path, ledger_url: str
+) -> list[tuple[str, str]]:
+    """Snapshot the week and run the weekly cycle (HTML only: PDFs are `tailguard week`'s)."""
+    from tailguard.weekly import run_week, snapshot_week
+
+    as_of = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    snapshot_week(engine, as_of, out)
+    week_dir = out / "weeks" / as_of.strftime("%Y-%m-%d")
+    try:
+        run_week(ledger_url, as_of, week_dir, workers=min(2, os.cpu_count() or 1), pdf=False)
+    except Exception as exc:  # the demo goes on; the report says what happened
+        (week_dir / "ERROR.txt").write_text(f"weekly cycle failed: {exc}\n")
+        return [
+            (
+                f"week of {as_of:%Y-%m-%d} (failed: see ERROR.txt)",
+                f"weeks/{as_of:%Y-%m-%d}/ERROR.txt",
+            )
+        ]
+    return [(f"weekly packs, week ending {as_of:%Y-%m-%d}", f"weeks/{as_of:%Y-%m-%d}/index.html")]
+
+
+def _approvals(control: ControlPlane) -> pl.DataFrame:
+    c = control_gates.c
+    with control.store.read() as conn:
+        rows = [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.select(
+                    c.gate_id,
+                    c.tool_name,
+                    c.risk_level,
+                    c.initiator_id,
+                    c.presented_at,
+                    c.decided_at,
+                    c.decision,
+                    c.decided_by,
+                )
+            )
+        ]
+    schema = {
+        "gate_id": pl.String,
+        "tool_name": pl.String,
+        "risk_level": pl.String,
+        "initiator_id": pl.String,
+        "presented_at": pl.Float64,
+        "decided_at": pl.Float64,
+        "decision": pl.String,
+        "decided_by": pl.String,
+    }
+    df = pl.DataFrame(rows, schema=schema, orient="row")
+    return df.with_columns(
+        pl.col("initiator_id").str.replace("area-agent:", "").alias("area_id"),
+        ((pl.col("decided_at") - pl.col("presented_at")) / 60.0).alias("latency_min"),
+        *[
+            (pl.col(t) * 1e6).cast(pl.Int64).cast(pl.Datetime("us", "UTC")).alias(t)
+            for t in ("presented_at", "decided_at")
+        ],
+    ).select(
+        "gate_id",
+        "area_id",
+        "tool_name",
+        "risk_level",
+        "presented_at",
+        "decided_at",
+        "decision",
+        "decided_by",
+        "latency_min",
+    )
+
+
+def _approval_summary(approvals: pl.DataFrame, cp_kpis: dict[str, Any]) -> dict[str, Any]:
+    counts = dict(approvals.group_by("decision").len().iter_rows())
+    decided = approvals.filter(pl.col("decision").is_in(["approved", "rejected"]))
+    overall = cp_kpis.get("overall", {}) if isinstance(cp_kpis.get("overall"), dict) else {}
+    return {
+        "approved": int(counts.get("approved", 0)),
+        "rejected": int(counts.get("rejected", 0)),
+        "timeout": int(counts.get("timeout", 0)),
+        "pending": int(counts.get("pending", 0)),
+        "bypasses": int(overall.get("approval_bypass_count", 0) or 0),
+        "median_latency_min": None
+        if decided.is_empty()
+        else round(float(decided["latency_min"].median()), 2),  # type: ignore[arg-type]
+    }
+
+
+def _report_interventions(decisions: pl.DataFrame) -> pl.DataFrame:
+    return decisions.with_columns(pl.col("reason").fill_null("")).select(
+        "decision_id",
+        "area_id",
+        "kind",
+        "tool_name",
+        "target_type",
+        "target_id",
+        "decided_at",
+        "propensity",
+        "policy_version",
+        pl.when(pl.col("status") == "decided")
+        .then(pl.lit("skipped"))
+        .otherwise(pl.col("status"))
+        .alias("status"),
+        "reason",
+        "cost_usd",
+        "outcome_kpi",
+        "outcome_delta",
+        "measured_at",
+    )
+
+
+def _interventions(decisions: pl.DataFrame) -> dict[str, Any]:
+    by_kind: dict[str, Any] = {}
+    for kind, part in decisions.partition_by("kind", as_dict=True).items():
+        status = dict(part.group_by("status").len().iter_rows())
+        deltas = part["outcome_delta"].drop_nulls()
+        by_kind[str(kind[0])] = {
+            "count": part.height,
+            "executed": int(status.get("executed", 0)),
+            "rejected": int(status.get("rejected", 0)),
+            "timeout": int(status.get("timeout", 0)),
+            "failed": int(status.get("failed", 0)),
+            "pending": int(status.get("pending_approval", 0)),
+            "cost_usd": round(float(part["cost_usd"].sum()), 2),
+            "outcomes_measured": deltas.len(),
+            "mean_outcome_delta": None if deltas.is_empty() else round(float(deltas.mean()), 4),  # type: ignore[arg-type]
+        }
+    return {
+        "total": decisions.height,
+        "cost_usd": round(float(decisions["cost_usd"].sum()), 2) if decisions.height else 0.0,
+        "by_kind": dict(sorted(by_kind.items())),
+    }
