@@ -26,7 +26,7 @@ test: install
 check: lint typecheck test
 
 demo: install
-	$(BIN)/tailguard simulate --areas 400 --days 7 --seed 7 --out tailguard-demo/events.parquet
+	$(BIN)/tailguard demo --areas 40 --weeks 2 --seed 7 --out tailguard-demo
 
 bench: install
 	$(BIN)/python bench/run_all.py
