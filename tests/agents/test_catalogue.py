@@ -1,0 +1,141 @@
+"""The intervention catalogue: the default loads; bad files are refused with file, line, reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tailguard.agents.catalogue import (
+    DEFAULT_CATALOGUE_TEXT,
+    Catalogue,
+    default_catalogue,
+    load_catalogue,
+    parse_catalogue,
+)
+from tailguard.control.policy import RiskLevel
+from tailguard.errors import ConfigFileError
+
+
+def test_default_catalogue_covers_every_tail_of_the_product_document() -> None:
+    cat = default_catalogue()
+    kinds = {e.kind for e in cat.entries}
+    assert kinds >= {
+        "surge_shift_offer",
+        "nearby_job_offer",
+        "routing_weight_boost",
+        "apology_credit",
+        "locker_buffer",
+        "master_tech_shadow",
+        "surge_pay_window",
+        "recruiting_sms",
+    }
+    for entry in cat.entries:
+        money_or_message = entry.kind not in ("routing_weight_boost", "locker_buffer")
+        if money_or_message:
+            assert entry.policy.risk_level is RiskLevel.EXECUTE_HIGH
+            assert entry.policy.requires_approval
+    routing = next(e for e in cat.entries if e.kind == "routing_weight_boost")
+    assert routing.policy.risk_level is RiskLevel.EXECUTE_LOW
+    assert routing.args["weight"] == 0.15
+    # Every tool is registered once with its policy.
+    registry = cat.registry(lambda entry: lambda args, ctx: None)
+    assert sorted(registry.names()) == sorted({e.tool for e in cat.entries})
+
+
+def _with(old: str, new: str) -> str:
+    assert old in DEFAULT_CATALOGUE_TEXT
+    return DEFAULT_CATALOGUE_TEXT.replace(old, new, 1)
+
+
+def _line_of(text: str, needle: str) -> int:
+    return text[: text.index(needle)].count("\n") + 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        ("trigger: [demand_surge]", "trigger: [demand_surges]", "unknown trigger"),
+        ("kind: surge_pay_window", "kind: teleport", "unknown intervention kind"),
+        ("target: {unit: sku,", "target: {unit: tech,", "acts on a sku"),
+        ("by: lead_time_p95_days}", "by: shoe_size}", "unknown sku column"),
+        (
+            "args: {bonus_usd: 10, hours: 6}",
+            "args: {bonus_usd: 10, hours: 6, zip: '1'}",
+            "from the",
+        ),
+        ("args: {units: 6, days: 14}", "args: {units: 6, color: red}", "no argument"),
+        ("cooldown: 96h", "cooldown: soon", "bad duration"),
+        ("cost_usd: 150\n    cooldown: 96h", "cost_usd: -1\n    cooldown: 96h", "cost_usd"),
+        ('policy_version: "catalogue-1"', 'policy_version: ""', "policy_version"),
+    ],
+)
+def test_a_bad_entry_is_refused_with_its_line(old: str, new: str, reason: str) -> None:
+    text = _with(old, new)
+    with pytest.raises(ConfigFileError) as err:
+        parse_catalogue(text, source="mine.yaml")
+    assert err.value.path == "mine.yaml"
+    assert reason in err.value.reason
+    assert err.value.line is not None
+    # The line points into the broken entry (at or after its `- id:` line, before the next).
+    assert err.value.line <= _line_of(text, new.split("\n")[0]) + 1
+
+
+def test_high_risk_without_approval_is_refused() -> None:
+    text = _with(
+        "      audit_fields: [zip, bonus_usd, hours]\n      idempotent: true\n",
+        "      audit_fields: [zip, bonus_usd, hours]\n      idempotent: true\n"
+        "      requires_approval: false\n",
+    )
+    text = text.replace(
+        "      requires_approval: true\n      audit_fields: [zip, bonus_usd",
+        "      audit_fields: [zip, bonus_usd",
+        1,
+    )
+    with pytest.raises(ConfigFileError, match="requires_approval"):
+        parse_catalogue(text)
+
+
+def test_entries_sharing_a_tool_must_share_its_policy() -> None:
+    text = _with("      audit_fields: [tech_id, cost_usd]\n", "      audit_fields: [tech_id]\n")
+    with pytest.raises(ConfigFileError, match="shared with"):
+        parse_catalogue(text)
+
+
+def test_duplicate_ids_and_unreadable_files(tmp_path: Path) -> None:
+    text = _with("id: recall_tech_shadow", "id: low_earner_surge_shift")
+    with pytest.raises(ConfigFileError, match="duplicate id"):
+        parse_catalogue(text)
+    with pytest.raises(ConfigFileError, match="cannot read"):
+        load_catalogue(tmp_path / "missing.yaml")
+    path = tmp_path / "ok.yaml"
+    path.write_text(DEFAULT_CATALOGUE_TEXT)
+    assert load_catalogue(path).digest == default_catalogue().digest
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=400))
+def test_any_text_is_a_catalogue_or_a_clear_refusal(text: str) -> None:
+    try:
+        cat = parse_catalogue(text, source="fuzz.yaml")
+    except ConfigFileError as exc:
+        assert exc.path == "fuzz.yaml"  # noqa: PT017
+        assert exc.reason  # noqa: PT017
+    else:
+        assert isinstance(cat, Catalogue)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=DEFAULT_CATALOGUE_TEXT.count("\n") - 1),
+    st.sampled_from(["", "  x: 1", "- ", "cooldown: -3h", "{", "weight: 0"]),
+)
+def test_a_mangled_default_is_loaded_or_refused_never_crashes(line: int, junk: str) -> None:
+    lines = DEFAULT_CATALOGUE_TEXT.split("\n")
+    lines[line] = junk
+    try:
+        parse_catalogue("\n".join(lines), source="m.yaml")
+    except ConfigFileError as exc:
+        assert exc.path == "m.yaml"  # noqa: PT017
