@@ -114,8 +114,14 @@ def _arm_summary(hourly: pl.DataFrame, last: pl.DataFrame) -> dict[str, Any]:
         for c in last.columns
         if c != "area_id"
     }
+    held = hourly.select(
+        pl.mean_horizontal(
+            [pl.col(f"inside_{b.id}").cast(pl.Float64) for b in _THRESHOLD_BANDS]
+        ).mean()
+    ).item()
     return {
         "guardband_pass_pct": _pct(hourly["inside_all"]),
+        "bands_held_pct": None if held is None else round(100.0 * float(held), 3),
         "band_pass_pct": band,
         "kpis": kpis,
         "area_hours": hourly.height,

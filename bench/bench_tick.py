@@ -1,0 +1,113 @@
+"""Benchmark: the hourly tick of every area agent at network scale, and where its time goes.
+
+Warms a network up for a week (scorecards only), then runs ``--hours`` agent ticks with the
+simulated approver and prints the tick's p50/p95/max and the time per phase, next to a
+baseline measured in the same run: the scorecard alone for the same hours (the tick's floor:
+what a network costs with no agent logic, no ledger, no control plane).
+
+    .venv/bin/python bench/bench_tick.py --areas 400 --hours 24
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import resource
+import statistics
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from tailguard.agents.approver import SimulatedApprover
+from tailguard.agents.catalogue import default_catalogue
+from tailguard.agents.simdownstream import SimulatorDownstream
+from tailguard.agents.tick import AreaAgents, build_registry
+from tailguard.clock import FakeClock
+from tailguard.control import ApproverList, ControlPlane
+from tailguard.learning import SelfLearnStore
+from tailguard.ledger import Ledger
+from tailguard.metrics import ScorecardEngine
+from tailguard.pulse import PulseStore
+from tailguard.rules import builtin_rules
+from tailguard.sim import NetworkConfig, Simulator
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--areas", type=int, default=400)
+    parser.add_argument("--hours", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    sim = Simulator(NetworkConfig(areas=args.areas, seed=args.seed))
+    engine = ScorecardEngine()
+    t = time.perf_counter()
+    for _ in range(7 * 24):
+        engine.ingest(sim.step())
+    print(f"warm-up: {args.areas} areas x 7 days in {time.perf_counter() - t:.1f} s")
+    base_sim, base_engine = copy.deepcopy(sim), copy.deepcopy(engine)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clock = FakeClock(sim.now)
+        cat = default_catalogue()
+        downstream = SimulatorDownstream(sim)
+        ledger = Ledger.open(f"sqlite:///{Path(tmp) / 'ledger.db'}", clock=clock)
+        control = ControlPlane(
+            build_registry(cat, lambda: downstream, clock),
+            ledger,
+            clock=clock,
+            approvers=ApproverList(approver_ids=frozenset({"sim-approver"})),
+        )
+        agents = AreaAgents(
+            catalogue=cat,
+            control=control,
+            learning=SelfLearnStore(ledger.engine),
+            scorecard=engine,
+            rules=builtin_rules(),
+            clock=clock,
+            pulse=PulseStore.open(str(Path(tmp) / "pulse.db")),
+            seed=args.seed,
+        )
+        approver = SimulatedApprover(control, seed=args.seed)
+        ticks: list[float] = []
+        phases: dict[str, float] = {}
+        decisions = 0
+        for _ in range(args.hours):
+            events = sim.step()
+            now = sim.now
+            clock.set(now)
+            a = time.perf_counter()
+            report = agents.tick(events)
+            ticks.append(time.perf_counter() - a)
+            decisions += report.decisions
+            for k, v in report.seconds.items():
+                phases[k] = phases.get(k, 0.0) + v
+            for minutes in (20, 40, 59):
+                clock.set(now + timedelta(minutes=minutes))
+                approver.poll(clock.now())
+        records = ledger.count()
+        ledger.close()
+
+    base: list[float] = []
+    for _ in range(args.hours):
+        events = base_sim.step()
+        a = time.perf_counter()
+        base_engine.ingest(events)
+        base_engine.scorecard(base_sim.now)
+        base.append(time.perf_counter() - a)
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+    p50, b50 = statistics.median(ticks), statistics.median(base)
+    p95 = sorted(ticks)[int(0.95 * (len(ticks) - 1))]
+    print(f"areas={args.areas} hours={args.hours} decisions={decisions} ledger_records={records}")
+    print(f"tick p50 {p50:.3f} s  p95 {p95:.3f} s  max {max(ticks):.3f} s")
+    print(f"baseline (scorecard only) p50 {b50:.3f} s  ratio tick/baseline {p50 / b50:.1f}x")
+    total = sum(phases.values())
+    for k, v in sorted(phases.items(), key=lambda kv: -kv[1]):
+        print(f"  {k:<10} {v:8.2f} s  {100 * v / total:5.1f} %")
+    print(f"peak RSS {rss:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
