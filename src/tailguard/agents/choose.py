@@ -119,14 +119,7 @@ class Chooser:
         """The interventions of this hour for every area with a firing trigger."""
         hour_seed = int(situation.now.timestamp() // 3600)
         rng = np.random.default_rng([self.seed, hour_seed])
-        parts = {
-            unit: frame.partition_by("area_id", as_dict=True)
-            for unit, frame in situation.units.items()
-        }
-        signal_parts = {
-            name: frame.partition_by("area_id", as_dict=True)
-            for name, frame in situation.signal_units.items()
-        }
+        ranked = self._rank(situation)
         kpis = {
             row["area_id"]: row
             for row in situation.scorecard.filter(
@@ -149,7 +142,7 @@ class Chooser:
                     break
                 eligible = []
                 for entry, trigger in groups[group]:
-                    picked = self._target(entry, trigger, area_id, situation, parts, signal_parts)
+                    picked = self._target(entry, trigger, area_id, situation, ranked)
                     if picked is not None and self._affordable(entry, area_id, situation.now):
                         eligible.append((entry, trigger, picked))
                 if not eligible:
@@ -176,14 +169,54 @@ class Chooser:
 
     # ----------------------------------------------------------------- pieces
 
+    def _rank(self, sit: Situation) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
+        """Per (entry, trigger): each area's best candidate units, best first (top 20).
+
+        One filter-sort-partition per entry for all areas, instead of one per area: the per-area
+        work left is a dictionary lookup and the cooldown check.
+        """
+        firing_areas = list(sit.firing)
+        wanted = {t for fired in sit.firing.values() for t in fired}
+        out: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+        for entry in self.catalogue.entries:
+            t = entry.target
+            if t.unit not in _ID_COLUMN or t.by is None:
+                continue
+            frame = sit.units.get(t.unit)
+            if frame is None:
+                continue
+            id_col = _ID_COLUMN[t.unit]
+            base = frame.filter(pl.col("area_id").is_in(firing_areas) & pl.col(t.by).is_not_null())
+            for col, conds in t.where.items():
+                for op, value in conds.items():
+                    base = base.filter(_OPS[op](pl.col(col), value))
+            for trigger in entry.trigger:
+                if trigger not in wanted:
+                    continue
+                cands = base
+                named = sit.signal_units.get(trigger)
+                if named is not None:  # a signal names its own units
+                    cands = cands.join(named, on=["area_id", id_col], how="semi")
+                cands = (
+                    cands.sort(
+                        "area_id", t.by, id_col, descending=[False, t.pick == "highest", False]
+                    )
+                    .group_by("area_id", maintain_order=True)
+                    .head(20)
+                )
+                table: dict[str, list[dict[str, Any]]] = {}
+                for row in cands.iter_rows(named=True):
+                    table.setdefault(row["area_id"], []).append(row)
+                out[(entry.id, trigger)] = table
+        return out
+
     def _target(
         self,
         entry: Entry,
         trigger: str,
         area_id: str,
         sit: Situation,
-        parts: Mapping[str, Mapping[Any, pl.DataFrame]],
-        signal_parts: Mapping[str, Mapping[Any, pl.DataFrame]],
+        ranked: Mapping[tuple[str, str], Mapping[str, list[dict[str, Any]]]],
     ) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
         st = self.state(area_id)
         t = entry.target
@@ -200,24 +233,8 @@ class Chooser:
                 return None
             args[TARGET_ARG[entry.kind]] = chosen
             return ",".join(chosen), args, {"customers": len(chosen)}
-        frame = parts.get(t.unit, {}).get((area_id,))
-        if frame is None or frame.is_empty():
-            return None
         id_col = _ID_COLUMN[t.unit]
-        if trigger in signal_parts:  # a signal names its own units
-            named = signal_parts[trigger].get((area_id,))
-            if named is None:
-                return None
-            frame = frame.join(named.select(id_col), on=id_col, how="semi")
-        assert t.by is not None
-        frame = frame.filter(pl.col(t.by).is_not_null())
-        for col, conds in t.where.items():
-            for op, value in conds.items():
-                frame = frame.filter(_OPS[op](pl.col(col), value))
-        if frame.is_empty():
-            return None
-        frame = frame.sort(t.by, id_col, descending=[t.pick == "highest", False])
-        for row in frame.head(20).iter_rows(named=True):
+        for row in ranked.get((entry.id, trigger), {}).get(area_id, ()):
             target_id = str(row[id_col])
             if self._cooling(st, entry.id, target_id, sit.now):
                 continue

@@ -196,6 +196,27 @@ class Signals:
         )
         return [str(c) for c in rows.to_list()]
 
+    def recent_detractors_by_area(
+        self, areas: list[str], *, hours: int = 48
+    ) -> dict[str, list[str]]:
+        """:meth:`recent_detractors` for many areas in one pass."""
+        if self._now is None or not areas:
+            return {}
+        rows = (
+            self._detractors.filter(
+                pl.col("area_id").is_in(areas)
+                & (pl.col("nps") <= self.config.detractor_nps)
+                & (pl.col("ts") > self._now - timedelta(hours=hours))
+                & pl.col("customer_id").is_not_null()
+            )
+            .sort("ts", descending=True)
+            .unique(subset=["area_id", "customer_id"], keep="first", maintain_order=True)
+        )
+        out: dict[str, list[str]] = {}
+        for area, customer in rows.select("area_id", "customer_id").iter_rows():
+            out.setdefault(str(area), []).append(str(customer))
+        return out
+
     def emptiest_locker(self, area_id: str, sku: str) -> str | None:
         """The area's locker with the least stock of ``sku`` (None if no locker reported it)."""
         rows = self._stock.filter((pl.col("area_id") == area_id) & (pl.col("sku") == sku)).sort(

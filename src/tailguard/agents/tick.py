@@ -217,7 +217,7 @@ class AreaAgents:
                     "demand_surge": surges.select("area_id", "zip"),
                     "detractor_cluster": clusters.select("area_id", "tech_id"),
                 },
-                customers={a: self.signals.recent_detractors(a) for a in firing},
+                customers=self.signals.recent_detractors_by_area(list(firing)),
                 lockers=self._lockers(firing, units),
             )
         )
