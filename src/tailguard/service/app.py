@@ -27,6 +27,7 @@ from tailguard.service import metrics, queries
 from tailguard.service.api import approvals, insight, runs
 from tailguard.service.api.models import Health
 from tailguard.service.errors import document_errors, install_error_handlers
+from tailguard.service.nul import RejectNulMiddleware, document_nul_free
 from tailguard.service.observe import ObserveMiddleware
 from tailguard.service.settings import ServiceSettings, ServiceState
 
@@ -107,6 +108,7 @@ def create_app(settings: ServiceSettings, *, optional_routers: bool = True) -> F
     )
     app.state.tailguard = state
     install_error_handlers(app)
+    app.add_middleware(RejectNulMiddleware)  # inside ObserveMiddleware: refusals are logged
     app.add_middleware(ObserveMiddleware, tracer_provider=settings.tracer_provider)
 
     collector = metrics.StateCollector(
@@ -162,7 +164,9 @@ def create_app(settings: ServiceSettings, *, optional_routers: bool = True) -> F
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document_errors(build_schema())
+            schema = build_schema()
+            document_errors(schema)
+            document_nul_free(schema)
         assert app.openapi_schema is not None
         return app.openapi_schema
 

@@ -87,7 +87,7 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if (
         exc.status_code in (404, 405)
         and request.url.path.startswith("/v1")
-        and not _has_key(request)
+        and not has_key(request)
     ):
         # Nothing under /v1 answers without a key, not even "no such endpoint".
         return error_response(
@@ -98,7 +98,8 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, detail, headers=dict(exc.headers or {}))
 
 
-def _has_key(request: Request) -> bool:
+def has_key(request: Request) -> bool:
+    """Whether the request carries an active API key (Bearer or ``X-API-Key``)."""
     auth = request.headers.get("authorization", "")
     raw = auth[7:] if auth[:7].lower() == "bearer " else request.headers.get("x-api-key")
     keys = getattr(getattr(request.app.state, "tailguard", None), "keys", None)
