@@ -1,7 +1,7 @@
 """Benchmark: the hourly tick of every area agent at network scale, and where its time goes.
 
 Warms a network up for a week (scorecards only), then runs ``--hours`` agent ticks with the
-simulated approver and prints the tick's p50/p95/max and the time per phase, next to a
+simulated approver and prints the tick's p50/p95/max (the approver's inbox polls included) and the time per phase, next to a
 baseline measured in the same run: the scorecard alone for the same hours (the tick's floor:
 what a network costs with no agent logic, no ledger, no control plane).
 
@@ -16,20 +16,10 @@ import resource
 import statistics
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
-from tailguard.agents.approver import SimulatedApprover
-from tailguard.agents.catalogue import default_catalogue
-from tailguard.agents.simdownstream import SimulatorDownstream
-from tailguard.agents.tick import AreaAgents, build_registry
-from tailguard.clock import FakeClock
-from tailguard.control import ApproverList, ControlPlane
-from tailguard.learning import SelfLearnStore
-from tailguard.ledger import Ledger
+from tailguard.agents.world import build_world
 from tailguard.metrics import ScorecardEngine
-from tailguard.pulse import PulseStore
-from tailguard.rules import builtin_rules
 from tailguard.sim import NetworkConfig, Simulator
 
 
@@ -49,45 +39,19 @@ def main() -> None:
     base_sim, base_engine = copy.deepcopy(sim), copy.deepcopy(engine)
 
     with tempfile.TemporaryDirectory() as tmp:
-        clock = FakeClock(sim.now)
-        cat = default_catalogue()
-        downstream = SimulatorDownstream(sim)
-        ledger = Ledger.open(f"sqlite:///{Path(tmp) / 'ledger.db'}", clock=clock)
-        control = ControlPlane(
-            build_registry(cat, lambda: downstream, clock),
-            ledger,
-            clock=clock,
-            approvers=ApproverList(approver_ids=frozenset({"sim-approver"})),
-        )
-        agents = AreaAgents(
-            catalogue=cat,
-            control=control,
-            learning=SelfLearnStore(ledger.engine),
-            scorecard=engine,
-            rules=builtin_rules(),
-            clock=clock,
-            pulse=PulseStore.open(str(Path(tmp) / "pulse.db")),
-            seed=args.seed,
-        )
-        approver = SimulatedApprover(control, seed=args.seed)
+        world = build_world(sim, engine, Path(tmp), seed=args.seed)
         ticks: list[float] = []
         phases: dict[str, float] = {}
         decisions = 0
         for _ in range(args.hours):
-            events = sim.step()
-            now = sim.now
-            clock.set(now)
             a = time.perf_counter()
-            report = agents.tick(events)
+            report = world.hour()
             ticks.append(time.perf_counter() - a)
             decisions += report.decisions
             for k, v in report.seconds.items():
                 phases[k] = phases.get(k, 0.0) + v
-            for minutes in (20, 40, 59):
-                clock.set(now + timedelta(minutes=minutes))
-                approver.poll(clock.now())
-        records = ledger.count()
-        ledger.close()
+        records = world.ledger.count()
+        world.close()
 
     base: list[float] = []
     for _ in range(args.hours):

@@ -10,7 +10,6 @@ import itertools
 import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,42 +17,15 @@ import polars as pl
 import pytest
 
 from tailguard.agents import RestDownstream
-from tailguard.agents.approver import ApproverPolicy, SimulatedApprover
+from tailguard.agents.approver import ApproverPolicy
 from tailguard.agents.catalogue import default_catalogue
 from tailguard.agents.downstream import DownstreamAgent
-from tailguard.agents.simdownstream import SimulatorDownstream
 from tailguard.agents.testing import RecordingDownstreamServer
-from tailguard.agents.tick import AreaAgents, TickReport, build_registry
-from tailguard.clock import FakeClock
-from tailguard.control import ApproverList, ControlPlane
-from tailguard.learning import SelfLearnStore
+from tailguard.agents.world import AgentWorld, build_world
 from tailguard.ledger import Ledger
 from tailguard.metrics import ScorecardEngine
-from tailguard.pulse import PulseStore
-from tailguard.rules import builtin_rules
 from tailguard.sim import NetworkConfig, Simulator
 from tailguard.sim.scenarios import day_in_the_life
-
-
-@dataclass
-class World:
-    sim: Simulator
-    clock: FakeClock
-    ledger: Ledger
-    control: ControlPlane
-    agents: AreaAgents
-    approver: SimulatedApprover
-    learning: SelfLearnStore
-
-    def hour(self) -> TickReport:
-        events = self.sim.step()
-        now = self.sim.now
-        self.clock.set(now)
-        report = self.agents.tick(events)
-        for minutes in (20, 40, 59):
-            self.clock.set(now + timedelta(minutes=minutes))
-            self.approver.poll(self.clock.now())
-        return report
 
 
 def _world(
@@ -64,41 +36,12 @@ def _world(
     warm_days: int = 7,
     downstream: Callable[[Simulator], DownstreamAgent] | None = None,
     approver: ApproverPolicy | None = None,
-) -> World:
+) -> AgentWorld:
     sim = Simulator(NetworkConfig(areas=areas, seed=seed))
     engine = ScorecardEngine()
     for _ in range(warm_days * 24):
         engine.ingest(sim.step())
-    clock = FakeClock(sim.now)
-    cat = default_catalogue()
-    agent = downstream(sim) if downstream else SimulatorDownstream(sim)
-    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", clock=clock)
-    control = ControlPlane(
-        build_registry(cat, lambda: agent, clock),
-        ledger,
-        clock=clock,
-        approvers=ApproverList(approver_ids=frozenset({"sim-approver"})),
-    )
-    learning = SelfLearnStore(ledger.engine)
-    agents = AreaAgents(
-        catalogue=cat,
-        control=control,
-        learning=learning,
-        scorecard=engine,
-        rules=builtin_rules(),
-        clock=clock,
-        pulse=PulseStore.open(str(tmp_path / "pulse.db")),
-        seed=seed,
-    )
-    return World(
-        sim,
-        clock,
-        ledger,
-        control,
-        agents,
-        SimulatedApprover(control, approver, seed=seed),
-        learning,
-    )
+    return build_world(sim, engine, tmp_path, seed=seed, downstream=downstream, approver=approver)
 
 
 def _ledger_frame(ledger: Ledger, kind: str) -> pl.DataFrame:

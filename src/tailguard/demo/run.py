@@ -27,20 +27,16 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
-from tailguard.agents.approver import ApproverPolicy, SimulatedApprover
-from tailguard.agents.catalogue import Catalogue, default_catalogue
-from tailguard.agents.simdownstream import SimulatorDownstream
-from tailguard.agents.tick import AreaAgents, build_registry
-from tailguard.clock import FakeClock, format_ts
-from tailguard.control import ApproverList, ControlPlane
+from tailguard.agents.approver import ApproverPolicy
+from tailguard.agents.catalogue import Catalogue
+from tailguard.agents.world import build_world
+from tailguard.clock import format_ts
+from tailguard.control import ControlPlane
 from tailguard.control.store import gates as control_gates
 from tailguard.errors import InvalidInputError
-from tailguard.learning import SelfLearnStore
-from tailguard.ledger import Ledger
 from tailguard.ledger.kpis import control_plane_kpis
 from tailguard.metrics import ScorecardEngine
-from tailguard.pulse import PulseStore
-from tailguard.rules import GUARD_BANDS, builtin_rules
+from tailguard.rules import GUARD_BANDS
 from tailguard.sim import NetworkConfig, Simulator
 
 _THRESHOLD_BANDS = [b for b in GUARD_BANDS if b.kind == "threshold"]
@@ -157,48 +153,26 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
 
     # ------------------------------------------------------------ agents on
     t1 = time.perf_counter()
-    clock = FakeClock(sim.now)
-    catalogue = config.catalogue or default_catalogue()
-    downstream = SimulatorDownstream(sim)
+    world = build_world(
+        sim, engine, out, seed=config.seed, catalogue=config.catalogue, approver=config.approver
+    )
+    agents, ledger, control, learning = world.agents, world.ledger, world.control, world.learning
+    catalogue = agents.catalogue
     ledger_url = f"sqlite:///{out / 'ledger.db'}"
-    ledger = Ledger.open(ledger_url, clock=clock)
-    control = ControlPlane(
-        build_registry(catalogue, lambda: downstream, clock),
-        ledger,
-        clock=clock,
-        approvers=ApproverList(approver_ids=frozenset({config.approver.approver_id})),
-    )
-    learning = SelfLearnStore(ledger.engine)
-    agents = AreaAgents(
-        catalogue=catalogue,
-        control=control,
-        learning=learning,
-        scorecard=engine,
-        rules=builtin_rules(),
-        clock=clock,
-        pulse=PulseStore.open(str(out / "pulse.db")),
-        seed=config.seed,
-    )
-    approver = SimulatedApprover(control, config.approver, seed=config.seed)
     hours = config.weeks * 7 * 24
     on_rows: list[pl.DataFrame] = []
     ticks: list[float] = []
     phases: dict[str, float] = {}
     week_links: list[tuple[str, str]] = []
     for h in range(hours):
-        events = sim.step()
-        now = sim.now
-        clock.set(now)
         a = time.perf_counter()
-        report = agents.tick(events)
+        report = world.hour()
+        now = sim.now
         ticks.append(time.perf_counter() - a)
         for k, v in report.seconds.items():
             phases[k] = phases.get(k, 0.0) + v
         assert agents.last_scorecard is not None
         on_rows.append(hourly_rows(agents.last_scorecard, "on", now))
-        for minutes in (20, 40, 59):
-            clock.set(now + timedelta(minutes=minutes))
-            approver.poll(clock.now())
         if config.weekly and (h + 1) % (7 * 24) == 0:
             week_links += _weekly(engine, now, out, ledger_url)
         say("agents on", h + 1, hours)
