@@ -122,14 +122,17 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
             proc.wait()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: while the sync API's driver runs, its event loop stays set as
+# the main thread's running loop (even between calls), so asyncio.run/anyio.run in any later
+# test would fail. Stopping it when the last browser test is done leaves the thread clean.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
-    """The Playwright driver."""
+    """The Playwright driver, stopped after the last test of this package."""
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's Chromium, headless; missing Chromium is a failure, never a skip."""
     if not Path(CHROMIUM).exists():

@@ -7,7 +7,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 import uvicorn
@@ -18,6 +17,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from tailguard.mcp import GovernedMcpServer, McpStack
 from tailguard.service.auth import KeyStore
 
+from ._async import run_async
 from ._checks import check_executed_run, check_gated_run, check_listing, direct_read
 
 
@@ -47,7 +47,7 @@ def _run(url: str, key: str, body: Callable[[Client], Awaitable[None]]) -> None:
             async with Client(transport, read_timeout_seconds=60) as client:
                 await body(client)
 
-    anyio.run(main)
+    run_async(main)
 
 
 def _report(result: Any) -> dict[str, Any]:

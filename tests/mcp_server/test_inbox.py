@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from fastapi.testclient import TestClient
 from mcp import Client
@@ -15,6 +14,7 @@ from tailguard.mcp import GovernedMcpServer, McpStack
 from tailguard.service import ServiceSettings, create_app
 from tailguard.service.chat import close
 
+from ._async import run_async
 from ._checks import latest
 
 
@@ -42,11 +42,11 @@ def test_inbox_approval_runs_the_mcp_call_once(
             assert isinstance(result.structured_content, dict)
             return result.structured_content
 
-    got["pending"] = anyio.run(
+    got["pending"] = run_async(
         call, "update_candidate_status", {"candidate": "John", "newStatus": "offer"}
     )
     assert got["pending"]["status"] == "executed"  # execute_low: no gate
-    got["pending"] = anyio.run(
+    got["pending"] = run_async(
         call, "send_message", {"candidate": "John", "content": "Offer letter is on its way"}
     )
     gate_id = got["pending"]["gate_id"]
@@ -58,7 +58,7 @@ def test_inbox_approval_runs_the_mcp_call_once(
     assert response.status_code == 200, response.text
     resumed = response.json()["resumed"]
     assert resumed["outcome"] == "executed", resumed
-    followed = anyio.run(call, "check_approval", {"gate_id": gate_id})
+    followed = run_async(call, "check_approval", {"gate_id": gate_id})
     assert followed["status"] == "executed"
     assert followed["replayed"] is True
     run = latest(stack, "run", got["pending"]["run_id"])

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import anyio
 import pytest
 from mcp import Client
 
 from tailguard.agents.testing import RecordingDownstreamServer
 from tailguard.mcp import GovernedMcpServer, McpStack, open_mcp
 
+from ._async import run_async
 from ._checks import check_executed_run, check_listing
 
 
@@ -42,7 +42,7 @@ def test_intervention_tools_are_listed_and_called(
             high = await client.call_tool("open_surge_pay_window", {"zip": "75001"})
             got["high"] = high.structured_content
 
-    anyio.run(main)
+    run_async(main)
     check_listing(stack, got["tools"])
     names = {t.name for t in got["tools"]}
     assert {"buffer_locker_stock", "open_surge_pay_window"} <= names

@@ -7,12 +7,12 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
 from tailguard.mcp import McpStack
 
+from ._async import run_async
 from ._checks import check_executed_run, check_gated_run, check_listing, direct_read
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ def _run(db_url: str, body: Callable[[Client], Awaitable[None]], *extra: str) ->
         async with Client(params, read_timeout_seconds=60) as client:
             await body(client)
 
-    anyio.run(main)
+    run_async(main)
 
 
 def _report(result: Any) -> dict[str, Any]:
