@@ -373,7 +373,7 @@ def _interventions(decisions: pl.DataFrame) -> dict[str, Any]:
             "pending": int(status.get("pending_approval", 0)),
             "cost_usd": round(float(part["cost_usd"].sum()), 2),
             "outcomes_measured": deltas.len(),
-            "mean_outcome_delta": None if deltas.is_empty() else round(float(deltas.mean()), 4),  # type: ignore[arg-type]
+            "mean_outcome_delta": None if deltas.is_empty() else float(deltas.mean()),  # type: ignore[arg-type]
         }
     return {
         "total": decisions.height,
