@@ -106,7 +106,7 @@ class Chooser:
         self._order: dict[str, int] = {}
         for i, entry in enumerate(catalogue.entries):
             self._order.setdefault(entry.group, i)
-        self._ledger: dict[str, tuple[str, str, str, float]] = {}
+        self._reserved: dict[str, tuple[str, str, str, float]] = {}
 
     def state(self, area_id: str) -> AreaState:
         """The area's state (created on first use)."""
@@ -292,7 +292,7 @@ class Chooser:
         if entry.target.unit == "customers":
             st.credited.update(args[TARGET_ARG[entry.kind]])
         decision_id = f"dec-{uuid.uuid4().hex[:16]}"
-        self._ledger[decision_id] = (area_id, entry.id, week, entry.cost_usd)
+        self._reserved[decision_id] = (area_id, entry.id, week, entry.cost_usd)
         baseline: float | None = None
         if entry.outcome is not None:
             source = unit_row if entry.outcome.scope == "unit" else kpis
@@ -318,7 +318,7 @@ class Chooser:
 
     def release(self, decision_id: str) -> None:
         """Give a decision's estimated cost back to its budgets (it was rejected or failed)."""
-        item = self._ledger.pop(decision_id, None)
+        item = self._reserved.pop(decision_id, None)
         if item is None:
             return
         area_id, entry_id, week, cost = item
@@ -330,4 +330,4 @@ class Chooser:
 
     def settle(self, decision_id: str) -> None:
         """Forget a decision's budget bookkeeping once it executed (its spend stays)."""
-        self._ledger.pop(decision_id, None)
+        self._reserved.pop(decision_id, None)
