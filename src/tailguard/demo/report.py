@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +61,16 @@ from markupsafe import Markup
 import tailguard
 from tailguard.demo import charts
 from tailguard.demo.charts import DECISION_COLOURS, STATUS_COLOURS
+from tailguard.demo.tables import (
+    control_section,
+    dig,
+    fmt_kpi,
+    fmt_num,
+    fmt_pct,
+    fmt_pp,
+    fmt_usd,
+    is_missing,
+)
 from tailguard.errors import InvalidInputError
 from tailguard.metrics.kpis import KPIS
 from tailguard.rules.guardbands import GUARD_BANDS, GuardBand
@@ -76,61 +86,7 @@ _APPROVAL_COLUMNS: Final = (
     "gate_id", "area_id", "tool_name", "risk_level", "presented_at", "decided_at", "decision",
     "decided_by", "latency_min",
 )  # fmt: skip
-_UNIT_DIGITS: Final = {"jobs/week": 0}
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
-
-
-# --- formatting (also the template's filters) ----------------------------------------------
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def fmt_num(value: Any, digits: int = 0) -> str:
-    """A number with thousands separators and ``digits`` decimals; "n/a" when missing."""
-    return "n/a" if _missing(value) else f"{float(value):,.{digits}f}"
-
-
-def fmt_pct(value: Any, digits: int = 1) -> str:
-    """A percentage already in percent: ``63.4 %``."""
-    return "n/a" if _missing(value) else f"{float(value):.{digits}f} %"
-
-
-def fmt_rate(value: Any) -> str:
-    """A ratio in [0, 1] as a percentage."""
-    return "n/a" if _missing(value) else fmt_pct(100.0 * float(value))
-
-
-def fmt_pp(value: Any) -> str:
-    """A difference of percentages, in percentage points: ``+12.3 pp``."""
-    return "n/a" if _missing(value) else f"{float(value):+.1f} pp"
-
-
-def fmt_usd(value: Any) -> str:
-    """Money: cents below $1,000 (``$12.50``), whole dollars above (``$12,346``)."""
-    if _missing(value):
-        return "n/a"
-    v = float(value)
-    text = f"${abs(v):,.2f}" if abs(v) < 1000 else f"${abs(v):,.0f}"
-    return f"-{text}" if v < 0 else text
-
-
-def fmt_ms(value: Any) -> str:
-    """A duration in milliseconds, in ms below 10 s and in seconds above."""
-    if _missing(value):
-        return "n/a"
-    v = float(value)
-    return f"{v:,.0f} ms" if v < 10_000 else f"{v / 1000:,.1f} s"
-
-
-def fmt_kpi(value: Any, kpi_id: str) -> str:
-    """A KPI value with its unit, to the precision the unit deserves."""
-    unit = KPIS[kpi_id].unit if kpi_id in KPIS else ""
-    if unit == "USD/week":
-        return "n/a" if _missing(value) else f"${float(value):,.0f}"
-    text = fmt_num(value, _UNIT_DIGITS.get(unit, 1))
-    return text if text == "n/a" or unit in ("", "score") else f"{text} {unit}"
 
 
 # --- views handed to the template ------------------------------------------------------------
@@ -211,7 +167,7 @@ def render_report(
             **_bands_section(summary, hourly, checks),
             **_interventions_section(summary, interventions, checks),
             **_approvals_section(summary, approvals, checks),
-            "control": _control_section(control_kpis),
+            "control": control_section(control_kpis),
             "week_links": links,
             "version": tailguard.__version__,
         }
@@ -258,26 +214,17 @@ def _check_inputs(
             raise InvalidInputError(f"weekly link {label!r} is not a relative href: {href!r}")
 
 
-def _get(mapping: Any, *path: str) -> Any:
-    """``mapping[path[0]][path[1]]...``, or None where a level is missing."""
-    for key in path:
-        if not isinstance(mapping, Mapping):
-            return None
-        mapping = mapping.get(key)
-    return mapping
-
-
 def _differs(a: Any, b: Any, tolerance: float) -> bool:
-    if _missing(a) or _missing(b):
+    if is_missing(a) or is_missing(b):
         return False
     return abs(float(a) - float(b)) > tolerance + 1e-9 * max(abs(float(a)), abs(float(b)))
 
 
 def _run_info(summary: Mapping[str, Any]) -> dict[str, Any]:
-    wall = _get(summary, "wall_seconds")
+    wall = dig(summary, "wall_seconds")
     return {
-        "areas": fmt_num(_get(summary, "areas")),
-        "weeks": fmt_num(_get(summary, "weeks")),
+        "areas": fmt_num(dig(summary, "areas")),
+        "weeks": fmt_num(dig(summary, "weeks")),
         "seed": "n/a" if summary.get("seed") is None else str(summary["seed"]),
         "start": _when(summary.get("start")),
         "end": _when(summary.get("end")),
@@ -303,32 +250,32 @@ def _when(value: Any) -> str:
 def _headline(
     summary: Mapping[str, Any], control_kpis: Mapping[str, Any], checks: list[str]
 ) -> dict[str, Any]:
-    on = _get(summary, "agents_on", "guardband_pass_pct")
-    off = _get(summary, "agents_off", "guardband_pass_pct")
-    by_kind = _get(summary, "interventions", "by_kind") or {}
-    costs = [_get(v, "cost_usd") for v in by_kind.values()]
-    spend = None if any(_missing(c) for c in costs) else sum(float(c) for c in costs)
-    executed = [_get(v, "executed") for v in by_kind.values()]
-    bypasses = _get(summary, "approvals", "bypasses")
-    ledger_bypasses = _get(control_kpis, "overall", "approval_bypass_count")
+    on = dig(summary, "agents_on", "guardband_pass_pct")
+    off = dig(summary, "agents_off", "guardband_pass_pct")
+    by_kind = dig(summary, "interventions", "by_kind") or {}
+    costs = [dig(v, "cost_usd") for v in by_kind.values()]
+    spend = None if any(is_missing(c) for c in costs) else sum(float(c) for c in costs)
+    executed = [dig(v, "executed") for v in by_kind.values()]
+    bypasses = dig(summary, "approvals", "bypasses")
+    ledger_bypasses = dig(control_kpis, "overall", "approval_bypass_count")
     if _differs(bypasses, ledger_bypasses, 0):
         checks.append(
             f"approval bypasses: summary.json says {bypasses}, the ledger's control-plane "
             f"KPIs say {ledger_bypasses}"
         )
-    worst = max((int(b) for b in (bypasses, ledger_bypasses) if not _missing(b)), default=None)
-    verified = _get(summary, "ledger", "verified")
+    worst = max((int(b) for b in (bypasses, ledger_bypasses) if not is_missing(b)), default=None)
+    verified = dig(summary, "ledger", "verified")
     return {
         "pass_on": fmt_pct(on),
         "pass_off": fmt_pct(off),
-        "lift": fmt_pp(None if _missing(on) or _missing(off) else float(on) - float(off)),
-        "lift_positive": not (_missing(on) or _missing(off)) and float(on) > float(off),
-        "interventions": fmt_num(_get(summary, "interventions", "total")),
-        "executed": fmt_num(None if any(_missing(e) for e in executed) else sum(executed)),
+        "lift": fmt_pp(None if is_missing(on) or is_missing(off) else float(on) - float(off)),
+        "lift_positive": not (is_missing(on) or is_missing(off)) and float(on) > float(off),
+        "interventions": fmt_num(dig(summary, "interventions", "total")),
+        "executed": fmt_num(None if any(is_missing(e) for e in executed) else sum(executed)),
         "spend": fmt_usd(spend),
         "bypasses": "n/a" if worst is None else f"{worst:,}",
         "bypasses_ok": worst == 0,
-        "ledger_records": fmt_num(_get(summary, "ledger", "records")),
+        "ledger_records": fmt_num(dig(summary, "ledger", "records")),
         "ledger_verified": verified,
     }
 
@@ -371,21 +318,21 @@ def _bands_section(
         column = "inside_all" if band_id == "all" else f"inside_{band_id}"
         row = from_frame.get(arm, {})
         key = "guardband_pass_pct" if band_id == "all" else None
-        stated = _get(summary, f"agents_{arm}", *((key,) if key else ("band_pass_pct", band_id)))
+        stated = dig(summary, f"agents_{arm}", *((key,) if key else ("band_pass_pct", band_id)))
         derived = row.get(column)
         if _differs(stated, derived, 0.05):
             checks.append(
                 f"share of area-hours inside {band_id!r} with agents {arm}: summary.json says "
                 f"{fmt_pct(stated, 2)}, the hourly frame gives {fmt_pct(derived, 2)}"
             )
-        return (derived if _missing(stated) else stated), row.get(f"n:{column}")
+        return (derived if is_missing(stated) else stated), row.get(f"n:{column}")
 
     bands: list[BandView] = []
     share_rows: list[dict[str, Any]] = []
     for band in (*GUARD_BANDS, None):
         band_id = band.id if band else "all"
         (p_on, n_on), (p_off, n_off) = share("on", band_id), share("off", band_id)
-        lift = None if _missing(p_on) or _missing(p_off) else float(p_on) - float(p_off)
+        lift = None if is_missing(p_on) or is_missing(p_off) else float(p_on) - float(p_off)
         label = band.doc if band else "all guard-bands"
         share_rows.append(
             {"id": band_id, "label": label, "on": p_on, "off": p_off, "lift": fmt_pp(lift),
@@ -410,8 +357,8 @@ def _bands_section(
                     if per_hour is not None
                     else None
                 ),
-                value_on=fmt_kpi(_get(summary, "agents_on", "kpis", band.kpi), band.kpi),
-                value_off=fmt_kpi(_get(summary, "agents_off", "kpis", band.kpi), band.kpi),
+                value_on=fmt_kpi(dig(summary, "agents_on", "kpis", band.kpi), band.kpi),
+                value_off=fmt_kpi(dig(summary, "agents_off", "kpis", band.kpi), band.kpi),
                 pass_on=fmt_pct(p_on),
                 pass_off=fmt_pct(p_off),
                 lift=fmt_pp(lift),
@@ -434,12 +381,12 @@ _KIND_KEYS: Final = ("count", "executed", "rejected", "timeout", "failed", "cost
 
 
 def _first(value: Any, fallback: Any) -> Any:
-    return fallback if _missing(value) else value
+    return fallback if is_missing(value) else value
 
 
 def _verdict(mean: Any, half: float | None, better: str) -> str:
     """``improved`` or ``worsened`` when the interval excludes 0, else ``unclear``."""
-    if half is None or _missing(mean) or not better:
+    if half is None or is_missing(mean) or not better:
         return "unclear"
     lo, hi = float(mean) - half, float(mean) + half
     if lo > 0 or hi < 0:
@@ -455,7 +402,7 @@ def _better(kpi_id: Any) -> str:
 def _interventions_section(
     summary: Mapping[str, Any], frame: pl.DataFrame, checks: list[str]
 ) -> dict[str, Any]:
-    by_kind: Mapping[str, Any] = _get(summary, "interventions", "by_kind") or {}
+    by_kind: Mapping[str, Any] = dig(summary, "interventions", "by_kind") or {}
     stats: dict[str, dict[str, Any]] = {}
     if frame.height:
         agg = frame.group_by("kind").agg(
@@ -469,7 +416,7 @@ def _interventions_section(
             pl.col("outcome_delta").std().alias("std"),
         )
         stats = {row["kind"]: row for row in agg.iter_rows(named=True)}
-    total = _get(summary, "interventions", "total")
+    total = dig(summary, "interventions", "total")
     if _differs(total, frame.height, 0):
         checks.append(
             f"interventions: summary.json says {total}, the frame has {frame.height} rows"
@@ -481,17 +428,17 @@ def _interventions_section(
         for key in (*_KIND_KEYS, "mean_outcome_delta"):
             tolerance = {"cost_usd": 0.005, "mean_outcome_delta": 1e-6}.get(key, 0.0)
             derived = row.get("mean" if key == "mean_outcome_delta" else key)
-            if _differs(_get(stated, key), derived, tolerance):
+            if _differs(dig(stated, key), derived, tolerance):
                 checks.append(
                     f"interventions of kind {kind!r}, {key}: summary.json says "
-                    f"{_get(stated, key)}, the frame gives {derived}"
+                    f"{dig(stated, key)}, the frame gives {derived}"
                 )
         n: int = row.get("measured", 0)
         mean: Any = row.get("mean")
         std: Any = row.get("std")
-        half = None if n < 2 or _missing(std) else 1.96 * float(std) / math.sqrt(n)
-        pick = {key: _first(_get(stated, key), row.get(key)) for key in _KIND_KEYS}
-        pick["mean_outcome_delta"] = _first(_get(stated, "mean_outcome_delta"), mean)
+        half = None if n < 2 or is_missing(std) else 1.96 * float(std) / math.sqrt(n)
+        pick = {key: _first(dig(stated, key), row.get(key)) for key in _KIND_KEYS}
+        pick["mean_outcome_delta"] = _first(dig(stated, "mean_outcome_delta"), mean)
         rows.append(
             KindView(
                 kind=kind,
@@ -512,7 +459,7 @@ def _interventions_section(
         )
     return {
         "kind_rows": rows,
-        "interventions_total": fmt_num(total if not _missing(total) else frame.height),
+        "interventions_total": fmt_num(total if not is_missing(total) else frame.height),
         "kinds_svg": (
             charts.kinds_plot(
                 [k for k in kinds if k in stats],
@@ -565,98 +512,18 @@ def _approvals_section(
     cards = []
     for decision, title in (("approved", "approved"), ("rejected", "rejected"),
                             ("timeout", "timed out"), ("pending", "pending")):  # fmt: skip
-        stated = _get(summary, "approvals", decision)
+        stated = dig(summary, "approvals", decision)
         if _differs(stated, counts[decision], 0):
             checks.append(
                 f"approvals {decision}: summary.json says {stated}, the frame has "
                 f"{counts[decision]}"
             )
-        value = counts[decision] if _missing(stated) else stated
+        value = counts[decision] if is_missing(stated) else stated
         cards.append({"id": decision, "title": title, "value": fmt_num(value)})
     return {
         "approval_cards": cards,
         "approval_gates": fmt_num(frame.height),
-        "median_latency": fmt_num(_get(summary, "approvals", "median_latency_min"), 1),
+        "median_latency": fmt_num(dig(summary, "approvals", "median_latency_min"), 1),
         "approval_tools": tools,
         "latency_svg": svg,
-    }
-
-
-_OVERALL: Final = (
-    ("runs", "runs", "num", "runs that started in the window"),
-    ("runs_finished", "runs finished", "num", "completed, failed or aborted"),
-    ("time_to_first_action_ms.median", "time to first action (median)", "ms",
-     "first executed step minus the run's start"),
-    ("time_to_first_action_ms.p90", "time to first action (P90)", "ms", "inverted CDF"),
-    ("workflow_success_rate", "workflow success rate", "rate", "completed / finished runs"),
-    ("objective_met_rate", "objective met", "rate", "outcomes with objective met / evaluated"),
-    ("rollback_rate", "rollback rate", "rate", "steps rolled back / steps that ran"),
-    ("human_override_rate", "human override rate", "rate", "gates rejected / gates decided"),
-    ("approval_bypass_count", "approval bypasses", "num",
-     "steps that ran without an approved gate although approval was required; must be 0"),
-    ("steps_ran", "steps that ran", "num", "steps ever executed"),
-    ("gates", "approval gates", "num", "gates opened"),
-    ("total_cost_usd", "total cost", "usd", "sum of the runs' cost"),
-    ("cost_per_run_usd", "cost per run", "usd", "mean cost of a run"),
-    ("total_tokens", "tokens", "num", "sum of the runs' LLM tokens"),
-    ("tokens_per_productive_step", "tokens per productive step", "num1",
-     "tokens / steps executed and not rolled back"),
-)  # fmt: skip
-_ROLE_COLUMNS: Final = ("runs", "workflow_success_rate", "time_to_first_action_ms.median",
-                        "human_override_rate", "approval_bypass_count", "cost_per_run_usd",
-                        "tokens_per_productive_step")  # fmt: skip
-_TOOL_COLUMNS: Final = ("steps_ran", "rollback_rate", "gates", "gates_decided",
-                        "human_override_rate", "approval_bypass_count")  # fmt: skip
-_FORMATS: Final[dict[str, Callable[[Any], str]]] = {
-    "num": fmt_num,
-    "ms": fmt_ms,
-    "rate": fmt_rate,
-    "usd": fmt_usd,
-    "num1": lambda v: fmt_num(v, 1),
-}
-_KIND_OF: Final = {key: kind for key, _, kind, _ in _OVERALL} | {"gates_decided": "num"}
-#: Short column titles for the per-role and per-tool tables.
-_SHORT: Final = {
-    "runs": "runs",
-    "workflow_success_rate": "success",
-    "time_to_first_action_ms.median": "first action (median)",
-    "human_override_rate": "overridden",
-    "approval_bypass_count": "bypasses",
-    "cost_per_run_usd": "cost / run",
-    "tokens_per_productive_step": "tokens / step",
-    "steps_ran": "steps ran",
-    "rollback_rate": "rolled back",
-    "gates": "gates",
-    "gates_decided": "decided",
-}
-
-
-def _cell(kpis: Any, key: str) -> str:
-    return str(_FORMATS[_KIND_OF[key]](_get(kpis, *key.split("."))))
-
-
-def _control_section(control: Mapping[str, Any]) -> dict[str, Any]:
-    overall = _get(control, "overall") or {}
-    bypass_detail = _get(overall, "bypasses") or {}
-    detail = ", ".join(f"{k} {v}" for k, v in bypass_detail.items() if v)
-    per_role = _get(control, "per_role") or {}
-    per_tool = _get(control, "per_tool") or {}
-    return {
-        "overall": [
-            {
-                "id": key.replace(".", "-").replace("_", "-"),
-                "title": title,
-                "value": _cell(overall, key)
-                + (f" ({detail})" if key == "approval_bypass_count" and detail else ""),
-                "doc": doc,
-            }
-            for key, title, _, doc in _OVERALL
-        ],
-        "role_columns": [_SHORT[c] for c in _ROLE_COLUMNS],
-        "roles": [(role, [_cell(k, c) for c in _ROLE_COLUMNS]) for role, k in per_role.items()],
-        "tool_columns": [_SHORT[c] for c in _TOOL_COLUMNS],
-        "tools": [(tool, [_cell(k, c) for c in _TOOL_COLUMNS]) for tool, k in per_tool.items()],
-        "alerts": [str(_get(a, "message") or a) for a in _get(control, "alerts") or ()],
-        "since": str(_get(control, "since") or "the start"),
-        "until": str(_get(control, "until") or "the end"),
     }

@@ -37,15 +37,10 @@ from tailguard.errors import InvalidInputError
 from tailguard.ledger.kpis import control_plane_kpis
 from tailguard.metrics import ScorecardEngine
 from tailguard.rules import GUARD_BANDS
+from tailguard.rules.guardbands import inside_expr
 from tailguard.sim import NetworkConfig, Simulator
 
 _THRESHOLD_BANDS = [b for b in GUARD_BANDS if b.kind == "threshold"]
-_OPS = {
-    "<": lambda c, v: c < v,
-    "<=": lambda c, v: c <= v,
-    ">": lambda c, v: c > v,
-    ">=": lambda c, v: c >= v,
-}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -82,11 +77,9 @@ def hourly_rows(scorecard: pl.DataFrame, arm: str, hour: datetime) -> pl.DataFra
     """
     cols = list(dict.fromkeys(b.kpi for b in GUARD_BANDS))
     inside = [
-        (
-            _OPS[b.inside_op](pl.col(b.kpi), b.bound)
-            if b.kind == "threshold"
-            else pl.lit(None, pl.Boolean)
-        ).alias(f"inside_{b.id}")
+        (inside_expr(b) if b.kind == "threshold" else pl.lit(None, pl.Boolean)).alias(
+            f"inside_{b.id}"
+        )
         for b in GUARD_BANDS
     ]
     frame = scorecard.select("area_id", *[pl.col(c).cast(pl.Float64) for c in cols]).with_columns(

@@ -85,6 +85,11 @@ def _inside(expr: pl.Expr, op: str, bound: float) -> pl.Expr:
     return {"<": expr < bound, "<=": expr <= bound, ">": expr > bound, ">=": expr >= bound}[op]
 
 
+def inside_expr(band: GuardBand) -> pl.Expr:
+    """Whether a threshold band holds, per row of a scorecard (null where its KPI is null)."""
+    return _inside(pl.col(band.kpi), band.inside_op, band.bound)
+
+
 def guardband_status(
     scorecard: pl.DataFrame, *, last_year_jobs_per_week: pl.DataFrame | None = None
 ) -> pl.DataFrame:
@@ -108,7 +113,7 @@ def guardband_status(
     cols: list[pl.Expr] = []
     for band in GUARD_BANDS:
         if band.kind == "threshold":
-            ok = _inside(pl.col(band.kpi), band.inside_op, band.bound)
+            ok = inside_expr(band)
         elif last_year_jobs_per_week is not None:
             growth = 100.0 * (pl.col(band.kpi) / pl.col("_ly") - 1.0)
             ok = pl.when(pl.col("_ly") > 0).then(_inside(growth, band.inside_op, band.bound))
