@@ -7,10 +7,30 @@ from __future__ import annotations
 
 import argparse
 
+import polars as pl
 import pyarrow as pa
 
+from tailguard.demo.run import hourly_rows
+from tailguard.metrics import ScorecardEngine
+from tailguard.rules import GUARD_BANDS
 from tailguard.sim import NetworkConfig, Simulator
 from tailguard.sim.measure import network_summary
+
+
+def band_shares(sim: Simulator, days: int, every: int = 3) -> pl.DataFrame:
+    """Share of area-hours inside each guard-band over ``days`` more days (no agents).
+
+    The first week warms the 7-day window; then a scorecard every ``every`` hours.
+    """
+    engine = ScorecardEngine()
+    rows = []
+    for h in range((7 + days) * 24):
+        engine.ingest(sim.step())
+        if h >= 7 * 24 and h % every == 0:
+            rows.append(hourly_rows(engine.scorecard(sim.now), "off", sim.now))
+    frame = pl.concat(rows)
+    cols = [f"inside_{b.id}" for b in GUARD_BANDS if b.kind == "threshold"] + ["inside_all"]
+    return frame.select([(100 * pl.col(c).cast(pl.Float64).mean()).round(1) for c in cols])
 
 
 def main() -> None:
@@ -19,6 +39,8 @@ def main() -> None:
     parser.add_argument("--areas", type=int, default=100)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--band-areas", type=int, default=100, help="areas of the band run")
+    parser.add_argument("--band-days", type=int, default=7, help="days after a warm-up week")
     args = parser.parse_args()
     sim = Simulator(NetworkConfig(areas=args.areas, seed=args.seed))
     table = pa.concat_tables(list(sim.run(args.days * 24)))
@@ -52,6 +74,18 @@ def main() -> None:
     print("|---|---|---|")
     for name, target, value in rows:
         print(f"| {name} | {target} | {value} |")
+    bands = band_shares(
+        Simulator(NetworkConfig(areas=args.band_areas, seed=args.seed)), args.band_days
+    )
+    print()
+    print(
+        f"Share of area-hours inside each guard-band, no agents ({args.band_areas} areas, "
+        f"{args.band_days} days after a warm-up week, every 3 h):"
+    )
+    print("| band | % of area-hours inside |")
+    print("|---|---|")
+    for name, value in bands.row(0, named=True).items():
+        print(f"| {name.removeprefix('inside_')} | {value} |")
 
 
 if __name__ == "__main__":

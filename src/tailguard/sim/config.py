@@ -53,6 +53,7 @@ PAY_FLAT_USD: Final = 13.0
 
 #: Travel minutes by area type (urban, suburban, rural) before noise.
 TRAVEL_MIN: Final = (24.0, 28.0, 40.0)
+TRAVEL_SIGMA: Final = 0.42  # spread of one drive around the area's mean (lognormal)
 
 #: Quality: base log-odds of a correct diagnosis; spread of areas and techs.
 DIAG_LOGIT: Final = 2.45
@@ -62,13 +63,28 @@ PRESTAGE_ACCURACY: Final = 0.62
 VAN_HIT: Final = 0.45
 LOCKER_TRIP: Final = 0.55  # a locker on the day's route holds the part's bin
 RECALL_MEAN: Final = 0.055
+RECALL_BAD_SHARE: Final = 0.05  # techs with 9-18 % recalls; the rest 1.5-7 %
 SURVEY_RESPONSE: Final = 0.30
+#: NPS answers: 10 less what went wrong. Customers shrug off the first minutes of lateness,
+#: then lose a point per NPS_LATE_MIN_PER_POINT minutes; an unfixed first visit (part ordered,
+#: second visit booked) costs NPS_UNFIXED points; individual noise is logistic (NPS_NOISE).
+NPS_LATE_GRACE_MIN: Final = 10.0
+NPS_LATE_MIN_PER_POINT: Final = 18.0
+NPS_UNFIXED: Final = 1.4
+NPS_NOISE: Final = 0.45
 
 #: Parts: SKUs per appliance, the SKU the product document names, lead times.
 SKUS_PER_APPLIANCE: Final = 4
 NAMED_SKU: Final = "R-9923"
 LEAD_DAYS: Final = (1.0, 3.2)
 LOCKER_TECHS: Final = 25
+#: Parts cost: SKUs of one appliance within +-5 % of its price level; a tech unsure of the
+#: diagnosis fits an extra, cheaper part ("parts cannon") with log-odds EXTRA_PART_LOGIT that
+#: fall by EXTRA_PART_SKILL per unit of skill (area + tech + shadow, as in the diagnosis).
+SKU_COST_SPREAD: Final = 0.05
+EXTRA_PART_LOGIT: Final = -2.3
+EXTRA_PART_SKILL: Final = 1.2
+EXTRA_PART_COST: Final = 0.55
 ORDER_QTY: Final = 6
 
 

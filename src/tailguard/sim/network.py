@@ -117,7 +117,16 @@ def _skus(rng: np.random.Generator) -> tuple[tuple[str, ...], I64, F64, F64, F64
                     break
     n = len(codes)
     appliance = np.repeat(np.arange(len(c.APPLIANCES), dtype=np.int64), c.SKUS_PER_APPLIANCE)
-    cost = np.round(rng.uniform(25.0, 110.0, n), 2)
+    # The common parts of one appliance's repairs cost about the same (a pump, a board, a
+    # valve...): the appliance sets the price level, the SKU varies it by a few percent. The
+    # spread of parts cost within a job code is then the techs' doing (extra parts fitted,
+    # expedited buys), which is what the parts-cost-delta KPI watches.
+    level = rng.uniform(40.0, 110.0, len(c.APPLIANCES))
+    cost = np.round(
+        np.repeat(level, c.SKUS_PER_APPLIANCE)
+        * rng.uniform(1.0 - c.SKU_COST_SPREAD, 1.0 + c.SKU_COST_SPREAD, n),
+        2,
+    )
     pop = np.tile(np.array([0.40, 0.27, 0.20, 0.13]), len(c.APPLIANCES))
     lead = rng.uniform(c.LEAD_DAYS[0], c.LEAD_DAYS[1], n)
     return tuple(codes), appliance, cost, pop, lead
@@ -166,9 +175,9 @@ def build_network(n_areas: int, seed: int, mean_techs: float) -> Network:
     rookie = tenure < 1.0
     tech_skill = rng.normal(0.0, c.TECH_SKILL_SD, n_t) - 0.45 * rookie
     # Recalls: most techs at 2-6 %, a skewed few far above (they cause most recalls).
-    bad = rng.random(n_t) < 0.12
+    bad = rng.random(n_t) < c.RECALL_BAD_SHARE
     recall = np.where(
-        bad, rng.uniform(0.09, 0.18, n_t), np.clip(rng.gamma(4.0, 0.0095, n_t), 0.02, 0.08)
+        bad, rng.uniform(0.09, 0.18, n_t), np.clip(rng.gamma(4.0, 0.0065, n_t), 0.01, 0.07)
     )
     pay_share = rng.uniform(c.PAY_SHARE[0], c.PAY_SHARE[1], n_t)
     tech_nps = rng.normal(0.0, 0.55, n_t) - 0.35 * rookie

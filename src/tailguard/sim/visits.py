@@ -71,7 +71,7 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
     travel = (
         net.area_travel[area]
         * rush
-        * lognormal(u("travel"), 0.5)
+        * lognormal(u("travel"), c.TRAVEL_SIGMA)
         * (1.0 - route_effect(st, z, depart))
     )
     arrival = depart + travel * 60.0
@@ -131,11 +131,13 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
         * np.where(kind == 1, 0.45, 1.0)
         * np.where(kind == 2, 0.0, 1.0)
     )
-    extra_part = u("extra_part") < 0.12
+    # An extra part: likelier for a less skilled tech (the same skill terms as the diagnosis).
+    skill = net.area_skill[area] + st.tech_skill[t] + shadow[:, 0]
+    p_extra = 1.0 / (1.0 + np.exp(-(c.EXTRA_PART_LOGIT - c.EXTRA_PART_SKILL * skill)))
+    extra_part = u("extra_part") < p_extra
     used = np.where(need & ~missing, 1 + extra_part, 0).astype(np.int32)
-    parts_cost = np.where(
-        used > 0, net.sku_cost[np.maximum(sku, 0)] * (0.9 + 0.25 * u("parts_cost")) * used, 0.0
-    )
+    part_price = net.sku_cost[np.maximum(sku, 0)] * (0.97 + 0.06 * u("parts_cost"))
+    parts_cost = np.where(used > 0, part_price * (1.0 + c.EXTRA_PART_COST * extra_part), 0.0)
     prestaged = np.where(prestaged_ok, used, (u("prestage_wrong") < 0.25).astype(np.int32))
     surge = (completion >= st.surge_from[z]) & (completion < st.surge_until[z])
     surge_pay = np.where(surge, st.surge_bonus[z], 0.0)
@@ -151,11 +153,11 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
         + st.tech_nps[t]
         + shadow[:, 1]
         + detractor
-        - np.minimum(late_min, 150.0) / 20.0
-        - 3.2 * ~fixed
+        - np.clip(late_min - c.NPS_LATE_GRACE_MIN, 0.0, 150.0) / c.NPS_LATE_MIN_PER_POINT
+        - c.NPS_UNFIXED * ~fixed
         - 1.0 * (kind == 2)
         - 0.5 * (kind == 1)
-        + logit_noise(u("nps"), 0.8)
+        + logit_noise(u("nps"), c.NPS_NOISE)
     )
     respond = u("survey") < c.SURVEY_RESPONSE + 0.12 * (nps_raw < 6.5)
     chat = u("chat") < 0.05 + 0.25 * (late_min > 20.0) + 0.2 * ~fixed
