@@ -30,7 +30,7 @@ def band_shares(sim: Simulator, days: int, every: int = 3) -> pl.DataFrame:
             rows.append(hourly_rows(engine.scorecard(sim.now), "off", sim.now))
     frame = pl.concat(rows)
     cols = [f"inside_{b.id}" for b in GUARD_BANDS if b.kind == "threshold"] + ["inside_all"]
-    return frame.select([(100 * pl.col(c).cast(pl.Float64).mean()).round(1) for c in cols])
+    return frame.select([pl.col(c).cast(pl.Float64).mean().mul(100).round(1) for c in cols])
 
 
 def main() -> None:

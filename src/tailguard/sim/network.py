@@ -175,7 +175,9 @@ def build_network(n_areas: int, seed: int, mean_techs: float) -> Network:
     rookie = tenure < 1.0
     tech_skill = rng.normal(0.0, c.TECH_SKILL_SD, n_t) - 0.45 * rookie
     # Recalls: most techs at 2-6 %, a skewed few far above (they cause most recalls).
-    bad = rng.random(n_t) < c.RECALL_BAD_SHARE
+    # How many such techs an area has varies (hiring and training differ): a lognormal factor.
+    bad_mult = np.exp(rng.normal(-0.5 * c.RECALL_BAD_SD**2, c.RECALL_BAD_SD, n_areas))
+    bad = rng.random(n_t) < c.RECALL_BAD_SHARE * bad_mult[tech_area]
     recall = np.where(
         bad, rng.uniform(0.09, 0.18, n_t), np.clip(rng.gamma(4.0, 0.0065, n_t), 0.01, 0.07)
     )

@@ -169,7 +169,9 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
     sentiment = np.tanh((nps_raw - 7.0) / 2.5) + logit_noise(u("sentiment"), 0.08)
 
     # Recalls (charged to this tech) and follow-up visits, booked in the future.
-    p_recall = np.where(gamed, 0.6, st.tech_recall[t] * (1.0 + shadow[:, 2]))
+    # Weaker areas (training, supervision) see more of their techs' fixes come back.
+    area_recall = np.exp(-c.RECALL_AREA_SKILL * net.area_skill[area])
+    p_recall = np.where(gamed, 0.6, st.tech_recall[t] * area_recall * (1.0 + shadow[:, 2]))
     recall = recorded & ~forced & (u("recall") < p_recall)
     follow = ~recorded
     lead = np.zeros(n)
