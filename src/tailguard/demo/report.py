@@ -61,9 +61,12 @@ from markupsafe import Markup
 import tailguard
 from tailguard.demo import charts
 from tailguard.demo.charts import DECISION_COLOURS, STATUS_COLOURS
+from tailguard.demo.compare import paired_difference
 from tailguard.demo.tables import (
     control_section,
     dig,
+    fmt_better_worse,
+    fmt_ci,
     fmt_kpi,
     fmt_num,
     fmt_pct,
@@ -270,6 +273,7 @@ def _headline(
         "pass_off": fmt_pct(off),
         "lift": fmt_pp(None if is_missing(on) or is_missing(off) else float(on) - float(off)),
         "lift_positive": not (is_missing(on) or is_missing(off)) and float(on) > float(off),
+        "lift_ci": fmt_ci(dig(summary, "comparison", "guardband_pass_pct", "ci95")),
         "interventions": fmt_num(dig(summary, "interventions", "total")),
         "executed": fmt_num(None if any(is_missing(e) for e in executed) else sum(executed)),
         "spend": fmt_usd(spend),
@@ -334,10 +338,13 @@ def _bands_section(
         (p_on, n_on), (p_off, n_off) = share("on", band_id), share("off", band_id)
         lift = None if is_missing(p_on) or is_missing(p_off) else float(p_on) - float(p_off)
         label = band.doc if band else "all guard-bands"
+        paired = _paired(hourly, band_id)
         share_rows.append(
             {"id": band_id, "label": label, "on": p_on, "off": p_off, "lift": fmt_pp(lift),
              "pass_on": fmt_pct(p_on), "pass_off": fmt_pct(p_off),
-             "with_data_on": fmt_pct(n_on), "with_data_off": fmt_pct(n_off)}
+             "with_data_on": fmt_pct(n_on), "with_data_off": fmt_pct(n_off),
+             "ci": fmt_ci(paired.get("ci95")),
+             "areas": fmt_better_worse(paired)}
         )  # fmt: skip
         if band is None:
             continue
@@ -372,6 +379,14 @@ def _bands_section(
         "share_svg": charts.share_plot(share_rows),
         "share_time_svg": charts.share_time_plot(per_hour) if per_hour is not None else None,
     }
+
+
+def _paired(hourly: pl.DataFrame, band_id: str) -> dict[str, Any]:
+    """The paired-by-area difference of a band (``{}`` without both arms' rows)."""
+    column = "inside_all" if band_id == "all" else f"inside_{band_id}"
+    if not hourly.height or column not in hourly.columns:
+        return {}
+    return paired_difference(hourly, column)
 
 
 # --- interventions ---------------------------------------------------------------------------

@@ -39,6 +39,24 @@ def fmt_pp(value: Any) -> str:
     return "n/a" if is_missing(value) else f"{float(value):+.1f} pp"
 
 
+def fmt_ci(interval: Any) -> str:
+    """A 95 % interval in percentage points: ``+0.4 to +1.3 pp``."""
+    if (
+        not isinstance(interval, (list, tuple))
+        or len(interval) != 2
+        or any(is_missing(v) for v in interval)
+    ):
+        return "n/a"
+    return f"{float(interval[0]):+.1f} to {float(interval[1]):+.1f} pp"
+
+
+def fmt_better_worse(paired: Mapping[str, Any]) -> str:
+    """Areas better / worse with the agents on, of the areas compared: ``212 / 101 of 400``."""
+    if not paired.get("areas"):
+        return "n/a"
+    return f"{paired['areas_better']:,} / {paired['areas_worse']:,} of {paired['areas']:,}"
+
+
 def fmt_usd(value: Any) -> str:
     """Money: cents below $1,000 (``$12.50``), whole dollars above (``$12,346``)."""
     if is_missing(value):
