@@ -13,18 +13,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from _service_fixtures import ledger_url as ledger_url
 from tailguard.service import ServiceSettings, create_app
 
 from .seed import Seeded, make_registry, seed
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh ledger: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
 
 
 @pytest.fixture

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tailguard.clock import FakeClock
+from _service_fixtures import ledger_url as ledger_url
+from _service_fixtures import whole_service
 from tailguard.roles.session import ChatStack
-from tailguard.service import ServiceSettings, create_app
-from tailguard.service.chat import chat_stack_of, close
+from tailguard.service.chat import chat_stack_of
 
 KEYS = {"olga": "operator", "carol": "approver", "victor": "viewer"}
 
@@ -38,25 +37,9 @@ class ChatApi:
         return chat_stack_of(self.app)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The service's database on each backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'svc.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
 @pytest.fixture
 def api(ledger_url: str, tmp_path: Path) -> Iterator[ChatApi]:
     """The whole service app (optional routers included)."""
-    settings = ServiceSettings(
-        ledger_url=ledger_url,
-        pulse_url=str(tmp_path / "pulse.db"),
-        clock=FakeClock(datetime(2026, 12, 1, 15, 0, tzinfo=UTC)),
-    )
-    app = create_app(settings)
-    keys = {name: app.state.tailguard.keys.create(name, role)[1] for name, role in KEYS.items()}
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with whole_service(ledger_url, tmp_path) as (app, client):
+        keys = {name: app.state.tailguard.keys.create(name, role)[1] for name, role in KEYS.items()}
         yield ChatApi(client=client, app=app, keys=keys)
-        close(app)

@@ -9,6 +9,12 @@ from tailguard.mcp import McpStack
 from tailguard.mcp.registry import POLICY_META_KEY
 
 
+def structured(result: Any) -> dict[str, Any]:
+    """A ``tools/call`` result's structured content (the call's report)."""
+    assert isinstance(result.structured_content, dict)
+    return result.structured_content
+
+
 def check_listing(stack: McpStack, tools: list[Any]) -> None:
     """Every served tool is listed with the annotations and policy its policy implies."""
     by_name = {t.name: t for t in tools}

@@ -18,7 +18,13 @@ from tailguard.mcp import GovernedMcpServer, McpStack
 from tailguard.service.auth import KeyStore
 
 from ._async import run_async
-from ._checks import check_executed_run, check_gated_run, check_listing, direct_read
+from ._checks import (
+    check_executed_run,
+    check_gated_run,
+    check_listing,
+    direct_read,
+    structured,
+)
 
 
 @pytest.fixture
@@ -48,11 +54,6 @@ def _run(url: str, key: str, body: Callable[[Client], Awaitable[None]]) -> None:
                 await body(client)
 
     run_async(main)
-
-
-def _report(result: Any) -> dict[str, Any]:
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
 
 
 @pytest.mark.parametrize(
@@ -85,12 +86,12 @@ def test_http_lists_calls_and_follows_up_an_approval(
         check_listing(stack, list((await client.list_tools()).tools))
         read = await client.call_tool("get_carrier_details", args)
         assert read.is_error is False
-        state["read"] = _report(read)
+        state["read"] = structured(read)
         gated = await client.call_tool(
             "schedule_interview",
             {"candidate": "John", "scheduledFor": "2026-12-03T15:00:00Z", "kind": "phone"},
         )
-        state["gated"] = _report(gated)
+        state["gated"] = structured(gated)
 
     _run(url, raw, first)
     assert state["read"]["result"] == direct_read(stack, "get_carrier_details", args)
@@ -103,7 +104,7 @@ def test_http_lists_calls_and_follows_up_an_approval(
     async def follow(client: Client) -> None:
         result = await client.call_tool("check_approval", {"gate_id": gated["gate_id"]})
         assert result.is_error is False
-        state["followed"] = _report(result)
+        state["followed"] = structured(result)
 
     _run(url, raw, follow)
     # Nobody resumed the gate: the follow-up ran the approved call, exactly once.
@@ -146,7 +147,7 @@ def test_http_gate_is_private_to_its_caller(stack: McpStack, served: tuple[str, 
 
     async def ask(client: Client) -> None:
         result = await client.call_tool("send_message", {"candidate": "John", "content": "Hi"})
-        state["gated"] = _report(result)
+        state["gated"] = structured(result)
 
     async def peek(client: Client) -> None:
         result = await client.call_tool("check_approval", {"gate_id": state["gated"]["gate_id"]})
@@ -200,7 +201,7 @@ def test_cli_serves_http_with_api_keys(stack: McpStack, db_url: str) -> None:
 
         async def body(client: Client) -> None:
             result = await client.call_tool("get_system_health", {})
-            got.update(_report(result))
+            got.update(structured(result))
 
         _run(url, raw, body)
         assert got["status"] == "executed"

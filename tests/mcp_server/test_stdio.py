@@ -13,7 +13,13 @@ from mcp import Client, StdioServerParameters
 from tailguard.mcp import McpStack
 
 from ._async import run_async
-from ._checks import check_executed_run, check_gated_run, check_listing, direct_read
+from ._checks import (
+    check_executed_run,
+    check_gated_run,
+    check_listing,
+    direct_read,
+    structured,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -28,11 +34,6 @@ def _run(db_url: str, body: Callable[[Client], Awaitable[None]], *extra: str) ->
             await body(client)
 
     run_async(main)
-
-
-def _report(result: Any) -> dict[str, Any]:
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
 
 
 def test_lists_tools_with_annotations_derived_from_policies(stack: McpStack, db_url: str) -> None:
@@ -54,7 +55,7 @@ def test_read_call_runs_and_is_recorded_as_an_mcp_run(stack: McpStack, db_url: s
     async def body(client: Client) -> None:
         result = await client.call_tool("get_carrier_details", args)
         assert result.is_error is False
-        got.update(_report(result))
+        got.update(structured(result))
 
     _run(db_url, body)
     assert got["status"] == "executed"
@@ -71,10 +72,10 @@ def test_high_risk_call_waits_then_completes_after_approval(stack: McpStack, db_
             "send_message", {"candidate": "John", "content": "Interview Tuesday?"}
         )
         assert result.is_error is False
-        pending.update(_report(result))
+        pending.update(structured(result))
         assert pending["gate_id"] in result.content[0].text
         again = await client.call_tool("check_approval", {"gate_id": pending["gate_id"]})
-        assert _report(again)["status"] == "pending_approval"
+        assert structured(again)["status"] == "pending_approval"
 
     _run(db_url, ask)
     assert pending["status"] == "pending_approval"
@@ -88,7 +89,7 @@ def test_high_risk_call_waits_then_completes_after_approval(stack: McpStack, db_
     async def follow(client: Client) -> None:
         result = await client.call_tool("check_approval", {"gate_id": pending["gate_id"]})
         assert result.is_error is False
-        followed.update(_report(result))
+        followed.update(structured(result))
 
     _run(db_url, follow)
     assert followed["status"] == "executed"
@@ -104,11 +105,11 @@ def test_rejected_call_reports_the_rejection(stack: McpStack, db_url: str) -> No
 
     async def ask(client: Client) -> None:
         result = await client.call_tool("send_message", {"candidate": "John", "content": "Hi"})
-        pending.update(_report(result))
+        pending.update(structured(result))
         stack.control.decide(pending["gate_id"], "reject", "admin", reason="not now")
         result = await client.call_tool("check_approval", {"gate_id": pending["gate_id"]})
         assert result.is_error is True
-        followed.update(_report(result))
+        followed.update(structured(result))
 
     _run(db_url, ask)
     assert followed["status"] == "rejected"

@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from _service_fixtures import ledger_url as ledger_url
 from tailguard.clock import FakeClock
 from tailguard.control import Policy, RiskLevel, Tool, ToolContext, ToolRegistry
 from tailguard.service import ServiceSettings, create_app
@@ -126,15 +127,6 @@ PEOPLE = {
     "olga": "operator",
     "vic": "viewer",
 }
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh ledger on SQLite or PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
 
 
 @pytest.fixture

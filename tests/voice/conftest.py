@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tailguard.clock import FakeClock
-from tailguard.service import ServiceSettings, create_app
-from tailguard.service.chat import close
+from _service_fixtures import ledger_url as ledger_url
+from _service_fixtures import whole_service
 from tailguard.service.voice import VoiceAssistant, VoiceConfig, VoiceService, voice_service_of
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -49,32 +47,15 @@ class Voice:
         return voice_service_of(self.app)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The service's database on each backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'svc.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
 @pytest.fixture
 def voice(ledger_url: str, tmp_path: Path) -> Iterator[Voice]:
     """The whole service app (optional routers included) with a voice configuration."""
-    settings = ServiceSettings(
-        ledger_url=ledger_url,
-        pulse_url=str(tmp_path / "pulse.db"),
-        clock=FakeClock(datetime(2026, 12, 1, 15, 0, tzinfo=UTC)),
-    )
-    app = create_app(settings)
-    app.state.tailguard.extras["voice_config"] = VoiceConfig(
+    config = VoiceConfig(
         secret=SECRET,
         assistants={
             "asst-driver-001": VoiceAssistant(role="driver"),
             "Recruiter Line": VoiceAssistant(role="recruiter", user_id="rec-001"),
         },
     )
-    with TestClient(app, raise_server_exceptions=False) as client:
-        handle = Voice(client=client, app=app)
-        yield handle
-        close(app)
+    with whole_service(ledger_url, tmp_path, extras={"voice_config": config}) as (app, client):
+        yield Voice(client=client, app=app)

@@ -94,6 +94,17 @@ class AnyApprover:
         )
 
 
+def dataset_approvers(store: RecruitingStore, keys: Approvers | None) -> Approvers:
+    """The dataset's admin users and, when given, the holders of approver or admin API keys."""
+    admins = [
+        row["user_id"] for row in store.rows(rs.users.select().where(rs.users.c.role == "admin"))
+    ]
+    sources: list[Approvers] = [ApproverList(approver_ids=frozenset(admins))]
+    if keys is not None:
+        sources.append(keys)
+    return AnyApprover(sources)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class McpStack:
     """Everything the MCP server serves from, opened on one database URL."""
@@ -161,15 +172,7 @@ def open_mcp(
             clock=clock,
         )
         if approvers is None:
-            admins = [
-                row["user_id"]
-                for row in store.rows(rs.users.select().where(rs.users.c.role == "admin"))
-            ]
-            sources: list[Approvers] = [ApproverList(approver_ids=frozenset(admins))]
-            keys = _key_store(ledger, clock)
-            if keys is not None:
-                sources.append(keys)
-            approvers = AnyApprover(sources)
+            approvers = dataset_approvers(store, _key_store(ledger, clock))
         control = ControlPlane(
             registry, ledger, clock=clock, approvers=approvers, daily_run_cap=daily_run_cap
         )

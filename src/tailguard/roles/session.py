@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailguard.clock import Clock, SystemClock
-from tailguard.control import ApproverList, ControlPlane
+from tailguard.control import ApproverList, Approvers, ControlPlane, ToolRegistry
 from tailguard.ledger import Ledger
 from tailguard.ledger.kpis import control_plane_kpis
 from tailguard.roles.conversations import ConversationStore
@@ -46,6 +46,50 @@ class ChatStack:
         self.ledger.close()
 
 
+def recruiting_registry(store: RecruitingStore, ledger: Ledger) -> ToolRegistry:
+    """The recruiting tools on ``store``; the admin tools report on ``ledger``."""
+    return build_registry(
+        store,
+        health={"ledger": lambda: {"records": ledger.count()}},
+        kpis=lambda: control_plane_kpis(ledger)["overall"],
+    )
+
+
+def assemble_chat(
+    *,
+    ledger: Ledger,
+    store: RecruitingStore,
+    approvers: Approvers,
+    clock: Clock,
+    provider: ModelProvider | None = None,
+    daily_run_cap: int | None = DAILY_RUN_CAP,
+    **control_options: Any,
+) -> ChatStack:
+    """A chat stack over an open ledger and store: the control plane, conversations, agent.
+
+    Args are as :func:`open_chat`'s; ``approvers`` decide the stack's gates.
+    """
+    control = ControlPlane(
+        recruiting_registry(store, ledger),
+        ledger,
+        clock=clock,
+        approvers=approvers,
+        daily_run_cap=daily_run_cap,
+        **control_options,
+    )
+    conversations = ConversationStore(ledger.engine, clock=clock)
+    agent = RoleAgent(
+        control=control,
+        provider=provider or provider_from_env(scripted_rules=RECRUITING_RULES),
+        conversations=conversations,
+        domain=RecruitingDomain(store=store),
+        clock=clock,
+    )
+    return ChatStack(
+        ledger=ledger, store=store, control=control, conversations=conversations, agent=agent
+    )
+
+
 def open_chat(
     url: str = DEFAULT_CHAT_DB,
     *,
@@ -76,27 +120,12 @@ def open_chat(
             row["user_id"]
             for row in store.rows(sa.select(t.users).where(t.users.c.role == "admin"))
         ]
-    registry = build_registry(
-        store,
-        health={"ledger": lambda: {"records": ledger.count()}},
-        kpis=lambda: control_plane_kpis(ledger)["overall"],
-    )
-    control = ControlPlane(
-        registry,
-        ledger,
-        clock=clock,
+    return assemble_chat(
+        ledger=ledger,
+        store=store,
         approvers=ApproverList(approver_ids=frozenset(approvers)),
+        clock=clock,
+        provider=provider,
         daily_run_cap=daily_run_cap,
         **control_options,
-    )
-    conversations = ConversationStore(ledger.engine, clock=clock)
-    agent = RoleAgent(
-        control=control,
-        provider=provider or provider_from_env(scripted_rules=RECRUITING_RULES),
-        conversations=conversations,
-        domain=RecruitingDomain(store=store),
-        clock=clock,
-    )
-    return ChatStack(
-        ledger=ledger, store=store, control=control, conversations=conversations, agent=agent
     )

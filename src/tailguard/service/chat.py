@@ -1,41 +1,35 @@
 """``POST /v1/agents/{role}/messages``: one turn of a role agent, for programs.
 
-The same code path as ``tailguard chat``: :func:`tailguard.roles.session.open_chat` opens the
-chat stack on the service's ledger database (seeded with the reference dataset on first use)
-and :meth:`RoleAgent.send` runs the turn through the control plane. The answer is the turn's
-reply, its tool activity, and the approval gates it paused at (decided in the approvals inbox;
-the run resumes with ``POST /v1/agents/runs/{run_id}/resume``).
+The same code path as ``tailguard chat``: the service's chat stack
+(:func:`tailguard.service.chatstack.chat_stack`, on the service's ledger database, seeded with
+the reference dataset on first use) and :meth:`RoleAgent.send`, which runs the turn through the
+control plane. The answer is the turn's reply, its tool activity, and the approval gates it
+paused at (decided in the approvals inbox; the run resumes with
+``POST /v1/agents/runs/{run_id}/resume``).
 
-The stack is opened once per app and kept in ``ServiceState.extras`` (the voice webhook shares
-it). Dependencies are plain functions, so tests and other apps can swap them with
-``app.dependency_overrides``.
+The stack is opened once per app and kept in ``ServiceState.extras`` (the chat pages and the
+voice webhook share it). Dependencies are plain functions, so tests and other apps can swap
+them with ``app.dependency_overrides``.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from tailguard.control import ToolRegistry
 from tailguard.errors import NotFoundError
-from tailguard.ledger.kpis import control_plane_kpis
-from tailguard.mcp.registry import ActingUsers, share_with_mcp
 from tailguard.roles.loop import AgentReply, RoleAgent
-from tailguard.roles.recruiting.registry import build_registry
 from tailguard.roles.recruiting.roles import ROLE_SPECS
 from tailguard.roles.recruiting.store import RecruitingStore
-from tailguard.roles.session import ChatStack, open_chat
+from tailguard.roles.session import ChatStack, recruiting_registry
 from tailguard.service.auth import Principal, Role, require_role
+from tailguard.service.chatstack import chat_stack, close_chat_stack, share_tools
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
-_STACK_KEY = "chat_stack"
 _STORE_KEY = "recruiting_store"
-_LOCK = threading.Lock()
 
 
 def shared_chat_stack(request: Request) -> ChatStack:
@@ -45,31 +39,7 @@ def shared_chat_stack(request: Request) -> ChatStack:
 
 def chat_stack_of(app: Any) -> ChatStack:
     """The app's chat stack, opened on the service's ledger database on first use."""
-    state = app.state.tailguard
-    stack = state.extras.get(_STACK_KEY)
-    if stack is None:
-        with _LOCK:
-            stack = state.extras.get(_STACK_KEY)
-            if stack is None:
-                settings = state.settings
-                stack = open_chat(settings.ledger_url, clock=settings.clock)
-                _share_tools(state.registry, stack.control.registry, stack.ledger.engine)
-                state.extras[_STACK_KEY] = stack
-    assert isinstance(stack, ChatStack)
-    return stack
-
-
-def _share_tools(service_registry: ToolRegistry, tools: ToolRegistry, engine: sa.Engine) -> None:
-    """Give the service's control plane the agents' tools it lacks.
-
-    The approvals inbox resumes an approved call in the service's own control plane; without
-    the tool's handler there the resumption would be spent on an error. The tools are shared
-    as the MCP server registers them, so gates of ``mcp`` runs resume here as well.
-    """
-    acting = ActingUsers(engine)
-    for tool in tools:
-        if tool.name not in service_registry:
-            service_registry.register(share_with_mcp(tool, tools.policy(tool.name), acting))
+    return chat_stack(app.state.tailguard)
 
 
 def include(app: FastAPI) -> None:
@@ -84,22 +54,14 @@ def include(app: FastAPI) -> None:
     settings = state.settings
     store = RecruitingStore.open(settings.ledger_url, clock=settings.clock, seed=None)
     state.extras[_STORE_KEY] = store
-    ledger = state.ledger
-    tools = build_registry(
-        store,
-        health={"ledger": lambda: {"records": ledger.count()}},
-        kpis=lambda: control_plane_kpis(ledger)["overall"],
-    )
-    _share_tools(state.registry, tools, ledger.engine)
+    share_tools(state, recruiting_registry(store, state.ledger))
 
 
 def close(app: FastAPI) -> None:
     """Release what this module opened for ``app`` (the chat stack, the store)."""
-    extras = app.state.tailguard.extras
-    stack = extras.pop(_STACK_KEY, None)
-    if stack is not None:
-        stack.close()
-    store = extras.pop(_STORE_KEY, None)
+    state = app.state.tailguard
+    close_chat_stack(state)
+    store = state.extras.pop(_STORE_KEY, None)
     if store is not None:
         store.close()
 

@@ -3,19 +3,19 @@
 A decision is :meth:`ControlPlane.decide` with the caller's key name as the approver (so the
 control plane refuses a person deciding a gate of a run they started or asked for, and records
 who decided), followed on approval by :meth:`ControlPlane.resume`, which runs the approved call
-exactly once.
+exactly once: the operations the dashboard's inbox shares (:mod:`tailguard.service.approvals`).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from dataclasses import asdict
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
 from tailguard.clock import format_ts
-from tailguard.errors import InvalidInputError, TailguardError
-from tailguard.service import metrics, queries
+from tailguard.errors import InvalidInputError
+from tailguard.service import approvals, queries
 from tailguard.service.api.deps import Approver, State, Viewer
 from tailguard.service.api.models import DecisionIn, DecisionOut, EditIn, PendingApproval
 from tailguard.service.api.runs import step_result
@@ -28,18 +28,10 @@ from tailguard.service.pagination import (
     decode_cursor,
     encode_cursor,
 )
-from tailguard.service.settings import ServiceState
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
 
 GateIdPath = Annotated[str, Path(min_length=1, max_length=64)]
-
-
-def _audit_fields(state: ServiceState, tool_name: str) -> tuple[str, ...]:
-    if tool_name in state.registry:
-        return state.registry.policy(tool_name).audit_fields
-    policy = state.policies.get(tool_name)
-    return policy.audit_fields if policy is not None else ()
 
 
 @router.get("", summary="Pending approvals, oldest first")
@@ -70,39 +62,14 @@ def list_pending(
         risk_level=risk_level,
     )
     show_args = who.role.allows(Role.APPROVER)
-    items = []
-    for row in rows[:limit]:
-        args: dict[str, Any] = json.loads(row.args_json)
-        audit = {k: args[k] for k in _audit_fields(state, row.tool_name) if k in args}
-        presented = row.presented_at
-        items.append(
-            PendingApproval(
-                gate_id=row.gate_id,
-                run_id=row.run_id,
-                step_id=row.step_id,
-                tool_name=row.tool_name,
-                risk_level=row.risk_level,
-                reason=row.reason,
-                requester_id=row.requester_id,
-                initiator_id=row.initiator_id,
-                presented_at=format_ts(_dt(presented)),
-                expires_at=format_ts(_dt(row.expires_at)) if row.expires_at is not None else None,
-                age_s=max(0.0, now.timestamp() - presented),
-                audit_args=audit,
-                args=args if show_args else None,
-            )
-        )
+    items = [
+        approvals.pending_approval(state, row, now=now, full_args=show_args) for row in rows[:limit]
+    ]
     nxt = None
     if len(rows) > limit:
         last = rows[limit - 1]
         nxt = encode_cursor("approvals", [last.presented_at, last.gate_id])
     return Page[PendingApproval](items=items, next_cursor=nxt)
-
-
-def _dt(ts: float) -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts, UTC)
 
 
 @router.post(
@@ -114,33 +81,22 @@ def decide(
     state: State, who: Approver, gate_id: GateIdPath, body: DecisionIn, request: Request
 ) -> DecisionOut:
     """Decide a gate as the caller; on approval the call runs at once (exactly once)."""
-    with state.decide_lock:
-        decision = state.plane.decide(
-            gate_id,
-            "reject" if body.decision == "reject" else "approve",
-            who.subject,
-            edited_args=body.args if isinstance(body, EditIn) else None,
-            reason=body.reason,
-        )
-    request.state.run_id = decision.run_id
-    metrics.approval_decided(body.decision)
-    out = DecisionOut(
-        gate_id=decision.gate_id,
-        run_id=decision.run_id,
-        step_id=decision.step_id,
-        tool_name=decision.tool_name,
-        decision=decision.decision,
-        decided_by=decision.decided_by,
-        decided_at=format_ts(decision.decided_at),
-        reason=decision.reason,
-        edited=decision.edited,
+    decision = approvals.decide(
+        state,
+        who.subject,
+        gate_id,
+        body.decision,
+        edited_args=body.args if isinstance(body, EditIn) else None,
+        reason=body.reason,
     )
-    if decision.decision == "approved":
-        # The decision is recorded whatever happens next; a resumption that cannot run here
-        # (no handler loaded in this process, another process running it) is reported, and any
-        # process with the tool can resume the gate later.
-        try:
-            out.resumed = step_result(state.plane.resume(gate_id))
-        except TailguardError as exc:
-            out.resume_error = ErrorBody(**exc.to_dict())
+    request.state.run_id = decision.run_id
+    out = DecisionOut(**{**asdict(decision), "decided_at": format_ts(decision.decided_at)})
+    # The decision is recorded whatever happens next; a resumption that cannot run here (no
+    # handler loaded in this process, another process running it) is reported, and any process
+    # with the tool can resume the gate later.
+    resumed = approvals.resume_decided(state, decision, through_agent=False)
+    if resumed.result is not None:
+        out.resumed = step_result(resumed.result)
+    if resumed.error is not None:
+        out.resume_error = ErrorBody(**resumed.error.to_dict())
     return out

@@ -1,30 +1,28 @@
 """The approvals inbox: pending gates as cards, decided through the control plane.
 
-A decision here is the same as over the API: :meth:`ControlPlane.decide` with the signed-in
-person as the approver (the control plane refuses a person deciding a gate of a run they
-started and records who decided), then, on approval, the run resumes. A plain run resumes with
-:meth:`ControlPlane.resume` (the approved call runs exactly once); a role agent's run resumes
-through the agent, which runs the call and carries the conversation on to its answer.
+A decision here is the same operation as over the API (:mod:`tailguard.service.approvals`):
+:meth:`ControlPlane.decide` with the signed-in person as the approver (the control plane
+refuses a person deciding a gate of a run they started and records who decided), then, on
+approval, the run resumes. A plain run resumes with :meth:`ControlPlane.resume` (the approved
+call runs exactly once); a role agent's run resumes through the agent, which runs the call and
+carries the conversation on to its answer.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from tailguard.control.policy import Policy
 from tailguard.control.store import runs as run_table
-from tailguard.errors import InvalidInputError, TailguardError
-from tailguard.service import metrics, queries
+from tailguard.errors import InvalidInputError
+from tailguard.service import approvals, queries
+from tailguard.service.api.models import PendingApproval
 from tailguard.service.auth import Role
 from tailguard.service.settings import ServiceState
-from tailguard.service.web.chatstack import is_chat_run, web_chat
 from tailguard.service.web.render import guarded, guarded_post, render, render_text
 from tailguard.service.web.session import WebSession, redirect_with_flash, service_state
 
@@ -33,49 +31,13 @@ router = APIRouter()
 MAX_CARDS = 200
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class GateCard:
-    """What an approver sees of one pending gate."""
+class GateCard(PendingApproval):
+    """What an approver sees of one pending gate: the API's pending approval, and its run."""
 
-    gate_id: str
-    run_id: str
-    step_id: str
-    tool_name: str
-    risk_level: str
-    reason: str
-    requester_id: str
-    initiator_id: str
     role: str | None
     goal_text: str | None
-    presented_at: datetime
-    expires_at: datetime | None
-    age_s: float
     expires_in_s: float | None
-    audit_args: dict[str, Any]
     other_fields: tuple[str, ...]
-    args: dict[str, Any] | None
-
-
-def _policy(state: ServiceState, tool_name: str) -> Policy | None:
-    if tool_name in state.registry:
-        return state.registry.policy(tool_name)
-    return state.policies.get(tool_name)
-
-
-def audit_fields(state: ServiceState, tool_name: str) -> tuple[str, ...]:
-    """The fields of ``tool_name``'s arguments that its policy shows in clear."""
-    policy = _policy(state, tool_name)
-    if policy is not None:
-        return tuple(policy.audit_fields)
-    if state.extras.get("web.chat") is not None:
-        chat = web_chat(state)
-        if tool_name in chat.control.registry:
-            return tuple(chat.control.registry.policy(tool_name).audit_fields)
-    return ()
-
-
-def _ts(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
 def pending_cards(state: ServiceState, *, full_args: bool) -> list[GateCard]:
@@ -94,31 +56,19 @@ def pending_cards(state: ServiceState, *, full_args: bool) -> list[GateCard]:
                 runs[r.run_id] = r
     cards = []
     for row in rows:
-        args: dict[str, Any] = json.loads(row.args_json)
-        shown = audit_fields(state, row.tool_name)
-        audit = {k: args[k] for k in shown if k in args}
+        item = approvals.pending_approval(state, row, now=now, full_args=full_args)
         run = runs.get(row.run_id)
         cards.append(
             GateCard(
-                gate_id=row.gate_id,
-                run_id=row.run_id,
-                step_id=row.step_id,
-                tool_name=row.tool_name,
-                risk_level=row.risk_level,
-                reason=row.reason,
-                requester_id=row.requester_id,
-                initiator_id=row.initiator_id,
+                **dict(item),
                 role=run.role if run is not None else None,
                 goal_text=run.goal_text if run is not None else None,
-                presented_at=datetime.fromtimestamp(row.presented_at, UTC),
-                expires_at=_ts(row.expires_at),
-                age_s=max(0.0, now.timestamp() - row.presented_at),
                 expires_in_s=None
                 if row.expires_at is None
                 else max(0.0, row.expires_at - now.timestamp()),
-                audit_args=audit,
-                other_fields=tuple(sorted(k for k in args if k not in audit)),
-                args=args if full_args else None,
+                other_fields=tuple(
+                    sorted(k for k in json.loads(row.args_json) if k not in item.audit_args)
+                ),
             )
         )
     return cards
@@ -156,27 +106,19 @@ def decide_gate(
         raise InvalidInputError(f"unknown decision {decision!r}")
     call = state.plane.gates.get(gate_id)
     edited = {**call.args, **_parse_edit(edited_text)} if decision == "edit" else None
-    chat = web_chat(state) if is_chat_run(state, call.run_id) else None
-    plane = chat.control if chat is not None else state.plane
-    outcome = plane.decide(
-        gate_id,
-        "reject" if decision == "reject" else "approve",
-        approver_id,
-        edited_args=edited,
-        reason=reason or None,
+    outcome = approvals.decide(
+        state, approver_id, gate_id, decision, edited_args=edited, reason=reason or None
     )
-    metrics.approval_decided(decision)
     verb = {"approve": "Approved", "reject": "Rejected", "edit": "Edited and approved"}[decision]
     head = f"{verb} {outcome.tool_name}."
-    try:
-        if chat is not None:
-            reply = chat.agent.resume(outcome.run_id)
-            return f"{head} Run {reply.run_id} resumed and is now {reply.status}."
-        if outcome.decision != "approved":
-            return f"{head} The call will never run."
-        result = state.plane.resume(gate_id)
-    except TailguardError as exc:
-        return f"{head} The run could not resume here: {exc.message}"
+    resumed = approvals.resume_decided(state, outcome, through_agent=True)
+    if resumed.error is not None:
+        return f"{head} The run could not resume here: {resumed.error.message}"
+    if resumed.reply is not None:
+        return f"{head} Run {resumed.reply.run_id} resumed and is now {resumed.reply.status}."
+    result = resumed.result
+    if result is None:
+        return f"{head} The call will never run."
     if result.ok:
         return f"{head} Run {result.run_id} resumed: {result.tool_name} executed."
     return f"{head} Run {result.run_id} resumed: {result.tool_name} {result.outcome.value}" + (

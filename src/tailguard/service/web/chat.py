@@ -17,9 +17,10 @@ from fastapi import APIRouter, Request, Response
 from tailguard.errors import NotFoundError, TailguardError
 from tailguard.roles.conversations import conversations as conversation_table
 from tailguard.roles.recruiting.roles import ROLE_SPECS, role_spec
+from tailguard.roles.session import ChatStack
 from tailguard.service.auth import Principal, Role
+from tailguard.service.chatstack import chat_stack
 from tailguard.service.web.approvals import decide_gate
-from tailguard.service.web.chatstack import WebChat, web_chat
 from tailguard.service.web.render import guarded, guarded_post, render
 from tailguard.service.web.session import WebSession, redirect_with_flash, service_state
 
@@ -36,7 +37,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
 }
 
 
-def speaker(chat: WebChat, role: str, principal: Principal) -> str:
+def speaker(chat: ChatStack, role: str, principal: Principal) -> str:
     """Who the page speaks as: the signed-in person when they are a user of this role in the
     dataset, else the role's demo user."""
     try:
@@ -47,7 +48,7 @@ def speaker(chat: WebChat, role: str, principal: Principal) -> str:
 
 
 def _conversation(
-    chat: WebChat, conversation_id: str | None, role: str, user_id: str
+    chat: ChatStack, conversation_id: str | None, role: str, user_id: str
 ) -> str | None:
     if not conversation_id:
         return None
@@ -63,7 +64,7 @@ def _conversation(
     return conversation_id
 
 
-def _recent(chat: WebChat, role: str, user_id: str) -> list[dict[str, Any]]:
+def _recent(chat: ChatStack, role: str, user_id: str) -> list[dict[str, Any]]:
     c = conversation_table.c
     with chat.conversations.engine.connect() as conn:
         rows = conn.execute(
@@ -90,7 +91,7 @@ def _tool_text(text: str) -> str:
     return str(value)[:300]
 
 
-def thread(chat: WebChat, conversation_id: str) -> list[dict[str, Any]]:
+def thread(chat: ChatStack, conversation_id: str) -> list[dict[str, Any]]:
     """The conversation as display items: user and assistant messages, tool calls, results."""
     items: list[dict[str, Any]] = []
     for turn in chat.conversations.turns(conversation_id):
@@ -114,7 +115,7 @@ def thread(chat: WebChat, conversation_id: str) -> list[dict[str, Any]]:
     return items
 
 
-def pending_cards(chat: WebChat, conversation_id: str) -> list[dict[str, Any]]:
+def pending_cards(chat: ChatStack, conversation_id: str) -> list[dict[str, Any]]:
     """The approval cards of the conversation's paused run."""
     cards = []
     for run_id in chat.conversations.waiting_runs(conversation_id):
@@ -158,7 +159,7 @@ def chat_page(request: Request, role: str) -> Response:
 
     def page(session: WebSession) -> Response:
         role_spec(role)
-        chat = web_chat(service_state(request))
+        chat = chat_stack(service_state(request))
         user_id = speaker(chat, role, session.principal)
         cid = _conversation(chat, request.query_params.get("conversation"), role, user_id)
         return render(
@@ -186,7 +187,7 @@ async def chat_send(request: Request, role: str) -> Response:
 
     def action(session: WebSession) -> Response:
         role_spec(role)
-        chat = web_chat(service_state(request))
+        chat = chat_stack(service_state(request))
         user_id = speaker(chat, role, session.principal)
         cid = _conversation(chat, str(form.get("conversation") or ""), role, user_id)
         message = str(form.get("message") or "").strip()

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from tailguard.errors import NotFoundError
+from tailguard.service.approvals import audit_fields
 from tailguard.service.auth import Role
 from tailguard.service.settings import ServiceState
 from tailguard.service.web import data
-from tailguard.service.web.approvals import audit_fields
 from tailguard.service.web.render import guarded, render, when
 from tailguard.service.web.session import WebSession, service_state
 from tailguard.service.web.svg import line_chart, stacked_bars

@@ -1,0 +1,127 @@
+"""What the approvals API and the approvals inbox share: a pending gate, a decision, a resumption.
+
+A decision is :meth:`ControlPlane.decide` on the service's control plane with the person (an
+API key's name) as the approver, so the control plane refuses a person deciding a gate of a run
+they started or asked for, and records who decided. It runs under ``state.decide_lock`` (the
+database work only) and is counted in ``tailguard_approvals_total``. The run then resumes
+(:func:`resume_decided`): an approved call runs exactly once (:meth:`ControlPlane.resume`),
+or, for a role agent's run when the surface asks for it, the agent runs its decided calls and
+carries the conversation on to its answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from tailguard.clock import format_ts
+from tailguard.control import GateDecision, StepResult
+from tailguard.errors import TailguardError
+from tailguard.roles.loop import AgentReply
+from tailguard.service import metrics
+from tailguard.service.api.models import PendingApproval
+from tailguard.service.chatstack import chat_stack, is_chat_run
+from tailguard.service.settings import ServiceState
+
+
+def audit_fields(state: ServiceState, tool_name: str) -> tuple[str, ...]:
+    """The fields of ``tool_name``'s arguments that its policy shows in clear."""
+    if tool_name in state.registry:
+        return tuple(state.registry.policy(tool_name).audit_fields)
+    policy = state.policies.get(tool_name)
+    return tuple(policy.audit_fields) if policy is not None else ()
+
+
+def pending_approval(
+    state: ServiceState, row: sa.Row[Any], *, now: datetime, full_args: bool
+) -> PendingApproval:
+    """A row of :func:`tailguard.service.queries.pending_gates` as an approver sees it.
+
+    The policy's audit fields are in clear; all the arguments only with ``full_args``.
+    """
+    args: dict[str, Any] = json.loads(row.args_json)
+    return PendingApproval(
+        gate_id=row.gate_id,
+        run_id=row.run_id,
+        step_id=row.step_id,
+        tool_name=row.tool_name,
+        risk_level=row.risk_level,
+        reason=row.reason,
+        requester_id=row.requester_id,
+        initiator_id=row.initiator_id,
+        presented_at=format_ts(datetime.fromtimestamp(row.presented_at, UTC)),
+        expires_at=None
+        if row.expires_at is None
+        else format_ts(datetime.fromtimestamp(row.expires_at, UTC)),
+        age_s=max(0.0, now.timestamp() - row.presented_at),
+        audit_args={k: args[k] for k in audit_fields(state, row.tool_name) if k in args},
+        args=args if full_args else None,
+    )
+
+
+def decide(
+    state: ServiceState,
+    approver_id: str,
+    gate_id: str,
+    decision: str,
+    *,
+    edited_args: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+) -> GateDecision:
+    """Decide a pending gate as ``approver_id``: ``approve``, ``reject`` or ``edit``.
+
+    ``edit`` approves with ``edited_args`` (the whole arguments, checked against the tool's
+    schema); it is counted apart from ``approve`` in the metrics.
+
+    Raises:
+        InvalidInputError, PermissionDeniedError, NotFoundError, ConflictError: from the
+            control plane (nothing was decided).
+    """
+    with state.decide_lock:
+        outcome = state.plane.decide(
+            gate_id,
+            "reject" if decision == "reject" else "approve",
+            approver_id,
+            edited_args=edited_args,
+            reason=reason,
+        )
+    metrics.approval_decided(decision)
+    return outcome
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Resumed:
+    """What the run did after a decision.
+
+    Attributes:
+        result: the approved call, run once here (None when it was not run here).
+        reply: the role agent's turn, when the agent carried its run on.
+        error: why the run could not resume here (the decision stays recorded; any process
+            holding the tool can resume the gate later).
+    """
+
+    result: StepResult | None = None
+    reply: AgentReply | None = None
+    error: TailguardError | None = None
+
+
+def resume_decided(state: ServiceState, decided: GateDecision, *, through_agent: bool) -> Resumed:
+    """Resume the run of a decided gate; a rejected call never runs.
+
+    With ``through_agent``, a role agent's run resumes through the agent (approved calls run,
+    rejected ones are reported to the model, the turn goes on); otherwise the approved call
+    runs in the service's control plane and the run waits for its caller.
+    """
+    try:
+        if through_agent and is_chat_run(state, decided.run_id):
+            return Resumed(reply=chat_stack(state).agent.resume(decided.run_id))
+        if decided.decision != "approved":
+            return Resumed()
+        return Resumed(result=state.plane.resume(decided.gate_id))
+    except TailguardError as exc:
+        return Resumed(error=exc)
