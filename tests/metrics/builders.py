@@ -45,6 +45,7 @@ def completed(
     zip_code: str = "10001",
     recall_of: str | None = None,
     original_tech: str | None = None,
+    parts_used: int = 1,
     **fields: Any,
 ) -> dict[str, Any]:
     """A job.completed event arriving ``late_min`` minutes after its window end."""
@@ -68,7 +69,7 @@ def completed(
         recall_of_job_id=recall_of,
         original_tech_id=original_tech,
         parts_prestaged=1,
-        parts_used=1,
+        parts_used=parts_used,
         **fields,
     )
 

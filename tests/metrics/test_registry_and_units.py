@@ -29,7 +29,10 @@ def test_every_kpi_has_an_aggregation_and_documentation() -> None:
 
 def test_tech_units_report_each_tech() -> None:
     """The tech drill-down gives earnings, jobs, recall %, NPS mean and FTF % per tech."""
-    rows = [completed(at(10 + i), tech="T1", pay=100.0, ftf=i % 2 == 0) for i in range(6)]
+    rows = [
+        completed(at(10 + i), tech="T1", pay=100.0, ftf=i % 2 == 0, parts_used=2 if i < 2 else 1)
+        for i in range(6)
+    ]
     rows += [completed(at(40), tech="T2", recall_of="J", original_tech="T1")]
     rows += [
         ev("cx.survey", at(50), job_id="J", customer_id="C", tech_id="T1", nps=s) for s in (6,)
@@ -44,7 +47,10 @@ def test_tech_units_report_each_tech() -> None:
     assert t1["recall_pct"] == pytest.approx(100 / 6)
     assert t1["nps_mean"] == 7.5
     assert t1["ftf_pct"] == 50.0
-    assert got.filter(pl.col("tech_id") == "T2")["recall_pct"].item() is None
+    assert t1["multi_part_pct"] == pytest.approx(100 / 3)
+    t2 = got.filter(pl.col("tech_id") == "T2").row(0, named=True)
+    assert t2["recall_pct"] is None
+    assert t2["multi_part_pct"] is None  # under 5 jobs
 
 
 def test_zip_units_compare_bookings_of_the_last_two_days() -> None:

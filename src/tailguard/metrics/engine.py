@@ -275,7 +275,8 @@ class ScorecardEngine:
         """Per-unit drill-down at ``as_of`` for choosing intervention targets.
 
         ``tech``: area_id, tech_id, earnings_week, jobs, recall_pct (null under 5 jobs),
-        nps_mean, ftf_pct, tenure_days (null: not in the event language).
+        nps_mean, ftf_pct, multi_part_pct (share of the tech's jobs that fitted two or more
+        parts; null under 5 jobs), tenure_days (null: not in the event language).
         ``zip``: area_id, zip, lateness_p90_min, jobs, bookings_24h, bookings_prior_24h.
         ``sku``: area_id, sku, lead_time_p95_days, on_hand_min.
         """
@@ -294,6 +295,9 @@ class ScorecardEngine:
                     .then(pl.col("nps_sum") / pl.col("nps_n"))
                     .alias("nps_mean"),
                     pl.when(jobs > 0).then(100.0 * pl.col("ftf") / jobs).alias("ftf_pct"),
+                    pl.when(jobs >= 5)
+                    .then(100.0 * pl.col("multi_part") / jobs)
+                    .alias("multi_part_pct"),
                     pl.lit(None, pl.Float64).alias("tenure_days"),
                 )
                 .sort("area_id", "tech_id")

@@ -39,7 +39,15 @@ COUNT_SUM_COLS: Final[tuple[str, ...]] = (
     "tech_pay",
     *NPS_COLS,
 )
-TECH_SUM_COLS: Final[tuple[str, ...]] = ("pay", "jobs", "ftf", "recalls", "nps_sum", "nps_n")
+TECH_SUM_COLS: Final[tuple[str, ...]] = (
+    "pay",
+    "jobs",
+    "ftf",
+    "recalls",
+    "nps_sum",
+    "nps_n",
+    "multi_part",
+)
 
 COUNTS_SCHEMA: Final = pl.Schema(
     {
@@ -60,6 +68,7 @@ TECHS_SCHEMA: Final = pl.Schema(
         "recalls": pl.Int64,
         "nps_sum": pl.Int64,
         "nps_n": pl.Int64,
+        "multi_part": pl.Int64,
         "seen": pl.Int8,
     }
 )
@@ -93,6 +102,7 @@ INGEST_COLUMNS: Final[tuple[str, ...]] = (
     "sku",
     "on_hand",
     "lead_time_days",
+    "parts_used",
 )
 
 SketchKey = tuple[str, str]
@@ -197,6 +207,10 @@ def hour_partials(events: pl.DataFrame) -> dict[int, Partial]:
         zero_i.alias("recalls"),
         zero_i.alias("nps_sum"),
         zero_i.alias("nps_n"),
+        (is_comp & (pl.col("parts_used") >= 2))
+        .fill_null(value=False)
+        .cast(pl.Int64)
+        .alias("multi_part"),
         pl.lit(1, pl.Int8).alias("seen"),
     )
     recalls = comp.filter(
@@ -211,6 +225,7 @@ def hour_partials(events: pl.DataFrame) -> dict[int, Partial]:
         pl.lit(1, pl.Int64).alias("recalls"),
         zero_i.alias("nps_sum"),
         zero_i.alias("nps_n"),
+        zero_i.alias("multi_part"),
         pl.lit(0, pl.Int8).alias("seen"),
     )
     surveys = events.filter(
@@ -227,6 +242,7 @@ def hour_partials(events: pl.DataFrame) -> dict[int, Partial]:
         zero_i.alias("recalls"),
         pl.col("nps").cast(pl.Int64).alias("nps_sum"),
         pl.lit(1, pl.Int64).alias("nps_n"),
+        zero_i.alias("multi_part"),
         pl.lit(0, pl.Int8).alias("seen"),
     )
     techs = (
