@@ -112,6 +112,23 @@ def _legend(parts: list[str], names: Sequence[str], *, x: int, y: int) -> None:
         cx += 22 + 7 * len(name)
 
 
+def _close(
+    parts: list[str],
+    labels: Sequence[str],
+    xs: Sequence[float],
+    names: Sequence[str],
+    *,
+    left: int,
+    height: int,
+    plot_w: int,
+) -> Markup:
+    """The x labels under the plot and the legend above it; the chart's markup."""
+    _x_labels(parts, labels, xs, y=height - 10, every=_every(len(labels), plot_w))
+    _legend(parts, names, x=left, y=16)
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
 def line_chart(
     title: str,
     labels: Sequence[str],
@@ -149,10 +166,7 @@ def line_chart(
                     f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" '
                     f'points="{" ".join(seg)}"/>'
                 )
-    _x_labels(parts, labels, xs, y=height - 10, every=_every(len(labels), plot_w))
-    _legend(parts, list(series), x=left, y=16)
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    return _close(parts, labels, xs, list(series), left=left, height=height, plot_w=plot_w)
 
 
 def stacked_bars(
@@ -188,10 +202,7 @@ def stacked_bars(
                 f'fill="{colour(k, name)}"><title>{escape(labels[i])} · {escape(name)}: '
                 f"{escape(_fmt(round(v, 4), unit))}</title></rect>"
             )
-    _x_labels(parts, labels, xs, y=height - 10, every=_every(len(labels), plot_w))
-    _legend(parts, list(series), x=left, y=16)
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    return _close(parts, labels, xs, list(series), left=left, height=height, plot_w=plot_w)
 
 
 def sparkline(
