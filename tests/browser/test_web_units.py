@@ -90,3 +90,17 @@ def test_charts_escape_series_names() -> None:
     ):
         assert "<script>" not in svg
         assert "&lt;script&gt;" in svg
+
+
+def test_a_legend_swatch_has_the_colour_of_its_series() -> None:
+    """Status series keep their meaning colour in the bars, the lines and the legend alike."""
+    import re
+
+    from tailguard.service.web.svg import MEANING
+
+    series = {"failed": [1.0, 2.0], "completed": [3.0, 1.0]}
+    for svg in (stacked_bars("t", ["a", "b"], series), line_chart("t", ["a", "b"], series)):
+        swatches = re.findall(r'<rect [^>]*width="10" height="10"[^>]*fill="(#[0-9a-f]+)"', svg)
+        assert swatches == [MEANING["failed"], MEANING["completed"]]
+        for name in series:
+            assert svg.count(MEANING[name]) >= 3  # legend + at least two marks

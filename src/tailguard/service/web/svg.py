@@ -104,7 +104,7 @@ def _legend(parts: list[str], names: Sequence[str], *, x: int, y: int) -> None:
     cx = x
     for i, name in enumerate(names):
         parts.append(
-            f'<rect x="{cx}" y="{y - 9}" width="10" height="10" rx="2" fill="{colour(i)}"/>'
+            f'<rect x="{cx}" y="{y - 9}" width="10" height="10" rx="2" fill="{colour(i, name)}"/>'
         )
         parts.append(
             f'<text x="{cx + 14}" y="{y}" font-size="12" fill="#1d2330">{escape(name)}</text>'
@@ -157,13 +157,13 @@ def line_chart(
             y = top + plot_h - plot_h * min(v, top_v) / top_v
             segments[-1].append(f"{x:.1f},{y:.1f}")
             parts.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6" fill="{colour(i)}">'
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6" fill="{colour(i, name)}">'
                 f"<title>{escape(name)}: {escape(_fmt(round(v, 2), unit))}</title></circle>"
             )
         for seg in segments:
             if len(seg) > 1:
                 parts.append(
-                    f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" '
+                    f'<polyline fill="none" stroke="{colour(i, name)}" stroke-width="2" '
                     f'points="{" ".join(seg)}"/>'
                 )
     return _close(parts, labels, xs, list(series), left=left, height=height, plot_w=plot_w)
