@@ -154,3 +154,27 @@ def test_explicit_scripted_provider_runs_the_same_turn(api: ChatApi) -> None:
     reply = response.json()
     assert reply["status"] == "completed"
     assert [c["tool"] for c in reply["tool_calls"]] == ["get_system_health"]
+
+
+def test_stopping_the_app_closes_what_the_chat_modules_opened(tmp_path: Any) -> None:
+    """The app's shutdown releases the chat stack and the recruiting store (once each)."""
+    from fastapi.testclient import TestClient
+
+    from _service_fixtures import SERVICE_NOW
+    from tailguard.clock import FakeClock
+    from tailguard.service import ServiceSettings, create_app
+    from tailguard.service.chatstack import STACK_KEY, chat_stack
+
+    settings = ServiceSettings(
+        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        pulse_url=str(tmp_path / "pulse.db"),
+        clock=FakeClock(SERVICE_NOW),
+    )
+    app = create_app(settings)
+    state = app.state.tailguard
+    with TestClient(app):
+        chat_stack(state)
+        assert STACK_KEY in state.extras
+        assert len(state.closers) == 2  # the chat module's store and the stack
+    assert state.closers == []
+    assert not state.extras  # the stack and the store were popped and closed

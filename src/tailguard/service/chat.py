@@ -54,6 +54,7 @@ def include(app: FastAPI) -> None:
     settings = state.settings
     store = RecruitingStore.open(settings.ledger_url, clock=settings.clock, seed=None)
     state.extras[_STORE_KEY] = store
+    state.closers.append(lambda: close(app))
     share_tools(state, recruiting_registry(store, state.ledger))
 
 

@@ -71,6 +71,7 @@ def chat_stack(state: ServiceState) -> ChatStack:
             stack = state.extras.get(STACK_KEY)
             if stack is None:
                 stack = state.extras[STACK_KEY] = _open(state)
+                state.closers.append(lambda: close_chat_stack(state))
     assert isinstance(stack, ChatStack)
     return stack
 

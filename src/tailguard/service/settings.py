@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,9 @@ class ServiceState:
     rules: RuleSet
     _pulse: PulseStore | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    """Run last-first by :meth:`close`, before the pulse store and the ledger: what optional
+    modules opened for this state (each closer must be safe to call after a manual close)."""
     decide_lock: AbstractContextManager[Any] = field(default_factory=contextlib.nullcontext)
     """Held around :meth:`ControlPlane.decide` (database work only, never a tool handler). On
     SQLite, a lock: the database has one writer, and concurrent deciders queued here wait in
@@ -122,7 +126,9 @@ class ServiceState:
         return self._pulse
 
     def close(self) -> None:
-        """Release database connections."""
+        """Release database connections (the optional modules' first, then ours)."""
+        while self.closers:
+            self.closers.pop()()
         if self._pulse is not None:
             self._pulse.close()
             self._pulse = None
