@@ -15,6 +15,7 @@ from tailguard.agents.catalogue import (
     load_catalogue,
     parse_catalogue,
 )
+from tailguard.agents.signals import SIGNAL_SPECS
 from tailguard.control.policy import RiskLevel
 from tailguard.errors import ConfigFileError
 
@@ -139,3 +140,37 @@ def test_a_mangled_default_is_loaded_or_refused_never_crashes(line: int, junk: s
         parse_catalogue("\n".join(lines), source="m.yaml")
     except ConfigFileError as exc:
         assert exc.path == "m.yaml"  # noqa: PT017
+
+
+_KIND_OF_UNIT = {
+    "zip": ("demand_surge_pay_window", "kind: surge_pay_window"),
+    "tech": ("detractor_cluster_shadow", "kind: master_tech_shadow"),
+    "sku": ("parts_spike_locker_buffer", "kind: locker_buffer"),
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(sorted(SIGNAL_SPECS)), st.sampled_from(sorted(_KIND_OF_UNIT)))
+def test_a_signal_triggers_only_entries_that_target_its_unit(signal: str, unit: str) -> None:
+    """A signal names units of one type; an entry it triggers must pick among those."""
+    entry_id, _ = _KIND_OF_UNIT[unit]
+    start = DEFAULT_CATALOGUE_TEXT.index(f"id: {entry_id}")
+    line_start = DEFAULT_CATALOGUE_TEXT.index("trigger: [", start)
+    line_end = DEFAULT_CATALOGUE_TEXT.index("\n", line_start)
+    text = (
+        DEFAULT_CATALOGUE_TEXT[:line_start]
+        + f"trigger: [{signal}]"
+        + DEFAULT_CATALOGUE_TEXT[line_end:]
+    )
+    if SIGNAL_SPECS[signal].unit == unit:
+        entry = parse_catalogue(text).entry(entry_id)
+        assert entry.trigger == (signal,)
+    else:
+        with pytest.raises(ConfigFileError, match=f"signal {signal!r} names a") as err:
+            parse_catalogue(text, source="s.yaml")
+        assert err.value.line == text[:line_start].count("\n") + 1
+
+
+def test_the_default_catalogue_wires_every_signal() -> None:
+    used = {t for e in default_catalogue().entries for t in e.trigger}
+    assert set(SIGNAL_SPECS) <= used

@@ -10,16 +10,19 @@ import itertools
 import json
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
 
 from tailguard.agents import RestDownstream
 from tailguard.agents.approver import ApproverPolicy
 from tailguard.agents.catalogue import default_catalogue
 from tailguard.agents.downstream import DownstreamAgent
+from tailguard.agents.signals import Signals
 from tailguard.agents.testing import RecordingDownstreamServer
 from tailguard.agents.world import AgentWorld, build_world
 from tailguard.ledger import Ledger
@@ -144,54 +147,197 @@ def test_rest_downstream_that_fails_half_its_calls_never_loses_or_repeats(tmp_pa
     assert "decided" not in set(decisions["status"])
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("moment", ["surge", "parts", "rookie", "low_earner"])
-def test_the_day_in_the_life_gets_the_matching_action_through_the_right_gate(
-    tmp_path: Path, moment: str, request: pytest.FixtureRequest
-) -> None:
-    if moment != "surge":
-        # Known gap (issue 5 stays open): within 72 h the area-level rules do not fire for
-        # these three moments on this network, so the agent never sees them. Strict, so the
-        # day they pass this marker has to go.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="tail not detected yet"))
-    world = _world(tmp_path, areas=4, seed=5, approver=ApproverPolicy(reject_rate=0.0, no_show=0.0))
+#: Moments of the day in the life the agent still misses on this network, and why (issue 5).
+_GAPS: dict[str, str] = {
+    # detractor_cluster names the rookie the hour the cluster shows (T000255, Wednesday
+    # 02:00 here), but detractor_cluster_shadow's weekly budget ($800: two shadows per area and
+    # ISO week) went to the first two clusters of the week on Monday evening; the rookie gets
+    # the shadow the next Monday. Needs budget pacing in the chooser (or a larger budget).
+    "rookie": "the shadow's weekly budget is spent on Monday's clusters",
+}
+
+#: The product document's four moments: the intervention kinds that answer each, and whether
+#: they wait at an approval gate (money and messages do; a locker buffer does not).
+_MOMENTS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "surge": (("surge_pay_window", "recruiting_sms"), True),
+    "low_earner": (("surge_shift_offer", "nearby_job_offer"), True),
+    "parts": (("locker_buffer",), False),
+    "rookie": (("master_tech_shadow",), True),
+}
+
+
+@dataclass(frozen=True)
+class _DayInTheLife:
+    start: datetime
+    area: str
+    targets: dict[str, str]  # moment -> the unit the matching action must name
+    visible: dict[str, datetime | None]  # moment -> first tick whose events show the tail
+    decisions: pl.DataFrame  # the area's decisions since the moments began
+
+
+def _visible_surge(ev: pl.DataFrame, zip_: str, start: datetime) -> datetime | None:
+    """First tick whose hour of bookings in the zip is >= 3x its mean of the 24 h before."""
+    booked = (
+        ev.filter((pl.col("type") == "job.booked") & (pl.col("zip") == zip_)).group_by("tick").len()
+    )
+    per_tick = dict(booked.iter_rows())
+    tick = start + timedelta(hours=1)
+    while tick <= max(per_tick, default=start):
+        usual = sum(per_tick.get(tick - timedelta(hours=h), 0) for h in range(1, 25)) / 24
+        if per_tick.get(tick, 0) >= max(6, 3 * usual):
+            return tick
+        tick += timedelta(hours=1)
+    return None
+
+
+def _visible_parts(ev: pl.DataFrame, area: str, sku: str, start: datetime) -> datetime | None:
+    """First tick with a stock event of the SKU quoting >= 2x its longest lead time before."""
+    quotes = ev.filter(
+        (pl.col("type") == "parts.stock") & (pl.col("area_id") == area) & (pl.col("sku") == sku)
+    )
+    before = quotes.filter(pl.col("tick") <= start)["lead_time_days"].max()
+    assert isinstance(before, float)
+    spiked = quotes.filter((pl.col("tick") > start) & (pl.col("lead_time_days") >= 2 * before))
+    first = spiked["tick"].min()
+    assert first is None or isinstance(first, datetime)
+    return first
+
+
+def _visible_rookie(ev: pl.DataFrame, tech: str, start: datetime) -> datetime | None:
+    """First tick at which the rookie has 3 detractor surveys (NPS <= 6) in the last 48 h."""
+    times: list[datetime] = sorted(
+        ev.filter(
+            (pl.col("type") == "cx.survey") & (pl.col("tech_id") == tech) & (pl.col("nps") <= 6)
+        )["tick"].to_list()
+    )
+    for a, c in zip(times, times[2:], strict=False):
+        if c > start and c - a < timedelta(hours=48):
+            return c
+    return None
+
+
+def _visible_decline(ev: pl.DataFrame, tech: str, start: datetime) -> datetime | None:
+    """First midnight after which the tech's pay of their last 2 worked days is <= half their
+    pay per worked day over the 5 worked days before (worked: a shift started or a job done)."""
+    mine = ev.filter(pl.col("tech_id") == tech).with_columns(pl.col("ts").dt.date().alias("day"))
+    pay: dict[date, float] = {}
+    for day, kind, status, usd in mine.select("day", "type", "status", "tech_pay").iter_rows():
+        if kind == "job.completed" or (kind == "tech.status" and status == "available"):
+            pay[day] = pay.get(day, 0.0) + (usd or 0.0)
+    day, last = start.date() + timedelta(days=1), ev["tick"].max()
+    assert isinstance(last, datetime)
+    while day <= last.date():
+        worked = [pay[d] for d in sorted(pay, reverse=True) if d < day]
+        recent, usual = worked[:2], worked[2:7]
+        if len(usual) >= 3 and sum(recent) / 2 <= 0.5 * sum(usual) / len(usual):
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        day += timedelta(days=1)
+    return None
+
+
+@pytest.fixture(scope="module")
+def day_in_the_life_run(tmp_path_factory: pytest.TempPathFactory) -> _DayInTheLife:
+    """The four moments injected into one area of a small network, six days of agent ticks.
+
+    The agents run with a week of memory (their signals see the warm-up week, as a running
+    agent's would) and a day of their own ticks first, so the network's standing tails have
+    been acted on before the moments begin on a Tuesday at 05:00.
+    """
+    sim = Simulator(NetworkConfig(areas=4, seed=5))
+    engine = ScorecardEngine()
+    memory = Signals()
+    frames: list[pl.DataFrame] = []
+
+    def keep(events: pa.Table, tick: datetime) -> None:
+        frame = pl.from_arrow(events)
+        assert isinstance(frame, pl.DataFrame)
+        frames.append(frame.with_columns(pl.lit(tick).alias("tick")))
+
+    for _ in range(7 * 24):
+        events = sim.step()
+        engine.ingest(events)
+        memory.update(events, sim.now)
+        keep(events, sim.now)
+    world = build_world(
+        sim,
+        engine,
+        tmp_path_factory.mktemp("day_in_the_life"),
+        seed=5,
+        approver=ApproverPolicy(reject_rate=0.0, no_show=0.0),
+    )
+    world.agents.signals = memory
+    step = world.sim.step
+
+    def recorded() -> pa.Table:
+        events = step()
+        keep(events, world.sim.now)
+        return events
+
+    world.sim.step = recorded  # type: ignore[method-assign]
     area = "PA-0002"
-    # Let the agents settle the network's standing tails first, then the four moments.
     for _ in range(24):
         world.hour()
-    while world.sim.now.hour != 9:
+    while world.sim.now.hour != 5:  # the product document's day starts at 06:10
         world.hour()
-    resolved = [world.sim.inject(sc) for sc in day_in_the_life(world.sim, area)]
-    surge_zip, decline_tech = resolved[0]["zip"], resolved[1]["tech_id"]
-    rookie = resolved[3]["tech_id"]
+    surge, decline, parts, rookie = (
+        world.sim.inject(sc) for sc in day_in_the_life(world.sim, area)
+    )
     start = world.sim.now
-    for _ in range(72):
+    for _ in range(6 * 24):
         world.hour()
-    d = world.learning.frame().filter((pl.col("area_id") == area) & (pl.col("decided_at") >= start))
+    ev = pl.concat(frames, how="vertical_relaxed")
+    decisions = world.learning.frame().filter(
+        (pl.col("area_id") == area) & (pl.col("decided_at") >= start)
+    )
+    world.close()
+    return _DayInTheLife(
+        start=start,
+        area=area,
+        targets={
+            "surge": surge["zip"],
+            "low_earner": decline["tech_id"],
+            "parts": parts["sku"],
+            "rookie": rookie["tech_id"],
+        },
+        visible={
+            "surge": _visible_surge(ev, surge["zip"], start),
+            "low_earner": _visible_decline(ev, decline["tech_id"], start),
+            "parts": _visible_parts(ev, area, parts["sku"], start),
+            "rookie": _visible_rookie(ev, rookie["tech_id"], start),
+        },
+        decisions=decisions,
+    )
 
-    def first(kinds: list[str], target: str | None = None) -> dict[str, object]:
-        rows = d.filter(pl.col("kind").is_in(kinds))
-        if target is not None:
-            rows = rows.filter(pl.col("target_id") == target)
-        assert rows.height > 0, (kinds, target, d.select("kind", "target_id").to_dicts())
-        return rows.sort("decided_at").row(0, named=True)
 
-    if moment == "surge":
-        # (a) a surge pay window or recruiting SMS for the zip, within the hour, gated.
-        surge = first(["surge_pay_window", "recruiting_sms"], surge_zip)
-        assert surge["decided_at"] - start <= timedelta(hours=2)
-        assert surge["gate_id"] is not None
-        return
-    if moment == "parts":
-        # (c) the parts spike: a locker buffer for the SKU, execute_low (no gate).
-        parts = first(["locker_buffer"], "R-9923")
-        assert parts["gate_id"] is None
-        assert parts["status"] in ("executed", "failed")
-    elif moment == "rookie":
-        # (d) the rookie's detractors: a master-tech shadow for the rookie, gated.
-        shadow = first(["master_tech_shadow"], rookie)
-        assert shadow["gate_id"] is not None
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", list(_MOMENTS))
+def test_the_day_in_the_life_gets_the_matching_action_through_the_right_gate(
+    day_in_the_life_run: _DayInTheLife, moment: str, request: pytest.FixtureRequest
+) -> None:
+    """Within the hour after a moment's tail shows in the events, the agent acts on its unit.
+
+    "Shows" is computed here from the simulator's events, not by the agent's signal code: the
+    surge from the zip's bookings, the decline from the tech's pay per worked day, the spike
+    from the SKU's quoted lead times, the rookie's cluster from their surveys.
+    """
+    if moment in _GAPS:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=_GAPS[moment]))
+    run = day_in_the_life_run
+    kinds, gated = _MOMENTS[moment]
+    target = run.targets[moment]
+    visible = run.visible[moment]
+    assert visible is not None, f"the {moment} moment never showed in the events"
+    acted = run.decisions.filter(
+        pl.col("kind").is_in(kinds)
+        & (pl.col("target_id") == target)
+        & pl.col("decided_at").is_between(visible, visible + timedelta(hours=1))
+    )
+    seen = run.decisions.select("decided_at", "kind", "target_id", "trigger").rows()
+    assert acted.height > 0, (moment, target, visible, seen)
+    decision = acted.sort("decided_at").row(0, named=True)
+    if gated:
+        assert decision["gate_id"] is not None
+        assert decision["status"] in ("pending_approval", "executed", "failed")
     else:
-        # (b) the low earner trending down: an offer to that tech, gated.
-        offer = first(["surge_shift_offer", "nearby_job_offer"], decline_tech)
-        assert offer["gate_id"] is not None
+        assert decision["gate_id"] is None
+        assert decision["status"] in ("executed", "failed")

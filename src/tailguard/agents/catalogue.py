@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tailguard.agents.signals import SIGNAL_SPECS
 from tailguard.control.policy import Policy
 from tailguard.control.tools import Tool, ToolRegistry
 from tailguard.errors import ConfigFileError
@@ -33,13 +34,22 @@ from tailguard.yamlfile import Lines, Path_, parse_yaml, pydantic_error
 
 Unit = Literal["tech", "zip", "sku", "customers", "area"]
 
-#: Signals the hourly tick computes itself (besides the rule engine's alerts).
-SIGNALS: Final = ("demand_surge", "detractor_cluster")
+#: Signals the hourly tick computes itself (besides the rule engine's alerts); each names units
+#: of one type (SIGNAL_SPECS), and an entry it triggers must target that type.
+SIGNALS: Final = tuple(SIGNAL_SPECS)
 
 #: Columns a target can be picked by or filtered on, per unit.
 UNIT_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "tech": frozenset(
-        {"earnings_week", "jobs", "recall_pct", "nps_mean", "ftf_pct", "detractors_72h"}
+        {
+            "earnings_week",
+            "jobs",
+            "recall_pct",
+            "nps_mean",
+            "ftf_pct",
+            "detractors_72h",
+            "detractor_excess",
+        }
     ),
     "zip": frozenset(
         {"lateness_p90_min", "jobs", "bookings_24h", "bookings_prior_24h", "surge_ratio"}
@@ -284,6 +294,14 @@ def _entry(spec: _EntrySpec, path: Path_, lines: Lines, file: str, rules: frozen
     expected = _KIND_UNIT[spec.kind]
     if spec.target.unit != expected:
         raise fail("target", f"{spec.kind} acts on a {expected}, not a {spec.target.unit}")
+    for name in spec.trigger:
+        signal = SIGNAL_SPECS.get(name)
+        if signal is not None and signal.unit != spec.target.unit:
+            raise fail(
+                "trigger",
+                f"signal {name!r} names a {signal.unit}, but {spec.kind} acts on a "
+                f"{spec.target.unit}",
+            )
     columns = UNIT_COLUMNS[spec.target.unit]
     if columns:
         if spec.target.pick is None or spec.target.by is None:

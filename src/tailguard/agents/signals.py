@@ -5,18 +5,77 @@ here as small rolling Polars frames updated once per hour for all areas at once:
 
 * bookings per zip and hour over the last 25 hours, for the ``demand_surge`` signal (a zip's
   bookings this hour against its usual hourly rate);
-* surveys of the last 72 hours with customer and tech, for the
-  ``detractor_cluster`` signal and the customers an apology credit goes to;
-* the latest stock of every (locker, SKU), for the locker a buffer is sent to.
+* surveys of the last 72 hours with customer and tech, and each tech's surveys and detractors
+  per day (:mod:`.techdays`), for the ``detractor_cluster`` signal (more detractors around one tech
+  than the tech's own usual share explains) and the customers an apology credit goes to;
+* the latest stock of every (locker, SKU), for the locker a buffer is sent to, and the lead
+  times the stock events quote over the last week, for the ``sku_lead_time_spike`` signal (a
+  SKU's P95 lead time of the last hours against its own P95 of the week before);
+* each tech's pay, jobs and worked days per day over three weeks (:mod:`.techdays`), for the
+  ``earnings_decline`` signal (a bottom earner whose pay per worked day fell well below their
+  own usual pace).
+
+Every signal is computed for all areas at once; the daily ones only when a day has closed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final, Literal
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
+
+from tailguard.agents.techdays import NO_DECLINE, TechDays
+
+
+def binomial_tail(k: npt.ArrayLike, n: npt.ArrayLike, p: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """P(X >= k) for X ~ Binomial(n, p), elementwise (0 < p < 1, 0 <= k <= n, small n)."""
+    k = np.asarray(k, dtype=np.int64)
+    n = np.asarray(n, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    pmf: npt.NDArray[np.float64] = (1.0 - p) ** n  # P(X = 0)
+    below = np.zeros_like(pmf)  # P(X < j) as j goes up
+    for j in range(int(k.max(initial=0))):
+        below += np.where(j < k, pmf, 0.0)
+        pmf = pmf * (n - j) / (j + 1) * p / (1.0 - p)
+    return np.asarray(np.clip(1.0 - below, 0.0, 1.0), dtype=np.float64)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SignalSpec:
+    """What a signal names and how an area's value is summarised.
+
+    Attributes:
+        unit: the unit type it names (an entry it triggers must target this unit).
+        id_column: the unit's id column in the signal's frame.
+        value: the column whose worst value over the area is the trigger's value.
+        worst: ``max`` or ``min`` (which end of ``value`` is worst).
+    """
+
+    unit: Literal["tech", "zip", "sku"]
+    id_column: str
+    value: str
+    worst: Literal["max", "min"]
+
+
+#: The signals the hourly tick computes itself, by trigger name.
+SIGNAL_SPECS: Final[Mapping[str, SignalSpec]] = {
+    "demand_surge": SignalSpec(unit="zip", id_column="zip", value="surge_ratio", worst="max"),
+    "detractor_cluster": SignalSpec(
+        unit="tech", id_column="tech_id", value="detractor_excess", worst="max"
+    ),
+    "sku_lead_time_spike": SignalSpec(
+        unit="sku", id_column="sku", value="lead_spike_ratio", worst="max"
+    ),
+    "earnings_decline": SignalSpec(
+        unit="tech", id_column="tech_id", value="pace_ratio", worst="min"
+    ),
+}
 
 _EMPTY_BOOKINGS = pl.DataFrame(
     schema={
@@ -38,6 +97,20 @@ _EMPTY_DETRACTORS = pl.DataFrame(
 _EMPTY_STOCK = pl.DataFrame(
     schema={"area_id": pl.String, "locker_id": pl.String, "sku": pl.String, "on_hand": pl.Int64}
 )
+_EMPTY_LEADS = pl.DataFrame(
+    schema={
+        "area_id": pl.String,
+        "sku": pl.String,
+        "ts": pl.Datetime("us", "UTC"),
+        "lead_time_days": pl.Float64,
+    }
+)
+#: The detractor share a tech is expected to have when neither they nor their area has any
+#: baseline yet (the agent just started).
+_NO_HISTORY_SHARE = 0.2
+#: Usual shares are kept inside [_MIN_SHARE, 1 - _MIN_SHARE] (a tech whose customers never
+#: complained is not a cluster at their first detractor).
+_MIN_SHARE = 0.02
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -48,16 +121,58 @@ class SignalConfig:
         surge_ratio: a zip surges when its bookings this hour reach this multiple of its mean
             hourly bookings over the previous 24 hours...
         surge_min_bookings: ...and are at least this many.
-        detractor_cluster: a tech with at least this many detractor surveys in 72 hours...
-        detractor_share: ...making up at least this share of the tech's surveys.
         detractor_nps: the highest NPS that counts as a detractor.
+        detractor_hours: a detractor cluster is counted over this many recent hours:
+        detractor_cluster: a tech with at least this many detractor surveys...
+        detractor_chance: ...that their usual detractor share would give with at most this
+            probability (binomial over their surveys in those hours). The usual share is the
+            larger of the rest of the area's share in those hours (a wave across the area is no
+            cluster around one tech) and the tech's share over the ``detractor_baseline_days`` days
+            before the last three, shrunk towards the area's share of those days by
+            ``detractor_prior_surveys`` pseudo-surveys: a tech with little history (a rookie)
+            is judged against the area, a tech whose customers always grumble does not
+            cluster every week.
+        detractor_baseline_days: see ``detractor_chance``.
+        detractor_prior_surveys: see ``detractor_chance``.
+        lead_recent_hours: a SKU's lead time spikes in an area when the P95 of the lead times
+            its stock events quoted in the last this many hours...
+        lead_spike_ratio: ...is at least this multiple of the SKU's own P95 over the
+            ``lead_baseline_hours`` before...
+        lead_spike_floor_days: ...and at least this many days longer...
+        lead_baseline_hours: see ``lead_spike_ratio``.
+        lead_min_baseline: ...with at least this many events in the baseline (a SKU the agent
+            has not seen for long has no usual lead time yet).
+        earnings_recent_days: a tech's earnings decline when the mean pay of their last this
+            many worked days (closed days only)...
+        earnings_decline_ratio: ...is at most this share of their mean pay per worked day over
+            the ``earnings_baseline_days`` worked days before...
+        earnings_decline_floor_usd: ...and at least this many dollars a day lower...
+        earnings_baseline_days: see ``earnings_decline_ratio``.
+        earnings_min_baseline_days: ...with at least this many baseline worked days...
+        earnings_bottom_quantile: ...and the tech's pay over the last 7 closed days is at or
+            below this quantile of the area's techs who worked in them (the product
+            document's P10 earner).
     """
 
     surge_ratio: float = 3.0
     surge_min_bookings: int = 6
-    detractor_cluster: int = 4
-    detractor_share: float = 0.6
     detractor_nps: int = 6
+    detractor_hours: int = 48
+    detractor_cluster: int = 3
+    detractor_chance: float = 0.05
+    detractor_baseline_days: int = 7
+    detractor_prior_surveys: float = 5.0
+    lead_recent_hours: int = 6
+    lead_spike_ratio: float = 2.0
+    lead_spike_floor_days: float = 2.0
+    lead_baseline_hours: int = 168
+    lead_min_baseline: int = 3
+    earnings_recent_days: int = 2
+    earnings_decline_ratio: float = 0.5
+    earnings_decline_floor_usd: float = 40.0
+    earnings_baseline_days: int = 5
+    earnings_min_baseline_days: int = 3
+    earnings_bottom_quantile: float = 0.10
 
 
 class Signals:
@@ -68,6 +183,8 @@ class Signals:
         self._bookings = _EMPTY_BOOKINGS
         self._detractors = _EMPTY_DETRACTORS
         self._stock = _EMPTY_STOCK
+        self._leads = _EMPTY_LEADS
+        self.tech_days = TechDays(self.config)
         self._now: datetime | None = None
 
     def update(self, events: pa.Table | pl.DataFrame, now: datetime) -> None:
@@ -92,13 +209,30 @@ class Signals:
                 .sort("ts")
                 .select("area_id", "locker_id", "sku", pl.col("on_hand").cast(pl.Int64))
             )
+            leads = df.filter(
+                (pl.col("type") == "parts.stock") & pl.col("lead_time_days").is_not_null()
+            ).select("area_id", "sku", "ts", pl.col("lead_time_days").cast(pl.Float64))
             self._bookings = pl.concat([self._bookings, booked])
             self._detractors = pl.concat([self._detractors, surveys])
             self._stock = pl.concat([self._stock, stock]).unique(
                 subset=["locker_id", "sku"], keep="last", maintain_order=True
             )
+            self._leads = pl.concat([self._leads, leads])
         self._bookings = self._bookings.filter(pl.col("hour") >= now - timedelta(hours=25))
         self._detractors = self._detractors.filter(pl.col("ts") > now - timedelta(hours=72))
+        cfg = self.config
+        keep = timedelta(hours=cfg.lead_baseline_hours + cfg.lead_recent_hours)
+        self._leads = self._leads.filter(pl.col("ts") > now - keep)
+        self.tech_days.update(df, now)
+
+    def current(self) -> dict[str, pl.DataFrame]:
+        """Every signal now, by trigger name (frames as the methods below return them)."""
+        return {
+            "demand_surge": self.demand_surges(),
+            "detractor_cluster": self.detractor_clusters(),
+            "sku_lead_time_spike": self.sku_lead_time_spikes(),
+            "earnings_decline": self.earnings_declines(),
+        }
 
     @staticmethod
     def _no_surge() -> pl.DataFrame:
@@ -172,12 +306,155 @@ class Signals:
         )
 
     def detractor_clusters(self) -> pl.DataFrame:
-        """Techs with a detractor cluster now: enough detractors, and most of their surveys."""
+        """Techs with a detractor cluster now.
+
+        ``area_id, tech_id, surveys, detractors, usual_share, expected, detractor_excess,
+        chance``: at least ``detractor_cluster`` detractors in the last ``detractor_hours``, and
+        a chance of at most ``detractor_chance`` to see that many from the tech's usual share
+        (binomial, over the tech's surveys in those hours). The usual share is the larger of the
+        rest of the area's share in those hours (an area-wide wave is no cluster around one
+        tech) and the
+        tech's own share before (see :class:`SignalConfig`); ``expected`` is the usual share
+        times the surveys and ``detractor_excess`` the detractors beyond it.
+        """
         cfg = self.config
-        return self.detractor_counts().filter(
-            (pl.col("detractors_72h") >= cfg.detractor_cluster)
-            & (pl.col("detractor_share") >= cfg.detractor_share)
+        empty = pl.DataFrame(
+            schema={
+                "area_id": pl.String,
+                "tech_id": pl.String,
+                "surveys": pl.Int64,
+                "detractors": pl.Int64,
+                "usual_share": pl.Float64,
+                "expected": pl.Float64,
+                "detractor_excess": pl.Float64,
+                "chance": pl.Float64,
+            }
         )
+        if self._now is None:
+            return empty
+        since = self._now - timedelta(hours=cfg.detractor_hours)
+        recent = (
+            self._detractors.filter(pl.col("tech_id").is_not_null() & (pl.col("ts") > since))
+            .group_by("area_id", "tech_id")
+            .agg(
+                pl.len().cast(pl.Int64).alias("surveys"),
+                (pl.col("nps") <= cfg.detractor_nps).sum().cast(pl.Int64).alias("detractors"),
+            )
+        )
+        now_share = recent.group_by("area_id").agg(
+            pl.col("detractors").sum().alias("area_det"), pl.col("surveys").sum().alias("area_n")
+        )
+        recent = recent.filter(pl.col("detractors") >= cfg.detractor_cluster)
+        if recent.is_empty():
+            return empty
+        usual = self.tech_days.usual_detractor_shares(self._now.date())
+        own = usual.filter(pl.col("tech_id").is_not_null()).rename({"usual_share": "own"})
+        area = usual.filter(pl.col("tech_id").is_null()).select(
+            "area_id", pl.col("usual_share").alias("area_share")
+        )
+        found = (
+            recent.join(own, on=["area_id", "tech_id"], how="left")
+            .join(area, on="area_id", how="left")
+            .join(now_share, on="area_id", how="left")
+            .with_columns(  # the rest of the area in the same hours (without this tech)
+                pl.when(pl.col("area_n") > pl.col("surveys"))
+                .then(
+                    (pl.col("area_det") - pl.col("detractors"))
+                    / (pl.col("area_n") - pl.col("surveys"))
+                )
+                .alias("rest_share")
+            )
+            .with_columns(
+                pl.max_horizontal(
+                    pl.coalesce("own", "area_share", pl.lit(_NO_HISTORY_SHARE)),
+                    "rest_share",
+                )
+                .clip(_MIN_SHARE, 1.0 - _MIN_SHARE)
+                .alias("usual_share")
+            )
+            .with_columns((pl.col("surveys") * pl.col("usual_share")).alias("expected"))
+            .with_columns((pl.col("detractors") - pl.col("expected")).alias("detractor_excess"))
+        )
+        chance = binomial_tail(
+            found["detractors"].to_numpy(),
+            found["surveys"].to_numpy(),
+            found["usual_share"].to_numpy(),
+        )
+        return (
+            found.with_columns(pl.Series("chance", chance))
+            .filter(pl.col("chance") <= cfg.detractor_chance)
+            .select(empty.columns)
+            .sort("area_id", "tech_id")
+        )
+
+    def sku_lead_time_spikes(self) -> pl.DataFrame:
+        """SKUs whose lead time spiked now, per area.
+
+        ``area_id, sku, lead_recent_p95_days, lead_usual_p95_days, lead_spike_ratio``: the P95
+        of the lead times quoted in the last ``lead_recent_hours`` is at least
+        ``lead_spike_ratio`` times, and ``lead_spike_floor_days`` more than, the SKU's P95 over
+        the ``lead_baseline_hours`` before (with at least ``lead_min_baseline`` events).
+        """
+        cfg = self.config
+        empty = pl.DataFrame(
+            schema={
+                "area_id": pl.String,
+                "sku": pl.String,
+                "lead_recent_p95_days": pl.Float64,
+                "lead_usual_p95_days": pl.Float64,
+                "lead_spike_ratio": pl.Float64,
+            }
+        )
+        if self._now is None or self._leads.is_empty():
+            return empty
+        cut = self._now - timedelta(hours=cfg.lead_recent_hours)
+        keys = ["area_id", "sku"]
+        recent = (
+            self._leads.filter(pl.col("ts") > cut)
+            .group_by(keys)
+            .agg(pl.col("lead_time_days").quantile(0.95, "linear").alias("lead_recent_p95_days"))
+        )
+        if recent.is_empty():
+            return empty
+        usual = (
+            self._leads.filter(pl.col("ts") <= cut)
+            .join(recent.select(keys), on=keys, how="semi")
+            .group_by(keys)
+            .agg(
+                pl.col("lead_time_days").quantile(0.95, "linear").alias("lead_usual_p95_days"),
+                pl.len().alias("n"),
+            )
+            .filter(pl.col("n") >= cfg.lead_min_baseline)
+        )
+        return (
+            recent.join(usual, on=keys)
+            .with_columns(
+                (
+                    pl.col("lead_recent_p95_days")
+                    / pl.col("lead_usual_p95_days").clip(lower_bound=0.01)
+                ).alias("lead_spike_ratio")
+            )
+            .filter(
+                (pl.col("lead_spike_ratio") >= cfg.lead_spike_ratio)
+                & (
+                    pl.col("lead_recent_p95_days") - pl.col("lead_usual_p95_days")
+                    >= cfg.lead_spike_floor_days
+                )
+            )
+            .select(empty.columns)
+            .sort(keys)
+        )
+
+    def earnings_declines(self) -> pl.DataFrame:
+        """Bottom earners whose pay per worked day fell well below their own pace.
+
+        ``area_id, tech_id, recent_pay_per_day, usual_pay_per_day, pace_ratio, pay_7d,
+        area_pay_7d_bottom`` (see :class:`SignalConfig` ``earnings_*``). Only closed days
+        count, so this changes once a day and is computed then.
+        """
+        if self._now is None:
+            return NO_DECLINE
+        return self.tech_days.earnings_declines(self._now.date())
 
     def recent_detractors(self, area_id: str, *, hours: int = 48) -> list[str]:
         """Customers of the area who answered as detractors in the last ``hours``, newest first."""

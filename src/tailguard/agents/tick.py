@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from tailguard.agents.catalogue import TARGET_ARG, Catalogue, Entry
 from tailguard.agents.choose import Choice, Chooser, Situation
 from tailguard.agents.downstream import DownstreamAgent, InterventionJob
-from tailguard.agents.signals import Signals
+from tailguard.agents.signals import SIGNAL_SPECS, Signals
 from tailguard.clock import Clock
 from tailguard.control import ControlPlane, ToolContext, ToolOutput, ToolRegistry
 from tailguard.control.results import Run, StepOutcome, StepResult
@@ -191,19 +191,25 @@ class AreaAgents:
         firing: dict[str, dict[str, float | None]] = {}
         for alert in alerts:
             firing.setdefault(alert.area_id, {})[alert.rule] = alert.value
-        surges = self.signals.demand_surges()
-        clusters = self.signals.detractor_clusters()
-        for area, value in surges.group_by("area_id").agg(pl.col("surge_ratio").max()).iter_rows():
-            firing.setdefault(area, {})["demand_surge"] = float(value)
-        for area, value in (
-            clusters.group_by("area_id").agg(pl.col("detractors_72h").max()).iter_rows()
-        ):
-            firing.setdefault(area, {})["detractor_cluster"] = float(value)
+        found = self.signals.current()
+        for name, frame in found.items():
+            spec = SIGNAL_SPECS[name]
+            value = pl.col(spec.value)
+            worst = value.max() if spec.worst == "max" else value.min()
+            for area, v in frame.group_by("area_id").agg(worst).iter_rows():
+                firing.setdefault(area, {})[name] = float(v)
+        surges, clusters = found["demand_surge"], found["detractor_cluster"]
         report.firing = sum(len(v) for v in firing.values())
         lap("rules")
         self._reconcile(report)
         lap("gates")
         units = self._units(now, surges, clusters)
+        if "tech" in units:  # how far beyond the tech's usual a cluster is (null: no cluster)
+            units["tech"] = units["tech"].join(
+                clusters.select("area_id", "tech_id", "detractor_excess"),
+                on=["area_id", "tech_id"],
+                how="left",
+            )
         lap("units")
         report.outcomes_measured = self._measure(now, sc, units)
         lap("outcomes")
@@ -214,8 +220,8 @@ class AreaAgents:
                 firing=firing,
                 units=units,
                 signal_units={
-                    "demand_surge": surges.select("area_id", "zip"),
-                    "detractor_cluster": clusters.select("area_id", "tech_id"),
+                    name: frame.select("area_id", SIGNAL_SPECS[name].id_column)
+                    for name, frame in found.items()
                 },
                 customers=self.signals.recent_detractors_by_area(list(firing)),
                 lockers=self._lockers(firing, units),

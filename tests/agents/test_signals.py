@@ -1,0 +1,203 @@
+"""The agent's own signals on small hand-built event frames (WIDE_SCHEMA columns it reads)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from tailguard.agents.signals import SIGNAL_SPECS, SignalConfig, Signals
+from tailguard.events.schema import WIDE_SCHEMA
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+
+
+def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    empty = pl.from_arrow(WIDE_SCHEMA.empty_table())
+    assert isinstance(empty, pl.DataFrame)
+    if not rows:
+        return empty
+    return pl.concat([empty, pl.DataFrame(rows)], how="diagonal_relaxed").select(empty.columns)
+
+
+def _feed(
+    sig: Signals, rows: list[dict[str, Any]], until: datetime, since: datetime | None = None
+) -> None:
+    """Feed rows hour by hour (each row in the hour its ``ts`` falls in) up to ``until``."""
+    start = since or min((r["ts"] for r in rows), default=until).replace(minute=0, second=0)
+    hour = start
+    while hour < until:
+        nxt = hour + timedelta(hours=1)
+        sig.update(_frame([r for r in rows if hour <= r["ts"] < nxt]), nxt)
+        hour = nxt
+
+
+def _stock(ts: datetime, sku: str, lead: float, area: str = "PA-0001") -> dict[str, Any]:
+    return {
+        "type": "parts.stock",
+        "ts": ts,
+        "area_id": area,
+        "locker_id": "L00001",
+        "sku": sku,
+        "on_hand": 3,
+        "lead_time_days": lead,
+    }
+
+
+def test_a_sku_lead_time_spike_against_its_own_baseline() -> None:
+    rows = [_stock(T0 + timedelta(hours=h), "R-9923", 2.4) for h in range(0, 48, 4)]
+    rows += [_stock(T0 + timedelta(hours=h), "M-1", 8.0) for h in range(0, 48, 4)]
+    sig = Signals()
+    _feed(sig, rows, T0 + timedelta(hours=49))
+    assert sig.sku_lead_time_spikes().is_empty()  # a SKU that is always slow is not a spike
+    spike = T0 + timedelta(hours=49, minutes=10)
+    _feed(
+        sig, [_stock(spike, "R-9923", 9.6), _stock(spike, "M-1", 8.5)], spike + timedelta(hours=1)
+    )
+    got = sig.sku_lead_time_spikes()
+    assert got["sku"].to_list() == ["R-9923"]
+    assert got["lead_spike_ratio"][0] >= 2.0
+    # Too few baseline events: a SKU seen only twice before is not judged.
+    fresh = Signals()
+    _feed(
+        fresh,
+        [_stock(T0, "X", 1.0), _stock(T0 + timedelta(hours=1), "X", 1.0)],
+        T0 + timedelta(hours=10),
+    )
+    _feed(fresh, [_stock(T0 + timedelta(hours=10), "X", 9.0)], T0 + timedelta(hours=11))
+    assert fresh.sku_lead_time_spikes().is_empty()
+
+
+def test_the_spike_floor_keeps_short_lead_times_quiet() -> None:
+    sig = Signals(SignalConfig(lead_spike_floor_days=2.0))
+    rows = [_stock(T0 + timedelta(hours=h), "S", 0.5) for h in range(0, 24, 3)]
+    rows.append(_stock(T0 + timedelta(hours=30), "S", 2.0))  # 4x, but only 1.5 days longer
+    _feed(sig, rows, T0 + timedelta(hours=31))
+    assert sig.sku_lead_time_spikes().is_empty()
+
+
+def _job(day: datetime, tech: str, pay: float, area: str = "PA-0001") -> dict[str, Any]:
+    return {
+        "type": "job.completed",
+        "ts": day + timedelta(hours=12),
+        "area_id": area,
+        "tech_id": tech,
+        "tech_pay": pay,
+    }
+
+
+def _shift(day: datetime, tech: str, area: str = "PA-0001") -> dict[str, Any]:
+    return {
+        "type": "tech.status",
+        "ts": day + timedelta(hours=7),
+        "area_id": area,
+        "tech_id": tech,
+        "status": "available",
+    }
+
+
+def test_an_earnings_decline_of_a_bottom_earner() -> None:
+    rows: list[dict[str, Any]] = []
+    for d in range(9):
+        day = T0 + timedelta(days=d)
+        for i in range(10):  # ten steady techs earning $300 a day
+            rows += [_shift(day, f"T{i:06d}"), _job(day, f"T{i:06d}", 300.0)]
+        rows.append(_shift(day, "T000099"))  # the low earner works every day...
+        if d < 7:
+            rows.append(_job(day, "T000099", 120.0))  # ...for $120 a day, then nothing
+    sig = Signals()
+    _feed(
+        sig, [r for r in rows if r["ts"] < T0 + timedelta(days=8)], T0 + timedelta(days=7, hours=23)
+    )
+    assert sig.earnings_declines().is_empty()  # the first day without pay is not closed yet
+    _feed(sig, [], T0 + timedelta(days=8, hours=1), since=T0 + timedelta(days=7, hours=23))
+    got = sig.earnings_declines()
+    assert got["tech_id"].to_list() == ["T000099"]
+    assert got["recent_pay_per_day"][0] == 60.0  # the last two worked days: $120 and $0
+    assert got["usual_pay_per_day"][0] == 120.0
+    assert got["pace_ratio"][0] == 0.5
+
+
+def test_a_day_off_is_not_a_decline_and_a_top_earner_is_not_a_bottom_earner() -> None:
+    rows: list[dict[str, Any]] = []
+    for d in range(9):
+        day = T0 + timedelta(days=d)
+        for i in range(10):
+            rows += [_shift(day, f"T{i:06d}"), _job(day, f"T{i:06d}", 100.0)]
+        if d < 7:  # the rich tech stops earning, but is no bottom earner
+            rows += [_shift(day, "T000098"), _job(day, "T000098", 900.0)]
+        else:
+            rows.append(_shift(day, "T000098"))
+        if d < 7:  # the other one takes days off: no shift, so no worked day
+            rows += [_shift(day, "T000097"), _job(day, "T000097", 60.0)]
+    sig = Signals()
+    _feed(sig, rows, T0 + timedelta(days=9, hours=1))
+    assert sig.earnings_declines().is_empty()
+
+
+def _survey(ts: datetime, tech: str, nps: int, area: str = "PA-0001", n: int = 0) -> dict[str, Any]:
+    return {
+        "type": "cx.survey",
+        "ts": ts,
+        "area_id": area,
+        "tech_id": tech,
+        "customer_id": f"C{abs(hash((ts, tech, n))) % 10**9:09d}",
+        "nps": nps,
+    }
+
+
+def test_a_detractor_cluster_around_a_tech_against_their_usual() -> None:
+    rows: list[dict[str, Any]] = []
+    for d in range(10):  # ten days of history: most techs happy, one always grumbling
+        ts = T0 + timedelta(days=d, hours=12)
+        rows += [_survey(ts, f"T{i:06d}", 9) for i in range(30)]
+        rows += [_survey(ts + timedelta(minutes=n), "T000050", 3, n=n) for n in range(3)]
+        rows.append(_survey(ts, "T000060", 9))  # a good tech...
+    bad = T0 + timedelta(days=10, hours=9)
+    rows += [_survey(bad + timedelta(minutes=20 * n), "T000060", 2, n=n) for n in range(5)]
+    sig = Signals()
+    _feed(sig, rows, bad + timedelta(hours=3))
+    got = sig.detractor_clusters()
+    # The tech whose customers always grumble (3 detractors every day) does not cluster; the
+    # one whose customers turned does.
+    assert got["tech_id"].to_list() == ["T000060"]
+    assert got["detractors"][0] == 5
+    assert got["chance"][0] <= 0.01
+    assert got["detractor_excess"][0] > 3.0
+
+
+def test_an_area_wide_wave_of_detractors_is_no_cluster_around_one_tech() -> None:
+    rows: list[dict[str, Any]] = []
+    for d in range(10):
+        ts = T0 + timedelta(days=d, hours=12)
+        rows += [_survey(ts, f"T{i:06d}", 9) for i in range(6)]
+    wave = T0 + timedelta(days=10, hours=9)
+    rows += [
+        _survey(wave + timedelta(hours=h), f"T{i:06d}", 3, n=h) for i in range(6) for h in range(3)
+    ]
+    sig = Signals()
+    _feed(sig, rows, wave + timedelta(hours=3))
+    assert sig.detractor_clusters().is_empty()
+
+
+def test_a_rookie_without_history_is_judged_against_the_area() -> None:
+    rows: list[dict[str, Any]] = []
+    for d in range(10):
+        ts = T0 + timedelta(days=d, hours=12)
+        rows += [_survey(ts, f"T{i:06d}", 9) for i in range(6)]
+    start = T0 + timedelta(days=10, hours=9)
+    rows += [_survey(start + timedelta(hours=h), "T000077", 4) for h in range(3)]
+    sig = Signals()
+    _feed(sig, rows, start + timedelta(hours=3))
+    assert sig.detractor_clusters()["tech_id"].to_list() == ["T000077"]
+
+
+def test_current_names_every_signal_with_its_id_and_value_columns() -> None:
+    sig = Signals()
+    _feed(sig, [_stock(T0, "A", 1.0)], T0 + timedelta(hours=1))
+    found = sig.current()
+    assert set(found) == set(SIGNAL_SPECS)
+    for name, frame in found.items():
+        spec = SIGNAL_SPECS[name]
+        assert {"area_id", spec.id_column, spec.value} <= set(frame.columns), name
