@@ -34,6 +34,7 @@ def version() -> None:
 
 def _register_all() -> None:
     from tailguard.cli import (
+        agents,
         chat,
         demo,
         keys,
@@ -48,6 +49,7 @@ def _register_all() -> None:
 
     for module in (demo, simulate, scorecard, ledger, tools, chat, keys, serve, mcp, week):
         module.register(app)
+    agents.register(app)
 
 
 _register_all()
