@@ -47,6 +47,7 @@ UNIT_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
             "recall_pct",
             "nps_mean",
             "ftf_pct",
+            "multi_part_pct",
             "detractors_72h",
             "detractor_excess",
         }
