@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -168,6 +171,8 @@ def test_run_follows_a_redis_stream(
             "no catalogue entry",
         ),
         (["--bus", "kafka://h:1?stream=s"], "scheme"),
+        (["--bus", "redis://127.0.0.1:1/0?stream=s"], "not reachable"),
+        (["--events", "{events}", "--rules", "{tmp}/missing-rules.yaml"], "missing-rules.yaml"),
         (["--events", "{events}", "--hours", "0"], "--hours"),
         (["--events", "{events}", "--pulse", "mongodb://h/x"], "pulse store URL"),
     ],
@@ -254,3 +259,70 @@ def test_every_agents_command_has_help(capsys: pytest.CaptureFixture[str], args:
     code, out, _ = _cli(capsys, *args)
     assert code == 0
     assert "Usage" in out
+
+
+def test_run_replays_parquet_too(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, small_file: Path
+) -> None:
+    """A .parquet event file replays like JSON Lines."""
+    from tailguard.events import write_events
+
+    parquet = tmp_path / "events.parquet"
+    write_events(read_all(small_file.with_name("good.jsonl")), parquet)
+    with RecordingDownstreamServer() as server:
+        code, out, err = _cli(
+            capsys,
+            "agents",
+            "run",
+            "--events",
+            str(parquet),
+            "--db",
+            str(tmp_path / "l.db"),
+            "--downstream",
+            server.url,
+            "--warmup-days",
+            "1",
+            "--hours",
+            "1",
+            "--format",
+            "json",
+        )
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["ticks"] == 1
+    assert summary["dead_letter"]["count"] == 0
+
+
+def test_sigterm_stops_a_follow_cleanly_with_its_summary(tmp_path: Path) -> None:
+    """SIGTERM ends `agents run --bus` after its current step: summary on stdout, exit 0."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tailguard",
+            "agents",
+            "run",
+            "--bus",
+            "memory://",
+            "--db",
+            str(tmp_path / "l.db"),
+            "--downstream",
+            "http://127.0.0.1:9",
+            "--poll",
+            "0.05",
+            "--format",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # printed once the handlers are in place
+    assert first.startswith("following memory://")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["stopped_by"] == "stopped"
+    assert summary["mode"] == "follow"
