@@ -356,3 +356,45 @@ def test_follow_on_the_wall_clock_catches_up_the_backlog_then_ticks_live(tmp_pat
     assert summary.warmup_hours == round((live - first) / timedelta(hours=1))
     assert summary.ticks == 1
     assert summary.first_as_of == live
+
+
+def test_follow_resumes_a_person_s_approval_between_ticks(tmp_path: Path) -> None:
+    """An approval made after a tick runs at the next gate poll, before the next tick."""
+    table = read_all(write_sim_events(tmp_path / "day.jsonl", areas=2, days=1, seed=6))
+    bus = open_bus("memory://")
+    bus.publish(table)
+    db = f"sqlite:///{tmp_path / 'l.db'}"
+    decided: dict[str, object] = {}
+    with (
+        RecordingDownstreamServer() as server,
+        AgentRunner(
+            _config(db, str(tmp_path / "p.db"), server.url, tmp_path, warmup=timedelta(hours=12))
+        ) as runner,
+    ):
+        person = Person(db, runner.clock)
+
+        def approve_first_gate(as_of: datetime, report: object) -> None:
+            waiting = runner.control.pending_gates()
+            if report is None or decided or not waiting:
+                return
+            person.decide(waiting[0].gate_id, "approve")
+            decided.update(as_of=as_of, key=waiting[0].idempotency_key, gate=waiting[0].gate_id)
+
+        try:
+            runner.follow(
+                bus,
+                source="memory",
+                hours=6,
+                poll_s=0.01,
+                wall=_Wall(datetime(2026, 1, 6, 0, 30, tzinfo=UTC)),
+                on_hour=approve_first_gate,
+            )
+        finally:
+            person.close()
+        row = runner.learning.frame().filter(pl.col("gate_id") == decided["gate"])
+        received = Counter(r.idempotency_key for r in server.received)
+    bus.close()
+    assert received[decided["key"]] == 1
+    executed_at = row["executed_at"].item()
+    assert isinstance(decided["as_of"], datetime)
+    assert decided["as_of"] < executed_at < decided["as_of"] + timedelta(hours=1)

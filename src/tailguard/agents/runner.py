@@ -505,6 +505,9 @@ class AgentRunner:
             if self.summary.ticks and as_of is not None and wall.monotonic() - last_poll >= poll_s:
                 last_poll = wall.monotonic()
                 self.poll_gates(self._between(as_of, wall, tick_every, due_at))
+        if self.summary.ticks and as_of is not None:
+            # Gates decided since the last poll run now rather than being left behind.
+            self.poll_gates(self._between(as_of, wall, tick_every, due_at))
         return self.finish()
 
     def _between(

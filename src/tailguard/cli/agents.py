@@ -343,6 +343,12 @@ def _print(data: dict[str, Any]) -> None:
         f"  executed: {data['executed']}, failed: {data['failed']}, "
         f"rejected: {data['rejected']}, timeouts: {data['timeouts']}"
     )
+    if gates["pending"]:
+        typer.echo(
+            f"  note: {gates['pending']} gate(s) still pending; this runner's gates are not "
+            "carried out after it ends (docs/agents.md, limits)",
+            err=True,
+        )
     if data["approvers"] == 0 and gates["opened"]:
         typer.echo(
             "  note: no approver key in this ledger, so nobody can approve a gate "
