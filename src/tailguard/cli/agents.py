@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import signal
 import sys
 from collections.abc import Iterator
@@ -270,11 +269,6 @@ def run(
             from tailguard.events import open_bus
 
             assert bus is not None
-            # nats-py logs every failed connection attempt with a traceback; the bus raises one
-            # clear error of its own, which is what the one-line contract wants on stderr.
-            nats_log = logging.getLogger("nats")
-            if not any(isinstance(h, logging.NullHandler) for h in nats_log.handlers):
-                nats_log.addHandler(logging.NullHandler())
             stream = open_bus(bus, dead_letter=runner.dead_letter)
             typer.echo(f"following {redact(bus)}; Ctrl-C or SIGTERM stops", err=True)
             try:

@@ -10,6 +10,7 @@ consumer's ``ack_wait``) is redelivered by the server.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -34,6 +35,9 @@ from tailguard.events.bus.base import (
     split,
 )
 from tailguard.events.deadletter import DeadLetterSink
+
+_log = logging.getLogger("tailguard.events.nats")
+
 
 R = TypeVar("R")
 
@@ -89,10 +93,27 @@ class NatsJetStreamBus:
             self._stop_loop()
             raise
 
+    async def _on_error(self, exc: Exception) -> None:
+        """nats-py's error callback: one line, no traceback (its default logs a traceback for
+        every failed attempt). Before the first connection it is debug only: a server that
+        cannot be reached at all is raised once as BackendUnavailableError."""
+        nc = getattr(self, "_nc", None)
+        connected = nc is not None and nc.is_connected
+        _log.log(
+            logging.WARNING if connected else logging.DEBUG,
+            "nats: %s: %s",
+            type(exc).__name__,
+            exc,
+        )
+
     async def _connect(self, url: str) -> None:
         try:
             self._nc = await nats.connect(
-                url, connect_timeout=3, max_reconnect_attempts=2, allow_reconnect=True
+                url,
+                connect_timeout=3,
+                max_reconnect_attempts=2,
+                allow_reconnect=True,
+                error_cb=self._on_error,
             )
         except (OSError, nats.errors.Error) as exc:
             raise BackendUnavailableError(f"NATS at {url} is not reachable: {exc}") from None
