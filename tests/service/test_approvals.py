@@ -141,3 +141,53 @@ def test_finishing_a_run_records_its_outcome(service: Service) -> None:
     detail = service.client.get(f"/v1/runs/{run['run_id']}", headers=service.h("vic")).json()
     assert detail["run"]["status"] == "completed"
     assert detail["outcome"]["outcome_id"] == outcome["outcome_id"]
+
+
+def test_approving_a_tool_this_service_does_not_hold_leaves_the_call_to_its_owner(
+    service: Service,
+) -> None:
+    """An area agent's gate approved in the service: the decision is recorded, nothing is
+    claimed here, and the agents' own control plane then runs the call exactly once."""
+    from typing import Any
+
+    from tailguard.clock import FakeClock
+    from tailguard.control import ControlPlane, ToolRegistry
+    from tailguard.control.policy import Policy, RiskLevel
+    from tailguard.control.tools import Tool
+    from tailguard.ledger import Ledger
+
+    ran: list[dict[str, Any]] = []
+    registry = ToolRegistry()
+    registry.register(
+        Tool(
+            name="send_apology_credit",
+            description="Credit a customer (the agents' tool; the service lacks it).",
+            parameters={"type": "object", "properties": {"amount_usd": {"type": "number"}}},
+            handler=lambda args, ctx: ran.append(dict(args)) or {"ok": True},
+            policy=Policy(
+                risk_level=RiskLevel.EXECUTE_HIGH, requires_approval=True, approval_timeout=3600
+            ),
+        )
+    )
+    ledger = Ledger.open(service.ledger_url, clock=FakeClock(service.clock.now()))
+    try:
+        agents = ControlPlane(registry, ledger, clock=service.clock, approvers=service.state.keys)
+        run = agents.start_run("area_agent", "area-agent:PA-0001", "credit detractors")
+        pending = agents.execute(run, "send_apology_credit", {"amount_usd": 25})
+        assert pending.gate_id is not None
+
+        status, body = _decide(service, "alice", pending.gate_id, decision="approve")
+        assert status == 200, body
+        assert (body["decision"], body["resumed"], body["resume_error"]) == (
+            "approved",
+            None,
+            None,
+        )
+        assert body["resumes_elsewhere"] is True
+        assert ran == []
+        # The owner resumes the gate: the call runs once.
+        resumed = agents.resume(pending.gate_id)
+        assert resumed.ok
+        assert ran == [{"amount_usd": 25}]
+    finally:
+        ledger.close()

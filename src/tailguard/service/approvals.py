@@ -103,11 +103,15 @@ class Resumed:
         reply: the role agent's turn, when the agent carried its run on.
         error: why the run could not resume here (the decision stays recorded; any process
             holding the tool can resume the gate later).
+        elsewhere: the approved tool is not registered in this service (an area agent's
+            intervention, say): the process that holds it (``tailguard agents run``) resumes
+            the gate when it next reconciles its gates; nothing was claimed here.
     """
 
     result: StepResult | None = None
     reply: AgentReply | None = None
     error: TailguardError | None = None
+    elsewhere: bool = False
 
 
 def resume_decided(state: ServiceState, decided: GateDecision, *, through_agent: bool) -> Resumed:
@@ -122,6 +126,8 @@ def resume_decided(state: ServiceState, decided: GateDecision, *, through_agent:
             return Resumed(reply=chat_stack(state).agent.resume(decided.run_id))
         if decided.decision != "approved":
             return Resumed()
+        if decided.tool_name not in state.registry:
+            return Resumed(elsewhere=True)
         return Resumed(result=state.plane.resume(decided.gate_id))
     except TailguardError as exc:
         return Resumed(error=exc)

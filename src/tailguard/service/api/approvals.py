@@ -99,4 +99,5 @@ def decide(
         out.resumed = step_result(resumed.result)
     if resumed.error is not None:
         out.resume_error = ErrorBody(**resumed.error.to_dict())
+    out.resumes_elsewhere = resumed.elsewhere
     return out

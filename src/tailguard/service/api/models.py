@@ -190,6 +190,13 @@ class DecisionOut(BaseModel):
     resume_error: ErrorBody | None = Field(
         default=None, description="Why the approved call could not be resumed here."
     )
+    resumes_elsewhere: bool = Field(
+        default=False,
+        description=(
+            "The approved tool is not registered in this service (an area agent's "
+            "intervention): the process holding it runs the call when it next checks its gates."
+        ),
+    )
 
 
 class StartRunIn(BaseModel):

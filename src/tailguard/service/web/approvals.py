@@ -112,6 +112,11 @@ def decide_gate(
     verb = {"approve": "Approved", "reject": "Rejected", "edit": "Edited and approved"}[decision]
     head = f"{verb} {outcome.tool_name}."
     resumed = approvals.resume_decided(state, outcome, through_agent=True)
+    if resumed.elsewhere:
+        return (
+            f"{head} The agent that owns {outcome.tool_name} runs it when it next checks its "
+            "gates (area agents: within a minute while `tailguard agents run` is up)."
+        )
     if resumed.error is not None:
         return f"{head} The run could not resume here: {resumed.error.message}"
     if resumed.reply is not None:
