@@ -15,14 +15,19 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailguard.clock import format_ts
-from tailguard.control.budget import FINISHED_STATUSES
-from tailguard.control.gates import Approvers
-from tailguard.control.records import RunRecorder, jsonable, pending_dict
+from tailguard.control.budget import FINISHED_STATUSES, totals_of_row
+from tailguard.control.gates import Approvers, pending_of_row
+from tailguard.control.records import RunRecorder, jsonable, pending_dict, run_of_row
 from tailguard.control.results import GateDecision, PendingCall, StepOutcome, StepResult
-from tailguard.control.store import runs
+from tailguard.control.store import gates, runs
 from tailguard.control.tools import args_hash
 from tailguard.control.wrappers import Call
-from tailguard.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from tailguard.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 
 
 class GateMixin(RunRecorder):
@@ -91,15 +96,50 @@ class GateMixin(RunRecorder):
                 raise InvalidInputError("edited arguments come only with an approval")
             edited = self.registry.validate(call.tool_name, edited_args)
         final = "approved" if decision == "approve" else "rejected"
-        won = self.gates.decide(
-            gate_id, decision=final, decided_by=approver_id, now=now, args=edited, reason=reason
-        )
+        # The decision and its records commit together, in one transaction.
+        with self._batch_tx() as tx:
+            won = self.gates.decide_in(
+                tx.conn,
+                gate_id,
+                decision=final,
+                decided_by=approver_id,
+                now=now,
+                args=edited,
+                reason=reason,
+            )
+            if won:
+                tx.append_many(
+                    self._decision_records(call, final, approver_id, now, edited, reason)
+                    + self._run_resumed_records_in(tx, call.run_id, exclude_gate=gate_id)
+                )
         if not won:
             current = self.gates.get(gate_id)
             if current.decision == "pending":  # it expired between our check and the update
                 self._expire(current, now)
                 raise ConflictError(f"gate {gate_id} timed out")
             raise ConflictError(f"gate {gate_id} is already {current.decision}")
+        return GateDecision(
+            gate_id=gate_id,
+            run_id=call.run_id,
+            step_id=call.step_id,
+            tool_name=call.tool_name,
+            decision=final,
+            decided_by=approver_id,
+            decided_at=now,
+            reason=reason,
+            edited=edited is not None,
+        )
+
+    def _decision_records(
+        self,
+        call: PendingCall,
+        final: str,
+        approver_id: str,
+        now: datetime,
+        edited: dict[str, Any] | None,
+        reason: str | None,
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        gate_id = call.gate_id
         gate_fields = self._gate_fields(call, final, decided_by=approver_id, decided_at=now)
         detail: dict[str, Any] = {
             "gate_detail_id": gate_id,
@@ -124,19 +164,7 @@ class GateMixin(RunRecorder):
                 "approved",
                 f"approved_awaiting_execution: approved by {approver_id}",
             )
-        records += self._run_resumed_records(call.run_id, exclude_gate=gate_id)
-        self._append(records)
-        return GateDecision(
-            gate_id=gate_id,
-            run_id=call.run_id,
-            step_id=call.step_id,
-            tool_name=call.tool_name,
-            decision=final,
-            decided_by=approver_id,
-            decided_at=now,
-            reason=reason,
-            edited=edited is not None,
-        )
+        return records
 
     def resume(self, gate_id: str) -> StepResult:
         """Run an approved call, exactly once across all processes.
@@ -145,7 +173,8 @@ class GateMixin(RunRecorder):
         ``replayed=True`` and runs nothing.
 
         Raises:
-            NotFoundError: no such gate.
+            NotFoundError: no such gate, or its tool is no longer registered (checked before
+                the gate is claimed, so it can be resumed once the tool is back).
             ConflictError: the gate is pending, rejected or timed out, or another process is
                 running (or crashed while running) the call; the handler's idempotency key is
                 the step id, for reconciling with the downstream system.
@@ -159,6 +188,13 @@ class GateMixin(RunRecorder):
             raise ConflictError(f"gate {gate_id} is still pending")
         if call.decision != "approved":
             raise ConflictError(f"gate {gate_id} is {call.decision}; the call never runs")
+        if call.tool_name not in self.registry:
+            # Checked before the claim: a claimed gate never runs again, so claiming a call
+            # whose tool is gone would lose an approved call for good.
+            raise NotFoundError(
+                f"gate {gate_id}: tool {call.tool_name!r} is not registered; the gate stays "
+                "approved and unclaimed"
+            )
         if not self.gates.claim(gate_id, now=now):
             stored = self.gates.claim_result(gate_id)
             if stored is None:
@@ -204,11 +240,90 @@ class GateMixin(RunRecorder):
     def expire_gates(self, now: datetime | None = None) -> list[str]:
         """Time out every pending gate past its deadline; returns the gates expired here."""
         now = now or self.clock.now()
-        expired = []
-        for gate_id in self.gates.due(now):
-            if self._expire(self.gates.get(gate_id), now):
-                expired.append(gate_id)
-        return expired
+        at = now.timestamp()
+        with self._batch_tx() as tx:
+            conn = tx.conn
+            due = [
+                pending_of_row(row)
+                for row in conn.execute(
+                    sa.select(gates)
+                    .where(
+                        gates.c.decision == "pending",
+                        gates.c.expires_at.is_not(None),
+                        gates.c.expires_at <= at,
+                    )
+                    .order_by(gates.c.presented_at, gates.c.gate_id)
+                    .with_for_update()
+                )
+            ]
+            if not due:
+                return []
+            # The rows are locked (FOR UPDATE; SQLite: the write lock), so every one is still
+            # pending: the compare-and-set below wins for all of them.
+            conn.execute(
+                sa.update(gates)
+                .where(gates.c.gate_id == sa.bindparam("gid"), gates.c.decision == "pending")
+                .values(
+                    decision="timeout",
+                    decided_by="system",
+                    decided_at=at,
+                    decision_reason="approval timeout",
+                ),
+                [{"gid": call.gate_id} for call in due],
+            )
+            run_ids = list(dict.fromkeys(call.run_id for call in due))
+            still_waiting: set[str] = set()
+            for lo in range(0, len(run_ids), 500):
+                still_waiting.update(
+                    conn.execute(
+                        sa.select(gates.c.run_id).where(
+                            gates.c.run_id.in_(run_ids[lo : lo + 500]),
+                            gates.c.decision == "pending",
+                        )
+                    ).scalars()
+                )
+            resumable = [r for r in run_ids if r not in still_waiting]
+            run_rows = {}
+            for lo in range(0, len(resumable), 500):
+                run_rows.update(
+                    {
+                        row.run_id: row
+                        for row in conn.execute(
+                            sa.select(runs).where(runs.c.run_id.in_(resumable[lo : lo + 500]))
+                        )
+                    }
+                )
+            counts = tx.step_counts(resumable)
+            left = dict.fromkeys(run_ids, 0)
+            for call in due:
+                left[call.run_id] += 1
+            records: list[tuple[str, Mapping[str, Any]]] = []
+            for call in due:
+                records.append(
+                    ("gate", self._gate_fields(call, "timeout", decided_by=None, decided_at=now))
+                )
+                records += self._stopped_step_records(
+                    call, "skipped", "gate_timeout: nobody decided in time"
+                )
+                left[call.run_id] -= 1
+                row = run_rows.get(call.run_id)
+                if left[call.run_id] or row is None or row.status in FINISHED_STATUSES:
+                    continue
+                # As one-by-one expiry would: the run's other expired gates' steps are counted.
+                done_here = sum(1 for c in due if c.run_id == call.run_id) - 1
+                records.append(
+                    (
+                        "run",
+                        self._run_fields(
+                            run_of_row(row),
+                            "running",
+                            steps_count=counts.get(call.run_id, 0) + done_here,
+                            totals=totals_of_row(row),
+                        ),
+                    )
+                )
+            tx.append_many(records)
+        return [call.gate_id for call in due]
 
     def _expire(self, call: PendingCall, now: datetime) -> bool:
         won = self.gates.decide(
@@ -230,6 +345,29 @@ class GateMixin(RunRecorder):
         records += self._run_resumed_records(call.run_id, exclude_gate=call.gate_id)
         self._append(records)
         return True
+
+    def _run_resumed_records_in(
+        self, tx: Any, run_id: str, *, exclude_gate: str
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        """:meth:`_run_resumed_records` read inside the ledger transaction ``tx``."""
+        conn = tx.conn
+        other = conn.execute(
+            sa.select(gates.c.gate_id).where(
+                gates.c.run_id == run_id,
+                gates.c.decision == "pending",
+                gates.c.gate_id != exclude_gate,
+            )
+        ).first()
+        if other is not None:
+            return []
+        row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one_or_none()
+        if row is None or row.status in FINISHED_STATUSES:
+            return []
+        steps = tx.step_counts([run_id]).get(run_id, 0)
+        fields = self._run_fields(
+            run_of_row(row), "running", steps_count=steps, totals=totals_of_row(row)
+        )
+        return [("run", fields)]
 
     def _run_resumed_records(
         self, run_id: str, *, exclude_gate: str

@@ -90,27 +90,35 @@ class Budgets:
         """
         if cap is None:
             return
-        day = now.astimezone(UTC).date().isoformat()
         with self._store.write() as conn:
-            self._store.lock(conn, f"daily:{user_id}")
-            used = conn.execute(
-                sa.select(daily_runs.c.runs).where(
-                    daily_runs.c.user_id == user_id, daily_runs.c.day == day
-                )
-            ).scalar()
-            if used is not None and used >= cap:
-                raise BudgetExceededError(
-                    f"user {user_id!r} already started {used} runs today (cap {cap})",
-                    details={"user_id": user_id, "day": day, "cap": cap},
-                )
-            if used is None:
-                conn.execute(sa.insert(daily_runs).values(user_id=user_id, day=day, runs=1))
-            else:
-                conn.execute(
-                    sa.update(daily_runs)
-                    .where(daily_runs.c.user_id == user_id, daily_runs.c.day == day)
-                    .values(runs=used + 1)
-                )
+            self.count_daily_run_in(conn, user_id, now=now, cap=cap)
+
+    def count_daily_run_in(
+        self, conn: sa.Connection, user_id: str, *, now: datetime, cap: int | None
+    ) -> None:
+        """:meth:`count_daily_run` inside the caller's write transaction."""
+        if cap is None:
+            return
+        day = now.astimezone(UTC).date().isoformat()
+        self._store.lock(conn, f"daily:{user_id}")
+        used = conn.execute(
+            sa.select(daily_runs.c.runs).where(
+                daily_runs.c.user_id == user_id, daily_runs.c.day == day
+            )
+        ).scalar()
+        if used is not None and used >= cap:
+            raise BudgetExceededError(
+                f"user {user_id!r} already started {used} runs today (cap {cap})",
+                details={"user_id": user_id, "day": day, "cap": cap},
+            )
+        if used is None:
+            conn.execute(sa.insert(daily_runs).values(user_id=user_id, day=day, runs=1))
+        else:
+            conn.execute(
+                sa.update(daily_runs)
+                .where(daily_runs.c.user_id == user_id, daily_runs.c.day == day)
+                .values(runs=used + 1)
+            )
 
     def reserve(self, run_id: str, *, tokens: int, cost_usd: float, now: datetime) -> Reservation:
         """Set aside ``tokens`` and ``cost_usd`` for a call of the run.
@@ -198,9 +206,13 @@ class Budgets:
     def record_usage(self, run_id: str, actual: Usage) -> RunTotals:
         """Add usage that was never reserved (it happened; it counts against the caps)."""
         with self._store.write() as conn:
-            self._store.lock(conn, f"run:{run_id}")
-            _run_row(conn, run_id)
-            return self._apply(conn, run_id, actual, unreserve_tokens=0, unreserve_micros=0)
+            return self.record_usage_in(conn, run_id, actual)
+
+    def record_usage_in(self, conn: sa.Connection, run_id: str, actual: Usage) -> RunTotals:
+        """:meth:`record_usage` inside the caller's write transaction."""
+        self._store.lock(conn, f"run:{run_id}")
+        _run_row(conn, run_id)
+        return self._apply(conn, run_id, actual, unreserve_tokens=0, unreserve_micros=0)
 
     def _apply(
         self,
@@ -238,16 +250,26 @@ class Budgets:
         """
         with self._store.read() as conn:
             row = _run_row(conn, run_id)
-        _check_open(row, now, wall_time=wall_time)
-        if row.max_tokens is not None and row.input_tokens + row.output_tokens > row.max_tokens:
-            raise BudgetExceededError(f"run {run_id}: token cap {row.max_tokens} passed")
-        if row.max_cost_micros is not None and row.cost_micros > row.max_cost_micros:
-            raise BudgetExceededError(f"run {run_id}: cost cap passed")
+        check_open_row(row, now, wall_time=wall_time)
 
     def totals(self, run_id: str) -> RunTotals:
         """The run's usage so far."""
         with self._store.read() as conn:
             return _totals(_run_row(conn, run_id))
+
+
+def check_open_row(row: Any, now: datetime, *, wall_time: bool = True) -> None:
+    """:meth:`Budgets.check_open` on a run row the caller read."""
+    _check_open(row, now, wall_time=wall_time)
+    if row.max_tokens is not None and row.input_tokens + row.output_tokens > row.max_tokens:
+        raise BudgetExceededError(f"run {row.run_id}: token cap {row.max_tokens} passed")
+    if row.max_cost_micros is not None and row.cost_micros > row.max_cost_micros:
+        raise BudgetExceededError(f"run {row.run_id}: cost cap passed")
+
+
+def totals_of_row(row: Any) -> RunTotals:
+    """The usage totals of a run row the caller read."""
+    return _totals(row)
 
 
 def _run_row(conn: sa.Connection, run_id: str) -> Any:

@@ -56,7 +56,8 @@ def _ts(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
-def _pending(row: Any) -> PendingCall:
+def pending_of_row(row: Any) -> PendingCall:
+    """The pending call stored in a gate row."""
     return PendingCall(
         gate_id=row.gate_id,
         run_id=row.run_id,
@@ -114,7 +115,7 @@ class GateStore:
             row = conn.execute(sa.select(gates).where(gates.c.gate_id == gate_id)).one_or_none()
         if row is None:
             raise NotFoundError(f"unknown approval gate {gate_id!r}")
-        return _pending(row)
+        return pending_of_row(row)
 
     def decide(
         self,
@@ -131,21 +132,44 @@ class GateStore:
 
         This is a single conditional UPDATE, so of two racing deciders exactly one gets True.
         """
-        at = now.timestamp()
+        with self._store.write() as conn:
+            return self.decide_in(
+                conn,
+                gate_id,
+                decision=decision,
+                decided_by=decided_by,
+                now=now,
+                args=args,
+                reason=reason,
+                require_unexpired=require_unexpired,
+            )
+
+    def decide_in(self, conn: sa.Connection, gate_id: str, **kwargs: Any) -> bool:
+        """:meth:`decide` inside the caller's write transaction (same arguments)."""
+        at = kwargs["now"].timestamp()
         cond = [gates.c.gate_id == gate_id, gates.c.decision == "pending"]
-        if require_unexpired:
+        if kwargs.get("require_unexpired", True):
             cond.append(sa.or_(gates.c.expires_at.is_(None), gates.c.expires_at > at))
         values: dict[str, Any] = {
-            "decision": decision,
-            "decided_by": decided_by,
+            "decision": kwargs["decision"],
+            "decided_by": kwargs["decided_by"],
             "decided_at": at,
-            "decision_reason": reason,
+            "decision_reason": kwargs.get("reason"),
         }
+        args = kwargs.get("args")
         if args is not None:
             values["args_json"] = canonical_json(args)
             values["edited"] = True
-        with self._store.write() as conn:
-            return bool(conn.execute(sa.update(gates).where(*cond).values(**values)).rowcount)
+        return bool(conn.execute(sa.update(gates).where(*cond).values(**values)).rowcount)
+
+    def get_in(self, conn: sa.Connection, gate_id: str) -> PendingCall:
+        """:meth:`get` inside the caller's transaction (row-locked on PostgreSQL)."""
+        row = conn.execute(
+            sa.select(gates).where(gates.c.gate_id == gate_id).with_for_update()
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"unknown approval gate {gate_id!r}")
+        return pending_of_row(row)
 
     def due(self, now: datetime) -> list[str]:
         """Ids of pending gates whose timeout has passed at ``now``."""
@@ -166,7 +190,7 @@ class GateStore:
             rows = conn.execute(
                 sa.select(gates).where(gates.c.run_id == run_id, gates.c.decision == "pending")
             ).all()
-        return [_pending(row) for row in rows]
+        return [pending_of_row(row) for row in rows]
 
     def find(self, *, decisions: Iterable[str] | None = None) -> list[PendingCall]:
         """Gates (optionally only those with the given decisions), oldest first."""
@@ -174,7 +198,7 @@ class GateStore:
         if decisions is not None:
             stmt = stmt.where(gates.c.decision.in_(list(decisions)))
         with self._store.read() as conn:
-            return [_pending(row) for row in conn.execute(stmt).all()]
+            return [pending_of_row(row) for row in conn.execute(stmt).all()]
 
     def claim(self, gate_id: str, *, now: datetime) -> bool:
         """Claim the right to run an approved call; True for exactly one caller ever."""

@@ -27,14 +27,15 @@ from opentelemetry.trace import Status, StatusCode
 
 from tailguard.clock import Clock, SystemClock, format_ts
 from tailguard.control.approvals import GateMixin
+from tailguard.control.batch import BatchMixin
 from tailguard.control.budget import FINISHED_STATUSES, Budgets, Reservation, RunBudget, RunTotals
 from tailguard.control.evaluator import HeuristicScorer, RunView, Scorer
 from tailguard.control.gates import Approvers, GateStore
 from tailguard.control.ratelimit import RateLimiter, SqlRateLimiter
-from tailguard.control.records import RunLedger, new_id, summarize
+from tailguard.control.records import RunLedger, new_id, run_row, summarize
 from tailguard.control.results import Run, RunOutcome, StepOutcome, StepResult
 from tailguard.control.rollback import RollbackMixin
-from tailguard.control.store import ControlStore, runs, to_micros
+from tailguard.control.store import ControlStore, runs
 from tailguard.control.tools import ToolRegistry, Usage
 from tailguard.control.tracing import RunTracer
 from tailguard.control.wrappers import (
@@ -75,7 +76,7 @@ class ModelCall:
         self.actual = usage
 
 
-class ControlPlane(GateMixin, RollbackMixin):
+class ControlPlane(BatchMixin, GateMixin, RollbackMixin):
     """Governed execution of tools, with runs, gates, budgets, rollback and outcomes.
 
     Args:
@@ -117,6 +118,7 @@ class ControlPlane(GateMixin, RollbackMixin):
         self.budgets = Budgets(self.store)
         self.gates = GateStore(self.store)
         self.tracer = RunTracer(tracer_provider)
+        self._max_retries = max_retries
         self._chain: Executor = governed_chain(
             registry=registry,
             limiter=self.rate_limiter,
@@ -165,31 +167,7 @@ class ControlPlane(GateMixin, RollbackMixin):
             budget=budget,
         )
         with self.store.write() as conn:
-            conn.execute(
-                sa.insert(runs).values(
-                    run_id=run.run_id,
-                    role=role,
-                    initiator_id=initiator_id,
-                    goal_text=goal_text,
-                    conversation_id=conversation_id,
-                    started_at=now.timestamp(),
-                    status="running",
-                    max_tokens=budget.max_tokens,
-                    max_cost_micros=None
-                    if budget.max_cost_usd is None
-                    else to_micros(budget.max_cost_usd),
-                    max_seconds=budget.max_seconds,
-                    alert_cost_micros=(
-                        None if budget.alert_cost_usd is None else to_micros(budget.alert_cost_usd)
-                    ),
-                    input_tokens=0,
-                    output_tokens=0,
-                    cost_micros=0,
-                    reserved_tokens=0,
-                    reserved_cost_micros=0,
-                    alerted=False,
-                )
-            )
+            conn.execute(sa.insert(runs).values(**run_row(run)))
         self._append([("run", self._run_fields(run, "running", steps_count=0))])
         self.tracer.start_run(
             run_id=run.run_id, role=role, initiator_id=initiator_id, conversation_id=conversation_id

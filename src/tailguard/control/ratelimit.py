@@ -67,22 +67,24 @@ class SqlRateLimiter:
 
     def acquire(self, user_id: str, tool_name: str, *, limit: int, now: datetime) -> RateDecision:
         """Count one call if fewer than ``limit`` were made in the window ending at ``now``."""
+        with self._store.write() as conn:
+            return self.acquire_in(conn, user_id, tool_name, limit=limit, now=now)
+
+    def acquire_in(
+        self, conn: sa.Connection, user_id: str, tool_name: str, *, limit: int, now: datetime
+    ) -> RateDecision:
+        """:meth:`acquire` inside the caller's write transaction (a batch of calls)."""
         key = _key(user_id, tool_name)
         at = now.timestamp()
         floor = at - self._window
-        with self._store.write() as conn:
-            self._store.lock(conn, f"rate:{key}")
-            conn.execute(
-                sa.delete(rate_hits).where(rate_hits.c.key == key, rate_hits.c.at <= floor)
-            )
-            used, oldest = conn.execute(
-                sa.select(sa.func.count(), sa.func.min(rate_hits.c.at)).where(
-                    rate_hits.c.key == key
-                )
-            ).one()
-            if used < limit:
-                conn.execute(sa.insert(rate_hits).values(key=key, at=at))
-                return RateDecision(allowed=True, used=used + 1, limit=limit)
+        self._store.lock(conn, f"rate:{key}")
+        conn.execute(sa.delete(rate_hits).where(rate_hits.c.key == key, rate_hits.c.at <= floor))
+        used, oldest = conn.execute(
+            sa.select(sa.func.count(), sa.func.min(rate_hits.c.at)).where(rate_hits.c.key == key)
+        ).one()
+        if used < limit:
+            conn.execute(sa.insert(rate_hits).values(key=key, at=at))
+            return RateDecision(allowed=True, used=used + 1, limit=limit)
         retry = max(0.0, float(oldest) + self._window - at) if oldest is not None else 0.0
         return RateDecision(allowed=False, used=used, limit=limit, retry_after_s=retry)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -21,7 +22,7 @@ from tailguard.control.budget import Budgets, RunBudget, RunTotals
 from tailguard.control.gates import GateStore
 from tailguard.control.policy import Policy, RiskLevel
 from tailguard.control.results import PendingCall, Run, StepOutcome, StepResult
-from tailguard.control.store import ControlStore, runs, step_payloads
+from tailguard.control.store import ControlStore, runs, step_payloads, to_micros
 from tailguard.control.tools import ToolRegistry, Usage, args_hash, canonical_json
 from tailguard.control.wrappers import Attempt, Call
 from tailguard.errors import LedgerError, NotFoundError, TailguardError
@@ -41,6 +42,10 @@ class RunLedger(Protocol):
 
     def append_many(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> Any:
         """Append records in one transaction."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """One write transaction for records and co-located rows (``LedgerTransaction``)."""
         ...
 
     def records(self, *, kind: str | None = None, run_id: str | None = None) -> Iterator[Any]:
@@ -105,6 +110,50 @@ def jsonable(value: Any) -> Any:
 def pending_dict(call: PendingCall) -> dict[str, Any]:
     """The fields of a pending call, to rebuild it with some of them changed."""
     return {f: getattr(call, f) for f in PendingCall.__dataclass_fields__}
+
+
+def run_row(run: Run) -> dict[str, Any]:
+    """The control store's row of a newly started run (nothing used or reserved yet)."""
+    budget = run.budget
+    return {
+        "run_id": run.run_id,
+        "role": run.role,
+        "initiator_id": run.initiator_id,
+        "goal_text": run.goal_text,
+        "conversation_id": run.conversation_id,
+        "started_at": run.started_at.timestamp(),
+        "status": "running",
+        "max_tokens": budget.max_tokens,
+        "max_cost_micros": None if budget.max_cost_usd is None else to_micros(budget.max_cost_usd),
+        "max_seconds": budget.max_seconds,
+        "alert_cost_micros": (
+            None if budget.alert_cost_usd is None else to_micros(budget.alert_cost_usd)
+        ),
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cost_micros": 0,
+        "reserved_tokens": 0,
+        "reserved_cost_micros": 0,
+        "alerted": False,
+    }
+
+
+def run_of_row(row: Any) -> Run:
+    """The handle of a run from its control-store row."""
+    return Run(
+        run_id=row.run_id,
+        role=row.role,
+        initiator_id=row.initiator_id,
+        goal_text=row.goal_text,
+        conversation_id=row.conversation_id,
+        started_at=datetime.fromtimestamp(row.started_at, UTC),
+        budget=RunBudget(
+            max_tokens=row.max_tokens,
+            max_cost_usd=None if row.max_cost_micros is None else row.max_cost_micros / 1e6,
+            max_seconds=row.max_seconds,
+            alert_cost_usd=None if row.alert_cost_micros is None else row.alert_cost_micros / 1e6,
+        ),
+    )
 
 
 def step_record(
@@ -186,26 +235,27 @@ class RunRecorder:
             row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one_or_none()
         if row is None:
             raise NotFoundError(f"unknown run {run_id!r}")
-        return Run(
-            run_id=row.run_id,
-            role=row.role,
-            initiator_id=row.initiator_id,
-            goal_text=row.goal_text,
-            conversation_id=row.conversation_id,
-            started_at=datetime.fromtimestamp(row.started_at, UTC),
-            budget=RunBudget(
-                max_tokens=row.max_tokens,
-                max_cost_usd=None if row.max_cost_micros is None else row.max_cost_micros / 1e6,
-                max_seconds=row.max_seconds,
-                alert_cost_usd=None
-                if row.alert_cost_micros is None
-                else row.alert_cost_micros / 1e6,
-            ),
-        )
+        return run_of_row(row)
 
     def _record(self, call: Call, attempt: Attempt) -> StepResult:
-        policy = call.policy
-        result = StepResult(
+        result = self._step_result(call, attempt)
+        if attempt.outcome is StepOutcome.PENDING_APPROVAL:
+            assert attempt.gate is not None
+            records = self._pending_gate_records(attempt.gate)
+            if len(self.gates.pending_for_run(call.run.run_id)) == 1:
+                records.append(("run", self._run_fields(call.run, "waiting_approval")))
+            self._append(records)
+            return result
+        payload = self._payload_row(call, attempt)
+        if payload is not None:
+            with self.store.write() as conn:
+                conn.execute(sa.insert(step_payloads).values(**payload))
+        self._append(self._final_records(call, attempt))
+        return result
+
+    def _step_result(self, call: Call, attempt: Attempt) -> StepResult:
+        """What :meth:`ControlPlane.execute` returns for ``call`` after ``attempt``."""
+        return StepResult(
             outcome=attempt.outcome,
             run_id=call.run.run_id,
             step_id=call.step_id,
@@ -216,52 +266,53 @@ class RunRecorder:
             retries=attempt.retries,
             latency_ms=attempt.latency_ms,
         )
-        if attempt.outcome is StepOutcome.PENDING_APPROVAL:
-            assert attempt.gate is not None
-            gate = attempt.gate
-            records: list[tuple[str, Mapping[str, Any]]] = [
-                ("gate", self._gate_fields(gate, "pending", decided_by=None, decided_at=None)),
-                (
-                    "gate_detail",
-                    {
-                        "gate_detail_id": gate.gate_id,
-                        "run_id": gate.run_id,
-                        "requester_id": gate.requester_id,
-                        "args_hash": args_hash(gate.args),
-                        "audit_args": self._audit_args(gate.tool_name, gate.args),
-                        "expires_at": format_ts(gate.expires_at) if gate.expires_at else None,
-                    },
-                ),
-            ]
-            if len(self.gates.pending_for_run(call.run.run_id)) == 1:
-                records.append(("run", self._run_fields(call.run, "waiting_approval")))
-            self._append(records)
-            return result
+
+    def _payload_row(self, call: Call, attempt: Attempt) -> dict[str, Any] | None:
+        """The stored arguments and result of an executed step that can be rolled back."""
+        policy = call.policy
+        if attempt.outcome is not StepOutcome.EXECUTED or policy is None:
+            return None
+        if policy.rollback_strategy is None:
+            return None
+        return {
+            "step_id": call.step_id,
+            "run_id": call.run.run_id,
+            "tool_name": call.tool_name,
+            "args_json": canonical_json(dict(call.args)),
+            "result_json": json.dumps(jsonable(attempt.value)),
+        }
+
+    def _final_records(self, call: Call, attempt: Attempt) -> list[tuple[str, Mapping[str, Any]]]:
+        """The final ``step`` and ``step_detail`` of a call that executed or was stopped."""
         if attempt.outcome is StepOutcome.EXECUTED:
             # A resumed call is ``executed`` with its approval_gate_id; ``approved`` is the
             # step's state between the approval and the resumption.
             status = "executed"
             summary = attempt.summary or summarize(attempt.value)
-            if policy is not None and policy.rollback_strategy is not None:
-                with self.store.write() as conn:
-                    conn.execute(
-                        sa.insert(step_payloads).values(
-                            step_id=call.step_id,
-                            run_id=call.run.run_id,
-                            tool_name=call.tool_name,
-                            args_json=canonical_json(dict(call.args)),
-                            result_json=json.dumps(jsonable(attempt.value)),
-                        )
-                    )
         else:
             status = STOPPED_STATUS[attempt.outcome]
             summary = "error" if status == "error" else (attempt.reason or status).split(":")[0]
-        records = [
+        return [
             ("step", self._step_fields(call, status, summary, attempt)),
             ("step_detail", self._step_detail(call, attempt, phase="final")),
         ]
-        self._append(records)
-        return result
+
+    def _pending_gate_records(self, gate: PendingCall) -> list[tuple[str, Mapping[str, Any]]]:
+        """The ``gate`` (pending) and ``gate_detail`` records of a newly opened gate."""
+        return [
+            ("gate", self._gate_fields(gate, "pending", decided_by=None, decided_at=None)),
+            (
+                "gate_detail",
+                {
+                    "gate_detail_id": gate.gate_id,
+                    "run_id": gate.run_id,
+                    "requester_id": gate.requester_id,
+                    "args_hash": args_hash(gate.args),
+                    "audit_args": self._audit_args(gate.tool_name, gate.args),
+                    "expires_at": format_ts(gate.expires_at) if gate.expires_at else None,
+                },
+            ),
+        ]
 
     def _write_intent(self, call: Call) -> None:
         """Write-ahead evidence for side-effecting tools: no record, no side effect."""
@@ -276,26 +327,25 @@ class RunRecorder:
             ) from exc
 
     def _write_alert(self, run: Run, totals: RunTotals) -> None:
-        self._append(
-            [
-                (
-                    "alert",
-                    {
-                        "alert_id": new_id("alert"),
-                        "run_id": run.run_id,
-                        "metric": "run_cost_usd",
-                        "value": totals.cost_usd,
-                        "threshold": run.budget.alert_cost_usd,
-                        "role": run.role,
-                        "initiator_id": run.initiator_id,
-                        "raised_at": format_ts(self.clock.now()),
-                        "message": (
-                            f"run {run.run_id} cost ${totals.cost_usd:.4f} passed the alert "
-                            f"threshold ${run.budget.alert_cost_usd}"
-                        ),
-                    },
-                )
-            ]
+        self._append([self._alert_record(run, totals)])
+
+    def _alert_record(self, run: Run, totals: RunTotals) -> tuple[str, Mapping[str, Any]]:
+        return (
+            "alert",
+            {
+                "alert_id": new_id("alert"),
+                "run_id": run.run_id,
+                "metric": "run_cost_usd",
+                "value": totals.cost_usd,
+                "threshold": run.budget.alert_cost_usd,
+                "role": run.role,
+                "initiator_id": run.initiator_id,
+                "raised_at": format_ts(self.clock.now()),
+                "message": (
+                    f"run {run.run_id} cost ${totals.cost_usd:.4f} passed the alert "
+                    f"threshold ${run.budget.alert_cost_usd}"
+                ),
+            },
         )
 
     def _append(self, records: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
@@ -307,6 +357,17 @@ class RunRecorder:
             raise LedgerError(f"the ledger refused a record: {exc.message}") from exc
         except Exception as exc:  # a database failure inside the ledger
             raise LedgerError(f"the ledger could not be written: {exc}") from exc
+
+    @contextmanager
+    def _batch_tx(self) -> Iterator[Any]:
+        """One ledger transaction (records + control rows); database errors: LedgerError."""
+        try:
+            with self.ledger.transaction() as tx:
+                yield tx
+        except (LedgerError, TailguardError):
+            raise
+        except sa.exc.DBAPIError as exc:
+            raise LedgerError(f"the batch could not be recorded: {exc.orig or exc}") from exc
 
     def _audit_args(self, tool_name: str, args: Mapping[str, Any]) -> dict[str, Any]:
         if tool_name not in self.registry:

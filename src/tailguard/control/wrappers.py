@@ -15,7 +15,7 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from tailguard.clock import Clock
@@ -104,15 +104,9 @@ class ValidateArgs:
 
     def __call__(self, call: Call) -> Attempt:
         """Stop unknown tools and invalid arguments; pass on the validated call."""
-        try:
-            tool = self.registry.tool(call.tool_name)
-            policy = self.registry.policy(call.tool_name)
-            args = self.registry.validate(call.tool_name, call.args)
-        except NotFoundError as exc:
-            return Attempt(outcome=StepOutcome.ERROR, reason=f"unknown_tool: {exc.message}")
-        except InvalidInputError as exc:
-            return Attempt(outcome=StepOutcome.ERROR, reason=f"invalid_args: {exc.message}")
-        checked = dataclasses.replace(call, tool=tool, policy=policy, args=args)
+        checked = validate_call(self.registry, call)
+        if isinstance(checked, Attempt):
+            return checked
         attempt = self.wrapped(checked)
         # The recorder needs the validated call (policy, canonical arguments) whatever happened.
         return attempt if attempt.call is not None else dataclasses.replace(attempt, call=checked)
@@ -126,15 +120,8 @@ class CheckPolicy:
 
     def __call__(self, call: Call) -> Attempt:
         """Stop a call with no policy or from a role the policy does not admit."""
-        policy = call.policy
-        if policy is None:
-            return Attempt(outcome=StepOutcome.ERROR, reason="policy_error: the tool has no policy")
-        if policy.roles is not None and call.run.role not in policy.roles:
-            return Attempt(
-                outcome=StepOutcome.REJECTED,
-                reason=f"policy: role {call.run.role!r} may not call {call.tool_name}",
-            )
-        return self.wrapped(call)
+        refused = policy_refusal(call)
+        return refused if refused is not None else self.wrapped(call)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,25 +225,7 @@ class ApprovalGate:
                 outcome=StepOutcome.REJECTED,
                 reason="no_approver: no approver is configured, so gated calls are denied",
             )
-        now = self.clock.now()
-        timeout = call.policy.approval_timeout
-        pending = PendingCall(
-            gate_id=f"gate_{uuid.uuid4().hex}",
-            run_id=call.run.run_id,
-            step_id=call.step_id,
-            tool_name=call.tool_name,
-            args=dict(call.args),
-            risk_level=call.policy.risk_level.value,
-            reason=f"{call.tool_name} is {call.policy.risk_level.value} and requires approval",
-            requester_id=call.requester_id,
-            initiator_id=call.run.initiator_id,
-            presented_at=now,
-            expires_at=now + timedelta(seconds=timeout) if timeout is not None else None,
-            decision="pending",
-            decided_by=None,
-            decided_at=None,
-            idempotency_key=call.idempotency_key,
-        )
+        pending = new_pending_call(call, self.clock.now())
         self.gates.create(pending)
         return Attempt(outcome=StepOutcome.PENDING_APPROVAL, reason=pending.reason, gate=pending)
 
@@ -316,6 +285,55 @@ class InvokeHandler:
             retries=attempts - 1,
             latency_ms=(self.clock.monotonic() - started) * 1000.0,
         )
+
+
+def validate_call(registry: ToolRegistry, call: Call) -> Call | Attempt:
+    """The call with its tool, policy and validated arguments, or the error that stops it."""
+    try:
+        tool = registry.tool(call.tool_name)
+        policy = registry.policy(call.tool_name)
+        args = registry.validate(call.tool_name, call.args)
+    except NotFoundError as exc:
+        return Attempt(outcome=StepOutcome.ERROR, reason=f"unknown_tool: {exc.message}")
+    except InvalidInputError as exc:
+        return Attempt(outcome=StepOutcome.ERROR, reason=f"invalid_args: {exc.message}")
+    return dataclasses.replace(call, tool=tool, policy=policy, args=args)
+
+
+def policy_refusal(call: Call) -> Attempt | None:
+    """Why the tool's policy refuses this call (no policy, or a role it does not admit)."""
+    policy = call.policy
+    if policy is None:
+        return Attempt(outcome=StepOutcome.ERROR, reason="policy_error: the tool has no policy")
+    if policy.roles is not None and call.run.role not in policy.roles:
+        return Attempt(
+            outcome=StepOutcome.REJECTED,
+            reason=f"policy: role {call.run.role!r} may not call {call.tool_name}",
+        )
+    return None
+
+
+def new_pending_call(call: Call, now: datetime) -> PendingCall:
+    """The pending gate of a gated call presented at ``now`` (not stored yet)."""
+    assert call.policy is not None
+    timeout = call.policy.approval_timeout
+    return PendingCall(
+        gate_id=f"gate_{uuid.uuid4().hex}",
+        run_id=call.run.run_id,
+        step_id=call.step_id,
+        tool_name=call.tool_name,
+        args=dict(call.args),
+        risk_level=call.policy.risk_level.value,
+        reason=f"{call.tool_name} is {call.policy.risk_level.value} and requires approval",
+        requester_id=call.requester_id,
+        initiator_id=call.run.initiator_id,
+        presented_at=now,
+        expires_at=now + timedelta(seconds=timeout) if timeout is not None else None,
+        decision="pending",
+        decided_by=None,
+        decided_at=None,
+        idempotency_key=call.idempotency_key,
+    )
 
 
 def governed_chain(

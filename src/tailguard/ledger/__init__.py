@@ -9,6 +9,7 @@ from __future__ import annotations
 from tailguard.ledger._canonical import GENESIS_HASH, canonical_json, record_hash
 from tailguard.ledger.kinds import KIND_SPECS, check_record, id_field
 from tailguard.ledger.store import Ledger, LedgerRecord
+from tailguard.ledger.transaction import LedgerTransaction
 from tailguard.ledger.verify import VerifyReport
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "KIND_SPECS",
     "Ledger",
     "LedgerRecord",
+    "LedgerTransaction",
     "VerifyReport",
     "canonical_json",
     "check_record",

@@ -29,8 +29,8 @@ from tailguard.errors import (
 )
 from tailguard.ledger import _tables as t
 from tailguard.ledger._backend import Backend, parse_url
-from tailguard.ledger._canonical import GENESIS_HASH, canonical_json, record_hash
-from tailguard.ledger.kinds import check_record
+from tailguard.ledger._canonical import GENESIS_HASH
+from tailguard.ledger.transaction import LedgerTransaction, check_items
 from tailguard.ledger.verify import VerifyReport, verify_chain
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -79,10 +79,6 @@ class LedgerRecord:
             "hash": self.hash,
         }
 
-
-# Read the chain head and lock it until commit: FOR UPDATE on PostgreSQL; SQLite compiles the
-# statement without the clause and relies on BEGIN IMMEDIATE instead.
-_LOCK_HEAD = sa.select(t.head.c.seq, t.head.c.hash).where(t.head.c.id == 1).with_for_update()
 
 _COLUMNS = (
     t.records.c.seq,
@@ -198,55 +194,38 @@ class Ledger:
 
         Nothing is written unless every record is valid.
         """
-        checked = []
-        for index, item in enumerate(items):
-            try:
-                kind, fields = item
-            except (TypeError, ValueError):
-                raise InvalidInputError(f"item {index} is not a (kind, fields) pair") from None
-            checked.append(check_record(kind, fields))
+        checked = check_items(items)
         if not checked:
             return []
-        prepared = [(c, canonical_json(c.fields)) for c in checked]
+        with self.transaction() as tx:
+            tx.append_many([(c.kind, c.fields) for c in checked])
+            flushed = tx.flush()
+        return [
+            LedgerRecord(
+                seq=seq,
+                kind=record.kind,
+                record_id=record.record_id,
+                run_id=record.run_id,
+                recorded_at=from_micros(recorded_us),
+                fields=json.loads(fields_json),
+                prev_hash=prev_hash,
+                hash=digest,
+            )
+            for seq, record, fields_json, prev_hash, digest, recorded_us in flushed
+        ]
+
+    @contextmanager
+    def transaction(self) -> Iterator[LedgerTransaction]:
+        """One write transaction: records appended to it are chained and written at its end.
+
+        Rows written through ``tx.conn`` (co-located tables) commit or roll back with the
+        records. Database errors become :class:`LedgerError` (or
+        :class:`BackendUnavailableError`); an exception in the block writes nothing.
+        """
         with self._db_errors("append to the ledger"), self.engine.begin() as conn:
-            seq, prev_hash = conn.execute(_LOCK_HEAD).one()
-            recorded_at = self.clock.now()
-            recorded_us = to_micros(recorded_at)
-            rows: list[dict[str, Any]] = []
-            out: list[LedgerRecord] = []
-            for record, fields_json in prepared:
-                seq += 1
-                digest = record_hash(
-                    seq=seq, kind=record.kind, fields_json=fields_json, prev_hash=prev_hash
-                )
-                rows.append(
-                    {
-                        "seq": seq,
-                        "kind": record.kind,
-                        "record_id": record.record_id,
-                        "run_id": record.run_id,
-                        "recorded_at_us": recorded_us,
-                        "fields": fields_json,
-                        "prev_hash": prev_hash,
-                        "hash": digest,
-                    }
-                )
-                out.append(
-                    LedgerRecord(
-                        seq=seq,
-                        kind=record.kind,
-                        record_id=record.record_id,
-                        run_id=record.run_id,
-                        recorded_at=from_micros(recorded_us),
-                        fields=json.loads(fields_json),
-                        prev_hash=prev_hash,
-                        hash=digest,
-                    )
-                )
-                prev_hash = digest
-            conn.execute(sa.insert(t.records), rows)
-            conn.execute(sa.update(t.head).where(t.head.c.id == 1).values(seq=seq, hash=prev_hash))
-        return out
+            tx = LedgerTransaction(conn, self.clock.now)
+            yield tx
+            tx.flush()
 
     def records(
         self,
