@@ -341,3 +341,30 @@ def test_the_day_in_the_life_gets_the_matching_action_through_the_right_gate(
     else:
         assert decision["gate_id"] is None
         assert decision["status"] in ("executed", "failed")
+
+
+def test_a_tick_governs_all_its_decisions_in_a_few_transactions(tmp_path: Path) -> None:
+    """Runs, steps, gates and resumptions are batched: the ledger database sees a bounded
+    number of commits per tick however many decisions it makes (one by one it was about 20
+    per decision), and the chain stays valid."""
+    import sqlalchemy as sa
+
+    from tailguard.agents.world import APPROVER_POLLS
+
+    world = _world(tmp_path, areas=12)
+    commits: list[int] = []
+    sa.event.listen(world.ledger.engine, "commit", lambda _conn: commits.append(1))
+    seen: list[tuple[int, int]] = []
+    for _ in range(8):
+        events = world.sim.step()
+        now = world.sim.now
+        world.clock.set(now)
+        before = len(commits)
+        report = world.agents.tick(events)
+        seen.append((report.decisions + report.executed, len(commits) - before))
+        for minutes in APPROVER_POLLS:
+            world.clock.set(now + timedelta(minutes=minutes))
+            world.approver.poll(world.clock.now())
+    assert max(work for work, _ in seen) >= 10, seen
+    assert max(n for _, n in seen) <= 12, seen
+    assert world.ledger.verify().ok

@@ -13,7 +13,7 @@ credited); the choice for all areas is one pass over frames partitioned by area.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -88,6 +88,27 @@ class Situation:
     signal_units: Mapping[str, pl.DataFrame]
     customers: Mapping[str, list[str]]
     lockers: Mapping[tuple[str, str], str | None]
+
+
+class _Ranked:
+    """Candidate rows sorted by area then rank; an area's rows are built on demand."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self._columns = frame.columns
+        self._data = frame.to_dict(as_series=False)
+        self._spans: dict[str, tuple[int, int]] = {}
+        areas = self._data.get("area_id", [])
+        start = 0
+        for i in range(1, len(areas) + 1):
+            if i == len(areas) or areas[i] != areas[start]:
+                self._spans[areas[start]] = (start, i)
+                start = i
+
+    def rows(self, area_id: str) -> Iterator[dict[str, Any]]:
+        """The area's candidates, best first, as dictionaries (one at a time)."""
+        lo, hi = self._spans.get(area_id, (0, 0))
+        for i in range(lo, hi):
+            yield {c: self._data[c][i] for c in self._columns}
 
 
 class Chooser:
@@ -169,15 +190,15 @@ class Chooser:
 
     # ----------------------------------------------------------------- pieces
 
-    def _rank(self, sit: Situation) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
+    def _rank(self, sit: Situation) -> dict[tuple[str, str], _Ranked]:
         """Per (entry, trigger): each area's best candidate units, best first (top 20).
 
-        One filter-sort-partition per entry for all areas, instead of one per area: the per-area
-        work left is a dictionary lookup and the cooldown check.
+        One filter-sort-partition per entry for the areas where the trigger fires, instead of
+        one per area; rows become dictionaries only when :meth:`_target` looks at them (it
+        usually stops at the first).
         """
-        firing_areas = list(sit.firing)
         wanted = {t for fired in sit.firing.values() for t in fired}
-        out: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+        out: dict[tuple[str, str], _Ranked] = {}
         for entry in self.catalogue.entries:
             t = entry.target
             if t.unit not in _ID_COLUMN or t.by is None:
@@ -186,14 +207,15 @@ class Chooser:
             if frame is None:
                 continue
             id_col = _ID_COLUMN[t.unit]
-            base = frame.filter(pl.col("area_id").is_in(firing_areas) & pl.col(t.by).is_not_null())
+            base = frame.filter(pl.col(t.by).is_not_null())
             for col, conds in t.where.items():
                 for op, value in conds.items():
                     base = base.filter(_OPS[op](pl.col(col), value))
             for trigger in entry.trigger:
                 if trigger not in wanted:
                     continue
-                cands = base
+                areas = [a for a, fired in sit.firing.items() if trigger in fired]
+                cands = base.filter(pl.col("area_id").is_in(areas))
                 named = sit.signal_units.get(trigger)
                 if named is not None:  # a signal names its own units
                     cands = cands.join(named, on=["area_id", id_col], how="semi")
@@ -204,10 +226,7 @@ class Chooser:
                     .group_by("area_id", maintain_order=True)
                     .head(20)
                 )
-                table: dict[str, list[dict[str, Any]]] = {}
-                for row in cands.iter_rows(named=True):
-                    table.setdefault(row["area_id"], []).append(row)
-                out[(entry.id, trigger)] = table
+                out[(entry.id, trigger)] = _Ranked(cands)
         return out
 
     def _target(
@@ -216,7 +235,7 @@ class Chooser:
         trigger: str,
         area_id: str,
         sit: Situation,
-        ranked: Mapping[tuple[str, str], Mapping[str, list[dict[str, Any]]]],
+        ranked: Mapping[tuple[str, str], _Ranked],
     ) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
         st = self.state(area_id)
         t = entry.target
@@ -234,7 +253,8 @@ class Chooser:
             args[TARGET_ARG[entry.kind]] = chosen
             return ",".join(chosen), args, {"customers": len(chosen)}
         id_col = _ID_COLUMN[t.unit]
-        for row in ranked.get((entry.id, trigger), {}).get(area_id, ()):
+        table = ranked.get((entry.id, trigger))
+        for row in table.rows(area_id) if table is not None else ():
             target_id = str(row[id_col])
             if self._cooling(st, entry.id, target_id, sit.now):
                 continue

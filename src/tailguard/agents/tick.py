@@ -19,7 +19,7 @@ the ``Clock`` the caller passes (the simulated clock in the demo).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,9 +34,10 @@ from tailguard.agents.downstream import DownstreamAgent, InterventionJob
 from tailguard.agents.signals import SIGNAL_SPECS, Signals
 from tailguard.clock import Clock
 from tailguard.control import ControlPlane, ToolContext, ToolOutput, ToolRegistry
+from tailguard.control.batch import RunRequest
 from tailguard.control.results import Run, StepOutcome, StepResult
 from tailguard.control.store import gates as control_gates
-from tailguard.errors import ConflictError, TailguardError
+from tailguard.errors import TailguardError
 from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
 from tailguard.metrics import ScorecardEngine
 from tailguard.pulse import PulseStore
@@ -258,8 +259,12 @@ class AreaAgents:
 
     def _lockers(
         self, firing: Mapping[str, Mapping[str, Any]], units: Mapping[str, pl.DataFrame]
-    ) -> dict[tuple[str, str], str | None]:
-        """The emptiest locker per (area, SKU), for areas where a locker buffer may be chosen."""
+    ) -> Mapping[tuple[str, str], str | None]:
+        """The emptiest locker per (area, SKU), for areas where a locker buffer may be chosen.
+
+        Looked up when the chooser asks (it asks for the few SKUs it tries), not for every SKU
+        of every such area.
+        """
         sku = units.get("sku")
         triggers = {
             t for e in self.catalogue.entries if e.kind == "locker_buffer" for t in e.trigger
@@ -267,12 +272,8 @@ class AreaAgents:
         if sku is None or not triggers:
             return {}
         areas = [a for a, fired in firing.items() if triggers.intersection(fired)]
-        out: dict[tuple[str, str], str | None] = {}
-        for area, s in (
-            sku.filter(pl.col("area_id").is_in(areas)).select("area_id", "sku").iter_rows()
-        ):
-            out[(area, s)] = self.signals.emptiest_locker(area, s)
-        return out
+        keys = sku.filter(pl.col("area_id").is_in(areas)).select("area_id", "sku").rows()
+        return _Lockers(self.signals, keys)
 
     def _record(self, choices: list[Choice], now: datetime) -> None:
         self.learning.record_decisions(
@@ -300,28 +301,39 @@ class AreaAgents:
         )
 
     def _execute(self, choices: list[Choice], report: TickReport) -> None:
+        """One governed run per acting area, all through :meth:`ControlPlane.execute_batch`.
+
+        The batch writes every run, gate, stopped step and write-ahead intent in one
+        transaction, runs the handlers after it commits, then records their results and closes
+        the runs that wait at no gate in a second one.
+        """
         by_area: dict[str, list[Choice]] = {}
         for c in choices:
             by_area.setdefault(c.area_id, []).append(c)
-        updates: list[StatusUpdate] = []
+        if not by_area:
+            return
+        areas = sorted(by_area)
         now = self.clock.now()
-        for area_id in sorted(by_area):
-            run = self.control.start_run(
-                ROLE,
-                initiator_of(area_id),
-                f"hourly tail pruning of {area_id} at {now.isoformat()}",
+        requests = [
+            RunRequest(
+                role=ROLE,
+                initiator_id=initiator_of(area_id),
+                goal_text=f"hourly tail pruning of {area_id} at {now.isoformat()}",
+                calls=[(c.entry.tool, c.args) for c in by_area[area_id]],
             )
+            for area_id in areas
+        ]
+        updates: list[StatusUpdate] = []
+        for area_id, done in zip(areas, self.control.execute_batch(requests), strict=True):
             report.runs += 1
+            run_id = done.run.run_id
             gates: dict[str, str] = {}
-            for c in by_area[area_id]:
-                result = self.control.execute(run, c.entry.tool, c.args)
-                updates.append(self._status(c.decision_id, result, run.run_id, report))
+            for c, result in zip(by_area[area_id], done.results, strict=True):
+                updates.append(self._status(c.decision_id, result, run_id, report))
                 if result.outcome is StepOutcome.PENDING_APPROVAL and result.gate_id:
                     gates[result.gate_id] = c.decision_id
             if gates:
-                self._open[run.run_id] = _Open(run=run, decisions=gates)
-            else:
-                self.control.finish_run(run, "completed")
+                self._open[run_id] = _Open(run=done.run, decisions=gates)
         self.learning.update_status(updates)
 
     def _status(
@@ -355,20 +367,35 @@ class AreaAgents:
         return StatusUpdate(**common, status="failed", reason=result.reason)
 
     def _reconcile(self, report: TickReport) -> None:
-        """Settle decisions whose gates were decided (resuming approved calls) or timed out."""
+        """Settle decisions whose gates were decided (resuming approved calls) or timed out.
+
+        Expiry, resumption and closing of runs are each one batch (a few transactions in all,
+        whatever the number of gates).
+        """
         self.control.expire_gates(self.clock.now())
         updates: list[StatusUpdate] = []
         decided = self._decided_gates()
+        # In the order the runs opened and their gates were presented (the downstream agents
+        # see the calls in the same order as one-by-one resumption gave them).
+        approved = [
+            g
+            for opened in self._open.values()
+            for g in opened.decisions
+            if decided.get(g, ("", None))[0] == "approved"
+        ]
+        resumed = self.control.resume_batch(approved) if approved else {}
+        finished: list[Run] = []
         for run_id in list(self._open):
             opened = self._open[run_id]
             for gate_id in [g for g in opened.decisions if g in decided]:
                 decision, decided_by = decided[gate_id]
                 decision_id = opened.decisions[gate_id]
                 if decision == "approved":
-                    try:
-                        result = self.control.resume(gate_id)
-                    except ConflictError:
-                        continue  # being resumed elsewhere; look again next tick
+                    result = resumed.get(gate_id)
+                    if not isinstance(result, StepResult):
+                        # Being resumed elsewhere, or its tool is not registered: the gate is
+                        # left as it is; look again next tick.
+                        continue
                     updates.append(self._status(decision_id, result, run_id, report))
                 elif decision == "rejected":
                     report.rejected += 1
@@ -391,7 +418,9 @@ class AreaAgents:
                 del opened.decisions[gate_id]
             if not opened.decisions:
                 del self._open[run_id]
-                self.control.finish_run(opened.run, "completed")
+                finished.append(opened.run)
+        if finished:
+            self.control.finish_runs(finished, "completed")
         self.learning.update_status(updates)
 
     def _decided_gates(self) -> dict[str, tuple[str, str | None]]:
@@ -439,6 +468,28 @@ class AreaAgents:
     def open_runs(self) -> int:
         """Runs waiting on approval gates."""
         return len(self._open)
+
+
+class _Lockers(Mapping[tuple[str, str], str | None]):
+    """(area, SKU) -> the emptiest locker, computed on first lookup."""
+
+    def __init__(self, signals: Signals, keys: list[tuple[str, str]]) -> None:
+        self._signals = signals
+        self._keys = dict.fromkeys(keys)
+        self._found: dict[tuple[str, str], str | None] = {}
+
+    def __getitem__(self, key: tuple[str, str]) -> str | None:
+        if key not in self._keys:
+            raise KeyError(key)
+        if key not in self._found:
+            self._found[key] = self._signals.emptiest_locker(*key)
+        return self._found[key]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 class _Lap:

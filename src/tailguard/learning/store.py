@@ -223,7 +223,23 @@ class SelfLearnStore:
             return
 
         def run(conn: sa.Connection) -> None:
-            for u in items:
+            ids = list(dict.fromkeys(u.decision_id for u in items))
+            known: set[str] = set()
+            for lo in range(0, len(ids), 500):
+                known.update(
+                    conn.execute(
+                        sa.select(interventions.c.decision_id).where(
+                            interventions.c.decision_id.in_(ids[lo : lo + 500])
+                        )
+                    ).scalars()
+                )
+            # One executemany per set of changed columns; when a decision is updated twice in
+            # one call, in order, one statement per update.
+            unique = len(ids) == len(items)
+            shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for index, u in enumerate(items):
+                if u.decision_id not in known:
+                    raise NotFoundError(f"unknown decision {u.decision_id!r}")
                 values: dict[str, Any] = {"status": u.status}
                 for name in ("reason", "run_id", "step_id", "gate_id", "cost_usd"):
                     value = getattr(u, name)
@@ -231,13 +247,17 @@ class SelfLearnStore:
                         values[name] = value
                 if u.executed_at is not None:
                     values["executed_at"] = _ts(u.executed_at)
-                done = conn.execute(
+                key = tuple(values) if unique else (*values, f"#{index}")
+                row = {f"v_{c}": v for c, v in values.items()}
+                shapes.setdefault(key, []).append({"did": u.decision_id, **row})
+            for key, rows in shapes.items():
+                columns = [c for c in key if not c.startswith("#")]
+                conn.execute(
                     sa.update(interventions)
-                    .where(interventions.c.decision_id == u.decision_id)
-                    .values(**values)
+                    .where(interventions.c.decision_id == sa.bindparam("did"))
+                    .values({c: sa.bindparam(f"v_{c}") for c in columns}),
+                    rows,
                 )
-                if done.rowcount != 1:
-                    raise NotFoundError(f"unknown decision {u.decision_id!r}")
 
         self._write(run, "update decision statuses")
 
