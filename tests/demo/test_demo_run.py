@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
+from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from tailguard.cli import app
@@ -100,3 +101,37 @@ def test_demo_refuses_bad_arguments_with_exit_2(tmp_path: Path) -> None:
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1
         assert lines[0].startswith("tailguard: error:")
+
+
+def test_the_agents_off_arm_in_its_own_process_is_the_network_nobody_steers(
+    tmp_path: Path,
+) -> None:
+    """The off arm (run concurrently in another process) equals stepping the warmed-up network
+    in this process: same state, same random streams (common random numbers)."""
+    from tailguard.demo.run import DemoConfig, hourly_rows, run_demo
+    from tailguard.metrics import ScorecardEngine
+    from tailguard.sim import NetworkConfig, Simulator
+
+    config = DemoConfig(
+        areas=2, weeks=1, seed=5, out=tmp_path / "demo", warmup_days=1, weekly=False
+    )
+    run_demo(config)
+    off = (
+        pl.read_parquet(config.out / "hourly.parquet")
+        .filter(pl.col("arm") == "off")
+        .sort("hour", "area_id")
+    )
+
+    sim = Simulator(NetworkConfig(areas=config.areas, seed=config.seed))
+    engine = ScorecardEngine()
+    for _ in range(config.warmup_days * 24):
+        engine.ingest(sim.step())
+    engine.scorecard(sim.now)
+    rows = []
+    for _ in range(config.weeks * 7 * 24):
+        engine.ingest(sim.step())
+        rows.append(hourly_rows(engine.scorecard(sim.now), "off", sim.now))
+    expected = pl.concat(rows).sort("hour", "area_id")
+    assert off.height == 2 * 168
+    # Equal up to the last bits of a float: Polars' parallel sums may add in another order.
+    assert_frame_equal(off, expected, rel_tol=1e-12, abs_tol=1e-9)
