@@ -71,47 +71,53 @@ class GateMixin(RunRecorder):
         """
         if decision not in ("approve", "reject"):
             raise InvalidInputError(f"decision must be 'approve' or 'reject', not {decision!r}")
-        call = self.gates.get(gate_id)
-        if call.decision != "pending":
-            raise ConflictError(f"gate {gate_id} is already {call.decision}")
-        if self.approvers is None:
-            raise PermissionDeniedError("no approver is configured; gated calls are denied")
-        if approver_id in (call.initiator_id, call.requester_id):
-            raise PermissionDeniedError(
-                f"{approver_id!r} started this run and may not decide its gates"
-            )
-        if not self.approvers.can_decide(
-            approver_id, tool_name=call.tool_name, risk_level=call.risk_level
-        ):
-            raise PermissionDeniedError(
-                f"{approver_id!r} may not decide gates for {call.tool_name}"
-            )
-        now = self.clock.now()
-        if call.expires_at is not None and now >= call.expires_at:
-            self._expire(call, now)
-            raise ConflictError(f"gate {gate_id} timed out at {format_ts(call.expires_at)}")
-        edited: dict[str, Any] | None = None
-        if edited_args is not None:
-            if decision != "approve":
-                raise InvalidInputError("edited arguments come only with an approval")
-            edited = self.registry.validate(call.tool_name, edited_args)
-        final = "approved" if decision == "approve" else "rejected"
-        # The decision and its records commit together, in one transaction.
+        # Read, check, decide and record in one transaction (the gate row is locked on
+        # PostgreSQL; SQLite holds the write lock): a refusal raised inside writes nothing.
+        expired: PendingCall | None = None
         with self._batch_tx() as tx:
-            won = self.gates.decide_in(
-                tx.conn,
-                gate_id,
-                decision=final,
-                decided_by=approver_id,
-                now=now,
-                args=edited,
-                reason=reason,
-            )
-            if won:
-                tx.append_many(
-                    self._decision_records(call, final, approver_id, now, edited, reason)
-                    + self._run_resumed_records_in(tx, call.run_id, exclude_gate=gate_id)
+            call = self.gates.get_in(tx.conn, gate_id)
+            if call.decision != "pending":
+                raise ConflictError(f"gate {gate_id} is already {call.decision}")
+            if self.approvers is None:
+                raise PermissionDeniedError("no approver is configured; gated calls are denied")
+            if approver_id in (call.initiator_id, call.requester_id):
+                raise PermissionDeniedError(
+                    f"{approver_id!r} started this run and may not decide its gates"
                 )
+            if not self.approvers.can_decide(
+                approver_id, tool_name=call.tool_name, risk_level=call.risk_level
+            ):
+                raise PermissionDeniedError(
+                    f"{approver_id!r} may not decide gates for {call.tool_name}"
+                )
+            now = self.clock.now()
+            edited: dict[str, Any] | None = None
+            if call.expires_at is not None and now >= call.expires_at:
+                expired, won = call, False
+            else:
+                if edited_args is not None:
+                    if decision != "approve":
+                        raise InvalidInputError("edited arguments come only with an approval")
+                    edited = self.registry.validate(call.tool_name, edited_args)
+                final = "approved" if decision == "approve" else "rejected"
+                won = self.gates.decide_in(
+                    tx.conn,
+                    gate_id,
+                    decision=final,
+                    decided_by=approver_id,
+                    now=now,
+                    args=edited,
+                    reason=reason,
+                )
+                if won:
+                    tx.append_many(
+                        self._decision_records(call, final, approver_id, now, edited, reason)
+                        + self._run_resumed_records_in(tx, call.run_id, exclude_gate=gate_id)
+                    )
+        if expired is not None:
+            assert expired.expires_at is not None
+            self._expire(expired, now)
+            raise ConflictError(f"gate {gate_id} timed out at {format_ts(expired.expires_at)}")
         if not won:
             current = self.gates.get(gate_id)
             if current.decision == "pending":  # it expired between our check and the update
