@@ -69,7 +69,7 @@ def _line_of(text: str, needle: str) -> int:
         ),
         ("args: {units: 6, days: 14}", "args: {units: 6, color: red}", "no argument"),
         ("cooldown: 96h", "cooldown: soon", "bad duration"),
-        ("cost_usd: 150\n    cooldown: 96h", "cost_usd: -1\n    cooldown: 96h", "cost_usd"),
+        ("cost_usd: 450\n    cooldown: 96h", "cost_usd: -1\n    cooldown: 96h", "cost_usd"),
         ('policy_version: "catalogue-1"', 'policy_version: ""', "policy_version"),
     ],
 )

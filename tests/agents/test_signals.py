@@ -201,3 +201,26 @@ def test_current_names_every_signal_with_its_id_and_value_columns() -> None:
     for name, frame in found.items():
         spec = SIGNAL_SPECS[name]
         assert {"area_id", spec.id_column, spec.value} <= set(frame.columns), name
+
+
+def test_the_more_techs_an_area_tests_the_more_evidence_a_cluster_needs() -> None:
+    """Every tech is tested at once (Bonferroni): three detractors in a row stand out among
+    six techs but not among sixty, where chance alone makes such runs common."""
+
+    def clusters(techs: int, detractors: int) -> list[str]:
+        rows: list[dict[str, Any]] = []
+        for d in range(10):  # a 10 % detractor share across the area, everyone alike
+            ts = T0 + timedelta(days=d, hours=12)
+            for i in range(techs):
+                rows += [_survey(ts, f"T{i:06d}", 3 if (i + d) % 10 == 0 else 9)]
+        now = T0 + timedelta(days=10, hours=9)
+        for i in range(techs):  # today's answers: one tech gets only detractors
+            rows.append(_survey(now, f"T{i:06d}", 9))
+        rows += [_survey(now + timedelta(hours=h), "T000999", 2, n=h) for h in range(detractors)]
+        sig = Signals()
+        _feed(sig, rows, now + timedelta(hours=detractors + 1))
+        return sig.detractor_clusters()["tech_id"].to_list()
+
+    assert clusters(6, 3) == ["T000999"]
+    assert clusters(60, 3) == []
+    assert clusters(60, 5) == ["T000999"]

@@ -139,6 +139,7 @@ class _FileSpec(BaseModel):
     version: Literal[1]
     policy_version: str = Field(min_length=1, max_length=64)
     area_weekly_budget_usd: float | None = Field(default=None, ge=0)
+    area_budget_pacing: Literal["daily", "none"] = "none"
     max_actions_per_area_hour: int = Field(default=2, ge=1, le=100)
     interventions: list[_EntrySpec] = Field(min_length=1)
 
@@ -194,6 +195,10 @@ class Catalogue:
         entries: the entries in file order.
         policy_version: recorded with every decision (the propensity's policy).
         area_weekly_budget_usd: total spend cap per area per ISO week (None: no cap).
+        area_budget_pacing: ``daily``: by the end of the week's d-th day (Monday the first)
+            an area may have spent at most d/7 of its weekly budget, so Monday's tails cannot
+            leave Saturday's without money; ``none`` (default): the whole budget is available
+            from Monday.
         max_actions_per_area_hour: at most this many interventions per area and tick.
         source: the file it came from.
         digest: SHA-256 of the file's text (changes when anyone edits it).
@@ -204,6 +209,7 @@ class Catalogue:
     area_weekly_budget_usd: float | None
     max_actions_per_area_hour: int
     source: str
+    area_budget_pacing: Literal["daily", "none"] = "none"
     digest: str
 
     def by_trigger(self) -> dict[str, list[Entry]]:
@@ -418,6 +424,7 @@ def parse_catalogue(
         entries=tuple(entries),
         policy_version=spec.policy_version,
         area_weekly_budget_usd=spec.area_weekly_budget_usd,
+        area_budget_pacing=spec.area_budget_pacing,
         max_actions_per_area_hour=spec.max_actions_per_area_hour,
         source=source,
         digest=hashlib.sha256(text.encode()).hexdigest(),

@@ -40,6 +40,13 @@ def week_key(when: datetime) -> str:
     return f"{year}-W{week:02d}"
 
 
+def paced(cap: float, now: datetime, pacing: str) -> float:
+    """What an area may have spent of its weekly ``cap`` by ``now`` (see Catalogue)."""
+    if pacing == "none":
+        return cap
+    return cap * now.isoweekday() / 7.0
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Choice:
     """One chosen intervention, ready to record and execute."""
@@ -276,7 +283,9 @@ class Chooser:
         st = self.state(area_id)
         week = week_key(now)
         cap = self.catalogue.area_weekly_budget_usd
-        if cap is not None and st.spend.get(week, 0.0) + entry.cost_usd > cap:
+        if cap is not None and st.spend.get(week, 0.0) + entry.cost_usd > paced(
+            cap, now, self.catalogue.area_budget_pacing
+        ):
             return False
         if entry.weekly_budget_usd is not None and (
             st.entry_spend.get((entry.id, week), 0.0) + entry.cost_usd > entry.weekly_budget_usd

@@ -131,7 +131,9 @@ class SignalConfig:
             before the last three, shrunk towards the area's share of those days by
             ``detractor_prior_surveys`` pseudo-surveys: a tech with little history (a rookie)
             is judged against the area, a tech whose customers always grumble does not
-            cluster every week.
+            cluster every week. Every tech of an area with surveys in those hours is tested
+            at once, so the probability is divided by their number (Bonferroni): the chance
+            of a false cluster anywhere in the area in one check is at most this.
         detractor_baseline_days: see ``detractor_chance``.
         detractor_prior_surveys: see ``detractor_chance``.
         lead_recent_hours: a SKU's lead time spikes in an area when the P95 of the lead times
@@ -342,7 +344,9 @@ class Signals:
             )
         )
         now_share = recent.group_by("area_id").agg(
-            pl.col("detractors").sum().alias("area_det"), pl.col("surveys").sum().alias("area_n")
+            pl.col("detractors").sum().alias("area_det"),
+            pl.col("surveys").sum().alias("area_n"),
+            pl.len().alias("area_techs"),  # techs tested at once: the family of the test
         )
         recent = recent.filter(pl.col("detractors") >= cfg.detractor_cluster)
         if recent.is_empty():
@@ -382,7 +386,7 @@ class Signals:
         )
         return (
             found.with_columns(pl.Series("chance", chance))
-            .filter(pl.col("chance") <= cfg.detractor_chance)
+            .filter(pl.col("chance") <= cfg.detractor_chance / pl.col("area_techs"))
             .select(empty.columns)
             .sort("area_id", "tech_id")
         )

@@ -279,7 +279,7 @@ class Simulator:
         st, net = self._st, self.net
         boost = np.where(now < st.boost_until, st.boost_mult, 1.0)
         age = np.maximum(0.0, now - st.decline_t0) / (st.decline_days * DAY)
-        decline = np.where(np.isfinite(st.decline_t0), np.clip(1.0 - 0.85 * age, 0.15, 1.0), 1.0)
+        decline = np.where(np.isfinite(st.decline_t0), np.clip(1.0 - age, 0.0, 1.0), 1.0)
         return np.where(st.on_shift, net.tech_weight * boost * decline, 0.0)
 
     def _assign(self, idx: I64, now: float, salt: int) -> None:

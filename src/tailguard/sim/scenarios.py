@@ -35,7 +35,7 @@ class BookingSurge:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EarningsDecline:
-    """(b) One tech gets fewer and fewer jobs over ``days`` (earnings trend down)."""
+    """(b) One tech gets fewer and fewer new jobs, none after ``days`` (earnings trend down)."""
 
     tech_id: str
     days: float = 4.0
