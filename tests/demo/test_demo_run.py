@@ -63,6 +63,12 @@ def test_demo_writes_its_outputs_and_a_verified_governed_ledger(tmp_path: Path) 
     on = hourly.filter(pl.col("arm") == "on")
     expected = round(100.0 * on["inside_all"].cast(pl.Float64).mean(), 3)  # type: ignore[operator]
     assert summary["agents_on"]["guardband_pass_pct"] == expected
+    # The paired comparison agrees with the pooled shares (every area has the same hours).
+    diff = summary["comparison"]["guardband_pass_pct"]
+    pooled = expected - summary["agents_off"]["guardband_pass_pct"]
+    assert diff["areas"] == 3
+    assert abs(diff["points"] - pooled) < 0.01
+    assert diff["ci95"][0] <= diff["points"] <= diff["ci95"][1]
     assert summary["areas"] == 3
     assert summary["weeks"] == 1
 
