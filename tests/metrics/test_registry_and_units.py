@@ -98,3 +98,16 @@ def test_sku_units_give_lead_time_and_lowest_stock() -> None:
     engine.ingest(table(rows))
     got = engine.units(AS_OF, "sku")
     assert got.rows() == [("PA-0001", "S1", 18.0, 11), ("PA-0001", "S2", 1.5, 4)]
+
+
+def test_the_merged_window_is_reused_until_new_events_arrive() -> None:
+    """Drill-downs at the same hour reuse one merge; an ingest in between is never missed."""
+    engine = ScorecardEngine()
+    engine.ingest(table([completed(at(10), tech="T1", pay=100.0)]))
+    first = engine.window(AS_OF)
+    assert engine.window(AS_OF) is first  # the tick's four reads share one merge
+    before = engine.units(AS_OF, "tech").filter(pl.col("tech_id") == "T1")["jobs"].item()
+    engine.ingest(table([completed(at(20), tech="T1", pay=50.0)]))  # a late event, same window
+    assert engine.window(AS_OF) is not first
+    after = engine.units(AS_OF, "tech").filter(pl.col("tech_id") == "T1")
+    assert (before, after["jobs"].item(), after["earnings_week"].item()) == (1, 2, 150.0)

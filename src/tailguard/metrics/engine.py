@@ -82,6 +82,10 @@ class ScorecardEngine:
         self._presence = ChurnPresence()
         self._areas = pl.Series("area_id", [], dtype=pl.String)
         self._horizon_h: int | None = None
+        # The last merged window and what it was merged from: the tick asks for the same
+        # window four times an hour (scorecard, tech, zip and SKU drill-downs).
+        self._generation = 0
+        self._window_cache: tuple[tuple[int, int, int], Partial] | None = None
         #: Events seen again (same event_id in the same hour), counted once.
         self.duplicates = 0
         #: Events too old for the retained hourly partials (they still count for churn).
@@ -129,6 +133,7 @@ class ScorecardEngine:
                 self._hours[h] = [merge_partials(pieces)]
             d = -(-h // 24)
             self._day_versions[d] = self._day_versions.get(d, 0) + 1
+        self._generation += 1
         self.ingested += events.height
         return events.height
 
@@ -184,6 +189,7 @@ class ScorecardEngine:
         if self._horizon_h is not None and h <= self._horizon_h:
             return
         self._horizon_h = h
+        self._generation += 1
         floor_h = h - self._retain_hours
         for old in [k for k in self._hours if k <= floor_h]:
             del self._hours[old]
@@ -243,7 +249,12 @@ class ScorecardEngine:
         h_hi = self.hour_of(as_of)
         h_lo = h_hi - 24 * (days if days is not None else self.window_days)
         self._check_retained(h_lo)
-        return merge_partials(self.window_partials(h_lo, h_hi))
+        key = (h_lo, h_hi, self._generation)
+        if self._window_cache is not None and self._window_cache[0] == key:
+            return self._window_cache[1]
+        merged = merge_partials(self.window_partials(h_lo, h_hi))
+        self._window_cache = (key, merged)
+        return merged
 
     def _check_retained(self, h_lo: int) -> None:
         if self._horizon_h is not None and h_lo < self._horizon_h - self._retain_hours:
