@@ -224,3 +224,22 @@ def test_the_more_techs_an_area_tests_the_more_evidence_a_cluster_needs() -> Non
     assert clusters(6, 3) == ["T000999"]
     assert clusters(60, 3) == []
     assert clusters(60, 5) == ["T000999"]
+
+
+def test_the_emptiest_locker_per_sku_with_the_area_as_fallback() -> None:
+    def stock(locker: str, sku: str, on_hand: int, area: str = "PA-0001") -> dict[str, Any]:
+        return {**_stock(T0, sku, 2.0, area), "locker_id": locker, "on_hand": on_hand}
+
+    sig = Signals()
+    rows = [stock("L2", "R-9923", 1), stock("L1", "R-9923", 1), stock("L1", "M-1", 0)]
+    rows += [stock("L3", "M-1", 5, area="PA-0002")]
+    _feed(sig, rows, T0 + timedelta(hours=1))
+    assert sig.emptiest_locker("PA-0001", "R-9923") == "L1"  # a tie goes to the lower id
+    assert sig.emptiest_locker("PA-0001", "X-0000") == "L1"  # unseen SKU: the area's emptiest
+    assert sig.emptiest_locker("PA-0002", "M-1") == "L3"
+    assert sig.emptiest_locker("PA-0003", "M-1") is None
+    # A new hour's stock replaces the answer (nothing stale is kept between ticks).
+    _feed(
+        sig, [{**stock("L1", "R-9923", 9), "ts": T0 + timedelta(hours=1)}], T0 + timedelta(hours=2)
+    )
+    assert sig.emptiest_locker("PA-0001", "R-9923") == "L2"

@@ -188,12 +188,14 @@ class Signals:
         self._leads = _EMPTY_LEADS
         self.tech_days = TechDays(self.config)
         self._now: datetime | None = None
+        self._emptiest: tuple[dict[tuple[str, str], str], dict[str, str]] | None = None
 
     def update(self, events: pa.Table | pl.DataFrame, now: datetime) -> None:
         """Fold in one hour of events (WIDE_SCHEMA) and forget what is too old at ``now``."""
         df = events if isinstance(events, pl.DataFrame) else pl.from_arrow(events)
         assert isinstance(df, pl.DataFrame)
         self._now = now
+        self._emptiest = None
         hour = now - timedelta(hours=1)
         if df.height:
             booked = (
@@ -499,10 +501,20 @@ class Signals:
         return out
 
     def emptiest_locker(self, area_id: str, sku: str) -> str | None:
-        """The area's locker with the least stock of ``sku`` (None if no locker reported it)."""
-        rows = self._stock.filter((pl.col("area_id") == area_id) & (pl.col("sku") == sku)).sort(
-            "on_hand", "locker_id"
-        )
-        if rows.is_empty():
-            rows = self._stock.filter(pl.col("area_id") == area_id).sort("on_hand", "locker_id")
-        return None if rows.is_empty() else str(rows["locker_id"][0])
+        """The area's locker with the least stock of ``sku``; if no locker reported the SKU,
+        the area's emptiest locker of any SKU (None if none reported anything)."""
+        by_sku, by_area = self.emptiest_lockers()
+        return by_sku.get((area_id, sku), by_area.get(area_id))
+
+    def emptiest_lockers(self) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
+        """Every (area, SKU)'s emptiest locker and every area's, in one pass over the stock
+        (ties go to the lower locker id); cached until the next :meth:`update`."""
+        if self._emptiest is None:
+            ranked = self._stock.sort("on_hand", "locker_id")
+            by_sku = ranked.group_by("area_id", "sku").agg(pl.col("locker_id").first())
+            by_area = ranked.group_by("area_id").agg(pl.col("locker_id").first())
+            self._emptiest = (
+                {(a, k): lk for a, k, lk in by_sku.iter_rows()},
+                dict(by_area.iter_rows()),
+            )
+        return self._emptiest
