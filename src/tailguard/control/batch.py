@@ -54,7 +54,7 @@ from tailguard.control.budget import (
     check_open_row,
     totals_of_row,
 )
-from tailguard.control.evaluator import RunView, Scorer
+from tailguard.control.evaluator import Scorer
 from tailguard.control.gates import Approvers, pending_of_row
 from tailguard.control.policy import RiskLevel
 from tailguard.control.ratelimit import RateLimiter, SqlRateLimiter
@@ -437,26 +437,13 @@ class BatchMixin(RunRecorder):
                 elif kind == "gate":
                     gates_[fields["gate_id"]] = dict(fields)
             totals = totals_of_row(rows[run.run_id])
-            run_fields = self._run_fields(
-                run, status, steps_count=len(steps), totals=totals, completed_at=now
-            )
-            evaluation = self.scorer.score(
-                RunView(
-                    run=run_fields,
-                    steps=tuple(steps.values()),
-                    gates=tuple(gates_.values()),
-                    follow_up=None,
-                    user_feedback=None,
-                )
-            )
-            outcome = RunOutcome(
-                outcome_id=new_id("out"),
-                run_id=run.run_id,
-                status=status,
-                quality_score=float(evaluation.quality_score),
-                objective_met=evaluation.objective_met,
-                follow_up_tasks=tuple(evaluation.follow_up_tasks),
-                outcome_deltas=dict(evaluation.outcome_deltas),
+            run_fields, outcome = self._closing(
+                run,
+                status,
+                list(steps.values()),
+                list(gates_.values()),
+                totals=totals,
+                now=now,
             )
             records.append(("run", run_fields))
             records.append(

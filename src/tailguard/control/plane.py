@@ -29,7 +29,7 @@ from tailguard.clock import Clock, SystemClock, format_ts
 from tailguard.control.approvals import GateMixin
 from tailguard.control.batch import BatchMixin
 from tailguard.control.budget import FINISHED_STATUSES, Budgets, Reservation, RunBudget, RunTotals
-from tailguard.control.evaluator import HeuristicScorer, RunView, Scorer
+from tailguard.control.evaluator import HeuristicScorer, Scorer
 from tailguard.control.gates import Approvers, GateStore
 from tailguard.control.ratelimit import RateLimiter, SqlRateLimiter
 from tailguard.control.records import RunLedger, new_id, run_row, summarize
@@ -213,26 +213,15 @@ class ControlPlane(BatchMixin, GateMixin, RollbackMixin):
         now = self.clock.now()
         steps, gates = self._latest_of_run(run.run_id)
         totals = self.budgets.totals(run.run_id)
-        run_fields = self._run_fields(
-            run, status, steps_count=len(steps), totals=totals, completed_at=now
-        )
-        evaluation = self.scorer.score(
-            RunView(
-                run=run_fields,
-                steps=tuple(steps),
-                gates=tuple(gates),
-                follow_up=follow_up,
-                user_feedback=user_feedback,
-            )
-        )
-        outcome = RunOutcome(
-            outcome_id=new_id("out"),
-            run_id=run.run_id,
-            status=status,
-            quality_score=float(evaluation.quality_score),
-            objective_met=evaluation.objective_met,
-            follow_up_tasks=tuple(evaluation.follow_up_tasks),
-            outcome_deltas=dict(evaluation.outcome_deltas),
+        run_fields, outcome = self._closing(
+            run,
+            status,
+            steps,
+            gates,
+            totals=totals,
+            now=now,
+            follow_up=follow_up,
+            user_feedback=user_feedback,
         )
         self._append(
             [

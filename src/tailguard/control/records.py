@@ -19,9 +19,10 @@ import sqlalchemy as sa
 
 from tailguard.clock import Clock, format_ts
 from tailguard.control.budget import Budgets, RunBudget, RunTotals
+from tailguard.control.evaluator import RunView, Scorer
 from tailguard.control.gates import GateStore
 from tailguard.control.policy import Policy, RiskLevel
-from tailguard.control.results import PendingCall, Run, StepOutcome, StepResult
+from tailguard.control.results import PendingCall, Run, RunOutcome, StepOutcome, StepResult
 from tailguard.control.store import ControlStore, runs, step_payloads, to_micros
 from tailguard.control.tools import ToolRegistry, Usage, args_hash, canonical_json
 from tailguard.control.wrappers import Attempt, Call
@@ -224,6 +225,7 @@ class RunRecorder:
     store: ControlStore
     budgets: Budgets
     gates: GateStore
+    scorer: Scorer
 
     def get_run(self, run_id: str) -> Run:
         """Rebuild the handle of a run (in any process).
@@ -458,6 +460,42 @@ class RunRecorder:
             "decided_by": decided_by,
             "decided_at": format_ts(decided_at) if decided_at else None,
         }
+
+    def _closing(
+        self,
+        run: Run,
+        status: str,
+        steps: Sequence[Mapping[str, Any]],
+        gates: Sequence[Mapping[str, Any]],
+        *,
+        totals: RunTotals,
+        now: datetime,
+        follow_up: bool | None = None,
+        user_feedback: str | None = None,
+    ) -> tuple[dict[str, Any], RunOutcome]:
+        """The final ``run`` fields of a closing run and its evaluated outcome (one run or a
+        batch of them close the same way)."""
+        run_fields = self._run_fields(
+            run, status, steps_count=len(steps), totals=totals, completed_at=now
+        )
+        evaluation = self.scorer.score(
+            RunView(
+                run=run_fields,
+                steps=tuple(steps),
+                gates=tuple(gates),
+                follow_up=follow_up,
+                user_feedback=user_feedback,
+            )
+        )
+        return run_fields, RunOutcome(
+            outcome_id=new_id("out"),
+            run_id=run.run_id,
+            status=status,
+            quality_score=float(evaluation.quality_score),
+            objective_met=evaluation.objective_met,
+            follow_up_tasks=tuple(evaluation.follow_up_tasks),
+            outcome_deltas=dict(evaluation.outcome_deltas),
+        )
 
     def _run_fields(
         self,
