@@ -71,6 +71,7 @@ def _line_of(text: str, needle: str) -> int:
         ("cooldown: 96h", "cooldown: soon", "bad duration"),
         ("cost_usd: 450\n    cooldown: 96h", "cost_usd: -1\n    cooldown: 96h", "cost_usd"),
         ('policy_version: "catalogue-1"', 'policy_version: ""', "policy_version"),
+        ("area_budget_pacing: none", "area_budget_pacing: hourly", "area_budget_pacing"),
     ],
 )
 def test_a_bad_entry_is_refused_with_its_line(old: str, new: str, reason: str) -> None:
@@ -174,3 +175,16 @@ def test_a_signal_triggers_only_entries_that_target_its_unit(signal: str, unit: 
 def test_the_default_catalogue_wires_every_signal() -> None:
     used = {t for e in default_catalogue().entries for t in e.trigger}
     assert set(SIGNAL_SPECS) <= used
+
+
+def test_daily_pacing_releases_a_seventh_of_the_area_budget_a_day() -> None:
+    from datetime import UTC, datetime
+
+    from tailguard.agents.choose import paced
+
+    monday, saturday = datetime(2026, 3, 2, 9, tzinfo=UTC), datetime(2026, 3, 7, 23, tzinfo=UTC)
+    assert paced(7000.0, monday, "daily") == 1000.0
+    assert paced(7000.0, saturday, "daily") == 6000.0
+    assert paced(7000.0, monday, "none") == 7000.0
+    paced_default = parse_catalogue(_with("area_budget_pacing: none", "area_budget_pacing: daily"))
+    assert paced_default.area_budget_pacing == "daily"
