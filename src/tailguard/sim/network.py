@@ -119,8 +119,8 @@ def _skus(rng: np.random.Generator) -> tuple[tuple[str, ...], I64, F64, F64, F64
     appliance = np.repeat(np.arange(len(c.APPLIANCES), dtype=np.int64), c.SKUS_PER_APPLIANCE)
     # The common parts of one appliance's repairs cost about the same (a pump, a board, a
     # valve...): the appliance sets the price level, the SKU varies it by a few percent. The
-    # spread of parts cost within a job code is then the techs' doing (extra parts fitted,
-    # expedited buys), which is what the parts-cost-delta KPI watches.
+    # spread of parts cost within a job code is then the techs' doing (an extra part fitted
+    # when unsure), which is what the parts-cost-delta KPI watches.
     level = rng.uniform(40.0, 110.0, len(c.APPLIANCES))
     cost = np.round(
         np.repeat(level, c.SKUS_PER_APPLIANCE)
@@ -174,7 +174,7 @@ def build_network(n_areas: int, seed: int, mean_techs: float) -> Network:
     tenure = rng.exponential(4.0, n_t)
     rookie = tenure < 1.0
     tech_skill = rng.normal(0.0, c.TECH_SKILL_SD, n_t) - 0.45 * rookie
-    # Recalls: most techs at 2-6 %, a skewed few far above (they cause most recalls).
+    # Recalls: most techs at 1-7 %, a skewed few at 9-18 % (they cause most recalls).
     # How many such techs an area has varies (hiring and training differ): a lognormal factor.
     bad_mult = np.exp(rng.normal(-0.5 * c.RECALL_BAD_SD**2, c.RECALL_BAD_SD, n_areas))
     bad = rng.random(n_t) < c.RECALL_BAD_SHARE * bad_mult[tech_area]
