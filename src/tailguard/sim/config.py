@@ -62,7 +62,6 @@ TECH_SKILL_SD: Final = 0.45
 PRESTAGE_ACCURACY: Final = 0.62
 VAN_HIT: Final = 0.45
 LOCKER_TRIP: Final = 0.55  # a locker on the day's route holds the part's bin
-RECALL_MEAN: Final = 0.055
 RECALL_BAD_SHARE: Final = 0.06  # techs with 9-18 % recalls; the rest 1-7 %
 RECALL_BAD_SD: Final = 0.8  # spread of that share between areas (lognormal sigma)
 RECALL_AREA_SKILL: Final = 0.9  # recall rates x exp(-0.9 x area skill): weak areas recall more
