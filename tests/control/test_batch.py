@@ -14,6 +14,8 @@ from tailguard.clock import FakeClock
 from tailguard.control import (
     ApproverList,
     ControlPlane,
+    DecisionRequest,
+    GateDecision,
     Policy,
     RiskLevel,
     RunBudget,
@@ -25,7 +27,7 @@ from tailguard.control import (
 )
 from tailguard.control.batch import RunRequest
 from tailguard.control.store import claims
-from tailguard.errors import ConflictError, NotFoundError
+from tailguard.errors import ConflictError, NotFoundError, TailguardError
 from tailguard.ledger import Ledger
 
 from ._toolkit import OBJ, RATE_LIMIT, Effects, make_plane, make_registry
@@ -323,4 +325,97 @@ def test_expire_gates_times_out_many_gates_in_one_go(
         steps = [r.fields["status"] for r in ledger.records(kind="step", run_id=run_id)]
         assert steps == ["skipped", "skipped"]
     assert effects.count("send:") == 0
+    assert ledger.verify().ok
+
+
+def _decisions(gates: list[list[str]]) -> list[DecisionRequest]:
+    """Every outcome of a decision: approvals (one edited), a rejection, and five refusals."""
+    return [
+        DecisionRequest(gates[0][0], "approve", "boss", reason="fine"),
+        DecisionRequest(gates[0][1], "reject", "deputy", reason="not now"),
+        DecisionRequest(gates[1][0], "approve", "boss", {**SEND, "content": "hi"}),
+        DecisionRequest(gates[1][0], "reject", "deputy"),  # already approved just before
+        DecisionRequest(gates[1][1], "approve", "user1"),  # started the run
+        DecisionRequest(gates[1][1], "maybe", "boss"),  # no such decision
+        DecisionRequest(gates[2][0], "approve", "boss", {"receiverId": 3}),  # bad edit
+        DecisionRequest("gate_unknown", "approve", "boss"),
+        DecisionRequest(gates[2][1], "approve", "deputy"),
+    ]
+
+
+def test_decide_many_decides_and_records_like_one_by_one_decisions(
+    plane: ControlPlane, ledger: Ledger
+) -> None:
+    """Same outcomes, same errors, same records per run as ``decide`` one request at a time."""
+    one, many = _gated_batch(plane, 3), _gated_batch(plane, 3)
+    expected: list[object] = []
+    for request in _decisions(one):
+        try:
+            expected.append(
+                plane.decide(
+                    request.gate_id,
+                    request.decision,
+                    request.approver_id,
+                    edited_args=request.edited_args,
+                    reason=request.reason,
+                )
+            )
+        except TailguardError as exc:
+            expected.append(exc)
+    got = plane.decide_many(_decisions(many))
+
+    def shape(outcome: object) -> object:
+        if isinstance(outcome, GateDecision):
+            return (outcome.decision, outcome.decided_by, outcome.reason, outcome.edited)
+        assert isinstance(outcome, TailguardError)
+        return (type(outcome).__name__, _ID.sub(lambda m: m.group(1), str(outcome)))
+
+    assert [shape(o) for o in got] == [shape(o) for o in expected]
+    assert [type(o).__name__ for o in got] == [
+        "GateDecision",
+        "GateDecision",
+        "GateDecision",
+        "ConflictError",
+        "PermissionDeniedError",
+        "InvalidInputError",
+        "InvalidInputError",
+        "NotFoundError",
+        "GateDecision",
+    ]
+    for a, b in zip(one, many, strict=True):
+        run_a, run_b = plane.gates.get(a[0]).run_id, plane.gates.get(b[0]).run_id
+        assert _run_records(ledger, run_b) == _run_records(ledger, run_a)
+    # Run 0 had both gates decided: it runs again, with both steps counted once.
+    run0 = plane.gates.get(many[0][0]).run_id
+    runs = [
+        (r.fields["status"], r.fields["steps_count"])
+        for r in ledger.records(kind="run", run_id=run0)
+    ]
+    assert runs == [("running", 0), ("waiting_approval", 0), ("running", 1)]
+    left = {g.gate_id for g in plane.pending_gates()}  # the refused requests' gates
+    assert left == {one[1][1], one[2][0], many[1][1], many[2][0]}
+    assert ledger.verify().ok
+
+
+def test_decide_many_times_out_gates_past_their_deadline(
+    plane: ControlPlane, ledger: Ledger, clock: FakeClock
+) -> None:
+    """A late decision in a batch is refused like ``decide`` refuses it; the gate times out."""
+    gates = _gated_batch(plane, 1)[0]
+    clock.advance(601)
+    first, second = plane.decide_many(
+        [DecisionRequest(gates[0], "approve", "boss"), DecisionRequest(gates[0], "approve", "boss")]
+    )
+    assert isinstance(first, ConflictError)
+    assert "timed out" in str(first)
+    assert isinstance(second, ConflictError)
+    assert "already timeout" in str(second)
+    assert plane.gates.get(gates[0]).decision == "timeout"
+    assert plane.gates.get(gates[1]).decision == "pending"  # not named: left to the sweep
+    assert [
+        r.fields["decision"] for r in ledger.records(kind="gate") if r.record_id == gates[0]
+    ] == [
+        "pending",
+        "timeout",
+    ]
     assert ledger.verify().ok

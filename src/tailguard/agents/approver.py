@@ -8,8 +8,10 @@ The policy (documented in docs/agents.md):
 * at decision time the gate is rejected with probability ``reject_rate``, and always rejected
   when its arguments name more money than ``max_usd`` (the approver's own limit); otherwise
   approved;
-* decisions go through :meth:`ControlPlane.decide` as ``approver_id`` (never the requester),
-  so separation of duties, timeouts and the ledger records are the same as for a person.
+* decisions go through :meth:`ControlPlane.decide_many` as ``approver_id`` (never the
+  requester), one call per poll like an inbox's "decide the selected": each is checked and
+  recorded as :meth:`ControlPlane.decide` would, so separation of duties, timeouts and the
+  ledger records are the same as for a person.
 
 The draws come from a seeded stream keyed by gate order, so a demo replays.
 """
@@ -21,8 +23,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from tailguard.control import ControlPlane
-from tailguard.errors import ConflictError, PermissionDeniedError
+from tailguard.control import ControlPlane, DecisionRequest, PendingCall
+from tailguard.errors import ConflictError, PermissionDeniedError, TailguardError
 
 _MONEY_ARGS = ("premium_usd", "bonus_usd", "amount_usd", "sign_on_usd", "cost_usd")
 
@@ -72,6 +74,7 @@ class SimulatedApprover:
         """Decide the gates whose decision time has come; returns the gates decided."""
         p = self.policy
         decided: list[str] = []
+        due: list[tuple[PendingCall, DecisionRequest]] = []
         for call in self.control.pending_gates():
             plan = self._plan.get(call.gate_id, ...)
             if plan is ...:
@@ -93,19 +96,24 @@ class SimulatedApprover:
                 self._plan[call.gate_id] = plan
             if plan is None or now < plan[0]:
                 continue
-            _, verdict, _latency = plan
+            verdict = plan[1]
             reason = (
                 "over the approver's limit or judged not worth it"
                 if verdict == "reject"
                 else "within policy"
             )
-            try:
-                self.control.decide(call.gate_id, verdict, p.approver_id, reason=reason)
-            except (ConflictError, PermissionDeniedError):
+            due.append((call, DecisionRequest(call.gate_id, verdict, p.approver_id, None, reason)))
+        # The poll's decisions go in one call, as an inbox's "decide the selected" does: each
+        # is checked and recorded as it would be alone (ControlPlane.decide_many).
+        outcomes = self.control.decide_many([request for _, request in due]) if due else []
+        for (call, request), outcome in zip(due, outcomes, strict=True):
+            if isinstance(outcome, TailguardError):
+                if not isinstance(outcome, ConflictError | PermissionDeniedError):
+                    raise outcome
                 self.stats.conflicts += 1
                 self._plan[call.gate_id] = None
                 continue
-            if verdict == "approve":
+            if request.decision == "approve":
                 self.stats.approved += 1
             else:
                 self.stats.rejected += 1

@@ -19,6 +19,7 @@ from tailguard.control.policy import (
 )
 from tailguard.control.ratelimit import RateDecision, RateLimiter, RedisRateLimiter, SqlRateLimiter
 from tailguard.control.results import (
+    DecisionRequest,
     GateDecision,
     PendingCall,
     Run,
@@ -42,6 +43,7 @@ __all__ = [
     "Approvers",
     "Compensation",
     "ControlPlane",
+    "DecisionRequest",
     "Evaluation",
     "GateDecision",
     "HeuristicScorer",

@@ -8,17 +8,25 @@ deadline expires and never runs. An approved call runs once across all processes
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from tailguard.clock import format_ts
+from tailguard.control.batch_parts import rows_by_id
 from tailguard.control.budget import FINISHED_STATUSES, totals_of_row
 from tailguard.control.gates import Approvers, pending_of_row
 from tailguard.control.records import RunRecorder, jsonable, pending_dict, run_of_row
-from tailguard.control.results import GateDecision, PendingCall, StepOutcome, StepResult
+from tailguard.control.results import (
+    DecisionRequest,
+    GateDecision,
+    PendingCall,
+    StepOutcome,
+    StepResult,
+)
 from tailguard.control.store import gates, runs
 from tailguard.control.tools import args_hash
 from tailguard.control.wrappers import Call
@@ -27,6 +35,7 @@ from tailguard.errors import (
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
+    TailguardError,
 )
 
 
@@ -69,72 +78,163 @@ class GateMixin(RunRecorder):
             PermissionDeniedError: no approver configured, or this person may not decide.
             ConflictError: the gate was already decided or has timed out.
         """
-        if decision not in ("approve", "reject"):
-            raise InvalidInputError(f"decision must be 'approve' or 'reject', not {decision!r}")
-        # Read, check, decide and record in one transaction (the gate row is locked on
-        # PostgreSQL; SQLite holds the write lock): a refusal raised inside writes nothing.
-        expired: PendingCall | None = None
+        request = DecisionRequest(gate_id, decision, approver_id, edited_args, reason)
+        (outcome,) = self.decide_many([request])
+        if isinstance(outcome, TailguardError):
+            raise outcome
+        return outcome
+
+    def decide_many(
+        self, requests: Sequence[DecisionRequest]
+    ) -> list[GateDecision | TailguardError]:
+        """Several decisions in one transaction: an inbox's "decide the selected gates".
+
+        Each request gets what :meth:`decide` would give it, in order: the recorded decision,
+        or the error ``decide`` would raise (a refused request writes nothing; the others are
+        still decided). The records are the ones one-by-one decisions write, in the same
+        order: a run whose last pending gate is decided here goes back to ``running`` once,
+        after that gate. Gates found past their deadline time out (in a second transaction)
+        and their requests get a ``ConflictError``.
+        """
+        out: list[GateDecision | TailguardError | None] = [None] * len(requests)
+        expired: dict[str, int] = {}  # gate -> request index
+        now = self.clock.now()
+        # Read, check, decide and record in one transaction (the gate rows are locked on
+        # PostgreSQL; SQLite holds the write lock): a refused request writes nothing.
         with self._batch_tx() as tx:
-            call = self.gates.get_in(tx.conn, gate_id)
-            if call.decision != "pending":
-                raise ConflictError(f"gate {gate_id} is already {call.decision}")
-            if self.approvers is None:
-                raise PermissionDeniedError("no approver is configured; gated calls are denied")
-            if approver_id in (call.initiator_id, call.requester_id):
-                raise PermissionDeniedError(
-                    f"{approver_id!r} started this run and may not decide its gates"
-                )
-            if not self.approvers.can_decide(
-                approver_id, tool_name=call.tool_name, risk_level=call.risk_level
-            ):
-                raise PermissionDeniedError(
-                    f"{approver_id!r} may not decide gates for {call.tool_name}"
-                )
-            now = self.clock.now()
-            edited: dict[str, Any] | None = None
-            if call.expires_at is not None and now >= call.expires_at:
-                expired, won = call, False
-            else:
-                if edited_args is not None:
-                    if decision != "approve":
-                        raise InvalidInputError("edited arguments come only with an approval")
-                    edited = self.registry.validate(call.tool_name, edited_args)
-                final = "approved" if decision == "approve" else "rejected"
-                won = self.gates.decide_in(
-                    tx.conn,
-                    gate_id,
+            conn = tx.conn
+            calls = self.gates.get_many_in(conn, [r.gate_id for r in requests])
+            won: list[tuple[int, PendingCall, str, dict[str, Any] | None]] = []
+            for index, request in enumerate(requests):
+                call = calls.get(request.gate_id)
+                if call is None:
+                    out[index] = NotFoundError(f"unknown approval gate {request.gate_id!r}")
+                    continue
+                checked = self._check_decision(call, request, now)
+                if isinstance(checked, TailguardError):
+                    out[index] = checked
+                    continue
+                if checked is None:  # past its deadline: timed out below, as decide does
+                    expired[call.gate_id] = index
+                    calls[call.gate_id] = PendingCall(
+                        **{**pending_dict(call), "decision": "timeout"}
+                    )
+                    continue
+                final, edited = checked
+                if not self.gates.decide_in(
+                    conn,
+                    call.gate_id,
                     decision=final,
-                    decided_by=approver_id,
+                    decided_by=request.approver_id,
                     now=now,
                     args=edited,
-                    reason=reason,
-                )
-                if won:
-                    tx.append_many(
-                        self._decision_records(call, final, approver_id, now, edited, reason)
-                        + self._run_resumed_records_in(tx, call.run_id, exclude_gate=gate_id)
-                    )
-        if expired is not None:
-            assert expired.expires_at is not None
-            self._expire(expired, now)
-            raise ConflictError(f"gate {gate_id} timed out at {format_ts(expired.expires_at)}")
+                    reason=request.reason,
+                ):  # unreachable with the row locked; kept so a lost race is never a win
+                    out[index] = ConflictError(f"gate {call.gate_id} is no longer pending")
+                    continue
+                # A gate decided here is no longer pending for the requests after it.
+                calls[call.gate_id] = PendingCall(**{**pending_dict(call), "decision": final})
+                won.append((index, call, final, edited))
+            tx.append_many(self._decisions_records(tx, won, requests, now))
+        for index, call, final, edited in won:
+            request = requests[index]
+            out[index] = GateDecision(
+                gate_id=call.gate_id,
+                run_id=call.run_id,
+                step_id=call.step_id,
+                tool_name=call.tool_name,
+                decision=final,
+                decided_by=request.approver_id,
+                decided_at=now,
+                reason=request.reason,
+                edited=edited is not None,
+            )
+        if expired:
+            self.expire_gates(now, gate_ids=list(expired))
+            for gate_id, index in expired.items():
+                deadline = calls[gate_id].expires_at  # the deadline, kept with the timeout
+                assert deadline is not None
+                out[index] = ConflictError(f"gate {gate_id} timed out at {format_ts(deadline)}")
+        assert all(o is not None for o in out)
+        return [o for o in out if o is not None]
+
+    def _check_decision(
+        self, call: PendingCall, request: DecisionRequest, now: datetime
+    ) -> tuple[str, dict[str, Any] | None] | TailguardError | None:
+        """``(final decision, edited args)``, why ``decide`` refuses, or None: expired."""
+        approver_id = request.approver_id
+        if request.decision not in ("approve", "reject"):
+            return InvalidInputError(
+                f"decision must be 'approve' or 'reject', not {request.decision!r}"
+            )
+        if call.decision != "pending":
+            return ConflictError(f"gate {call.gate_id} is already {call.decision}")
+        if self.approvers is None:
+            return PermissionDeniedError("no approver is configured; gated calls are denied")
+        if approver_id in (call.initiator_id, call.requester_id):
+            return PermissionDeniedError(
+                f"{approver_id!r} started this run and may not decide its gates"
+            )
+        if not self.approvers.can_decide(
+            approver_id, tool_name=call.tool_name, risk_level=call.risk_level
+        ):
+            return PermissionDeniedError(
+                f"{approver_id!r} may not decide gates for {call.tool_name}"
+            )
+        if call.expires_at is not None and now >= call.expires_at:
+            return None
+        edited: dict[str, Any] | None = None
+        if request.edited_args is not None:
+            if request.decision != "approve":
+                return InvalidInputError("edited arguments come only with an approval")
+            try:
+                edited = self.registry.validate(call.tool_name, request.edited_args)
+            except TailguardError as exc:
+                return exc
+        return ("approved" if request.decision == "approve" else "rejected"), edited
+
+    def _decisions_records(
+        self,
+        tx: Any,
+        won: Sequence[tuple[int, PendingCall, str, dict[str, Any] | None]],
+        requests: Sequence[DecisionRequest],
+        now: datetime,
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        """The decisions' records, each run resumed after its last gate decided here."""
         if not won:
-            current = self.gates.get(gate_id)
-            if current.decision == "pending":  # it expired between our check and the update
-                self._expire(current, now)
-                raise ConflictError(f"gate {gate_id} timed out")
-            raise ConflictError(f"gate {gate_id} is already {current.decision}")
-        return GateDecision(
-            gate_id=gate_id,
-            run_id=call.run_id,
-            step_id=call.step_id,
-            tool_name=call.tool_name,
-            decision=final,
-            decided_by=approver_id,
-            decided_at=now,
-            reason=reason,
-            edited=edited is not None,
-        )
+            return []
+        run_ids = list(dict.fromkeys(call.run_id for _, call, _, _ in won))
+        still_waiting = self.gates.pending_runs_in(tx.conn, run_ids)
+        resumable = [r for r in run_ids if r not in still_waiting]
+        run_rows = rows_by_id(tx.conn, set(resumable))
+        counts = tx.step_counts(resumable)
+        left = Counter(call.run_id for _, call, _, _ in won)
+        records: list[tuple[str, Mapping[str, Any]]] = []
+        for index, call, final, edited in won:
+            request = requests[index]
+            records += self._decision_records(
+                call, final, request.approver_id, now, edited, request.reason
+            )
+            left[call.run_id] -= 1
+            row = run_rows.get(call.run_id)
+            if left[call.run_id] or row is None or row.status in FINISHED_STATUSES:
+                continue
+            # As one-by-one decisions would: the run's other gates decided here have their
+            # steps recorded by now, this one's not yet.
+            steps = (
+                counts.get(call.run_id, 0)
+                + sum(1 for _, c, _, _ in won if c.run_id == call.run_id)
+                - 1
+            )
+            records.append(
+                (
+                    "run",
+                    self._run_fields(
+                        run_of_row(row), "running", steps_count=steps, totals=totals_of_row(row)
+                    ),
+                )
+            )
+        return records
 
     def _decision_records(
         self,
@@ -243,8 +343,14 @@ class GateMixin(RunRecorder):
         )
         return result
 
-    def expire_gates(self, now: datetime | None = None) -> list[str]:
-        """Time out every pending gate past its deadline; returns the gates expired here."""
+    def expire_gates(
+        self, now: datetime | None = None, *, gate_ids: Sequence[str] | None = None
+    ) -> list[str]:
+        """Time out every pending gate past its deadline (or only those of ``gate_ids``).
+
+        Returns the gates expired here.
+        """
+        only = None if gate_ids is None else set(gate_ids)
         now = now or self.clock.now()
         at = now.timestamp()
         with self._batch_tx() as tx:
@@ -261,6 +367,7 @@ class GateMixin(RunRecorder):
                     .order_by(gates.c.presented_at, gates.c.gate_id)
                     .with_for_update()
                 )
+                if only is None or row.gate_id in only
             ]
             if not due:
                 return []
@@ -278,27 +385,9 @@ class GateMixin(RunRecorder):
                 [{"gid": call.gate_id} for call in due],
             )
             run_ids = list(dict.fromkeys(call.run_id for call in due))
-            still_waiting: set[str] = set()
-            for lo in range(0, len(run_ids), 500):
-                still_waiting.update(
-                    conn.execute(
-                        sa.select(gates.c.run_id).where(
-                            gates.c.run_id.in_(run_ids[lo : lo + 500]),
-                            gates.c.decision == "pending",
-                        )
-                    ).scalars()
-                )
+            still_waiting = self.gates.pending_runs_in(conn, run_ids)
             resumable = [r for r in run_ids if r not in still_waiting]
-            run_rows = {}
-            for lo in range(0, len(resumable), 500):
-                run_rows.update(
-                    {
-                        row.run_id: row
-                        for row in conn.execute(
-                            sa.select(runs).where(runs.c.run_id.in_(resumable[lo : lo + 500]))
-                        )
-                    }
-                )
+            run_rows = rows_by_id(conn, set(resumable))
             counts = tx.step_counts(resumable)
             left = dict.fromkeys(run_ids, 0)
             for call in due:
@@ -351,29 +440,6 @@ class GateMixin(RunRecorder):
         records += self._run_resumed_records(call.run_id, exclude_gate=call.gate_id)
         self._append(records)
         return True
-
-    def _run_resumed_records_in(
-        self, tx: Any, run_id: str, *, exclude_gate: str
-    ) -> list[tuple[str, Mapping[str, Any]]]:
-        """:meth:`_run_resumed_records` read inside the ledger transaction ``tx``."""
-        conn = tx.conn
-        other = conn.execute(
-            sa.select(gates.c.gate_id).where(
-                gates.c.run_id == run_id,
-                gates.c.decision == "pending",
-                gates.c.gate_id != exclude_gate,
-            )
-        ).first()
-        if other is not None:
-            return []
-        row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one_or_none()
-        if row is None or row.status in FINISHED_STATUSES:
-            return []
-        steps = tx.step_counts([run_id]).get(run_id, 0)
-        fields = self._run_fields(
-            run_of_row(row), "running", steps_count=steps, totals=totals_of_row(row)
-        )
-        return [("run", fields)]
 
     def _run_resumed_records(
         self, run_id: str, *, exclude_gate: str

@@ -31,7 +31,6 @@ import sqlalchemy as sa
 
 from tailguard.clock import format_ts
 from tailguard.control.batch_parts import (
-    IN_CHUNK,
     ZERO_TOTALS,
     BatchItem,
     Records,
@@ -272,12 +271,7 @@ class BatchMixin(RunRecorder):
         now = self.clock.now()
         with self._batch_tx() as tx:
             conn = tx.conn
-            rows = {}
-            for lo in range(0, len(ids), IN_CHUNK):
-                for row in conn.execute(
-                    sa.select(gates).where(gates.c.gate_id.in_(ids[lo : lo + IN_CHUNK]))
-                ):
-                    rows[row.gate_id] = row
+            rows = self.gates.rows_in(conn, ids)
             approved = []
             for gate_id in ids:
                 row = rows.get(gate_id)
@@ -393,17 +387,7 @@ class BatchMixin(RunRecorder):
         conn = tx.conn
         ids = [r.run_id for r in to_close]
         rows = rows_by_id(conn, set(ids), lock=True)
-        waiting: set[str] = set()
-        if status == "completed":
-            for lo in range(0, len(ids), IN_CHUNK):
-                waiting.update(
-                    conn.execute(
-                        sa.select(gates.c.run_id).where(
-                            gates.c.run_id.in_(ids[lo : lo + IN_CHUNK]),
-                            gates.c.decision == "pending",
-                        )
-                    ).scalars()
-                )
+        waiting = self.gates.pending_runs_in(conn, ids) if status == "completed" else set()
         ok: list[Run] = []
         for run in to_close:
             row = rows.get(run.run_id)

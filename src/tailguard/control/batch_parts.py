@@ -21,12 +21,11 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from tailguard.control.budget import RunBudget, RunTotals, check_open_row
 from tailguard.control.records import jsonable
 from tailguard.control.results import PendingCall, Run, StepOutcome, StepResult
-from tailguard.control.store import claims, runs
+from tailguard.control.store import IN_CHUNK, claims, runs
 from tailguard.control.tools import canonical_json
 from tailguard.control.wrappers import Attempt, Call
 from tailguard.errors import BudgetExceededError, ConflictError, TailguardError
 
-IN_CHUNK = 500
 ZERO_TOTALS = RunTotals(input_tokens=0, output_tokens=0, cost_usd=0.0)
 
 Records = list[tuple[str, Mapping[str, Any]]]

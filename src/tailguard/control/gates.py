@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import sqlalchemy as sa
 
 from tailguard.control.results import PendingCall
-from tailguard.control.store import ControlStore, claims, gates, insert_ignore
+from tailguard.control.store import IN_CHUNK, ControlStore, claims, gates, insert_ignore
 from tailguard.control.tools import canonical_json
 from tailguard.errors import NotFoundError
 
@@ -170,6 +170,41 @@ class GateStore:
         if row is None:
             raise NotFoundError(f"unknown approval gate {gate_id!r}")
         return pending_of_row(row)
+
+    def rows_in(
+        self, conn: sa.Connection, gate_ids: Iterable[str], *, lock: bool = False
+    ) -> dict[str, Any]:
+        """gate id -> its row, for the gates that exist, inside the caller's transaction."""
+        ids = list(dict.fromkeys(gate_ids))
+        out: dict[str, Any] = {}
+        for lo in range(0, len(ids), IN_CHUNK):
+            query = sa.select(gates).where(gates.c.gate_id.in_(ids[lo : lo + IN_CHUNK]))
+            if lock:
+                query = query.with_for_update()
+            out.update({row.gate_id: row for row in conn.execute(query)})
+        return out
+
+    def get_many_in(self, conn: sa.Connection, gate_ids: Iterable[str]) -> dict[str, PendingCall]:
+        """:meth:`get` of several gates inside the caller's transaction (row-locked)."""
+        return {
+            gate_id: pending_of_row(row)
+            for gate_id, row in self.rows_in(conn, gate_ids, lock=True).items()
+        }
+
+    def pending_runs_in(self, conn: sa.Connection, run_ids: Iterable[str]) -> set[str]:
+        """Those of ``run_ids`` with a gate still pending, inside the caller's transaction."""
+        ids = list(dict.fromkeys(run_ids))
+        waiting: set[str] = set()
+        for lo in range(0, len(ids), IN_CHUNK):
+            waiting.update(
+                conn.execute(
+                    sa.select(gates.c.run_id).where(
+                        gates.c.run_id.in_(ids[lo : lo + IN_CHUNK]),
+                        gates.c.decision == "pending",
+                    )
+                ).scalars()
+            )
+        return waiting
 
     def due(self, now: datetime) -> list[str]:
         """Ids of pending gates whose timeout has passed at ``now``."""

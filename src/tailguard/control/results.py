@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -84,6 +85,17 @@ class GateDecision:
     decided_at: datetime
     reason: str | None = None
     edited: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRequest:
+    """One decision of a batch (:meth:`ControlPlane.decide_many`): the arguments of ``decide``."""
+
+    gate_id: str
+    decision: str
+    approver_id: str
+    edited_args: Mapping[str, Any] | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -22,6 +22,9 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from tailguard.errors import LedgerError
 
+#: Ids per ``IN (...)`` list: far under every backend's bound-parameter limit.
+IN_CHUNK = 500
+
 metadata = sa.MetaData()
 
 _Time = sa.Float(precision=53)
