@@ -3,7 +3,8 @@
 A decision is :meth:`ControlPlane.decide` on the service's control plane with the person (an
 API key's name) as the approver, so the control plane refuses a person deciding a gate of a run
 they started or asked for, and records who decided. It runs under ``state.decide_lock`` (the
-database work only) and is counted in ``tailguard_approvals_total``. The run then resumes
+database work only) and is counted in ``tailguard_approvals_total``; :func:`decide_many` takes
+several in one transaction, each with what :func:`decide` would give it. The run then resumes
 (:func:`resume_decided`): an approved call runs exactly once (:meth:`ControlPlane.resume`),
 or, for a role agent's run when the surface asks for it, the agent runs its decided calls and
 carries the conversation on to its answer.
@@ -12,7 +13,7 @@ carries the conversation on to its answer.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailguard.clock import format_ts
-from tailguard.control import GateDecision, StepResult
+from tailguard.control import DecisionRequest, GateDecision, StepResult
 from tailguard.errors import TailguardError
 from tailguard.roles.loop import AgentReply
 from tailguard.service import metrics
@@ -92,6 +93,47 @@ def decide(
         )
     metrics.approval_decided(decision)
     return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionItem:
+    """One decision of :func:`decide_many`: the arguments of :func:`decide` but the approver."""
+
+    gate_id: str
+    decision: str
+    edited_args: Mapping[str, Any] | None = None
+    reason: str | None = None
+
+
+def decide_many(
+    state: ServiceState, approver_id: str, items: Sequence[DecisionItem]
+) -> list[GateDecision | TailguardError]:
+    """Decide several gates as ``approver_id`` in one transaction (an inbox's "decide the
+    selected"): :meth:`ControlPlane.decide_many`.
+
+    Each item gets, in order, what :func:`decide` would give it: the recorded decision, or the
+    error it would raise (nothing recorded for that item; the others are still decided). Each
+    recorded decision is counted in the metrics as :func:`decide` counts it.
+
+    Raises:
+        LedgerError: the database failed (the decisions' transaction is all or nothing).
+    """
+    requests = [
+        DecisionRequest(
+            item.gate_id,
+            "reject" if item.decision == "reject" else "approve",
+            approver_id,
+            item.edited_args,
+            item.reason,
+        )
+        for item in items
+    ]
+    with state.decide_lock:
+        outcomes = state.plane.decide_many(requests)
+    for item, outcome in zip(items, outcomes, strict=True):
+        if isinstance(outcome, GateDecision):
+            metrics.approval_decided(item.decision)
+    return outcomes
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -4,6 +4,8 @@ A decision is :meth:`ControlPlane.decide` with the caller's key name as the appr
 control plane refuses a person deciding a gate of a run they started or asked for, and records
 who decided), followed on approval by :meth:`ControlPlane.resume`, which runs the approved call
 exactly once: the operations the dashboard's inbox shares (:mod:`tailguard.service.approvals`).
+``POST /v1/approvals`` takes several decisions in one transaction
+(:meth:`ControlPlane.decide_many`), each answered as the single route would answer it.
 """
 
 from __future__ import annotations
@@ -14,10 +16,20 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from tailguard.clock import format_ts
-from tailguard.errors import InvalidInputError
+from tailguard.control import GateDecision
+from tailguard.errors import InvalidInputError, TailguardError
 from tailguard.service import approvals, queries
 from tailguard.service.api.deps import Approver, State, Viewer
-from tailguard.service.api.models import DecisionIn, DecisionOut, EditIn, PendingApproval
+from tailguard.service.api.models import (
+    DecisionIn,
+    DecisionOut,
+    DecisionRefusedOut,
+    DecisionsIn,
+    DecisionsOut,
+    EditIn,
+    EditItemIn,
+    PendingApproval,
+)
 from tailguard.service.api.runs import step_result
 from tailguard.service.auth import Role
 from tailguard.service.errors import ERROR_RESPONSES, ErrorBody, responses
@@ -28,6 +40,7 @@ from tailguard.service.pagination import (
     decode_cursor,
     encode_cursor,
 )
+from tailguard.service.settings import ServiceState
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
 
@@ -73,6 +86,40 @@ def list_pending(
 
 
 @router.post(
+    "",
+    summary="Decide several pending gates at once",
+    responses=responses(404, 409),
+)
+def decide_many(state: State, who: Approver, body: DecisionsIn) -> DecisionsOut:
+    """Decide the gates as the caller in one transaction (an inbox's "decide the selected").
+
+    Each item is decided as ``POST /v1/approvals/{gate_id}`` would decide it, in request order
+    (a gate named twice is decided once; the second item is a conflict). A refused item records
+    nothing and answers its error, with the code the single route would give as its status;
+    the others are still decided. Approved calls then run at once (each exactly once).
+    """
+    items = [
+        approvals.DecisionItem(
+            item.gate_id,
+            item.decision,
+            edited_args=item.args if isinstance(item, EditItemIn) else None,
+            reason=item.reason,
+        )
+        for item in body.decisions
+    ]
+    outcomes = approvals.decide_many(state, who.subject, items)
+    results: list[DecisionOut | DecisionRefusedOut] = []
+    for item, outcome in zip(items, outcomes, strict=True):
+        if isinstance(outcome, TailguardError):
+            results.append(
+                DecisionRefusedOut(gate_id=item.gate_id, error=ErrorBody(**outcome.to_dict()))
+            )
+        else:
+            results.append(_decided(state, outcome))
+    return DecisionsOut(results=results)
+
+
+@router.post(
     "/{gate_id}",
     summary="Approve, reject, or edit and approve a pending gate",
     responses=responses(404, 409),
@@ -90,6 +137,11 @@ def decide(
         reason=body.reason,
     )
     request.state.run_id = decision.run_id
+    return _decided(state, decision)
+
+
+def _decided(state: ServiceState, decision: GateDecision) -> DecisionOut:
+    """A recorded decision, its run resumed as the API resumes it (the call, not the agent)."""
     out = DecisionOut(**{**asdict(decision), "decided_at": format_ts(decision.decided_at)})
     # The decision is recorded whatever happens next; a resumption that cannot run here (no
     # handler loaded in this process, another process running it) is reported, and any process

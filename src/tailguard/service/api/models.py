@@ -157,6 +157,43 @@ DecisionIn = Annotated[ApproveIn | RejectIn | EditIn, Field(discriminator="decis
 """A decision on a pending gate: approve, reject, or edit (approve with edited ``args``)."""
 
 
+class _OnGate(BaseModel):
+    gate_id: str = Field(min_length=1, max_length=64, description="The pending gate.")
+
+
+class ApproveItemIn(_OnGate, ApproveIn):
+    """Approve one gate of a batch as it was asked for."""
+
+
+class RejectItemIn(_OnGate, RejectIn):
+    """Reject one gate of a batch; its call never runs."""
+
+
+class EditItemIn(_OnGate, EditIn):
+    """Approve one gate of a batch with edited arguments."""
+
+
+DecisionItemIn = Annotated[
+    ApproveItemIn | RejectItemIn | EditItemIn, Field(discriminator="decision")
+]
+"""One decision of a batch: a :data:`DecisionIn` naming its ``gate_id``."""
+
+MAX_DECISIONS = 500
+"""The most decisions one ``POST /v1/approvals`` takes."""
+
+
+class DecisionsIn(BaseModel):
+    """Several decisions at once (an inbox's "decide the selected"), taken in one transaction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decisions: list[DecisionItemIn] = Field(
+        min_length=1,
+        max_length=MAX_DECISIONS,
+        description="Decided in this order, as one-by-one decisions would be.",
+    )
+
+
 class StepResultOut(BaseModel):
     """What a governed call came to."""
 
@@ -197,6 +234,24 @@ class DecisionOut(BaseModel):
             "intervention): the process holding it runs the call when it next checks its gates."
         ),
     )
+
+
+class DecisionRefusedOut(BaseModel):
+    """A decision of a batch that was refused (nothing was recorded for it)."""
+
+    gate_id: str
+    error: ErrorBody = Field(
+        description=(
+            "Why, with the code the single decision would give: its HTTP status would be "
+            "404 not_found, 409 conflict, 403 permission_denied or 422 invalid_input."
+        )
+    )
+
+
+class DecisionsOut(BaseModel):
+    """The outcome of every decision of a batch, in request order."""
+
+    results: list[DecisionOut | DecisionRefusedOut]
 
 
 class StartRunIn(BaseModel):
