@@ -121,20 +121,19 @@ class GateMixin(RunRecorder):
                     )
                     continue
                 final, edited = checked
-                if not self.gates.decide_in(
-                    conn,
-                    call.gate_id,
-                    decision=final,
-                    decided_by=request.approver_id,
-                    now=now,
-                    args=edited,
-                    reason=request.reason,
-                ):  # unreachable with the row locked; kept so a lost race is never a win
-                    out[index] = ConflictError(f"gate {call.gate_id} is no longer pending")
-                    continue
                 # A gate decided here is no longer pending for the requests after it.
                 calls[call.gate_id] = PendingCall(**{**pending_dict(call), "decision": final})
                 won.append((index, call, final, edited))
+            # The rows were read pending and unexpired under their locks (FOR UPDATE; SQLite:
+            # the write lock), so every update wins; one that did not would roll all back.
+            self.gates.decide_all_in(
+                conn,
+                [
+                    (call.gate_id, final, requests[i].approver_id, requests[i].reason, edited)
+                    for i, call, final, edited in won
+                ],
+                now=now,
+            )
             tx.append_many(self._decisions_records(tx, won, requests, now))
         for index, call, final, edited in won:
             request = requests[index]

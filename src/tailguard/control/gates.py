@@ -10,7 +10,7 @@ one runs the handler).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from tailguard.control.results import PendingCall
 from tailguard.control.store import IN_CHUNK, ControlStore, claims, gates, insert_ignore
 from tailguard.control.tools import canonical_json
-from tailguard.errors import NotFoundError
+from tailguard.errors import ConflictError, NotFoundError
 
 
 @runtime_checkable
@@ -161,6 +161,49 @@ class GateStore:
             values["args_json"] = canonical_json(args)
             values["edited"] = True
         return bool(conn.execute(sa.update(gates).where(*cond).values(**values)).rowcount)
+
+    def decide_all_in(
+        self,
+        conn: sa.Connection,
+        decided: Sequence[tuple[str, str, str, str | None, dict[str, Any] | None]],
+        *,
+        now: datetime,
+    ) -> None:
+        """Decide gates already read pending and unexpired under the caller's row locks.
+
+        ``decided`` holds ``(gate_id, decision, decided_by, reason, edited args or None)``.
+        The gates without edited arguments are one ``executemany``.
+
+        Raises:
+            ConflictError: a gate was no longer pending (the caller's transaction must then
+                roll back: its checks were made on rows it did not hold).
+        """
+        at = now.timestamp()
+        plain = [
+            {"gid": g, "b_decision": d, "b_by": by, "b_reason": why}
+            for g, d, by, why, args in decided
+            if args is None
+        ]
+        won = 0
+        if plain:
+            stmt = (
+                sa.update(gates)
+                .where(gates.c.gate_id == sa.bindparam("gid"), gates.c.decision == "pending")
+                .values(
+                    decision=sa.bindparam("b_decision"),
+                    decided_by=sa.bindparam("b_by"),
+                    decided_at=at,
+                    decision_reason=sa.bindparam("b_reason"),
+                )
+            )
+            won += conn.execute(stmt, plain).rowcount
+        for g, d, by, why, args in decided:
+            if args is not None:
+                won += self.decide_in(
+                    conn, g, decision=d, decided_by=by, now=now, args=args, reason=why
+                )
+        if won != len(decided):
+            raise ConflictError(f"{len(decided) - won} of the gates were no longer pending")
 
     def get_in(self, conn: sa.Connection, gate_id: str) -> PendingCall:
         """:meth:`get` inside the caller's transaction (row-locked on PostgreSQL)."""

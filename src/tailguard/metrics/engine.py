@@ -86,6 +86,7 @@ class ScorecardEngine:
         # window four times an hour (scorecard, tech, zip and SKU drill-downs).
         self._generation = 0
         self._window_cache: tuple[tuple[int, int, int], Partial] | None = None
+        self._days_cache: tuple[tuple[tuple[int, int], ...], Partial] | None = None
         #: Events seen again (same event_id in the same hour), counted once.
         self.duplicates = 0
         #: Events too old for the retained hourly partials (they still count for churn).
@@ -227,12 +228,26 @@ class ScorecardEngine:
         if d_first > d_last:
             return self._pieces(h_lo + 1, h_hi)
         out.extend(self._pieces(h_lo + 1, 24 * (d_first - 1)))
-        for d in range(d_first, d_last + 1):
-            day = self._day(d)
-            if day is not None:
-                out.append(day)
+        out.extend(self._whole_days(d_first, d_last))
         out.extend(self._pieces(24 * d_last + 1, h_hi))
         return out
+
+    def _whole_days(self, d_first: int, d_last: int) -> list[Partial]:
+        """The roll-ups of days ``d_first..d_last`` merged into one partial (or none).
+
+        An hourly window slides an hour at a time but its whole days change once a day (or
+        when a late event rewrites one): the merge of those days is kept, so each hour
+        merges one partial for them with the edge hours instead of six or seven.
+        """
+        days = [(d, day) for d in range(d_first, d_last + 1) if (day := self._day(d)) is not None]
+        if len(days) < 2:
+            return [day for _, day in days]
+        key = tuple((d, self._day_versions[d]) for d, _ in days)
+        if self._days_cache is not None and self._days_cache[0] == key:
+            return [self._days_cache[1]]
+        merged = merge_partials([day for _, day in days])
+        self._days_cache = (key, merged)
+        return [merged]
 
     def _pieces(self, h_from: int, h_to: int) -> list[Partial]:
         out: list[Partial] = []
@@ -315,8 +330,8 @@ class ScorecardEngine:
             )
         if unit == "zip":
             h_hi = self.hour_of(as_of)
-            recent = merge_partials(self.window_partials(h_hi - 24, h_hi)).zips
-            prior = merge_partials(self.window_partials(h_hi - 48, h_hi - 24)).zips
+            recent = self._zip_bookings(h_hi - 24, h_hi)
+            prior = self._zip_bookings(h_hi - 48, h_hi - 24)
             late = merged.lateness.values.rename({"key": "zip"})
             p90 = late.group_by("area_id", "zip").agg(
                 pctl_expr("value", 90).alias("lateness_p90_min")
@@ -367,6 +382,14 @@ class ScorecardEngine:
                 .sort("area_id", "sku")
             )
         raise InvalidInputError(f"unknown unit {unit!r}; expected tech, zip or sku")
+
+    def _zip_bookings(self, h_lo: int, h_hi: int) -> pl.DataFrame:
+        """``area_id, zip, booked`` over hours ``(h_lo, h_hi]``: only the zips of the partials
+        are merged (merging whole partials would re-merge every value of the hours)."""
+        zips = [p.zips for p in self.window_partials(h_lo, h_hi)]
+        if not zips:
+            return Partial.empty().zips.select("area_id", "zip", "booked")
+        return pl.concat(zips).group_by("area_id", "zip").agg(pl.col("booked").sum())
 
     def nbytes(self) -> dict[str, int]:
         """Approximate memory held, in bytes, by hourly partials, daily roll-ups, ids, presence."""
