@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -203,27 +203,101 @@ def test_current_names_every_signal_with_its_id_and_value_columns() -> None:
         assert {"area_id", spec.id_column, spec.value} <= set(frame.columns), name
 
 
+def _area_history(techs: int, days: int = 10) -> list[dict[str, Any]]:
+    """``days`` of answers from ``techs`` techs: one a day each, a 10 % detractor share."""
+    rows: list[dict[str, Any]] = []
+    for d in range(days):
+        ts = T0 + timedelta(days=d, hours=12)
+        rows += [_survey(ts, f"T{i:06d}", 3 if (i + d) % 10 == 0 else 9) for i in range(techs)]
+    return rows
+
+
 def test_the_more_techs_an_area_tests_the_more_evidence_a_cluster_needs() -> None:
-    """Every tech is tested at once (Bonferroni): three detractors in a row stand out among
-    six techs but not among sixty, where chance alone makes such runs common."""
+    """Every tech is tested at once (Bonferroni): five detractors in a row from a tech with
+    the area's usual share stand out among six techs but not among sixty, where chance alone
+    makes such runs common."""
 
     def clusters(techs: int, detractors: int) -> list[str]:
-        rows: list[dict[str, Any]] = []
-        for d in range(10):  # a 10 % detractor share across the area, everyone alike
-            ts = T0 + timedelta(days=d, hours=12)
-            for i in range(techs):
-                rows += [_survey(ts, f"T{i:06d}", 3 if (i + d) % 10 == 0 else 9)]
+        rows = _area_history(techs)
         now = T0 + timedelta(days=10, hours=9)
         for i in range(techs):  # today's answers: one tech gets only detractors
             rows.append(_survey(now, f"T{i:06d}", 9))
-        rows += [_survey(now + timedelta(hours=h), "T000999", 2, n=h) for h in range(detractors)]
+        rows += [_survey(now + timedelta(hours=h), "T000004", 2, n=h) for h in range(detractors)]
         sig = Signals()
         _feed(sig, rows, now + timedelta(hours=detractors + 1))
         return sig.detractor_clusters()["tech_id"].to_list()
 
-    assert clusters(6, 3) == ["T000999"]
-    assert clusters(60, 3) == []
-    assert clusters(60, 5) == ["T000999"]
+    assert clusters(6, 5) == ["T000004"]
+    assert clusters(60, 5) == []
+    assert clusters(60, 9) == ["T000004"]
+
+
+def _late_job(ts: datetime, tech: str, job: str, late_min: float) -> dict[str, Any]:
+    window_end = ts - timedelta(hours=1)
+    return {
+        "type": "job.completed",
+        "ts": ts,
+        "area_id": "PA-0001",
+        "tech_id": tech,
+        "job_id": job,
+        "window_end": window_end,
+        "arrived_at": window_end + timedelta(minutes=late_min),
+        "tech_pay": 100.0,
+    }
+
+
+def test_detractors_after_a_late_arrival_are_the_lateness_not_a_cluster() -> None:
+    """The same three detractors cluster when the tech came on time, not when they came
+    late (a late arrival's detractor is for the lateness entries, not a master-tech shadow)."""
+
+    def clusters(late_min: float) -> list[str]:
+        rows = _area_history(6)
+        now = T0 + timedelta(days=10, hours=9)
+        for h in range(3):
+            done = now + timedelta(hours=2 * h)
+            rows.append(_late_job(done, "T000001", f"J{h}", late_min))
+            rows.append(
+                {**_survey(done + timedelta(minutes=40), "T000001", 2, n=h), "job_id": f"J{h}"}
+            )
+        sig = Signals()
+        _feed(sig, rows, now + timedelta(hours=7))
+        return sig.detractor_clusters()["tech_id"].to_list()
+
+    assert clusters(late_min=-30.0) == ["T000001"]
+    assert clusters(late_min=45.0) == []
+
+
+def _hired(ts: datetime, tech: str, hired_on: str) -> dict[str, Any]:
+    return {**_shift(ts, tech), "ts": ts, "extra": f'{{"hired_on":"{hired_on}"}}'}
+
+
+def test_where_hire_dates_are_known_only_rookies_are_tested() -> None:
+    """With hire dates on tech.status, the family is the area's rookies: a rookie's five
+    detractors stand out among 60 techs of whom 6 are rookies (not among all 60), a veteran's
+    are not tested, and a hire date that is not a date leaves the tech untested."""
+
+    def clusters(tech: str, config: SignalConfig | None = None) -> list[str]:
+        rows = _area_history(60)
+        for i in range(60):
+            hired_on = "2025-12-01" if i < 6 else "2019-04-01"
+            rows.append(_hired(T0, f"T{i:06d}", hired_on))
+        rows.append(_hired(T0, "T000061", "soon"))
+        now = T0 + timedelta(days=10, hours=9)
+        rows += [_survey(now + timedelta(hours=h), tech, 2, n=h) for h in range(5)]
+        sig = Signals(config)
+        _feed(sig, rows, now + timedelta(hours=6))
+        hires = sig.tech_days.hires
+        assert hires.height == 60  # "soon" is not a date
+        assert hires.filter(pl.col("tech_id") == "T000004")["hired_on"].to_list() == [
+            date(2025, 12, 1)
+        ]
+        return sig.detractor_clusters()["tech_id"].to_list()
+
+    assert clusters("T000004") == ["T000004"]  # a rookie
+    assert clusters("T000034") == []  # a veteran
+    assert clusters("T000061") == []  # tenure unknown
+    # Without the rookie restriction the same rookie is one of 61 and not named.
+    assert clusters("T000004", SignalConfig(detractor_rookie_days=None)) == []
 
 
 def test_the_emptiest_locker_per_sku_with_the_area_as_fallback() -> None:

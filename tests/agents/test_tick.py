@@ -148,17 +148,10 @@ def test_rest_downstream_that_fails_half_its_calls_never_loses_or_repeats(tmp_pa
 
 
 #: Moments of the day in the life the agent still misses on this network, and why (issue 5).
-_GAPS: dict[str, str] = {
-    # The rookie's customers answer about once a day, so three detractors in 48 h (what this
-    # test calls visible) come on day 3. detractor_cluster tests every tech of the area at once
-    # (Bonferroni: at most a 5 % chance of a false cluster per area and check) against the
-    # tech's own recent share, which by then already holds the first days' detractors; it
-    # names the rookie about two days later, and the shadow follows within the hour
-    # (T000255: visible Thursday 16:00, shadowed Saturday 15:00). Detecting sooner without
-    # flooding the shadow budget with chance clusters (three a Monday without the correction)
-    # needs tenure in the event language or a baseline that excludes the current episode.
-    "rookie": "the cluster test names the rookie ~2 days after 3 detractors in 48 h show",
-}
+#: None today: the rookie's cluster (three detractors in 48 h) is named the hour it shows, now
+#: that detractor_cluster tests only rookies where hire dates are known, leaves late arrivals'
+#: detractors to lateness and judges the count by its posterior predictive (docs/agents.md).
+_GAPS: dict[str, str] = {}
 
 #: The product document's four moments: the intervention kinds that answer each, and whether
 #: they wait at an approval gate (money and messages do; a locker buffer does not).

@@ -5,9 +5,10 @@ here as small rolling Polars frames updated once per hour for all areas at once:
 
 * bookings per zip and hour over the last 25 hours, for the ``demand_surge`` signal (a zip's
   bookings this hour against its usual hourly rate);
-* surveys of the last 72 hours with customer and tech, and each tech's surveys and detractors
-  per day (:mod:`.techdays`), for the ``detractor_cluster`` signal (more detractors around one tech
-  than the tech's own usual share explains) and the customers an apology credit goes to;
+* surveys of the last 72 hours with customer and tech, each tech's surveys and detractors
+  per day and their hire date when the stream tells it (:mod:`.techdays`), for the
+  ``detractor_cluster`` signal (more detractors around one rookie than the tech's own usual
+  share explains) and the customers an apology credit goes to;
 * the latest stock of every (locker, SKU), for the locker a buffer is sent to, and the lead
   times the stock events quote over the last week, for the ``sku_lead_time_spike`` signal (a
   SKU's P95 lead time of the last hours against its own P95 of the week before);
@@ -25,25 +26,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
-import numpy as np
-import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
+from tailguard.agents.chance import beta_binomial_tail
 from tailguard.agents.techdays import NO_DECLINE, TechDays
-
-
-def binomial_tail(k: npt.ArrayLike, n: npt.ArrayLike, p: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """P(X >= k) for X ~ Binomial(n, p), elementwise (0 < p < 1, 0 <= k <= n, small n)."""
-    k = np.asarray(k, dtype=np.int64)
-    n = np.asarray(n, dtype=np.float64)
-    p = np.asarray(p, dtype=np.float64)
-    pmf: npt.NDArray[np.float64] = (1.0 - p) ** n  # P(X = 0)
-    below = np.zeros_like(pmf)  # P(X < j) as j goes up
-    for j in range(int(k.max(initial=0))):
-        below += np.where(j < k, pmf, 0.0)
-        pmf = pmf * (n - j) / (j + 1) * p / (1.0 - p)
-    return np.asarray(np.clip(1.0 - below, 0.0, 1.0), dtype=np.float64)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -92,8 +79,13 @@ _EMPTY_DETRACTORS = pl.DataFrame(
         "customer_id": pl.String,
         "ts": pl.Datetime("us", "UTC"),
         "nps": pl.Int64,
+        "late": pl.Boolean,
     }
 )
+_EMPTY_LATE = pl.DataFrame(schema={"job_id": pl.String, "ts": pl.Datetime("us", "UTC")})
+#: Hours a late arrival is remembered for the survey of its job (the simulated customers answer
+#: within 9 hours of the completion).
+_LATE_MEMORY_HOURS = 12
 _EMPTY_STOCK = pl.DataFrame(
     schema={"area_id": pl.String, "locker_id": pl.String, "sku": pl.String, "on_hand": pl.Int64}
 )
@@ -111,6 +103,9 @@ _NO_HISTORY_SHARE = 0.2
 #: Usual shares are kept inside [_MIN_SHARE, 1 - _MIN_SHARE] (a tech whose customers never
 #: complained is not a cluster at their first detractor).
 _MIN_SHARE = 0.02
+#: The rest of an area's detractor share in the cluster's hours is shrunk towards the area's usual
+#: share by this many pseudo-surveys before it counts as a wave (``SignalConfig.detractor_chance``).
+_WAVE_PRIOR_SURVEYS = 20.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -125,17 +120,24 @@ class SignalConfig:
         detractor_hours: a detractor cluster is counted over this many recent hours:
         detractor_cluster: a tech with at least this many detractor surveys...
         detractor_chance: ...that their usual detractor share would give with at most this
-            probability (binomial over their surveys in those hours). The usual share is the
-            larger of the rest of the area's share in those hours (a wave across the area is no
-            cluster around one tech) and the tech's share over the ``detractor_baseline_days`` days
-            before the last three, shrunk towards the area's share of those days by
-            ``detractor_prior_surveys`` pseudo-surveys: a tech with little history (a rookie)
-            is judged against the area, a tech whose customers always grumble does not
-            cluster every week. Every tech of an area with surveys in those hours is tested
-            at once, so the probability is divided by their number (Bonferroni): the chance
-            of a false cluster anywhere in the area in one check is at most this.
+            probability, divided by the number of techs of the area tested at once
+            (Bonferroni: the chance of a false cluster anywhere in the area in one check is at
+            most this). The usual share is estimated from the tech's surveys over the
+            ``detractor_baseline_days`` days before the last three (the current episode is not
+            its own baseline) with ``detractor_prior_surveys`` pseudo-surveys at the area's
+            share of those days, and its uncertainty is kept: the count is judged by the
+            Beta-binomial posterior predictive (:mod:`.chance`), so a tech with little history
+            needs more evidence than one whose customers were content for weeks. A wave across
+            the area is no cluster around one tech: when the rest of the area's detractor odds
+            in those hours (shrunk towards the usual by 20 pseudo-surveys) are above the area's
+            usual odds, every tech's usual odds are raised by that ratio.
         detractor_baseline_days: see ``detractor_chance``.
         detractor_prior_surveys: see ``detractor_chance``.
+        detractor_rookie_days: in an area whose stream tells hire dates (``hired_on`` on
+            ``tech.status``), only techs hired at most this many days ago are tested (the
+            family of the Bonferroni bound): the master-tech shadow a cluster calls for coaches
+            rookies, and a veteran's customers are not helped by it (nor is the veteran). In an
+            area without hire dates every tech is tested. None: every tech everywhere.
         lead_recent_hours: a SKU's lead time spikes in an area when the P95 of the lead times
             its stock events quoted in the last this many hours...
         lead_spike_ratio: ...is at least this multiple of the SKU's own P95 over the
@@ -164,6 +166,7 @@ class SignalConfig:
     detractor_chance: float = 0.05
     detractor_baseline_days: int = 7
     detractor_prior_surveys: float = 5.0
+    detractor_rookie_days: int | None = 365
     lead_recent_hours: int = 6
     lead_spike_ratio: float = 2.0
     lead_spike_floor_days: float = 2.0
@@ -184,6 +187,7 @@ class Signals:
         self.config = config or SignalConfig()
         self._bookings = _EMPTY_BOOKINGS
         self._detractors = _EMPTY_DETRACTORS
+        self._late = _EMPTY_LATE
         self._stock = _EMPTY_STOCK
         self._leads = _EMPTY_LEADS
         self.tech_days = TechDays(self.config)
@@ -205,8 +209,24 @@ class Signals:
                 .with_columns(pl.lit(hour).cast(pl.Datetime("us", "UTC")).alias("hour"))
                 .select(_EMPTY_BOOKINGS.columns)
             )
+            # A survey is ``late`` when its job's completion said the tech arrived after the
+            # window (the detractor cluster leaves those to the lateness entries).
+            late = df.filter(
+                (pl.col("type") == "job.completed")
+                & (pl.col("arrived_at") > pl.col("window_end"))
+                & pl.col("job_id").is_not_null()
+            ).select("job_id", "ts")
+            self._late = pl.concat([self._late, late])
+            df = df.with_columns(
+                (
+                    (pl.col("type") == "cx.survey")
+                    & pl.col("job_id").is_in(self._late["job_id"].implode())
+                )
+                .fill_null(False)
+                .alias("late")
+            )
             surveys = df.filter(pl.col("type") == "cx.survey").select(
-                "area_id", "tech_id", "customer_id", "ts", pl.col("nps").cast(pl.Int64)
+                "area_id", "tech_id", "customer_id", "ts", pl.col("nps").cast(pl.Int64), "late"
             )
             stock = (
                 df.filter(pl.col("type") == "parts.stock")
@@ -224,6 +244,7 @@ class Signals:
             self._leads = pl.concat([self._leads, leads])
         self._bookings = self._bookings.filter(pl.col("hour") >= now - timedelta(hours=25))
         self._detractors = self._detractors.filter(pl.col("ts") > now - timedelta(hours=72))
+        self._late = self._late.filter(pl.col("ts") > now - timedelta(hours=_LATE_MEMORY_HOURS))
         cfg = self.config
         keep = timedelta(hours=cfg.lead_baseline_hours + cfg.lead_recent_hours)
         self._leads = self._leads.filter(pl.col("ts") > now - keep)
@@ -313,13 +334,12 @@ class Signals:
         """Techs with a detractor cluster now.
 
         ``area_id, tech_id, surveys, detractors, usual_share, expected, detractor_excess,
-        chance``: at least ``detractor_cluster`` detractors in the last ``detractor_hours``, and
-        a chance of at most ``detractor_chance`` to see that many from the tech's usual share
-        (binomial, over the tech's surveys in those hours). The usual share is the larger of the
-        rest of the area's share in those hours (an area-wide wave is no cluster around one
-        tech) and the
-        tech's own share before (see :class:`SignalConfig`); ``expected`` is the usual share
-        times the surveys and ``detractor_excess`` the detractors beyond it.
+        chance``: at least ``detractor_cluster`` detractors in the last ``detractor_hours``,
+        with a ``chance`` (Beta-binomial posterior predictive over the tech's surveys in those
+        hours) of at most ``detractor_chance`` over the number of techs tested in the area.
+        ``usual_share`` is the predictive mean (the tech's usual share, raised by an area-wide
+        wave), ``expected`` that times the surveys and ``detractor_excess`` the detractors
+        beyond it. Which techs are tested, and why: see :class:`SignalConfig`.
         """
         cfg = self.config
         empty = pl.DataFrame(
@@ -338,7 +358,9 @@ class Signals:
             return empty
         since = self._now - timedelta(hours=cfg.detractor_hours)
         recent = (
-            self._detractors.filter(pl.col("tech_id").is_not_null() & (pl.col("ts") > since))
+            self._detractors.filter(
+                pl.col("tech_id").is_not_null() & (pl.col("ts") > since) & ~pl.col("late")
+            )
             .group_by("area_id", "tech_id")
             .agg(
                 pl.len().cast(pl.Int64).alias("surveys"),
@@ -348,49 +370,88 @@ class Signals:
         now_share = recent.group_by("area_id").agg(
             pl.col("detractors").sum().alias("area_det"),
             pl.col("surveys").sum().alias("area_n"),
-            pl.len().alias("area_techs"),  # techs tested at once: the family of the test
         )
-        recent = recent.filter(pl.col("detractors") >= cfg.detractor_cluster)
+        tested = self._tested(recent)
+        family = tested.group_by("area_id").agg(pl.len().alias("family"))
+        recent = tested.filter(pl.col("detractors") >= cfg.detractor_cluster)
         if recent.is_empty():
             return empty
-        usual = self.tech_days.usual_detractor_shares(self._now.date())
-        own = usual.filter(pl.col("tech_id").is_not_null()).rename({"usual_share": "own"})
-        area = usual.filter(pl.col("tech_id").is_null()).select(
-            "area_id", pl.col("usual_share").alias("area_share")
-        )
+        own, area = self.tech_days.usual_detractors(self._now.date())
+        k = cfg.detractor_prior_surveys
+        odds = pl.col("mean") / (1.0 - pl.col("mean"))
         found = (
             recent.join(own, on=["area_id", "tech_id"], how="left")
             .join(area, on="area_id", how="left")
             .join(now_share, on="area_id", how="left")
-            .with_columns(  # the rest of the area in the same hours (without this tech)
-                pl.when(pl.col("area_n") > pl.col("surveys"))
-                .then(
-                    (pl.col("area_det") - pl.col("detractors"))
-                    / (pl.col("area_n") - pl.col("surveys"))
+            .join(family, on="area_id", how="left")
+            .with_columns(
+                pl.col("base_surveys").fill_null(0),
+                pl.col("base_detractors").fill_null(0),
+                pl.col("area_share")
+                .fill_null(_NO_HISTORY_SHARE)
+                .clip(_MIN_SHARE, 1.0 - _MIN_SHARE)
+                .alias("prior"),
+                # The rest of the area in the same hours (without this tech), shrunk towards
+                # the area's usual share (a small area's few answers are no wave).
+                (
+                    (
+                        pl.col("area_det")
+                        - pl.col("detractors")
+                        + _WAVE_PRIOR_SURVEYS * pl.col("area_share").fill_null(_NO_HISTORY_SHARE)
+                    )
+                    / (pl.col("area_n") - pl.col("surveys") + _WAVE_PRIOR_SURVEYS)
                 )
-                .alias("rest_share")
+                .clip(_MIN_SHARE, 1.0 - _MIN_SHARE)
+                .alias("rest_share"),
+            )
+            .with_columns(  # the posterior of the tech's usual share: Beta(a, b), a + b = s
+                (pl.col("base_surveys") + k).alias("s"),
+                ((pl.col("base_detractors") + k * pl.col("prior")) / (pl.col("base_surveys") + k))
+                .clip(_MIN_SHARE, 1.0 - _MIN_SHARE)
+                .alias("mean"),
+                # An area-wide wave raises everyone's odds alike (never lowers them).
+                pl.max_horizontal(
+                    pl.lit(1.0),
+                    (pl.col("rest_share") / (1.0 - pl.col("rest_share")))
+                    / (pl.col("prior") / (1.0 - pl.col("prior"))),
+                )
+                .fill_null(1.0)
+                .alias("wave"),
             )
             .with_columns(
-                pl.max_horizontal(
-                    pl.coalesce("own", "area_share", pl.lit(_NO_HISTORY_SHARE)),
-                    "rest_share",
-                )
+                (odds * pl.col("wave") / (1.0 + odds * pl.col("wave")))
                 .clip(_MIN_SHARE, 1.0 - _MIN_SHARE)
                 .alias("usual_share")
             )
             .with_columns((pl.col("surveys") * pl.col("usual_share")).alias("expected"))
             .with_columns((pl.col("detractors") - pl.col("expected")).alias("detractor_excess"))
         )
-        chance = binomial_tail(
-            found["detractors"].to_numpy(),
-            found["surveys"].to_numpy(),
-            found["usual_share"].to_numpy(),
+        s = found["s"].to_numpy()
+        mean = found["usual_share"].to_numpy()
+        chance = beta_binomial_tail(
+            found["detractors"].to_numpy(), found["surveys"].to_numpy(), s * mean, s * (1 - mean)
         )
         return (
             found.with_columns(pl.Series("chance", chance))
-            .filter(pl.col("chance") <= cfg.detractor_chance / pl.col("area_techs"))
+            .filter(pl.col("chance") <= cfg.detractor_chance / pl.col("family"))
             .select(empty.columns)
             .sort("area_id", "tech_id")
+        )
+
+    def _tested(self, recent: pl.DataFrame) -> pl.DataFrame:
+        """The techs of ``recent`` the cluster test looks at: in an area whose stream tells
+        hire dates, those hired at most ``detractor_rookie_days`` ago; elsewhere all of them."""
+        days = self.config.detractor_rookie_days
+        hires = self.tech_days.hires
+        if days is None or hires.is_empty() or self._now is None:
+            return recent
+        told = hires.select("area_id").unique()
+        rookies = hires.filter(pl.col("hired_on") >= self._now.date() - timedelta(days=days))
+        return pl.concat(
+            [
+                recent.join(told, on="area_id", how="anti"),
+                recent.join(rookies, on=["area_id", "tech_id"], how="semi"),
+            ]
         )
 
     def sku_lead_time_spikes(self) -> pl.DataFrame:

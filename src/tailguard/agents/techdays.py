@@ -1,10 +1,17 @@
 """Each tech's day by day history, for the agent's per-tech signals (all areas in one frame).
 
 Per (area, tech, day): pay and jobs (``job.completed``), whether the tech worked (a shift
-started, ``tech.status`` available, or a job was done), surveys and detractors (``cx.survey``).
+started, ``tech.status`` available, or a job was done), surveys and detractors (``cx.survey``,
+of jobs the tech reached on time: a late arrival's detractor is the lateness's, not the
+tech's workmanship; the signals mark those surveys ``late``).
 Hourly rows are appended as events arrive and folded into one row per (area, tech, day) once a
 day, keeping three weeks. What is computed from closed days (a tech's usual detractor share,
 earnings declines) is computed once per day and cached.
+
+Besides, each tech's hire date when the stream tells it: an optional ``hired_on`` field
+(``YYYY-MM-DD``) on ``tech.status`` events, an extension of the event contract (INTERFACES.md
+keeps extra fields in ``extra``; docs/agents.md, "Detractor clusters"). The simulator emits it; a stream
+without it leaves every tech's tenure unknown.
 """
 
 from __future__ import annotations
@@ -32,6 +39,18 @@ EMPTY_DAYS: Final = pl.DataFrame(
 _KEYS: Final = ("area_id", "tech_id", "day")
 #: Days of history kept (covers every baseline of :class:`SignalConfig`'s defaults).
 DAYS_KEPT: Final = 21
+EMPTY_HIRES: Final = pl.DataFrame(
+    schema={"area_id": pl.String, "tech_id": pl.String, "hired_on": pl.Date}
+)
+#: The usual detractor history of techs (:meth:`TechDays.usual_detractors`).
+EMPTY_USUAL: Final = pl.DataFrame(
+    schema={
+        "area_id": pl.String,
+        "tech_id": pl.String,
+        "base_surveys": pl.Int64,
+        "base_detractors": pl.Int64,
+    }
+)
 NO_DECLINE: Final = pl.DataFrame(
     schema={
         "area_id": pl.String,
@@ -51,14 +70,16 @@ class TechDays:
     def __init__(self, config: SignalConfig) -> None:
         self.config = config
         self.days = EMPTY_DAYS
+        self.hires = EMPTY_HIRES
         self._folded: date | None = None
         self._declines: tuple[date, pl.DataFrame] | None = None
-        self._usual: tuple[date, pl.DataFrame] | None = None
+        self._usual: tuple[date, tuple[pl.DataFrame, pl.DataFrame]] | None = None
 
     def update(self, df: pl.DataFrame, now: datetime) -> None:
         """Fold in one hour of events; once a day, fold the hourly rows and forget old days."""
         if df.height:
             self.days = pl.concat([self.days, self._rows(df)])
+            self._hires(df)
         today = now.date()
         if self._folded != today:
             self._folded = today
@@ -75,7 +96,34 @@ class TechDays:
                 .select(EMPTY_DAYS.columns)
             )
 
+    def _hires(self, df: pl.DataFrame) -> None:
+        """Keep the latest ``hired_on`` each tech's ``tech.status`` events carried (if any)."""
+        told = df.filter(
+            (pl.col("type") == "tech.status")
+            & pl.col("tech_id").is_not_null()
+            & pl.col("extra").str.contains('"hired_on"', literal=True)
+        )
+        if told.is_empty():
+            return
+        hired = (
+            told.sort("ts")
+            .select(
+                "area_id",
+                "tech_id",
+                pl.col("extra")
+                .str.json_path_match("$.hired_on")
+                .str.to_date("%Y-%m-%d", strict=False)
+                .alias("hired_on"),
+            )
+            .drop_nulls("hired_on")
+        )
+        self.hires = pl.concat([self.hires, hired]).unique(
+            subset=["area_id", "tech_id"], keep="last", maintain_order=True
+        )
+
     def _rows(self, df: pl.DataFrame) -> pl.DataFrame:
+        if "late" not in df.columns:
+            df = df.with_columns(pl.lit(False).alias("late"))
         tech = df.filter(
             pl.col("tech_id").is_not_null()
             & pl.col("type").is_in(["job.completed", "tech.status", "cx.survey"])
@@ -83,7 +131,8 @@ class TechDays:
         if tech.is_empty():
             return EMPTY_DAYS
         done = pl.col("type") == "job.completed"
-        survey = pl.col("type") == "cx.survey"
+        # Surveys of jobs reached late (``late``, set by the signals) are not the tech's usual.
+        survey = (pl.col("type") == "cx.survey") & ~pl.col("late").fill_null(False)
         started = (pl.col("type") == "tech.status") & (pl.col("status") == "available")
         return (
             tech.with_columns(pl.col("ts").dt.date().alias("day"))
@@ -101,12 +150,13 @@ class TechDays:
             .select(EMPTY_DAYS.columns)
         )
 
-    def usual_detractor_shares(self, today: date) -> pl.DataFrame:
-        """Each tech's usual detractor share, shrunk towards the area's (cached per day).
+    def usual_detractors(self, today: date) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Each tech's detractor history before the current episode, and the area's (cached).
 
-        ``area_id, tech_id, usual_share`` over the ``detractor_baseline_days`` days before the
-        last three, for techs with baseline surveys; and the area's own share under a null
-        ``tech_id`` (what a tech without history is expected to get).
+        Over the ``detractor_baseline_days`` days before the last three (so a cluster being
+        tested is not its own baseline): ``area_id, tech_id, base_surveys, base_detractors``
+        for techs with baseline surveys, and ``area_id, area_share`` (the area's detractor
+        share of those days, what a tech is expected to get before their own history counts).
         """
         if self._usual is not None and self._usual[0] == today:
             return self._usual[1]
@@ -114,34 +164,24 @@ class TechDays:
         hi = today - timedelta(days=3)
         lo = hi - timedelta(days=cfg.detractor_baseline_days)
         base = self.days.filter((pl.col("day") >= lo) & (pl.col("day") < hi))
-        area = base.group_by("area_id").agg(
-            (pl.col("detractors").sum() / pl.col("surveys").sum().clip(1)).alias("area_share")
-        )
-        k = cfg.detractor_prior_surveys
         techs = (
             base.group_by("area_id", "tech_id")
-            .agg(pl.col("surveys").sum(), pl.col("detractors").sum())
-            .join(area, on="area_id")
-            .select(
-                "area_id",
-                "tech_id",
-                ((pl.col("detractors") + k * pl.col("area_share")) / (pl.col("surveys") + k)).alias(
-                    "usual_share"
-                ),
+            .agg(
+                pl.col("surveys").sum().alias("base_surveys"),
+                pl.col("detractors").sum().alias("base_detractors"),
             )
+            .filter(pl.col("base_surveys") > 0)
+            .select(EMPTY_USUAL.columns)
         )
-        usual = pl.concat(
-            [
-                techs,
-                area.select(
-                    "area_id",
-                    pl.lit(None, pl.String).alias("tech_id"),
-                    pl.col("area_share").alias("usual_share"),
-                ),
-            ]
+        area = (
+            techs.group_by("area_id")
+            .agg(
+                (pl.col("base_detractors").sum() / pl.col("base_surveys").sum()).alias("area_share")
+            )
+            .select("area_id", pl.col("area_share").cast(pl.Float64))
         )
-        self._usual = (today, usual)
-        return usual
+        self._usual = (today, (techs, area))
+        return techs, area
 
     def earnings_declines(self, today: date) -> pl.DataFrame:
         """Bottom earners whose pay per worked day fell well below their own pace (cached).

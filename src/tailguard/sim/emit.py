@@ -11,6 +11,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tailguard.events.schema import EVENT_TYPES, TECH_STATUSES, TS, WIDE_SCHEMA
 from tailguard.sim.config import JOB_CODES
@@ -54,6 +55,8 @@ ROW_SPEC: Final[dict[str, tuple[npt.DTypeLike, float | int]]] = {
 
 _EXTRA_PREFIX: Final = '{"parent_job_id":"J'
 _EXTRA_SUFFIX: Final = b'"}'
+_HIRED_PREFIX: Final = '{"hired_on":"'
+_HIRED_SUFFIX: Final = '"}'
 
 
 def _ts(sec: np.ndarray, start_us: int) -> pa.Array:
@@ -102,12 +105,21 @@ def _extra(parent: np.ndarray) -> pa.Array:
     )
 
 
+def _hired(hired: np.ndarray, start_us: int) -> pa.Array:
+    """``{"hired_on":"YYYY-MM-DD"}`` (UTC day) where ``hired`` (seconds since the start) is set."""
+    valid = ~np.isnan(hired)
+    sec = start_us // 1_000_000 + np.floor(np.where(valid, hired, 0.0)).astype(np.int64)
+    days = pa.array(np.floor_divide(sec, 86_400).astype(np.int32), type=pa.date32(), mask=~valid)
+    return pc.binary_join_element_wise(_HIRED_PREFIX, days.cast(pa.string()), _HIRED_SUFFIX, "")
+
+
 def build_table(
     rows: dict[str, np.ndarray],
     *,
     hour: int,
     start_us: int,
     sku_codes: tuple[str, ...],
+    hired: np.ndarray | None = None,
 ) -> pa.Table:
     """Sort one hour's rows by time and build the WIDE_SCHEMA table with unique event ids.
 
@@ -116,6 +128,9 @@ def build_table(
         hour: the hour index since the start; event ids are ``E`` + hour (6 digits) + sequence.
         start_us: the simulation start in microseconds since the epoch.
         sku_codes: SKU strings by index.
+        hired: per row, when the row's tech was hired (seconds since the start, NaN for none);
+            a row with it carries the extension field ``hired_on`` in ``extra`` (the
+            simulator sets it on ``tech.status``; docs/agents.md, "Detractor clusters").
     """
     n = int(rows["type"].shape[0])
     if n == 0:
@@ -161,4 +176,7 @@ def build_table(
         "eta": _ts(r["eta"], start_us),
         "extra": _extra(r["parent"]),
     }
+    if hired is not None and not np.isnan(hired).all():
+        told = _hired(hired[order], start_us)
+        columns["extra"] = pc.coalesce(columns["extra"], told)
     return pa.Table.from_arrays([columns[f.name] for f in WIDE_SCHEMA], schema=WIDE_SCHEMA)

@@ -426,4 +426,9 @@ class Simulator:
             credit[has] = m * visits.fade(t0, rows["ts"][has], 10.0)
         rows["nps_raw"] = rows["nps_raw"] + credit
         rows["sentiment"] = np.clip(rows["sentiment"] + 0.15 * credit, -1.0, 1.0)
-        return build_table(rows, hour=h, start_us=self._origin_us, sku_codes=self.net.sku_codes)
+        # tech.status events tell the tech's hire date (an extension field, ``hired_on``).
+        status = rows["type"] == TYPE_CODE["tech.status"]
+        hired = np.where(status, st.tech_hired[np.maximum(rows["tech"], 0)], np.nan)
+        return build_table(
+            rows, hour=h, start_us=self._origin_us, sku_codes=self.net.sku_codes, hired=hired
+        )
