@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
+import jsonschema_rs
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import Draft202012Validator
 
@@ -129,11 +130,41 @@ class Tool:
     policy: Policy | None = None
 
 
+class ArgsValidator:
+    """A tool's compiled argument schema: Draft 2020-12 with format checks.
+
+    Every governed call is validated, so this is on the hot path of the hourly tick (the
+    pure-Python validator took ~0.2 ms a call, a tenth of the tick). A schema without
+    ``format`` keywords is first checked by the Rust validator (``jsonschema_rs``); arguments
+    it accepts pass, anything it refuses goes to the Python validator, whose error (the best
+    match) is the one reported, so messages do not depend on the fast path. Schemas with
+    ``format`` go to the Python validator only: format checks are where implementations differ.
+    A property test holds the two validators to the same verdicts on the catalogue's schemas.
+    """
+
+    __slots__ = ("fast", "full")
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.full = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        self.fast: Any = None
+        if '"format"' not in json.dumps(schema):
+            self.fast = jsonschema_rs.Draft202012Validator(schema, validate_formats=False)
+
+    def best_error(self, instance: Any) -> jsonschema.ValidationError | None:
+        """The most relevant schema violation of ``instance``, or None when it is valid."""
+        if self.fast is not None and self.fast.is_valid(instance):
+            return None
+        error: jsonschema.ValidationError | None = jsonschema.exceptions.best_match(
+            self.full.iter_errors(instance)
+        )
+        return error
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Entry:
     tool: Tool
     policy: Policy
-    validator: Draft202012Validator
+    validator: ArgsValidator
 
 
 class ToolRegistry:
@@ -175,9 +206,7 @@ class ToolRegistry:
         self._entries[tool.name] = _Entry(
             tool=tool,
             policy=policy,
-            validator=Draft202012Validator(
-                schema, format_checker=Draft202012Validator.FORMAT_CHECKER
-            ),
+            validator=ArgsValidator(schema),
         )
         return tool
 
@@ -231,7 +260,7 @@ class ToolRegistry:
             raise NotFoundError(f"unknown tool {name!r}") from None
 
 
-def validate_args(validator: Draft202012Validator, name: str, args: Any) -> dict[str, Any]:
+def validate_args(validator: ArgsValidator, name: str, args: Any) -> dict[str, Any]:
     """Validate a call's arguments with a compiled validator (see :meth:`ToolRegistry.validate`)."""
     if not isinstance(args, Mapping):
         raise InvalidInputError(f"{name}: arguments must be an object, not {type(args).__name__}")
@@ -242,7 +271,7 @@ def validate_args(validator: Draft202012Validator, name: str, args: Any) -> dict
         plain = dict(json.loads(canonical_json(plain)))
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"{name}: arguments are not JSON: {exc}") from None
-    error = jsonschema.exceptions.best_match(validator.iter_errors(plain))
+    error = validator.best_error(plain)
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
         raise InvalidInputError(
