@@ -71,6 +71,9 @@ class TechDays:
         self.config = config
         self.days = EMPTY_DAYS
         self.hires = EMPTY_HIRES
+        self._told = pl.DataFrame(
+            schema={"area_id": pl.String, "tech_id": pl.String, "extra": pl.String}
+        )
         self._folded: date | None = None
         self._declines: tuple[date, pl.DataFrame] | None = None
         self._usual: tuple[date, tuple[pl.DataFrame, pl.DataFrame]] | None = None
@@ -97,29 +100,34 @@ class TechDays:
             )
 
     def _hires(self, df: pl.DataFrame) -> None:
-        """Keep the latest ``hired_on`` each tech's ``tech.status`` events carried (if any)."""
-        told = df.filter(
-            (pl.col("type") == "tech.status")
-            & pl.col("tech_id").is_not_null()
-            & pl.col("extra").str.contains('"hired_on"', literal=True)
+        """Keep the ``hired_on`` of each tech's latest ``tech.status`` (none if it has none).
+
+        Only statuses whose ``extra`` differs from the tech's last one are parsed (a tech's
+        statuses repeat the same hire date all day).
+        """
+        keys = ["area_id", "tech_id"]
+        told = (
+            df.filter(
+                (pl.col("type") == "tech.status")
+                & pl.col("tech_id").is_not_null()
+                & pl.col("extra").is_not_null()
+            )
+            .sort("ts")
+            .unique(subset=keys, keep="last", maintain_order=True)
+            .select(*keys, "extra")
+            .join(self._told, on=[*keys, "extra"], how="anti")
         )
         if told.is_empty():
             return
-        hired = (
-            told.sort("ts")
-            .select(
-                "area_id",
-                "tech_id",
-                pl.col("extra")
-                .str.json_path_match("$.hired_on")
-                .str.to_date("%Y-%m-%d", strict=False)
-                .alias("hired_on"),
-            )
-            .drop_nulls("hired_on")
-        )
-        self.hires = pl.concat([self.hires, hired]).unique(
-            subset=["area_id", "tech_id"], keep="last", maintain_order=True
-        )
+        self._told = pl.concat([self._told.join(told, on=keys, how="anti"), told])
+        hired = told.select(
+            *keys,
+            pl.col("extra")
+            .str.json_path_match("$.hired_on")
+            .str.to_date("%Y-%m-%d", strict=False)
+            .alias("hired_on"),
+        ).drop_nulls("hired_on")
+        self.hires = pl.concat([self.hires.join(told, on=keys, how="anti"), hired])
 
     def _rows(self, df: pl.DataFrame) -> pl.DataFrame:
         if "late" not in df.columns:
