@@ -13,7 +13,7 @@ credited); the choice for all areas is one pass over frames partitioned by area.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 
 from tailguard.agents.catalogue import TARGET_ARG, Catalogue, Entry
+from tailguard.learning import DecisionState
 
 _OPS = {
     "<": lambda c, v: c < v,
@@ -135,6 +136,7 @@ class Chooser:
         for i, entry in enumerate(catalogue.entries):
             self._order.setdefault(entry.group, i)
         self._reserved: dict[str, tuple[str, str, str, float]] = {}
+        self._restored: set[str] = set()  # decisions replayed by restore()
 
     def state(self, area_id: str) -> AreaState:
         """The area's state (created on first use)."""
@@ -344,6 +346,47 @@ class Chooser:
             },
             baseline_value=baseline,
         )
+
+    def restore(self, decisions: Iterable[DecisionState]) -> int:
+        """Rebuild the areas' cooldowns, weekly spend and counts from recorded decisions.
+
+        What :meth:`_commit` and :meth:`release` did in an earlier process, replayed from its
+        decisions (oldest first): every decision starts its cooldown and counts towards its
+        entry's weekly action cap; its estimated cost stays in the week's budgets unless it
+        was rejected, timed out or failed; one still undecided (``decided`` or
+        ``pending_approval``) is reserved again so a later rejection gives its cost back.
+        Customers credited by a decision are not credited again. Pass the decisions of at
+        least the current ISO week and the longest cooldown. A decision already known here is
+        skipped, and so is one whose entry the catalogue no longer has (its cooldown and
+        budgets went with the entry). Returns how many decisions were replayed.
+        """
+        entries = {e.id: e for e in self.catalogue.entries}
+        released = ("rejected", "timeout", "failed", "skipped")
+        n = 0
+        for d in decisions:
+            entry = entries.get(d.entry_id)
+            if entry is None or d.decision_id in self._restored:
+                continue
+            self._restored.add(d.decision_id)
+            st = self.state(d.area_id)
+            week = week_key(d.decided_at)
+            key = d.target_id if entry.target.unit not in ("customers", "area") else "*"
+            until = d.decided_at + entry.cooldown
+            st.cooldown_until[(entry.id, key)] = max(
+                until, st.cooldown_until.get((entry.id, key), until)
+            )
+            count_key = (entry.id, week)
+            st.entry_count[count_key] = st.entry_count.get(count_key, 0) + 1
+            if entry.target.unit == "customers":
+                credited = d.args.get(TARGET_ARG[entry.kind], [])
+                st.credited.update(credited if isinstance(credited, list) else [])
+            if d.status not in released:
+                st.spend[week] = st.spend.get(week, 0.0) + entry.cost_usd
+                st.entry_spend[count_key] = st.entry_spend.get(count_key, 0.0) + entry.cost_usd
+                if d.status in ("decided", "pending_approval"):
+                    self._reserved[d.decision_id] = (d.area_id, entry.id, week, entry.cost_usd)
+            n += 1
+        return n
 
     def release(self, decision_id: str) -> None:
         """Give a decision's estimated cost back to its budgets (it was rejected or failed)."""

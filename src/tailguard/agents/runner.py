@@ -8,24 +8,21 @@ no simulated approver: a gated call waits until a person decides it (the dashboa
 approvers are the ledger's API keys of role ``approver`` or ``admin``, as in the service. No
 such key means nobody can approve: gates wait and time out, nothing gated ever runs.
 
-Two ways to feed it:
+The runner is fed by :meth:`AgentRunner.replay` (an event file) or :meth:`AgentRunner.follow`
+(a bus); how events become hours and ticks is :mod:`.feed`.
 
-* :meth:`AgentRunner.replay`: an event file read in event-time order, one tick per hour
-  boundary, the agents' clock a :class:`~tailguard.clock.FakeClock` at each hour's end;
-* :meth:`AgentRunner.follow`: a bus (NATS JetStream or Redis Streams), a tick at each
-  wall-clock hour boundary (or every ``tick_every`` seconds, an hour of compressed time each),
-  and between ticks a poll that resumes the gates people decided (the tick's reconciliation).
-
-Either way an hour's tick gets the events whose ``ts`` falls at or before its end; a late event
-joins the next tick (the scorecard files it under its own hour). The first ``warmup`` of event
-time only fills the KPI windows and the signals' history: no tick acts on half-empty windows.
+A runner started on stores where agents already acted picks up where the last one stopped
+(:meth:`AreaAgents.recover`, before its first tick): it adopts the runs waiting at gates, so a
+gate a person decides after the restart is resumed once by this runner, and it rebuilds the
+cooldowns and weekly budgets from the recorded decisions. Until the warm-up ends it only
+reconciles those gates; the KPI windows and the signals' history are rebuilt from the events.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,84 +34,22 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from tailguard.agents.catalogue import Catalogue, default_catalogue
+from tailguard.agents.feed import Feeding, HourBuffer, hour_end
+from tailguard.agents.recovery import Recovery
 from tailguard.agents.routing import DownstreamRoutes, RoutedDownstream
 from tailguard.agents.tick import AreaAgents, TickReport, build_registry
-from tailguard.clock import Clock, FakeClock, SystemClock, format_ts
+from tailguard.clock import FakeClock, SystemClock, format_ts
 from tailguard.control import ControlPlane
 from tailguard.control.gates import Approvers
 from tailguard.control.store import gates as control_gates
-from tailguard.errors import InvalidInputError
-from tailguard.events import (
-    WIDE_SCHEMA,
-    Bus,
-    DeadLetterSink,
-    Deduplicator,
-    read_events,
-    validate_table,
-)
+from tailguard.events import DeadLetterSink, Deduplicator
 from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
 from tailguard.ledger import Ledger
 from tailguard.metrics import ScorecardEngine
 from tailguard.pulse import PulseStore
 from tailguard.rules import RuleSet, builtin_rules
 
-HOUR = timedelta(hours=1)
-
-
-# ------------------------------------------------------------------ hours of events
-
-
-def hour_end(ts: datetime) -> datetime:
-    """The end of the (right-closed) hour ``ts`` falls in: 10:00:00 -> 10:00, 10:00:01 -> 11:00."""
-    ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-    floor = ts.replace(minute=0, second=0, microsecond=0)
-    return floor if floor == ts else floor + HOUR
-
-
-class HourBuffer:
-    """Events waiting for the tick of their hour."""
-
-    def __init__(self) -> None:
-        self._frame: pl.DataFrame | None = None
-        self.earliest: datetime | None = None
-        self.latest: datetime | None = None
-
-    def __len__(self) -> int:
-        return 0 if self._frame is None else self._frame.height
-
-    def add(self, frame: pl.DataFrame) -> None:
-        """Hold ``frame``'s events (wide schema) until their hour's tick."""
-        if frame.height == 0:
-            return
-        lo, hi = frame["ts"].min(), frame["ts"].max()
-        assert isinstance(lo, datetime)
-        assert isinstance(hi, datetime)
-        self.earliest = lo if self.earliest is None else min(self.earliest, lo)
-        self.latest = hi if self.latest is None else max(self.latest, hi)
-        self._frame = frame if self._frame is None else pl.concat([self._frame, frame])
-
-    def next_ts(self) -> datetime | None:
-        """The earliest ``ts`` still held (None when empty)."""
-        if self._frame is None:
-            return None
-        first = self._frame["ts"].min()
-        assert isinstance(first, datetime)
-        return first
-
-    def take(self, as_of: datetime) -> pl.DataFrame:
-        """Remove and return the events with ``ts <= as_of`` (late ones included)."""
-        if self._frame is None:
-            return _empty()
-        due = pl.col("ts") <= as_of
-        out, rest = self._frame.filter(due), self._frame.filter(~due)
-        self._frame = rest if rest.height else None
-        return out
-
-
-def _empty() -> pl.DataFrame:
-    frame = pl.from_arrow(WIDE_SCHEMA.empty_table())
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+__all__ = ["AgentRunner", "HourBuffer", "RunSummary", "RunnerConfig", "hour_end", "redact"]
 
 
 # ------------------------------------------------------------------ what a run did
@@ -170,6 +105,7 @@ class RunSummary:
     timeouts: int = 0
     gates: dict[str, int] = field(default_factory=dict)
     approvers: int = 0
+    recovered: Recovery = field(default_factory=Recovery)
     stopped_by: StopReason = "end_of_input"
 
     def to_dict(self) -> dict[str, Any]:
@@ -194,6 +130,7 @@ class RunSummary:
             "timeouts": self.timeouts,
             "gates": self.gates,
             "approvers": self.approvers,
+            "recovered": self.recovered.to_dict(),
             "stopped_by": self.stopped_by,
         }
 
@@ -243,11 +180,12 @@ class RunnerConfig:
     approvers: Approvers | None = None
 
 
-class AgentRunner:
+class AgentRunner(Feeding):
     """The area agents on real stores, fed by :meth:`replay` or :meth:`follow`.
 
     Use as a context manager (or call :meth:`close`). ``clock`` is the agents' clock; the
-    runner moves it (hour ends at ticks, the wall or compressed time between them).
+    runner moves it (hour ends at ticks, the wall or compressed time between them). On stores
+    where agents already acted it first recovers their state (:meth:`recover`).
     """
 
     def __init__(self, config: RunnerConfig, *, clock: FakeClock | None = None) -> None:
@@ -287,13 +225,35 @@ class AgentRunner:
                 pulse=self.pulse,
                 seed=config.seed,
             )
+            self.summary = RunSummary(mode="", source="", dead_letter_path=str(config.dead_letter))
+            if self.learning.last_decided_at() is not None:
+                self.recover()
         except BaseException:
             self.close()
             raise
         self._dedup = Deduplicator()
         self._acting_from: datetime | None = None
         self._stop = threading.Event()
-        self.summary = RunSummary(mode="", source="", dead_letter_path=str(config.dead_letter))
+
+    def recover(self) -> Recovery:
+        """Pick up where an earlier runner on these stores stopped (done at construction).
+
+        Adopts its runs waiting at gates (reconciled from the first hour on, warm-up hours
+        included), settles its decisions left unrecorded, and rebuilds the chooser's cooldowns
+        and weekly budgets (:meth:`AreaAgents.recover`). The adopted gates count in this
+        run's gate summary.
+        """
+        found = self.agents.recover()
+        for d in self.learning.decision_states(statuses=("pending_approval",)):
+            if d.gate_id and d.decision_id not in self.learning.status:
+                self.learning.status[d.decision_id] = d.status
+                self.learning.gate_of[d.decision_id] = d.gate_id
+        self.summary.recovered = found
+        return found
+
+    def holds_gates(self) -> bool:
+        """True when runs wait at gates (this runner's or adopted from an earlier one)."""
+        return self.agents.open_runs > 0
 
     # -------------------------------------------------------------- one hour, one poll
 
@@ -310,6 +270,8 @@ class AgentRunner:
             self.agents.signals.update(events, as_of)
             s.warmup_hours += 1
             self.engine.advance(as_of)
+            if self.holds_gates():  # adopted from an earlier runner: people may decide them
+                self.poll_gates(as_of)
             return None
         report = self.agents.tick(events)
         self.engine.advance(as_of)
@@ -325,20 +287,6 @@ class AgentRunner:
             self._acting_from = as_of + self.config.warmup
         return as_of < self._acting_from
 
-    def _skip_gap(self, buffer: HourBuffer, as_of: datetime) -> datetime:
-        """Jump over a stretch with no event longer than the KPI window; warm up again after it.
-
-        The windows are empty after such a gap, so its hours hold nothing to tick, and a stray
-        timestamp (an epoch-zero ``ts``) cannot make a replay tick through decades.
-        """
-        following = buffer.next_ts()
-        if following is None or following - as_of <= timedelta(days=self.config.window_days):
-            return as_of
-        resume = hour_end(following)
-        self.summary.skipped_hours += round((resume - as_of) / HOUR)
-        self._acting_from = resume + self.config.warmup
-        return resume
-
     def poll_gates(self, now: datetime) -> TickReport:
         """Settle gates decided (or timed out) since the last tick; approved calls run once.
 
@@ -347,7 +295,7 @@ class AgentRunner:
         """
         self.clock.set(max(now, self.clock.now()))
         report = TickReport(at=self.clock.now())
-        self.agents._reconcile(report)  # the tick's gate phase alone; see docs/agents.md
+        self.agents.reconcile(report)  # the tick's gate phase alone
         self._add(report)
         return report
 
@@ -363,162 +311,6 @@ class AgentRunner:
         frame = pl.from_arrow(self._dedup(table))
         assert isinstance(frame, pl.DataFrame)
         return frame
-
-    def stop(self) -> None:
-        """Ask a running :meth:`follow` (or :meth:`replay`) to stop after its current step."""
-        self._stop.set()
-
-    # -------------------------------------------------------------- replay
-
-    def replay_hours(
-        self, path: str | Path, *, hours: int | None = None, batch_size: int = 65_536
-    ) -> Iterator[tuple[datetime, TickReport | None]]:
-        """Tick through an event file hour by hour; yields (as_of, report or None in warm-up).
-
-        The file is streamed; it should be in event-time order (as ``tailguard simulate`` and
-        stream exports write it): an hour is ticked once an event past its end is read, and an
-        event older than that joins the next tick as a late event.
-        """
-        self.summary.mode, self.summary.source = "replay", str(path)
-        buffer = HourBuffer()
-        as_of: datetime | None = None
-        batches = read_events(path, dead_letter=self.dead_letter, batch_size=batch_size)
-        try:
-            for batch in batches:
-                buffer.add(self._fresh(batch))
-                if as_of is None and buffer.earliest is not None:
-                    as_of = hour_end(buffer.earliest)
-                while as_of is not None and buffer.latest is not None and buffer.latest > as_of:
-                    yield as_of, self.hour(as_of, buffer.take(as_of))
-                    as_of = self._skip_gap(buffer, as_of + HOUR)
-                    if self._done(hours):
-                        return
-            while as_of is not None and len(buffer):
-                yield as_of, self.hour(as_of, buffer.take(as_of))
-                as_of = self._skip_gap(buffer, as_of + HOUR)
-                if self._done(hours):
-                    return
-        finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()  # the file, when stopped early
-
-    def _done(self, hours: int | None) -> bool:
-        if hours is not None and self.summary.ticks >= hours:
-            self.summary.stopped_by = "hours"
-            return True
-        if self._stop.is_set():
-            self.summary.stopped_by = "stopped"
-            return True
-        return False
-
-    def replay(
-        self,
-        path: str | Path,
-        *,
-        hours: int | None = None,
-        on_hour: Callable[[datetime, TickReport | None], None] | None = None,
-    ) -> RunSummary:
-        """Run :meth:`replay_hours` to the end (or ``hours`` ticks); returns the summary."""
-        for as_of, report in self.replay_hours(path, hours=hours):
-            if on_hour is not None:
-                on_hour(as_of, report)
-        return self.finish()
-
-    # -------------------------------------------------------------- follow
-
-    def follow(
-        self,
-        bus: Bus,
-        *,
-        source: str = "bus",
-        hours: int | None = None,
-        tick_every: float | None = None,
-        start: datetime | None = None,
-        poll_s: float = 5.0,
-        max_events: int = 10_000,
-        wall: Clock | None = None,
-        on_hour: Callable[[datetime, TickReport | None], None] | None = None,
-    ) -> RunSummary:
-        """Consume ``bus`` and tick at each hour boundary until ``hours`` ticks or :meth:`stop`.
-
-        The agents' clock starts at the hour of the first event received (or ``start``). On
-        the wall clock, hours that ended before the runner started are a backlog: they are
-        caught up at full speed and only fill the windows (the agents act on the present);
-        later hours are ticked as the wall passes their end. In compressed time the warm-up is
-        caught up at full speed and each later hour is ticked ``tick_every`` seconds after the
-        previous one.
-
-        Args:
-            bus: the event bus (its undecodable messages go to its own dead letter).
-            source: how the summary names the bus (give a URL without its password).
-            hours: stop after this many ticks (warm-up hours not counted); None: run on.
-            tick_every: compressed time: tick every this many wall seconds, each tick the
-                next hour; None: tick at each wall-clock hour boundary.
-            start: the first hour's end (a whole UTC hour); default the first event's hour.
-            poll_s: seconds between gate polls (and the longest wait for events).
-            max_events: the most events taken from the bus at once.
-            wall: the wall clock (a FakeClock in tests).
-            on_hour: called after each hour with its report (None for a warm-up hour).
-        """
-        self.summary.mode, self.summary.source = "follow", source
-        wall = wall or SystemClock()
-        if start is not None and start != hour_end(start):
-            raise InvalidInputError(f"start {format_ts(start)} is not a whole UTC hour")
-        if poll_s <= 0 or (tick_every is not None and tick_every <= 0):
-            raise InvalidInputError("poll_s and tick_every must be positive")
-        live_from = hour_end(wall.now())
-        buffer = HourBuffer()
-        as_of = start
-        due_at = wall.monotonic() + (tick_every or 0.0)
-        last_poll = wall.monotonic()
-        drained = False
-        while not self._done(hours):
-            if as_of is not None:
-                catching_up = as_of < live_from if tick_every is None else self.warming_up(as_of)
-                if catching_up:
-                    due = drained or (buffer.latest is not None and buffer.latest > as_of)
-                elif tick_every is None:
-                    due = wall.now() >= as_of
-                else:
-                    due = wall.monotonic() >= due_at
-                if due:
-                    report = self.hour(as_of, buffer.take(as_of), act=not catching_up)
-                    if on_hour is not None:
-                        on_hour(as_of, report)
-                    as_of += HOUR
-                    due_at = wall.monotonic() + (tick_every or 0.0)
-                    continue
-            wait = poll_s
-            if as_of is not None and tick_every is None:
-                wait = min(wait, (as_of - wall.now()).total_seconds())
-            elif as_of is not None:
-                wait = min(wait, due_at - wall.monotonic())
-            delivery = bus.fetch(max_events, timeout=max(0.0, wait))
-            drained = delivery.table.num_rows == 0
-            if not drained:
-                valid = validate_table(delivery.table, source=source, dead_letter=self.dead_letter)
-                buffer.add(self._fresh(valid))
-                bus.ack(delivery)
-                if as_of is None and buffer.earliest is not None:
-                    as_of = hour_end(buffer.earliest)
-            if self.summary.ticks and as_of is not None and wall.monotonic() - last_poll >= poll_s:
-                last_poll = wall.monotonic()
-                self.poll_gates(self._between(as_of, wall, tick_every, due_at))
-        if self.summary.ticks and as_of is not None:
-            # Gates decided since the last poll run now rather than being left behind.
-            self.poll_gates(self._between(as_of, wall, tick_every, due_at))
-        return self.finish()
-
-    def _between(
-        self, as_of: datetime, wall: Clock, tick_every: float | None, due_at: float
-    ) -> datetime:
-        """The agents' time between two ticks, short of the next tick's hour end."""
-        cap = as_of - timedelta(microseconds=1)
-        if tick_every is None:
-            return min(wall.now(), cap)
-        left = max(0.0, due_at - wall.monotonic())
-        return min(as_of - HOUR * (left / tick_every), cap)
 
     # -------------------------------------------------------------- summary, close
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
@@ -42,6 +42,9 @@ from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
 from tailguard.metrics import ScorecardEngine
 from tailguard.pulse import PulseStore
 from tailguard.rules import RuleEngine, RuleSet
+
+if TYPE_CHECKING:
+    from tailguard.agents.recovery import Recovery
 
 #: The role of area-agent runs in the ledger.
 ROLE = "area_agent"
@@ -202,7 +205,7 @@ class AreaAgents:
         surges, clusters = found["demand_surge"], found["detractor_cluster"]
         report.firing = sum(len(v) for v in firing.values())
         lap("rules")
-        self._reconcile(report)
+        self.reconcile(report)
         lap("gates")
         units = self._units(now, surges, clusters)
         if "tech" in units:  # how far beyond the tech's usual a cluster is (null: no cluster)
@@ -366,11 +369,12 @@ class AreaAgents:
         report.failed += 1
         return StatusUpdate(**common, status="failed", reason=result.reason)
 
-    def _reconcile(self, report: TickReport) -> None:
+    def reconcile(self, report: TickReport) -> None:
         """Settle decisions whose gates were decided (resuming approved calls) or timed out.
 
-        Expiry, resumption and closing of runs are each one batch (a few transactions in all,
-        whatever the number of gates).
+        The tick's gate phase, also run on its own between ticks (a runner's gate poll) so a
+        person's approval takes effect before the next hour. Expiry, resumption and closing of
+        runs are each one batch (a few transactions in all, whatever the number of gates).
         """
         self.control.expire_gates(self.clock.now())
         updates: list[StatusUpdate] = []
@@ -422,6 +426,24 @@ class AreaAgents:
         if finished:
             self.control.finish_runs(finished, "completed")
         self.learning.update_status(updates)
+
+    def recover(self, now: datetime | None = None) -> Recovery:
+        """Pick up where an earlier process of these agents stopped, from the stores.
+
+        Adopts the runs waiting at approval gates (the next :meth:`reconcile` resumes the
+        approved ones once and records the rest), settles decisions an interrupted execution
+        left unrecorded, and rebuilds the chooser's cooldowns and weekly budgets from the
+        decisions of the current week and the longest cooldown (:mod:`.recovery`). Call it
+        before the first tick; ``now`` defaults to the latest decision's time.
+        """
+        from tailguard.agents.recovery import recover
+
+        return recover(self, now)
+
+    def _adopt(self, run: Run, decisions: Mapping[str, str]) -> None:
+        """Hold ``run`` as open with its gates (gate_id -> decision_id) for reconciliation."""
+        opened = self._open.setdefault(run.run_id, _Open(run=run, decisions={}))
+        opened.decisions.update(decisions)
 
     def _decided_gates(self) -> dict[str, tuple[str, str | None]]:
         """Decision and decider of every open gate that is no longer pending (one query)."""

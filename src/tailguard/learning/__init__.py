@@ -3,9 +3,10 @@
 from tailguard.learning.store import (
     STATUSES,
     Decision,
+    DecisionState,
     OutcomeDue,
     SelfLearnStore,
     StatusUpdate,
 )
 
-__all__ = ["STATUSES", "Decision", "OutcomeDue", "SelfLearnStore", "StatusUpdate"]
+__all__ = ["STATUSES", "Decision", "DecisionState", "OutcomeDue", "SelfLearnStore", "StatusUpdate"]

@@ -151,6 +151,25 @@ class OutcomeDue:
     baseline_value: float | None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DecisionState:
+    """Where a decision stands: what a restarted agent needs to pick it up (no context)."""
+
+    decision_id: str
+    area_id: str
+    entry_id: str
+    kind: str
+    tool_name: str
+    target_type: str
+    target_id: str
+    args: Mapping[str, Any]
+    decided_at: datetime
+    status: str
+    run_id: str | None
+    step_id: str | None
+    gate_id: str | None
+
+
 def _ts(when: datetime | None) -> float | None:
     if when is None:
         return None
@@ -357,6 +376,49 @@ class SelfLearnStore:
             query = query.where(c.seq > after)
         with self._read() as conn:
             return [_row_dict(dict(row._mapping)) for row in conn.execute(query)]
+
+    def decision_states(
+        self, *, statuses: Sequence[str] | None = None, since: datetime | None = None
+    ) -> list[DecisionState]:
+        """Decisions oldest first, without their context (filters: ``statuses``, ``since``).
+
+        ``statuses``: only decisions with one of these; ``since``: only those taken at or
+        after it; both None: all. What a restarted agent reads to adopt the runs waiting at
+        gates and to rebuild its cooldowns and weekly budgets
+        (:meth:`tailguard.agents.tick.AreaAgents.recover`).
+        """
+        c = interventions.c
+        query = sa.select(
+            c.decision_id,
+            c.area_id,
+            c.entry_id,
+            c.kind,
+            c.tool_name,
+            c.target_type,
+            c.target_id,
+            c.args,
+            c.decided_at,
+            c.status,
+            c.run_id,
+            c.step_id,
+            c.gate_id,
+        ).order_by(c.seq)
+        if statuses is not None:
+            query = query.where(c.status.in_(list(statuses)))
+        if since is not None:
+            query = query.where(c.decided_at >= _ts(since))
+        with self._read() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        for row in rows:
+            row["args"] = json.loads(row["args"]) if row["args"] else {}
+            row["decided_at"] = _dt(row["decided_at"])
+        return [DecisionState(**row) for row in rows]
+
+    def last_decided_at(self) -> datetime | None:
+        """When the latest decision was taken (None: no decision yet)."""
+        query = sa.select(sa.func.max(interventions.c.decided_at))
+        with self._read() as conn:
+            return _dt(conn.execute(query).scalar())
 
     def get(self, decision_id: str) -> dict[str, Any]:
         """One decision.
