@@ -160,7 +160,9 @@ class Chooser:
         for area_id in sorted(situation.firing):
             triggers = situation.firing[area_id]
             groups: dict[str, list[tuple[Entry, str]]] = {}
-            for name in sorted(triggers):
+            # A signal names its own units (the spiking SKU, the clustering tech): when one
+            # entry has a signal and an area rule firing at once, the signal's pick comes first.
+            for name in sorted(triggers, key=lambda n: (n not in situation.signal_units, n)):
                 for entry in self._by_trigger.get(name, ()):
                     pairs = groups.setdefault(entry.group, [])
                     if all(e.id != entry.id for e, _ in pairs):
