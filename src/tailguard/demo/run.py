@@ -7,7 +7,9 @@
 3. Agents-on: every hour, the simulator steps, the area agents tick (scorecard, pulse, rules,
    choices, governed execution through the control plane into ``ledger.db``), and a simulated
    approver decides gates through the same API a person uses, at 20, 40 and 59 minutes past.
-   At each week's end the weekly cycle runs (packs and OKRs into ``weeks/``).
+   At each week's end the week is snapshotted and the weekly cycle (packs and OKRs into
+   ``weeks/``) runs in another process while the agents go on; it reads nothing written after
+   the week's end, so its pages do not depend on how far the agents got meanwhile.
 4. Agents-off: the same hours with no agents; only the scorecard. It runs in a separate
    process at the same time as the agents-on arm (the machine's second core).
 5. Write ``summary.json`` and ``report.html``; verify the ledger.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import multiprocessing.process
+import multiprocessing.synchronize
 import os
 import tempfile
 import time
@@ -165,7 +168,8 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
     on_rows: list[pl.DataFrame] = []
     ticks: list[float] = []
     phases: dict[str, float] = {}
-    week_links: list[tuple[str, str]] = []
+    weeks: list[_Week] = []
+    weekly_wait = 0.0
     for h in range(hours):
         a = time.perf_counter()
         report = world.hour()
@@ -176,7 +180,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
         assert agents.last_scorecard is not None
         on_rows.append(hourly_rows(agents.last_scorecard, "on", now))
         if config.weekly and (h + 1) % (7 * 24) == 0:
-            week_links += _weekly(engine, now, out, ledger_url)
+            weekly_wait += _weekly(engine, now, out, ledger_url, weeks, last=h + 1 == hours)
         say("agents on", h + 1, hours)
     walls["agents_on"] = time.perf_counter() - t1
     on_last = agents.last_scorecard
@@ -197,6 +201,10 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
     approvals = _approvals(control)
     end = sim.now
     cp_kpis = control_plane_kpis(ledger, since=start, until=end + timedelta(days=1))
+    # The last week's cycle has gone on meanwhile; its OKR records are verified and counted.
+    tw = time.perf_counter()
+    _wait_for_okrs(weeks)
+    walls["weekly_wait_loop"], walls["weekly_wait_okrs"] = weekly_wait, time.perf_counter() - tw
     verify = ledger.verify()
     summary = {
         "areas": config.areas,
@@ -224,6 +232,9 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
     assert isinstance(off, dict)
     from tailguard.demo.report import render_report
 
+    tw = time.perf_counter()
+    week_links = _join_weeks(weeks, out)
+    walls["weekly_wait_pages"] = time.perf_counter() - tw
     render_report(
         out,
         summary=summary,
@@ -295,26 +306,121 @@ def _q(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
 
 
+@dataclass(frozen=True, slots=True)
+class _Week:
+    """A weekly cycle running in its own process; ``committed`` is set once its OKR records
+    are in the ledger (or it failed before writing any)."""
+
+    as_of: datetime
+    proc: multiprocessing.process.BaseProcess
+    committed: multiprocessing.synchronize.Event
+
+
 def _weekly(
-    engine: ScorecardEngine, now: datetime, out: Path, ledger_url: str
-) -> list[tuple[str, str]]:
-    """Snapshot the week and run the weekly cycle (HTML only: PDFs are `tailguard week`'s)."""
-    from tailguard.weekly import run_week, snapshot_week
+    engine: ScorecardEngine,
+    now: datetime,
+    out: Path,
+    ledger_url: str,
+    weeks: list[_Week],
+    *,
+    last: bool,
+) -> float:
+    """Snapshot the week here (it needs the engine's state; it is cheap) and start the weekly
+    cycle in another process, so the agents go on meanwhile (see :func:`_week_cycle`).
+
+    Returns the seconds spent waiting for last week's cycle to commit its OKRs, which this
+    week's scores (it commits them early, before rendering, so the wait is usually nil).
+    """
+    from tailguard.weekly import snapshot_week
 
     as_of = now.replace(hour=0, minute=0, second=0, microsecond=0)
     snapshot_week(engine, as_of, out)
+    t = time.perf_counter()
+    _wait_for_okrs(weeks)
+    waited = time.perf_counter() - t
+    weeks.append(_start_week(ledger_url, as_of, out, last=last))
+    return waited
+
+
+def _start_week(ledger_url: str, as_of: datetime, out: Path, *, last: bool) -> _Week:
+    """Start a week's cycle. Beside the agents it gives way (nice, one Polars thread, rendering
+    in its own process); the last week's has no agents to give way to, and renders in two."""
+    ctx = multiprocessing.get_context("spawn")  # as for the agents-off arm: Polars and fork
     week_dir = out / "weeks" / as_of.strftime("%Y-%m-%d")
+    committed = ctx.Event()
+    proc = ctx.Process(
+        target=_week_cycle,
+        args=(ledger_url, as_of, str(week_dir), committed, last),
+        daemon=not last,  # a daemonic process may not start the render processes
+    )
+    before = os.environ.get("POLARS_MAX_THREADS")
+    if not last:
+        os.environ["POLARS_MAX_THREADS"] = "1"
     try:
-        run_week(ledger_url, as_of, week_dir, workers=min(2, os.cpu_count() or 1), pdf=False)
+        proc.start()
+    finally:
+        if before is None:
+            os.environ.pop("POLARS_MAX_THREADS", None)
+        else:
+            os.environ["POLARS_MAX_THREADS"] = before
+    return _Week(as_of, proc, committed)
+
+
+_WEEK_FAILED = 3
+
+
+def _week_cycle(
+    ledger_url: str,
+    as_of: datetime,
+    week_dir: str,
+    committed: multiprocessing.synchronize.Event,
+    last: bool,
+) -> None:
+    """The weekly cycle of one week, in its own process (HTML only: PDFs are `tailguard
+    week`'s). It reads nothing the agents write after ``as_of``, so its pages are the same
+    however far the agents have got meanwhile. A failure is written to ERROR.txt."""
+    if not last:
+        os.nice(10)  # the agents-on arm is the demo's critical path
+    from tailguard.weekly import run_week
+
+    def tell(stage: str, _done: int, _total: int) -> None:
+        if stage == "commit":
+            committed.set()
+
+    try:
+        workers = min(2, os.cpu_count() or 1) if last else 1
+        run_week(ledger_url, as_of, Path(week_dir), workers=workers, pdf=False, progress=tell)
     except Exception as exc:  # the demo goes on; the report says what happened
-        (week_dir / "ERROR.txt").write_text(f"weekly cycle failed: {exc}\n")
-        return [
-            (
-                f"week of {as_of:%Y-%m-%d} (failed: see ERROR.txt)",
-                f"weeks/{as_of:%Y-%m-%d}/ERROR.txt",
+        Path(week_dir).mkdir(parents=True, exist_ok=True)
+        (Path(week_dir) / "ERROR.txt").write_text(f"weekly cycle failed: {exc}\n")
+        raise SystemExit(_WEEK_FAILED) from None
+    finally:
+        committed.set()
+
+
+def _wait_for_okrs(weeks: list[_Week]) -> None:
+    """Until every weekly cycle has written its OKR records (or ended)."""
+    for week in weeks:
+        while not week.committed.wait(0.2) and week.proc.is_alive():
+            pass
+
+
+def _join_weeks(weeks: list[_Week], out: Path) -> list[tuple[str, str]]:
+    """Wait for every weekly cycle; the report's link to each week's pages or its ERROR.txt."""
+    links: list[tuple[str, str]] = []
+    for week in weeks:
+        week.proc.join()
+        day = f"{week.as_of:%Y-%m-%d}"
+        if week.proc.exitcode == 0:
+            links.append((f"weekly packs, week ending {day}", f"weeks/{day}/index.html"))
+            continue
+        if week.proc.exitcode != _WEEK_FAILED:  # it died without saying why
+            (out / "weeks" / day).mkdir(parents=True, exist_ok=True)
+            (out / "weeks" / day / "ERROR.txt").write_text(
+                f"weekly cycle failed: its process ended with exit code {week.proc.exitcode}\n"
             )
-        ]
-    return [(f"weekly packs, week ending {as_of:%Y-%m-%d}", f"weeks/{as_of:%Y-%m-%d}/index.html")]
+        links.append((f"week of {day} (failed: see ERROR.txt)", f"weeks/{day}/ERROR.txt"))
+    return links
 
 
 def _approvals(control: ControlPlane) -> pl.DataFrame:

@@ -11,6 +11,11 @@ Compute phase (one process): benchmark over all areas, the self-learn store's me
 outcomes, each area's pack data, playbook and OKR, last week's OKR scores, and the ``okr``
 ledger records. Render phase (``workers`` processes): figures, HTML, PDFs, JSON per area;
 then the network index page.
+
+Everything read is as of ``as_of``: pulse rows at or before it, the snapshots of this and
+earlier weeks, outcomes the self-learn store had measured by then, and the OKRs committed for
+last week. So the cycle gives the same pages while the agents go on writing to the same
+databases (the demo runs it beside them), and when it is run again later.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from tailguard.clock import format_ts
-from tailguard.errors import InvalidInputError, LedgerError, NotFoundError
+from tailguard.errors import InvalidInputError, NotFoundError
 from tailguard.ledger import Ledger
 from tailguard.metrics.kpis import KPI_IDS
 from tailguard.weekly.benchmark import Benchmark, benchmark
@@ -41,6 +47,7 @@ from tailguard.weekly.snapshot import WEEK_FILES, WeekData, find_week
 
 Progress = Callable[[str, int, int], None]
 HISTORY_WEEKS = 8
+_LEARN_PAGE = 10_000
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -131,23 +138,49 @@ def _pulse_history(pulse_url: str | None, as_of: datetime) -> pl.DataFrame | Non
     return hist if hist.height else None
 
 
-def _learned(ledger: Ledger, library: LeverLibrary) -> dict[str, Any]:
+def _learned(ledger: Ledger, library: LeverLibrary, as_of: datetime) -> dict[str, Any]:
+    """The levers' effects updated by the outcomes the self-learn store had measured by ``as_of``.
+
+    The store's rows are updated in place as decisions progress, and the agents may still be
+    writing while this runs (the demo runs the cycle in another process): only decisions
+    executed and measured at or before ``as_of`` count, so later writes cannot change the week.
+    Executed is final, and an outcome is measured once, so these rows are exactly those that
+    were executed and measured at ``as_of``. The rows are read in short read-only transactions
+    (a deferred BEGIN on SQLite), so the agents' writes never wait for this reader. A ledger
+    without the store's table has learned nothing; any other database error is raised (an OKR
+    silently made without what was learned would look like any other).
+    """
     try:
-        from tailguard.learning import SelfLearnStore
+        from tailguard.learning.store import interventions
     except ImportError:  # the learning package is optional for the weekly cycle
         return {}
-    try:
-        store = SelfLearnStore(ledger.engine)
-        rows: list[dict[str, Any]] = []
-        after = None
-        while True:
-            page = store.list_interventions(status="executed", limit=10_000, after=after)
-            rows += page
-            if len(page) < 10_000:
-                break
-            after = page[-1]["seq"]
-    except LedgerError:
-        return {}
+    c = interventions.c
+    bound = as_of.timestamp()
+    query = (
+        sa.select(c.seq, c.kind, c.status, c.outcome_kpi, c.outcome_delta)
+        .where(
+            c.status == "executed",
+            c.outcome_delta.is_not(None),
+            c.decided_at <= bound,
+            c.executed_at.is_(None) | (c.executed_at <= bound),
+            c.measured_at <= bound,
+        )
+        .order_by(c.seq)
+        .limit(_LEARN_PAGE)
+    )
+    rows: list[dict[str, Any]] = []
+    after: int | None = None
+    while True:
+        page_query = query if after is None else query.where(c.seq > after)
+        with ledger.engine.connect() as conn:
+            read = conn.execution_options(**ledger.backend.read_options())
+            if after is None and not sa.inspect(read).has_table(interventions.name):
+                return {}  # a ledger no agent has written to
+            page = [dict(r._mapping) for r in read.execute(page_query)]
+        rows += page
+        if len(page) < _LEARN_PAGE:
+            break
+        after = int(page[-1]["seq"])
     return learned_effects(library, rows)
 
 
@@ -176,7 +209,8 @@ def run_week(
         weeks_dir: the snapshots (default ``weeks/`` beside a SQLite ledger).
         library: the lever library (default: the built-in one).
         pdf: also print PDFs (headless Chromium).
-        progress: called with (stage, done, total).
+        progress: called with (stage, done, total); stages ``compute`` (per area), ``commit``
+            (once, when the OKR records are in the ledger) and ``render`` (per area).
 
     Raises:
         NotFoundError: no snapshot for ``as_of``, or an unknown area.
@@ -231,7 +265,7 @@ def run_week(
     week_of = as_of.date().isoformat()
     ledger = Ledger.open(ledger_url)
     try:
-        learned = _learned(ledger, library)
+        learned = _learned(ledger, library, as_of)
         past = committed_okrs(ledger, (as_of - timedelta(days=7)).date().isoformat())
         values = {r["area_id"]: r for r in score_source.to_dicts()}
         scores = {a: score_okr(o, values.get(a, {})) for a, o in past.items() if a in chosen}
@@ -276,6 +310,7 @@ def run_week(
         t2 = time.perf_counter()
         written = commit(ledger, okrs.values(), scores.values())
         timings["commit"] = time.perf_counter() - t2
+        tell("commit", 1, 1)  # the OKR records are in the ledger; rendering is all that is left
     finally:
         ledger.close()
 
