@@ -144,3 +144,22 @@ def _decision_with(p: float) -> Decision:
         **{name: getattr(d, name) for name in d.__dataclass_fields__ if name != "propensity"},
         propensity=p,
     )
+
+
+def test_reads_do_not_wait_for_a_writer_on_sqlite(tmp_path: Path) -> None:
+    """A dashboard or weekly-cycle read goes on while the agents hold the write lock."""
+    import sqlite3
+
+    with Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        store = SelfLearnStore(ledger.engine)
+        store.record_decisions([_decision(1)])
+        writer = sqlite3.connect(tmp_path / "ledger.db", timeout=0.1, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")  # the agents' writer, mid-transaction
+        try:
+            # With a write-lock BEGIN these would wait out the busy timeout and fail.
+            assert store.count() == 1
+            assert store.get("dec-0001")["status"] == "decided"
+            assert store.frame().height == 1
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()

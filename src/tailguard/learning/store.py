@@ -479,6 +479,10 @@ class SelfLearnStore:
         except sa.exc.SQLAlchemyError as exc:
             raise LedgerError(f"cannot read the self-learn store: {exc}") from exc
         with conn:
+            # A deferred BEGIN on SQLite: a reader (the dashboard, the weekly cycle) never
+            # takes the write lock the agents' writer needs (the option means nothing elsewhere).
+            if self.engine.dialect.name == "sqlite":
+                conn = conn.execution_options(tailguard_read_only=True)
             yield conn
 
 
