@@ -38,7 +38,7 @@ from tailguard.control.batch import RunRequest
 from tailguard.control.results import Run, StepOutcome, StepResult
 from tailguard.control.store import gates as control_gates
 from tailguard.errors import TailguardError
-from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
+from tailguard.learning import Decision, OutcomeDue, SelfLearnStore, StatusUpdate
 from tailguard.metrics import ScorecardEngine
 from tailguard.pulse import PulseStore
 from tailguard.rules import RuleEngine, RuleSet
@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 #: The role of area-agent runs in the ledger.
 ROLE = "area_agent"
+
+#: The id column of each unit drill-down.
+_UNIT_ID = {"tech": "tech_id", "zip": "zip", "sku": "sku"}
 
 
 def initiator_of(area_id: str) -> str:
@@ -459,32 +462,42 @@ class AreaAgents:
         return out
 
     def _measure(self, now: datetime, sc: pl.DataFrame, units: Mapping[str, pl.DataFrame]) -> int:
+        """Record the outcome of every decision whose horizon has passed.
+
+        The outcome is the KPI's value now for the decision's target (its unit for entries
+        measured per unit, else its area). The due decisions are looked up with one join per
+        (table, KPI), not by turning whole drill-downs into dictionaries every hour.
+        """
         due = self.learning.due_for_outcome(now)
         if not due:
             return 0
-        area_rows = {row["area_id"]: row for row in sc.iter_rows(named=True)}
-        lookups: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
-        values: list[tuple[str, float | None]] = []
+        groups: dict[tuple[str, str], list[OutcomeDue]] = {}
         for d in due:
-            scope = self._scope.get(d.entry_id, "area")
-            if scope == "unit" and d.target_type in ("tech", "zip", "sku"):
-                table = lookups.get(d.target_type)
-                if table is None:
-                    frame = units.get(d.target_type)
-                    id_col = {"tech": "tech_id", "zip": "zip", "sku": "sku"}[d.target_type]
-                    table = lookups[d.target_type] = (
-                        {}
-                        if frame is None
-                        else {
-                            (r["area_id"], str(r[id_col])): r for r in frame.iter_rows(named=True)
-                        }
-                    )
-                row = table.get((d.area_id, d.target_id), {})
-            else:
-                row = area_rows.get(d.area_id, {})
-            value = row.get(d.outcome_kpi)
-            values.append((d.decision_id, None if value is None else float(value)))
-        return self.learning.record_outcomes(values, measured_at=now)
+            per_unit = self._scope.get(d.entry_id, "area") == "unit"
+            table = d.target_type if per_unit and d.target_type in _UNIT_ID else "area"
+            groups.setdefault((table, d.outcome_kpi), []).append(d)
+        found: dict[str, float | None] = {}
+        for (table, kpi), group in groups.items():
+            frame = sc if table == "area" else units.get(table)
+            if frame is None or kpi not in frame.columns:
+                continue
+            keys = ["area_id"] if table == "area" else ["area_id", _UNIT_ID[table]]
+            wanted = pl.DataFrame(
+                {
+                    "decision_id": [d.decision_id for d in group],
+                    "area_id": [d.area_id for d in group],
+                    **({} if table == "area" else {keys[1]: [d.target_id for d in group]}),
+                },
+                schema=dict.fromkeys(("decision_id", *keys), pl.String),
+            )
+            values = frame.select(
+                *(pl.col(k).cast(pl.String) for k in keys), pl.col(kpi).cast(pl.Float64)
+            ).unique(subset=keys, keep="last", maintain_order=True)
+            joined = wanted.join(values, on=keys, how="left")
+            found.update(zip(joined["decision_id"].to_list(), joined[kpi].to_list(), strict=True))
+        return self.learning.record_outcomes(
+            [(d.decision_id, found.get(d.decision_id)) for d in due], measured_at=now
+        )
 
     @property
     def open_runs(self) -> int:
