@@ -31,6 +31,7 @@ from tailguard.cli import main
 from tailguard.control.store import runs as control_runs
 from tailguard.events import open_bus
 from tailguard.learning import DecisionState
+from tailguard.ledger import Ledger
 
 from ._runs import Person, write_sim_events
 
@@ -81,9 +82,14 @@ def _run_status(runner: AgentRunner, run_ids: set[str]) -> dict[str, str]:
 
 
 def _verify(db: str) -> None:
+    """The chain verifies, and no run closed before it started (no epoch-stamped records)."""
     with pytest.raises(SystemExit) as done:
         main(["ledger", "verify", "--db", db])
     assert done.value.code == 0
+    with Ledger.open(db) as ledger:
+        for record in ledger.records(kind="run"):
+            ended = record.fields.get("completed_at")
+            assert ended is None or ended >= record.fields["started_at"], record.fields
 
 
 def _key(d: DecisionState) -> tuple[str, str, str]:
@@ -149,9 +155,12 @@ def test_a_new_runner_resumes_the_gates_people_decided_after_the_old_one_stopped
     assert set(runs.values()) == {"completed"}
     assert summary.recovered.gates == len(pending)
     assert summary.gates["approved"] >= 2
-    # The new runner ticked the old one's hours again and chose nothing still cooling down.
+    # The new runner caught up on the old one's hours without choosing in them again, then
+    # acted, choosing nothing still cooling down.
     new_decisions = [d for d in after.values() if d.decision_id not in before]
     assert new_decisions
+    last_old = max(d.decided_at for d in before.values())
+    assert min(d.decided_at for d in new_decisions) > last_old
     for d in new_decisions:
         for old_d in before.values():
             if _key(old_d) == _key(d):
@@ -194,6 +203,9 @@ def test_a_new_follow_runner_resumes_an_approval_before_any_event_arrives(
     assert summary.stopped_by == "stopped"
     assert received[gate.idempotency_key] == 1
     assert row["status"].item() == "executed"
+    # Resumed at the time the stores had reached, not at the new runner's epoch-zero clock.
+    assert row["executed_at"].item() >= gate.presented_at
+    _verify(db)
 
 
 def test_without_recovery_the_same_hours_choose_the_same_targets(

@@ -93,3 +93,34 @@ def test_a_refused_call_reports_the_python_validators_message() -> None:
         registry.validate("send_apology_credit", {"customer_ids": [""]})
     with pytest.raises(InvalidInputError, match="arguments are not JSON"):
         registry.validate("send_apology_credit", {"customer_ids": ["c"], "amount_usd": math.nan})
+
+
+@pytest.mark.parametrize(
+    ("schema", "value"),
+    [
+        ({"type": "number", "multipleOf": 0.01}, 0.07),  # exact decimals vs floating point
+        ({"type": "string", "pattern": "^\\s$"}, "\ufeff"),  # ECMA-262 \s vs Python's
+    ],
+    ids=["multipleOf", "pattern"],
+)
+def test_keywords_the_validators_disagree_on_use_the_python_validator(
+    schema: dict[str, Any], value: Any
+) -> None:
+    """Where the Rust validator would accept what the Python one refuses, it is not asked."""
+    import jsonschema_rs
+
+    wrapped = {"type": "object", "properties": {"x": schema}}
+    assert jsonschema_rs.Draft202012Validator(wrapped).is_valid({"x": value})  # the divergence
+    checker = ArgsValidator(wrapped)
+    assert checker.fast is None
+    assert checker.best_error({"x": value}) is not None
+
+
+def test_a_schema_only_python_compiles_still_registers() -> None:
+    """A Python-only regular expression (\\Z) does not break the tool's registration."""
+    checker = ArgsValidator(
+        {"type": "object", "properties": {"zip": {"type": "string", "pattern": "^\\d{5}\\Z"}}}
+    )
+    assert checker.fast is None
+    assert checker.best_error({"zip": "10115"}) is None
+    assert checker.best_error({"zip": "1011"}) is not None

@@ -106,10 +106,12 @@ class SimulatedApprover:
         # The poll's decisions go in one call, as an inbox's "decide the selected" does: each
         # is checked and recorded as it would be alone (ControlPlane.decide_many).
         outcomes = self.control.decide_many([request for _, request in due]) if due else []
+        unexpected: TailguardError | None = None
         for (call, request), outcome in zip(due, outcomes, strict=True):
             if isinstance(outcome, TailguardError):
                 if not isinstance(outcome, ConflictError | PermissionDeniedError):
-                    raise outcome
+                    unexpected = unexpected or outcome  # raised once the poll is counted
+                    continue
                 self.stats.conflicts += 1
                 self._plan[call.gate_id] = None
                 continue
@@ -119,4 +121,6 @@ class SimulatedApprover:
                 self.stats.rejected += 1
             self.stats.latencies_min.append((now - call.presented_at).total_seconds() / 60.0)
             decided.append(call.gate_id)
+        if unexpected is not None:
+            raise unexpected
         return decided

@@ -159,24 +159,28 @@ class Chooser:
         out: list[Choice] = []
         for area_id in sorted(situation.firing):
             triggers = situation.firing[area_id]
-            groups: dict[str, list[tuple[Entry, str]]] = {}
+            groups: dict[str, dict[str, tuple[Entry, list[str]]]] = {}
             # A signal names its own units (the spiking SKU, the clustering tech): when one
-            # entry has a signal and an area rule firing at once, the signal's pick comes first.
+            # entry has a signal and an area rule firing at once, the signal's pick is tried
+            # first, the rule's when the signal's units are all cooling down or filtered out.
             for name in sorted(triggers, key=lambda n: (n not in situation.signal_units, n)):
                 for entry in self._by_trigger.get(name, ()):
-                    pairs = groups.setdefault(entry.group, [])
-                    if all(e.id != entry.id for e, _ in pairs):
-                        pairs.append((entry, name))
+                    group_entries = groups.setdefault(entry.group, {})
+                    group_entries.setdefault(entry.id, (entry, []))[1].append(name)
             acted = 0
             # Groups in catalogue order: earlier entries are the operator's priorities.
             for group in sorted(groups, key=lambda g: self._order[g]):
                 if acted >= self.catalogue.max_actions_per_area_hour:
                     break
                 eligible = []
-                for entry, trigger in groups[group]:
-                    picked = self._target(entry, trigger, area_id, situation, ranked)
-                    if picked is not None and self._affordable(entry, area_id, situation.now):
-                        eligible.append((entry, trigger, picked))
+                for entry, names in groups[group].values():
+                    if not self._affordable(entry, area_id, situation.now):
+                        continue
+                    for trigger in names:
+                        picked = self._target(entry, trigger, area_id, situation, ranked)
+                        if picked is not None:
+                            eligible.append((entry, trigger, picked))
+                            break
                 if not eligible:
                     continue
                 weights = np.array([e.weight for e, _, _ in eligible], dtype=np.float64)

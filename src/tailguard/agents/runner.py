@@ -226,7 +226,12 @@ class AgentRunner(Feeding):
                 seed=config.seed,
             )
             self.summary = RunSummary(mode="", source="", dead_letter_path=str(config.dead_letter))
-            if self.learning.last_decided_at() is not None:
+            #: The last hour an earlier runner on these stores decided in: hours up to it are
+            #: caught up (they fill the windows, nothing is chosen again).
+            self.resumed_after = self.learning.last_decided_at()
+            if self.resumed_after is not None:
+                # What recovery records carries the time the stores had reached, not the epoch.
+                self.clock.set(max(self.clock.now(), self.resumed_after))
                 self.recover()
         except BaseException:
             self.close()
@@ -260,12 +265,16 @@ class AgentRunner(Feeding):
     def hour(self, as_of: datetime, events: pl.DataFrame, *, act: bool = True) -> TickReport | None:
         """The tick at ``as_of`` with the events of its hour (None: a warm-up hour, no tick).
 
-        A warm-up hour (``act`` false, or within the warm-up) only feeds the KPI windows and
+        A warm-up hour (``act`` false, within the warm-up, or an hour an earlier runner on
+        these stores already acted in: :attr:`resumed_after`) only feeds the KPI windows and
         the signals' history.
         """
-        self.clock.set(as_of)
         s = self.summary
-        if self.warming_up(as_of) or not act:  # (the first hour fixes the warm-up)
+        catching_up = self.resumed_after is not None and as_of <= self.resumed_after
+        # Caught-up hours are older than the clock a restart set: it does not go back.
+        self.clock.set(max(as_of, self.clock.now()) if catching_up else as_of)
+        warming = self.warming_up(as_of)  # (the first hour fixes the warm-up)
+        if warming or not act or catching_up:
             s.events += self.engine.ingest(events)
             self.agents.signals.update(events, as_of)
             s.warmup_hours += 1

@@ -83,9 +83,10 @@ _EMPTY_DETRACTORS = pl.DataFrame(
     }
 )
 _EMPTY_LATE = pl.DataFrame(schema={"job_id": pl.String, "ts": pl.Datetime("us", "UTC")})
-#: Hours a late arrival is remembered for the survey of its job (the simulated customers answer
-#: within 9 hours of the completion).
-_LATE_MEMORY_HOURS = 12
+#: Hours a late arrival is remembered for the survey of its job: a survey answered later than
+#: this counts as on time (the simulated customers answer within 9 hours of the completion; real
+#: survey tools chase for two or three days).
+_LATE_MEMORY_HOURS = 72
 _EMPTY_STOCK = pl.DataFrame(
     schema={"area_id": pl.String, "locker_id": pl.String, "sku": pl.String, "on_hand": pl.Int64}
 )

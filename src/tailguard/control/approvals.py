@@ -8,6 +8,7 @@ deadline expires and never runs. An approved call runs once across all processes
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -93,8 +94,16 @@ class GateMixin(RunRecorder):
         or the error ``decide`` would raise (a refused request writes nothing; the others are
         still decided). The records are the ones one-by-one decisions write, in the same
         order: a run whose last pending gate is decided here goes back to ``running`` once,
-        after that gate. Gates found past their deadline time out (in a second transaction)
-        and their requests get a ``ConflictError``.
+        after that gate (with one exception: a run with a gate decided here and another found
+        past its deadline resumes after the timeout, which is recorded second). Gates found
+        past their deadline time out in a second transaction and their requests get a
+        ``ConflictError``; a failure of that second transaction leaves those gates to the next
+        sweep and loses no decision.
+
+        Raises:
+            ConflictError: a gate read as pending under its lock was decided meanwhile (the
+                whole batch rolls back; it cannot happen while the locks hold).
+            LedgerError: the batch could not be recorded (nothing was decided).
         """
         out: list[GateDecision | TailguardError | None] = [None] * len(requests)
         expired: dict[str, int] = {}  # gate -> request index
@@ -104,13 +113,14 @@ class GateMixin(RunRecorder):
         with self._batch_tx() as tx:
             conn = tx.conn
             calls = self.gates.get_many_in(conn, [r.gate_id for r in requests])
+            allowed: dict[tuple[str, str, str], bool] = {}  # approvers asked once per kind
             won: list[tuple[int, PendingCall, str, dict[str, Any] | None]] = []
             for index, request in enumerate(requests):
                 call = calls.get(request.gate_id)
                 if call is None:
                     out[index] = NotFoundError(f"unknown approval gate {request.gate_id!r}")
                     continue
-                checked = self._check_decision(call, request, now)
+                checked = self._check_decision(call, request, now, allowed)
                 if isinstance(checked, TailguardError):
                     out[index] = checked
                     continue
@@ -149,7 +159,11 @@ class GateMixin(RunRecorder):
                 edited=edited is not None,
             )
         if expired:
-            self.expire_gates(now, gate_ids=list(expired))
+            # The decisions above are committed whatever happens here: a failure to record the
+            # timeouts now leaves them to the next sweep (the gates can never run: they are
+            # past their deadline), and each request still says its gate timed out.
+            with contextlib.suppress(TailguardError):
+                self.expire_gates(now, gate_ids=list(expired))
             for gate_id, index in expired.items():
                 deadline = calls[gate_id].expires_at  # the deadline, kept with the timeout
                 assert deadline is not None
@@ -158,7 +172,11 @@ class GateMixin(RunRecorder):
         return [o for o in out if o is not None]
 
     def _check_decision(
-        self, call: PendingCall, request: DecisionRequest, now: datetime
+        self,
+        call: PendingCall,
+        request: DecisionRequest,
+        now: datetime,
+        allowed: dict[tuple[str, str, str], bool],
     ) -> tuple[str, dict[str, Any] | None] | TailguardError | None:
         """``(final decision, edited args)``, why ``decide`` refuses, or None: expired."""
         approver_id = request.approver_id
@@ -174,9 +192,12 @@ class GateMixin(RunRecorder):
             return PermissionDeniedError(
                 f"{approver_id!r} started this run and may not decide its gates"
             )
-        if not self.approvers.can_decide(
-            approver_id, tool_name=call.tool_name, risk_level=call.risk_level
-        ):
+        key = (approver_id, call.tool_name, call.risk_level)
+        if key not in allowed:
+            allowed[key] = self.approvers.can_decide(
+                approver_id, tool_name=call.tool_name, risk_level=call.risk_level
+            )
+        if not allowed[key]:
             return PermissionDeniedError(
                 f"{approver_id!r} may not decide gates for {call.tool_name}"
             )
@@ -349,24 +370,35 @@ class GateMixin(RunRecorder):
 
         Returns the gates expired here.
         """
-        only = None if gate_ids is None else set(gate_ids)
         now = now or self.clock.now()
         at = now.timestamp()
+        overdue = [
+            gates.c.decision == "pending",
+            gates.c.expires_at.is_not(None),
+            gates.c.expires_at <= at,
+        ]
         with self._batch_tx() as tx:
             conn = tx.conn
+            # Rows are locked in gate-id order, as every batch locks gates (GateStore.rows_in),
+            # so two batches over the same gates on PostgreSQL wait for each other, never
+            # deadlock; the records then follow the order the gates were presented in.
+            if gate_ids is None:
+                rows = list(
+                    conn.execute(
+                        sa.select(gates).where(*overdue).order_by(gates.c.gate_id).with_for_update()
+                    )
+                )
+            else:
+                rows = [
+                    row
+                    for row in self.gates.rows_in(conn, gate_ids, lock=True).values()
+                    if row.decision == "pending"
+                    and row.expires_at is not None
+                    and row.expires_at <= at
+                ]
             due = [
                 pending_of_row(row)
-                for row in conn.execute(
-                    sa.select(gates)
-                    .where(
-                        gates.c.decision == "pending",
-                        gates.c.expires_at.is_not(None),
-                        gates.c.expires_at <= at,
-                    )
-                    .order_by(gates.c.presented_at, gates.c.gate_id)
-                    .with_for_update()
-                )
-                if only is None or row.gate_id in only
+                for row in sorted(rows, key=lambda r: (r.presented_at, r.gate_id))
             ]
             if not due:
                 return []

@@ -217,11 +217,19 @@ class GateStore:
     def rows_in(
         self, conn: sa.Connection, gate_ids: Iterable[str], *, lock: bool = False
     ) -> dict[str, Any]:
-        """gate id -> its row, for the gates that exist, inside the caller's transaction."""
-        ids = list(dict.fromkeys(gate_ids))
+        """gate id -> its row, for the gates that exist, inside the caller's transaction.
+
+        With ``lock``, rows are locked in gate-id order (every batch locks gates so, which on
+        PostgreSQL makes two batches over the same gates wait for each other, not deadlock).
+        """
+        ids = sorted(set(gate_ids))
         out: dict[str, Any] = {}
         for lo in range(0, len(ids), IN_CHUNK):
-            query = sa.select(gates).where(gates.c.gate_id.in_(ids[lo : lo + IN_CHUNK]))
+            query = (
+                sa.select(gates)
+                .where(gates.c.gate_id.in_(ids[lo : lo + IN_CHUNK]))
+                .order_by(gates.c.gate_id)
+            )
             if lock:
                 query = query.with_for_update()
             out.update({row.gate_id: row for row in conn.execute(query)})

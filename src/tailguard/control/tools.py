@@ -130,16 +130,37 @@ class Tool:
     policy: Policy | None = None
 
 
+#: Keywords whose meaning the Python and Rust validators implement differently.
+_DIVERGENT = frozenset({"format", "pattern", "patternProperties", "multipleOf"})
+
+
+def _keywords(schema: Any) -> set[str]:
+    """Every key used anywhere in a JSON schema (nested schemas and property names too)."""
+    found: set[str] = set()
+    todo = [schema]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, Mapping):
+            found.update(str(k) for k in node)
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    return found
+
+
 class ArgsValidator:
     """A tool's compiled argument schema: Draft 2020-12 with format checks.
 
     Every governed call is validated, so this is on the hot path of the hourly tick (the
     pure-Python validator took ~0.2 ms a call, a tenth of the tick). A schema without
-    ``format`` keywords is first checked by the Rust validator (``jsonschema_rs``); arguments
-    it accepts pass, anything it refuses goes to the Python validator, whose error (the best
-    match) is the one reported, so messages do not depend on the fast path. Schemas with
-    ``format`` go to the Python validator only: format checks are where implementations differ.
-    A property test holds the two validators to the same verdicts on the catalogue's schemas.
+    the keywords where the two implementations are known to differ is first checked by the
+    Rust validator (``jsonschema_rs``); arguments it accepts pass, anything it refuses goes to
+    the Python validator, whose error (the best match) is the one reported, so messages do not
+    depend on the fast path. Schemas with ``format`` (format checkers differ), ``pattern`` or
+    ``patternProperties`` (ECMA-262 against Python regular expressions: ``\\s``, ``\\Z``) or
+    ``multipleOf`` (exact decimals against floating point: 0.07 is a multiple of 0.01 for one
+    and not the other), and any schema the Rust validator cannot compile, go to the Python
+    validator only. A property test holds the two to the same verdicts on the tool schemas.
     """
 
     __slots__ = ("fast", "full")
@@ -147,8 +168,11 @@ class ArgsValidator:
     def __init__(self, schema: dict[str, Any]) -> None:
         self.full = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
         self.fast: Any = None
-        if '"format"' not in json.dumps(schema):
-            self.fast = jsonschema_rs.Draft202012Validator(schema, validate_formats=False)
+        if not _DIVERGENT.intersection(_keywords(schema)):
+            try:
+                self.fast = jsonschema_rs.Draft202012Validator(schema, validate_formats=False)
+            except (jsonschema_rs.ValidationError, ValueError):
+                self.fast = None  # a schema only the Python validator compiles: it alone checks
 
     def best_error(self, instance: Any) -> jsonschema.ValidationError | None:
         """The most relevant schema violation of ``instance``, or None when it is valid."""
