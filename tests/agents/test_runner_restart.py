@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
-import redis
 import sqlalchemy as sa
 
 from tailguard.agents.catalogue import default_catalogue
@@ -42,27 +40,6 @@ FINAL = {"executed", "rejected", "timeout", "failed"}
 def sim_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Nine simulated days of three areas (seven fill the windows)."""
     return write_sim_events(tmp_path_factory.mktemp("events") / "events.jsonl", days=9)
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis]),
-    ]
-)
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """(ledger URL, pulse URL) on each backend pair, cleaned up afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}", str(tmp_path / "pulse.db")
-        return
-    url = request.getfixturevalue("redis_url")
-    prefix = request.getfixturevalue("unique_prefix")
-    yield str(request.getfixturevalue("pg_url")), f"{url}?prefix={prefix}"
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def _config(db: str, pulse: str, url: str, tmp_path: Path) -> RunnerConfig:

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from tailguard.control.budget import RunBudget, RunTotals, check_open_row
 from tailguard.control.records import jsonable
 from tailguard.control.results import PendingCall, Run, StepOutcome, StepResult
-from tailguard.control.store import IN_CHUNK, claims, runs
+from tailguard.control.store import IN_CHUNK, claims, rows_by_key, runs
 from tailguard.control.tools import canonical_json
 from tailguard.control.wrappers import Attempt, Call
 from tailguard.errors import BudgetExceededError, ConflictError, TailguardError
@@ -182,14 +182,8 @@ def claim_json(result: StepResult) -> str:
 
 
 def rows_by_id(conn: sa.Connection, run_ids: set[str], *, lock: bool = False) -> dict[str, Any]:
-    ids = sorted(run_ids)
-    out: dict[str, Any] = {}
-    for lo in range(0, len(ids), IN_CHUNK):
-        query = sa.select(runs).where(runs.c.run_id.in_(ids[lo : lo + IN_CHUNK]))
-        if lock:
-            query = query.with_for_update()
-        out.update({row.run_id: row for row in conn.execute(query)})
-    return out
+    """run id -> its row (locked in run-id order with ``lock``)."""
+    return rows_by_key(conn, runs.c.run_id, run_ids, lock=lock)
 
 
 def budget_refusal(call: Call, used: RunUsage, now: datetime, *, wall_time: bool) -> Attempt | None:

@@ -18,7 +18,14 @@ from typing import Any, Protocol, runtime_checkable
 import sqlalchemy as sa
 
 from tailguard.control.results import PendingCall
-from tailguard.control.store import IN_CHUNK, ControlStore, claims, gates, insert_ignore
+from tailguard.control.store import (
+    IN_CHUNK,
+    ControlStore,
+    claims,
+    gates,
+    insert_ignore,
+    rows_by_key,
+)
 from tailguard.control.tools import canonical_json
 from tailguard.errors import ConflictError, NotFoundError
 
@@ -217,23 +224,10 @@ class GateStore:
     def rows_in(
         self, conn: sa.Connection, gate_ids: Iterable[str], *, lock: bool = False
     ) -> dict[str, Any]:
-        """gate id -> its row, for the gates that exist, inside the caller's transaction.
-
-        With ``lock``, rows are locked in gate-id order (every batch locks gates so, which on
-        PostgreSQL makes two batches over the same gates wait for each other, not deadlock).
+        """gate id -> its row, for the gates that exist, inside the caller's transaction
+        (locked in gate-id order with ``lock``: see :func:`~tailguard.control.store.rows_by_key`).
         """
-        ids = sorted(set(gate_ids))
-        out: dict[str, Any] = {}
-        for lo in range(0, len(ids), IN_CHUNK):
-            query = (
-                sa.select(gates)
-                .where(gates.c.gate_id.in_(ids[lo : lo + IN_CHUNK]))
-                .order_by(gates.c.gate_id)
-            )
-            if lock:
-                query = query.with_for_update()
-            out.update({row.gate_id: row for row in conn.execute(query)})
-        return out
+        return rows_by_key(conn, gates.c.gate_id, gate_ids, lock=lock)
 
     def get_many_in(self, conn: sa.Connection, gate_ids: Iterable[str]) -> dict[str, PendingCall]:
         """:meth:`get` of several gates inside the caller's transaction (row-locked)."""

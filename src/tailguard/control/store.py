@@ -12,7 +12,7 @@ another writer on either backend. Payloads are JSON text, never pickle.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -193,6 +193,24 @@ class ControlStore:
         """Serialise on ``name`` until ``conn``'s transaction ends (row lock / write lock)."""
         insert_ignore(conn, locks, {"name": name, "n": 0})
         conn.execute(sa.update(locks).where(locks.c.name == name).values(n=locks.c.n + 1))
+
+
+def rows_by_key(
+    conn: sa.Connection, column: sa.Column[Any], keys: Iterable[str], *, lock: bool = False
+) -> dict[str, Any]:
+    """key -> row of ``column``'s table for the keys that exist, in chunks of :data:`IN_CHUNK`.
+
+    With ``lock``, rows are locked (FOR UPDATE on PostgreSQL) in key order: every batch locks
+    rows of a table in that one order, so two batches over the same rows wait, never deadlock.
+    """
+    ids = sorted(set(keys))
+    out: dict[str, Any] = {}
+    for lo in range(0, len(ids), IN_CHUNK):
+        query = sa.select(column.table).where(column.in_(ids[lo : lo + IN_CHUNK])).order_by(column)
+        if lock:
+            query = query.with_for_update()
+        out.update({getattr(row, column.name): row for row in conn.execute(query)})
+    return out
 
 
 def insert_ignore(conn: sa.Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
