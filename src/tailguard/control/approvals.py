@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailguard.clock import format_ts
-from tailguard.control.batch_parts import rows_by_id
+from tailguard.control.batch_parts import replayed_result, rows_by_id
 from tailguard.control.budget import FINISHED_STATUSES, totals_of_row
 from tailguard.control.gates import Approvers, pending_of_row
 from tailguard.control.records import RunRecorder, jsonable, pending_dict, run_of_row
@@ -25,7 +25,6 @@ from tailguard.control.results import (
     DecisionRequest,
     GateDecision,
     PendingCall,
-    StepOutcome,
     StepResult,
 )
 from tailguard.control.store import gates, runs
@@ -322,24 +321,10 @@ class GateMixin(RunRecorder):
                 "approved and unclaimed"
             )
         if not self.gates.claim(gate_id, now=now):
-            stored = self.gates.claim_result(gate_id)
-            if stored is None:
-                raise ConflictError(
-                    f"gate {gate_id} is being resumed elsewhere (or its resumer crashed; "
-                    f"reconcile with idempotency key {call.idempotency_key})"
-                )
-            return StepResult(
-                outcome=StepOutcome(stored["outcome"]),
-                run_id=call.run_id,
-                step_id=call.step_id,
-                tool_name=call.tool_name,
-                value=stored.get("value"),
-                gate_id=gate_id,
-                reason=stored.get("reason"),
-                retries=int(stored.get("retries", 0)),
-                latency_ms=stored.get("latency_ms"),
-                replayed=True,
-            )
+            replayed = replayed_result(call, self.gates.claim_result(gate_id))
+            if isinstance(replayed, TailguardError):
+                raise replayed
+            return replayed
         result = self._run_call(
             Call(
                 run=self.get_run(call.run_id),

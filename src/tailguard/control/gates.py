@@ -212,15 +212,6 @@ class GateStore:
         if won != len(decided):
             raise ConflictError(f"{len(decided) - won} of the gates were no longer pending")
 
-    def get_in(self, conn: sa.Connection, gate_id: str) -> PendingCall:
-        """:meth:`get` inside the caller's transaction (row-locked on PostgreSQL)."""
-        row = conn.execute(
-            sa.select(gates).where(gates.c.gate_id == gate_id).with_for_update()
-        ).one_or_none()
-        if row is None:
-            raise NotFoundError(f"unknown approval gate {gate_id!r}")
-        return pending_of_row(row)
-
     def rows_in(
         self, conn: sa.Connection, gate_ids: Iterable[str], *, lock: bool = False
     ) -> dict[str, Any]:
