@@ -14,11 +14,36 @@ from urllib.parse import quote
 
 import pytest
 
+from _timetravel import start_clock_travel, stop_clock_travel
+
 PG_URL = os.environ.get(
     "TAILGUARD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("TAILGUARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 NATS_URL = os.environ.get("TAILGUARD_TEST_NATS_URL", "nats://127.0.0.1:4222")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock-ahead-days",
+        type=int,
+        default=int(os.environ.get("TAILGUARD_TEST_CLOCK_AHEAD_DAYS", "0") or 0),
+        help="run the whole session with the real clock moved this many days ahead "
+        "(time-machine); a test that fails only because of the date is a bug",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    start_clock_travel(int(config.getoption("--clock-ahead-days")))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stop_clock_travel()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    days = int(config.getoption("--clock-ahead-days"))
+    return f"clock moved {days} days ahead (time-machine)" if days else None
 
 
 def _require(host: str, port: int, what: str) -> None:

@@ -13,6 +13,7 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests._timetravel import start_clock_travel
 from tests.browser.seed import make_registry
 
 from tailguard.service import ServiceSettings, create_app
@@ -20,6 +21,7 @@ from tailguard.service import ServiceSettings, create_app
 
 def main() -> None:
     """Serve on 127.0.0.1 until killed."""
+    start_clock_travel()  # the same date as the test session (TAILGUARD_TEST_CLOCK_AHEAD_DAYS)
     ledger, pulse, port, side_effects = sys.argv[1:5]
     settings = ServiceSettings(
         ledger_url=ledger,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from tailguard.clock import format_ts
 from tailguard.mcp import GovernedMcpServer, McpStack
 from tailguard.service.auth import KeyStore
 
@@ -87,9 +89,9 @@ def test_http_lists_calls_and_follows_up_an_approval(
         read = await client.call_tool("get_carrier_details", args)
         assert read.is_error is False
         state["read"] = structured(read)
+        when = format_ts(stack.control.clock.now() + timedelta(days=3))
         gated = await client.call_tool(
-            "schedule_interview",
-            {"candidate": "John", "scheduledFor": "2026-12-03T15:00:00Z", "kind": "phone"},
+            "schedule_interview", {"candidate": "John", "scheduledFor": when, "kind": "phone"}
         )
         state["gated"] = structured(gated)
 

@@ -33,12 +33,12 @@ def _value(v: float | None) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
 
 
-def _breaches(scorecard: pl.DataFrame, rules: Any) -> dict[tuple[str, str], str]:
+def _breaches(scorecard: pl.DataFrame, rules: Any, as_of: datetime) -> dict[tuple[str, str], str]:
     """(area, kpi) -> worst severity among rules it breaches, for marking table cells."""
     from tailguard.rules import RuleEngine
 
     marks: dict[tuple[str, str], str] = {}
-    for alert in RuleEngine(rules).evaluate(scorecard, datetime.now().astimezone()):
+    for alert in RuleEngine(rules).evaluate(scorecard, as_of):
         key = (alert.area_id, alert.kpi)
         if marks.get(key) != "critical":
             marks[key] = alert.severity
@@ -111,7 +111,9 @@ def register(app: typer.Typer) -> None:
             )
             return
         _table(
-            sc, _breaches(sc, builtin_rules()), f"Scorecard at {format_ts(when)}, W={window_days} d"
+            sc,
+            _breaches(sc, builtin_rules(), when),
+            f"Scorecard at {format_ts(when)}, W={window_days} d",
         )
         typer.echo(f"dead letter: {result.dead_letter_count} event(s) -> {result.dead_letter_path}")
 
