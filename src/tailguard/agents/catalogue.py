@@ -114,6 +114,12 @@ class _PolicySpec(BaseModel):
     approval_timeout: float | None = Field(default=None, gt=0)
 
 
+class _LevelSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    args: dict[str, Any] = Field(min_length=1)
+    cost_usd: float | None = Field(default=None, ge=0)
+
+
 class _EntrySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
@@ -132,6 +138,7 @@ class _EntrySpec(BaseModel):
     weekly_budget_usd: float | None = Field(default=None, ge=0)
     weekly_max_actions: int | None = Field(default=None, ge=1)
     outcome: _OutcomeSpec | None = None
+    levels: list[_LevelSpec] = Field(default_factory=list, max_length=8)
 
 
 class _FileSpec(BaseModel):
@@ -153,6 +160,14 @@ class Target:
     by: str | None
     where: Mapping[str, Mapping[str, float]]
     max_units: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Level:
+    """An alternative argument level of an entry that the learning policy may choose."""
+
+    args: Mapping[str, Any]
+    cost_usd: float
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -185,6 +200,17 @@ class Entry:
     weekly_max_actions: int | None
     outcome: Outcome | None
     source: str
+    levels: tuple[Level, ...] = ()
+
+    def level_args(self, level: int) -> Mapping[str, Any]:
+        """The arguments at ``level`` (0: the entry's own; i: its i-th alternative level)."""
+        if level == 0:
+            return self.args
+        return {**self.args, **self.levels[level - 1].args}
+
+    def level_cost(self, level: int) -> float:
+        """The estimated cost at ``level``."""
+        return self.cost_usd if level == 0 else self.levels[level - 1].cost_usd
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -211,6 +237,10 @@ class Catalogue:
     source: str
     area_budget_pacing: Literal["daily", "none"] = "none"
     digest: str
+
+    def groups(self) -> dict[str, str]:
+        """Entry id -> its group."""
+        return {e.id: e.group for e in self.entries}
 
     def by_trigger(self) -> dict[str, list[Entry]]:
         """Entries per trigger name."""
@@ -328,6 +358,10 @@ def _entry(spec: _EntrySpec, path: Path_, lines: Lines, file: str, rules: frozen
     for name in spec.args:
         if name not in schema["properties"]:
             raise fail("args", f"{spec.kind} has no argument {name!r}")
+    for level in spec.levels:
+        for name in level.args:
+            if name not in schema["properties"] or name == target_arg:
+                raise fail("levels", f"{spec.kind} has no level argument {name!r}")
     try:
         policy = Policy(**spec.policy.model_dump())
     except Exception as exc:
@@ -375,6 +409,13 @@ def _entry(spec: _EntrySpec, path: Path_, lines: Lines, file: str, rules: frozen
         weekly_max_actions=spec.weekly_max_actions,
         outcome=outcome,
         source=f"{file}:{line}" if line else file,
+        levels=tuple(
+            Level(
+                args=dict(level.args),
+                cost_usd=spec.cost_usd if level.cost_usd is None else level.cost_usd,
+            )
+            for level in spec.levels
+        ),
     )
 
 

@@ -23,6 +23,8 @@ import polars as pl
 
 from tailguard.agents.catalogue import TARGET_ARG, Catalogue, Entry
 from tailguard.learning import DecisionState
+from tailguard.learning.arms import arm_id, bucket_of, hold_arm, is_hold
+from tailguard.learning.policy import ChoicePolicy, FixedPolicy
 
 _OPS = {
     "<": lambda c, v: c < v,
@@ -62,6 +64,14 @@ class Choice:
     propensity: float
     context: dict[str, Any]
     baseline_value: float | None
+    arm: str = ""
+    policy_version: str = ""
+    cost_usd: float = 0.0
+
+    @property
+    def hold(self) -> bool:
+        """Whether the policy chose to do nothing about this tail (logged, measured, no call)."""
+        return is_hold(self.arm)
 
 
 @dataclass(slots=True)
@@ -120,16 +130,36 @@ class _Ranked:
 
 
 class Chooser:
-    """The hourly choice policy over a catalogue (see the module docstring).
+    """The hourly choice over a catalogue (see the module docstring).
 
     Args:
         catalogue: the entries.
         seed: the random stream's seed (a run with the same seed chooses the same).
+        policy: the choice probabilities of each group's arms (default: the catalogue's fixed
+            weights over the entries' own arguments, as before learning existed).
+        area_types: area id -> its type (urban, suburban, rural), a public attribute of the
+            area that the policy's context uses (unknown when absent).
+        explore: offer the entries' alternative argument levels and each group's hold arm
+            (default: whenever the policy is not the fixed one).
     """
 
-    def __init__(self, catalogue: Catalogue, *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        *,
+        seed: int = 0,
+        policy: ChoicePolicy | None = None,
+        area_types: Mapping[str, str] | None = None,
+        explore: bool | None = None,
+    ) -> None:
         self.catalogue = catalogue
         self.seed = seed
+        self.policy: ChoicePolicy = policy or FixedPolicy(
+            weights={e.id: e.weight for e in catalogue.entries},
+            version=catalogue.policy_version,
+        )
+        self.area_types = dict(area_types or {})
+        self.explore = not isinstance(self.policy, FixedPolicy) if explore is None else explore
         self.states: dict[str, AreaState] = {}
         self._by_trigger = catalogue.by_trigger()
         self._order: dict[str, int] = {}
@@ -183,10 +213,11 @@ class Chooser:
                             break
                 if not eligible:
                     continue
-                weights = np.array([e.weight for e, _, _ in eligible], dtype=np.float64)
-                probs = weights / weights.sum()
-                i = int(rng.choice(len(eligible), p=probs)) if len(eligible) > 1 else 0
-                entry, trigger, (target_id, args, unit_row) = eligible[i]
+                arms, options = self._arms(group, eligible, area_id, situation.now)
+                bucket = bucket_of(self.area_types.get(area_id), eligible[0][2][2])
+                probs = self.policy.probabilities(group, bucket, arms, rng)
+                i = int(rng.choice(len(arms), p=probs)) if len(arms) > 1 else 0
+                entry, trigger, (target_id, args, unit_row), level = options[i]
                 choice = self._commit(
                     entry,
                     trigger,
@@ -198,12 +229,52 @@ class Chooser:
                     kpis.get(area_id, {}),
                     triggers,
                     situation.now,
+                    arm=arms[i],
+                    level=level,
+                    learning={
+                        "arm": arms[i],
+                        "group": group,
+                        "bucket": bucket,
+                        "arms": arms,
+                        "probs": [round(float(p), 6) for p in probs],
+                    },
                 )
                 out.append(choice)
                 acted += 1
         return out
 
     # ----------------------------------------------------------------- pieces
+
+    def _arms(
+        self,
+        group: str,
+        eligible: list[tuple[Entry, str, tuple[str, dict[str, Any], dict[str, Any]]]],
+        area_id: str,
+        now: datetime,
+    ) -> tuple[list[str], list[tuple[Entry, str, tuple[str, dict[str, Any], dict[str, Any]], int]]]:
+        """The group's arms: each eligible entry at each affordable level, then hold.
+
+        Without exploration, only each entry's own level (the fixed policy's choice set). The
+        hold arm stands for the first eligible entry's target (its outcome is measured there).
+        """
+        arms: list[str] = []
+        options: list[tuple[Entry, str, tuple[str, dict[str, Any], dict[str, Any]], int]] = []
+        for entry, trigger, (target_id, args, row) in eligible:
+            arms.append(arm_id(entry.id, 0))
+            options.append((entry, trigger, (target_id, args, row), 0))
+            if not self.explore:
+                continue
+            for level in range(1, len(entry.levels) + 1):
+                if not self._affordable(entry, area_id, now, cost=entry.level_cost(level)):
+                    continue
+                level_args = {**args, **entry.levels[level - 1].args}
+                arms.append(arm_id(entry.id, level))
+                options.append((entry, trigger, (target_id, level_args, row), level))
+        if self.explore:
+            entry, trigger, picked = eligible[0]
+            arms.append(hold_arm(group))
+            options.append((entry, trigger, picked, -1))
+        return arms, options
 
     def _rank(self, sit: Situation) -> dict[tuple[str, str], _Ranked]:
         """Per (entry, trigger): each area's best candidate units, best first (top 20).
@@ -287,16 +358,19 @@ class Chooser:
         until = st.cooldown_until.get((entry_id, target))
         return until is not None and now < until
 
-    def _affordable(self, entry: Entry, area_id: str, now: datetime) -> bool:
+    def _affordable(
+        self, entry: Entry, area_id: str, now: datetime, *, cost: float | None = None
+    ) -> bool:
         st = self.state(area_id)
         week = week_key(now)
+        cost = entry.cost_usd if cost is None else cost
         cap = self.catalogue.area_weekly_budget_usd
-        if cap is not None and st.spend.get(week, 0.0) + entry.cost_usd > paced(
+        if cap is not None and st.spend.get(week, 0.0) + cost > paced(
             cap, now, self.catalogue.area_budget_pacing
         ):
             return False
         if entry.weekly_budget_usd is not None and (
-            st.entry_spend.get((entry.id, week), 0.0) + entry.cost_usd > entry.weekly_budget_usd
+            st.entry_spend.get((entry.id, week), 0.0) + cost > entry.weekly_budget_usd
         ):
             return False
         return not (
@@ -316,26 +390,34 @@ class Chooser:
         kpis: Mapping[str, Any],
         triggers: Mapping[str, float | None],
         now: datetime,
+        *,
+        arm: str = "",
+        level: int = 0,
+        learning: Mapping[str, Any] | None = None,
     ) -> Choice:
         st = self.state(area_id)
         week = week_key(now)
         key = target_id if entry.target.unit not in ("customers", "area") else "*"
+        # Holding starts the cooldown too: the same tail of the same unit is looked at again
+        # when the entry could act on it again, not every hour.
         st.cooldown_until[(entry.id, key)] = now + entry.cooldown
-        st.spend[week] = st.spend.get(week, 0.0) + entry.cost_usd
-        st.entry_spend[(entry.id, week)] = st.entry_spend.get((entry.id, week), 0.0) + (
-            entry.cost_usd
-        )
-        st.entry_count[(entry.id, week)] = st.entry_count.get((entry.id, week), 0) + 1
-        if entry.target.unit == "customers":
-            st.credited.update(args[TARGET_ARG[entry.kind]])
         decision_id = f"dec-{uuid.uuid4().hex[:16]}"
-        self._reserved[decision_id] = (area_id, entry.id, week, entry.cost_usd)
+        cost = 0.0
+        if level >= 0:
+            cost = entry.level_cost(level)
+            st.spend[week] = st.spend.get(week, 0.0) + cost
+            st.entry_spend[(entry.id, week)] = st.entry_spend.get((entry.id, week), 0.0) + cost
+            st.entry_count[(entry.id, week)] = st.entry_count.get((entry.id, week), 0) + 1
+            if entry.target.unit == "customers":
+                st.credited.update(args[TARGET_ARG[entry.kind]])
+            self._reserved[decision_id] = (area_id, entry.id, week, cost)
         baseline: float | None = None
         if entry.outcome is not None:
             source = unit_row if entry.outcome.scope == "unit" else kpis
             value = source.get(entry.outcome.kpi)
             baseline = None if value is None else float(value)
         unit = {k: v for k, v in unit_row.items() if k != "area_id"}
+        arm = arm or arm_id(entry.id, 0)
         return Choice(
             decision_id=decision_id,
             area_id=area_id,
@@ -349,8 +431,12 @@ class Chooser:
                 "kpis": {k: v for k, v in kpis.items() if k != "area_id"},
                 "triggers": dict(triggers),
                 "unit": unit,
+                **(learning or {}),
             },
             baseline_value=baseline,
+            arm=arm,
+            policy_version=self.policy.version,
+            cost_usd=cost,
         )
 
     def restore(self, decisions: Iterable[DecisionState]) -> int:
@@ -381,16 +467,20 @@ class Chooser:
             st.cooldown_until[(entry.id, key)] = max(
                 until, st.cooldown_until.get((entry.id, key), until)
             )
+            if d.kind == "hold":  # a hold only started its cooldown
+                n += 1
+                continue
             count_key = (entry.id, week)
             st.entry_count[count_key] = st.entry_count.get(count_key, 0) + 1
             if entry.target.unit == "customers":
                 credited = d.args.get(TARGET_ARG[entry.kind], [])
                 st.credited.update(credited if isinstance(credited, list) else [])
             if d.status not in released:
-                st.spend[week] = st.spend.get(week, 0.0) + entry.cost_usd
-                st.entry_spend[count_key] = st.entry_spend.get(count_key, 0.0) + entry.cost_usd
+                cost = entry.level_cost(_level_of(d, entry))
+                st.spend[week] = st.spend.get(week, 0.0) + cost
+                st.entry_spend[count_key] = st.entry_spend.get(count_key, 0.0) + cost
                 if d.status in ("decided", "pending_approval"):
-                    self._reserved[d.decision_id] = (d.area_id, entry.id, week, entry.cost_usd)
+                    self._reserved[d.decision_id] = (d.area_id, entry.id, week, cost)
             n += 1
         return n
 
@@ -409,3 +499,11 @@ class Chooser:
     def settle(self, decision_id: str) -> None:
         """Forget a decision's budget bookkeeping once it executed (its spend stays)."""
         self._reserved.pop(decision_id, None)
+
+
+def _level_of(d: DecisionState, entry: Entry) -> int:
+    """The argument level a recorded decision played (its arguments tell; 0 when none fits)."""
+    for level in range(len(entry.levels), 0, -1):
+        if all(d.args.get(k) == v for k, v in entry.levels[level - 1].args.items()):
+            return level
+    return 0

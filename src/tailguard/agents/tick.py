@@ -39,9 +39,12 @@ from tailguard.control.results import Run, StepOutcome, StepResult
 from tailguard.control.store import gates as control_gates
 from tailguard.errors import TailguardError
 from tailguard.learning import Decision, OutcomeDue, SelfLearnStore, StatusUpdate
+from tailguard.learning.loop import PolicyLearner, UpdateReport
+from tailguard.learning.policy import ChoicePolicy
 from tailguard.metrics import ScorecardEngine
 from tailguard.pulse import PulseStore
 from tailguard.rules import RuleEngine, RuleSet
+from tailguard.rules.guardbands import GUARD_BANDS, inside_expr
 
 if TYPE_CHECKING:
     from tailguard.agents.recovery import Recovery
@@ -126,6 +129,7 @@ class TickReport:
     timeouts: int = 0
     failed: int = 0
     outcomes_measured: int = 0
+    held: int = 0
     runs: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -149,6 +153,11 @@ class AreaAgents:
         pulse: the pulse store (None: not written).
         signals: the agent's event memory (default thresholds if None).
         seed: the choice policy's random seed.
+        learner: the learning policy with its nightly update and guardrail (None: the
+            catalogue's fixed weights choose).
+        area_types: area id -> urban, suburban or rural (the learning policy's context).
+        choice_policy: a policy that does not learn (uniform choice, an evaluation oracle);
+            ignored when ``learner`` is given; None: the catalogue's fixed weights.
     """
 
     def __init__(
@@ -163,6 +172,9 @@ class AreaAgents:
         pulse: PulseStore | None = None,
         signals: Signals | None = None,
         seed: int = 0,
+        learner: PolicyLearner | None = None,
+        area_types: Mapping[str, str] | None = None,
+        choice_policy: ChoicePolicy | None = None,
     ) -> None:
         self.catalogue = catalogue
         self.control = control
@@ -172,7 +184,11 @@ class AreaAgents:
         self.clock = clock
         self.pulse = pulse
         self.signals = signals or Signals()
-        self.chooser = Chooser(catalogue, seed=seed)
+        self.learner = learner
+        self.updates: list[UpdateReport] = []
+        self._last_night: Any = None
+        policy = learner.start(clock.now()) if learner is not None else choice_policy
+        self.chooser = Chooser(catalogue, seed=seed, policy=policy, area_types=area_types)
         self.last_scorecard: pl.DataFrame | None = None
         self._open: dict[str, _Open] = {}  # run_id -> open run with pending gates
         self._units_needed = {e.target.unit for e in catalogue.entries}
@@ -193,6 +209,9 @@ class AreaAgents:
         if self.pulse is not None:
             self.pulse.write(now, sc)
         lap("pulse")
+        if self.learner is not None:
+            self._learn(now, sc)
+            lap("learn")
         self.signals.update(events, now)
         alerts = [a for a in self.rule_engine.evaluate(sc, now) if a.state == "firing"]
         firing: dict[str, dict[str, float | None]] = {}
@@ -244,16 +263,45 @@ class AreaAgents:
 
     # --------------------------------------------------------------- pieces
 
+    def _learn(self, now: datetime, sc: pl.DataFrame) -> None:
+        """Feed the guardrail this hour's share of areas inside every guard-band; at the
+        first tick of each day, run the nightly update and choose with its version."""
+        assert self.learner is not None
+        bands = [inside_expr(b).fill_null(True) for b in GUARD_BANDS if b.kind == "threshold"]
+        if sc.height:
+            share = sc.select(pl.all_horizontal(bands).cast(pl.Float64).mean()).item()
+            self.learner.observe(None if share is None else 100.0 * float(share))
+        if now.hour == 0 and self._last_night != now.date():
+            self._last_night = now.date()
+            update = self.learner.nightly(now)
+            if update is not None:
+                self.updates.append(update)
+            self.chooser.policy = self.learner.policy
+
     def _units(
         self, now: datetime, surges: pl.DataFrame, clusters: pl.DataFrame
     ) -> dict[str, pl.DataFrame]:
         units: dict[str, pl.DataFrame] = {}
         if "tech" in self._units_needed:
             counts = self.signals.detractor_counts().select("area_id", "tech_id", "detractors_72h")
+            hires = self.signals.tech_days.hires
+            tenure = hires.select(
+                "area_id",
+                "tech_id",
+                (pl.lit(now.date()) - pl.col("hired_on")).dt.total_days().alias("tenure_known"),
+            )
             units["tech"] = (
                 self.scorecard.units(now, "tech")
                 .join(counts, on=["area_id", "tech_id"], how="left")
-                .with_columns(pl.col("detractors_72h").fill_null(0))
+                .join(tenure, on=["area_id", "tech_id"], how="left")
+                .with_columns(
+                    pl.col("detractors_72h").fill_null(0),
+                    pl.coalesce(
+                        pl.col("tenure_days").cast(pl.Float64),
+                        pl.col("tenure_known").cast(pl.Float64),
+                    ).alias("tenure_days"),
+                )
+                .drop("tenure_known")
             )
         if "zip" in self._units_needed:
             units["zip"] = self.scorecard.units(now, "zip").join(
@@ -288,15 +336,15 @@ class AreaAgents:
                     decision_id=c.decision_id,
                     area_id=c.area_id,
                     entry_id=c.entry.id,
-                    kind=c.entry.kind,
-                    tool_name=c.entry.tool,
+                    kind="hold" if c.hold else c.entry.kind,
+                    tool_name="none" if c.hold else c.entry.tool,
                     trigger=c.trigger,
                     target_type=c.target_type,
                     target_id=c.target_id,
                     args=c.args,
                     context=c.context,
                     propensity=c.propensity,
-                    policy_version=self.catalogue.policy_version,
+                    policy_version=c.policy_version or self.catalogue.policy_version,
                     decided_at=now,
                     outcome_kpi=None if c.entry.outcome is None else c.entry.outcome.kpi,
                     baseline_value=c.baseline_value,
@@ -314,8 +362,16 @@ class AreaAgents:
         the runs that wait at no gate in a second one.
         """
         by_area: dict[str, list[Choice]] = {}
+        held = [c for c in choices if c.hold]
+        if held:
+            report.held += len(held)
+            self.learning.update_status(
+                StatusUpdate(decision_id=c.decision_id, status="held", reason="policy held")
+                for c in held
+            )
         for c in choices:
-            by_area.setdefault(c.area_id, []).append(c)
+            if not c.hold:
+                by_area.setdefault(c.area_id, []).append(c)
         if not by_area:
             return
         areas = sorted(by_area)

@@ -18,6 +18,9 @@ from tailguard.agents.tick import AreaAgents, TickReport, build_registry
 from tailguard.clock import FakeClock
 from tailguard.control import ApproverList, ControlPlane
 from tailguard.learning import SelfLearnStore
+from tailguard.learning.loop import GuardConfig, PolicyLearner
+from tailguard.learning.policy import ChoicePolicy, LearningConfig
+from tailguard.learning.versions import PolicyStore
 from tailguard.ledger import Ledger
 from tailguard.metrics import ScorecardEngine
 from tailguard.pulse import PulseStore
@@ -65,6 +68,11 @@ def build_world(
     catalogue: Catalogue | None = None,
     downstream: Callable[[Simulator], DownstreamAgent] | None = None,
     approver: ApproverPolicy | None = None,
+    policy: str = "fixed",
+    learning_config: LearningConfig | None = None,
+    guard: GuardConfig | None = None,
+    choice_policy: ChoicePolicy | None = None,
+    pulse: bool = True,
 ) -> AgentWorld:
     """Area agents for ``sim`` writing ``ledger.db`` and ``pulse.db`` into ``out_dir``.
 
@@ -76,8 +84,14 @@ def build_world(
         catalogue: the intervention catalogue (default: the built-in one).
         downstream: who carries out jobs (default: the simulator's actuators).
         approver: the simulated approver's policy (default: :class:`ApproverPolicy`).
+        policy: ``fixed`` (the catalogue's weights) or ``learning`` (the nightly-updated
+            Thompson-sampling policy, with its guardrail).
+        learning_config, guard: the learning policy's and the guardrail's settings.
+        choice_policy: with ``policy="fixed"``, another policy that does not learn (uniform
+            choice, an evaluation harness's oracle) instead of the catalogue's weights.
+        pulse: write the pulse store (benchmarks leave it out).
     """
-    policy = approver or ApproverPolicy()
+    approver_policy = approver or ApproverPolicy()
     clock = FakeClock(sim.now)
     cat = catalogue or default_catalogue()
     agent = downstream(sim) if downstream is not None else SimulatorDownstream(sim)
@@ -86,9 +100,21 @@ def build_world(
         build_registry(cat, lambda: agent, clock),
         ledger,
         clock=clock,
-        approvers=ApproverList(approver_ids=frozenset({policy.approver_id})),
+        approvers=ApproverList(approver_ids=frozenset({approver_policy.approver_id})),
     )
     learning = SelfLearnStore(ledger.engine)
+    learner = None
+    if policy == "learning":
+        learner = PolicyLearner(
+            store=learning,
+            versions=PolicyStore(ledger),
+            groups=cat.groups(),
+            config=learning_config or LearningConfig(),
+            guard=guard or GuardConfig(),
+        )
+    elif policy != "fixed":
+        raise ValueError(f"unknown policy {policy!r} (fixed or learning)")
+    areas = sim.net.areas_frame()
     agents = AreaAgents(
         catalogue=cat,
         control=control,
@@ -96,8 +122,11 @@ def build_world(
         scorecard=engine,
         rules=builtin_rules(),
         clock=clock,
-        pulse=PulseStore.open(str(out_dir / "pulse.db")),
+        pulse=PulseStore.open(str(out_dir / "pulse.db")) if pulse else None,
         seed=seed,
+        learner=learner,
+        choice_policy=choice_policy,
+        area_types=dict(zip(areas["area_id"].to_list(), areas["area_type"].to_list(), strict=True)),
     )
     return AgentWorld(
         sim=sim,
@@ -106,5 +135,5 @@ def build_world(
         control=control,
         learning=learning,
         agents=agents,
-        approver=SimulatedApprover(control, policy, seed=seed),
+        approver=SimulatedApprover(control, approver_policy, seed=seed),
     )

@@ -38,6 +38,7 @@ def _register_all() -> None:
         chat,
         demo,
         keys,
+        learn,
         ledger,
         mcp,
         scorecard,
@@ -50,6 +51,7 @@ def _register_all() -> None:
     for module in (demo, simulate, scorecard, ledger, tools, chat, keys, serve, mcp, week):
         module.register(app)
     agents.register(app)
+    learn.register(app)
 
 
 _register_all()

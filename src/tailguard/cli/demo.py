@@ -29,6 +29,12 @@ def demo(
     weekly: bool = typer.Option(
         True, "--weekly/--no-weekly", help="Run the weekly cycle at each week's end."
     ),
+    policy: str = typer.Option(
+        "learning",
+        "--policy",
+        help="learning (nightly-updated Thompson sampling with a guardrail) or fixed (the "
+        "catalogue's weights).",
+    ),
     output_format: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Simulate the network with the area agents on and off; write the ledger, summary.json
@@ -38,6 +44,8 @@ def demo(
 
     if seed < 0:
         fail(f"--seed must be >= 0, got {seed}")
+    if policy not in ("learning", "fixed"):
+        fail(f"--policy must be learning or fixed, got {policy!r}")
     if out.exists() and not out.is_dir():
         fail(f"--out {str(out)!r} exists and is not a directory")
     cat = load_catalogue(catalogue) if catalogue is not None else None
@@ -49,6 +57,7 @@ def demo(
         warmup_days=warmup_days,
         catalogue=cat,
         weekly=weekly,
+        policy=policy,
     )
     show = sys.stderr.isatty() and output_format == OutputFormat.table
     if show:

@@ -202,6 +202,27 @@ def share_time_plot(per_hour: pl.DataFrame) -> Markup:
     return _svg(fig, "share-time", "share of areas inside all guard-bands per hour")
 
 
+def learning_plot(rows: Sequence[Mapping[str, Any]]) -> Markup:
+    """The weekly gain (points) of agents on over off with its 95 % interval, and the policy
+    version in force at each week's end (rows of ``summary.json``'s ``learning_curve``)."""
+    fig = Figure(figsize=(_WIDE, 2.4), layout="constrained")
+    ax = fig.add_subplot()
+    weeks = [int(r["week"]) for r in rows]
+    gain = [_number(r["guardband_gain_points"]) for r in rows]
+    lo = [_number((r["ci95"] or [None, None])[0]) for r in rows]
+    hi = [_number((r["ci95"] or [None, None])[1]) for r in rows]
+    err = np.array([[g - a for g, a in zip(gain, lo, strict=True)],
+                    [b - g for g, b in zip(gain, hi, strict=True)]])  # fmt: skip
+    ax.errorbar(weeks, gain, yerr=err, fmt="o-", color=ARM_COLOURS["on"], capsize=4, lw=1.5)
+    ax.axhline(0.0, color="0.5", lw=1)
+    for w, g, r in zip(weeks, gain, rows, strict=True):
+        ax.annotate(str(r.get("policy_version") or ""), (w, g), textcoords="offset points",
+                    xytext=(6, 6), fontsize=7)  # fmt: skip
+    ax.set_xticks(weeks, [f"week {w}" for w in weeks])
+    ax.set_ylabel("points inside every band")
+    return _svg(fig, "learning", "weekly gain of agents on over off with 95 % intervals")
+
+
 def kinds_plot(
     kinds: Sequence[str], stats: Mapping[str, Mapping[str, Any]], *, cost_labels: Sequence[str]
 ) -> Markup:

@@ -171,6 +171,7 @@ def render_report(
             **_interventions_section(summary, interventions, checks),
             **_approvals_section(summary, approvals, checks),
             "control": control_section(control_kpis),
+            **_learning_section(summary),
             "week_links": links,
             "version": tailguard.__version__,
         }
@@ -289,6 +290,32 @@ def _headline(
 
 def _tail_q(band: GuardBand) -> float:
     return 0.9 if band.inside_op in ("<", "<=") else 0.1
+
+
+def _learning_section(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The learning curve: each week's paired gain and the policy version in force."""
+    rows = list(summary.get("learning_curve") or [])
+    view = [
+        {
+            "week": r["week"],
+            "gain": fmt_num(r["guardband_gain_points"], 2),
+            "ci": (
+                "n/a"
+                if not r.get("ci95") or r["ci95"][0] is None
+                else f"{r['ci95'][0]:+.2f} to {r['ci95'][1]:+.2f}"
+            ),
+            "version": r.get("policy_version") or "",
+        }
+        for r in rows
+    ]
+    usable = [r for r in rows if r.get("guardband_gain_points") is not None]
+    versions = summary.get("policy_versions") or {}
+    return {
+        "policy": summary.get("policy", "fixed"),
+        "learning_rows": view,
+        "learning_svg": charts.learning_plot(usable) if usable else None,
+        "rollbacks": list(versions.get("rollbacks") or []),
+    }
 
 
 def _bands_section(

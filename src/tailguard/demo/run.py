@@ -39,7 +39,7 @@ from tailguard.agents.world import build_world
 from tailguard.clock import format_ts
 from tailguard.control import ControlPlane
 from tailguard.control.store import gates as control_gates
-from tailguard.demo.compare import compare_arms
+from tailguard.demo.compare import compare_arms, paired_difference
 from tailguard.errors import InvalidInputError
 from tailguard.ledger.kpis import control_plane_kpis
 from tailguard.metrics import ScorecardEngine
@@ -62,8 +62,11 @@ class DemoConfig:
     catalogue: Catalogue | None = None
     approver: ApproverPolicy = field(default_factory=ApproverPolicy)
     weekly: bool = True
+    policy: str = "learning"
 
     def __post_init__(self) -> None:
+        if self.policy not in ("learning", "fixed"):
+            raise InvalidInputError("--policy must be learning or fixed")
         if not 1 <= self.areas <= 5000:
             raise InvalidInputError("--areas must be between 1 and 5000")
         if not 1 <= self.weeks <= 12:
@@ -160,7 +163,13 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
     # ------------------------------------------------------------ agents on
     t1 = time.perf_counter()
     world = build_world(
-        sim, engine, out, seed=config.seed, catalogue=config.catalogue, approver=config.approver
+        sim,
+        engine,
+        out,
+        seed=config.seed,
+        catalogue=config.catalogue,
+        approver=config.approver,
+        policy=config.policy,
     )
     agents, ledger, control, learning = world.agents, world.ledger, world.control, world.learning
     catalogue = agents.catalogue
@@ -170,6 +179,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
     phases: dict[str, float] = {}
     weeks: list[_Week] = []
     weekly_wait = 0.0
+    week_versions: list[str] = []
     for h in range(hours):
         a = time.perf_counter()
         report = world.hour()
@@ -179,6 +189,8 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
             phases[k] = phases.get(k, 0.0) + v
         assert agents.last_scorecard is not None
         on_rows.append(hourly_rows(agents.last_scorecard, "on", now))
+        if (h + 1) % (7 * 24) == 0:
+            week_versions.append(agents.chooser.policy.version)
         if config.weekly and (h + 1) % (7 * 24) == 0:
             weekly_wait += _weekly(engine, now, out, ledger_url, weeks, last=h + 1 == hours)
         say("agents on", h + 1, hours)
@@ -215,6 +227,9 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
         "agents_on": _arm_summary(hourly.filter(pl.col("arm") == "on"), on_last),
         "agents_off": _arm_summary(hourly.filter(pl.col("arm") == "off"), off_last),
         "comparison": compare_arms(hourly, [b.id for b in _THRESHOLD_BANDS]),
+        "policy": config.policy,
+        "learning_curve": learning_curve(hourly, start, week_versions),
+        "policy_versions": _policy_versions(agents),
         "interventions": _interventions(decisions),
         "approvals": _approval_summary(approvals, cp_kpis),
         "ledger": {"records": ledger.count(), "verified": bool(verify.ok)},
@@ -249,6 +264,37 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     ledger.close()
     return summary
+
+
+def learning_curve(
+    hourly: pl.DataFrame, start: datetime, versions: list[str]
+) -> list[dict[str, Any]]:
+    """Week by week: the paired gain of agents on over off in area-hours inside every band."""
+    out: list[dict[str, Any]] = []
+    for w, version in enumerate(versions):
+        lo, hi = start + timedelta(days=7 * w), start + timedelta(days=7 * (w + 1))
+        week = hourly.filter((pl.col("hour") > lo) & (pl.col("hour") <= hi))
+        diff = paired_difference(week, "inside_all")
+        out.append(
+            {
+                "week": w + 1,
+                "guardband_gain_points": diff["points"],
+                "ci95": diff["ci95"],
+                "policy_version": version,
+            }
+        )
+    return out
+
+
+def _policy_versions(agents: Any) -> dict[str, Any]:
+    learner = agents.learner
+    if learner is None:
+        return {"count": 0, "rollbacks": []}
+    return {
+        "count": len(agents.updates) + 1,
+        "last": agents.chooser.policy.version,
+        "rollbacks": learner.rollbacks,
+    }
 
 
 def _off_arm(sim: Simulator, engine: ScorecardEngine, hours: int, into: str) -> None:

@@ -35,6 +35,7 @@ _Time = sa.Float(precision=53)
 STATUSES: Final = (
     "decided",
     "executed",
+    "held",
     "pending_approval",
     "rejected",
     "timeout",
@@ -281,7 +282,8 @@ class SelfLearnStore:
         self._write(run, "update decision statuses")
 
     def due_for_outcome(self, now: datetime) -> list[OutcomeDue]:
-        """Executed decisions with a measurable KPI whose horizon is at or before ``now``."""
+        """Decisions with a measurable KPI whose horizon is at or before ``now`` (executed, held,
+        rejected or timed out)."""
         c = interventions.c
         query = (
             sa.select(
@@ -294,7 +296,9 @@ class SelfLearnStore:
                 c.baseline_value,
             )
             .where(
-                c.status == "executed",
+                # Held, refused and timed-out decisions are measured too: their outcome is the
+                # no-action outcome the learning policy compares acting against.
+                c.status.in_(("executed", "held", "rejected", "timeout")),
                 c.outcome_kpi.is_not(None),
                 c.measured_at.is_(None),
                 c.horizon_at <= _ts(now),
