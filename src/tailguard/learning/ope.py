@@ -128,12 +128,16 @@ def evaluate(
     bootstrap: int = 500,
     seed: int = 0,
     folds: int = 2,
+    q: Callable[[str, str, str], float] | None = None,
 ) -> OpeResult:
     """Every estimator of ``policy``'s value on the measured decisions ``rewarded``.
 
     ``rewarded`` needs ``area_id``, ``group``, ``bucket``, ``arm``, ``arms`` (the eligible
     arms, in the logged order; an empty list means only the logged arm is known),
     ``propensity``, ``reward`` and ``decided_at``.
+
+    ``q``: a reward model ``(group, bucket, arm) -> expected reward`` to use instead of the
+    cross-fitted one (for a model fitted elsewhere, and for hand-checked tests).
 
     Raises:
         InvalidInputError: a decision's logged propensity is zero, negative, missing or > 1.
@@ -154,9 +158,20 @@ def evaluate(
             "importance weights are undefined"
         )
     r = rewarded["reward"].to_numpy().astype(np.float64)
-    q_logged, models = _cross_fit(rewarded, folds)
-    fold = _fold_of(rewarded["area_id"], folds)
     groups, buckets, arms_logged = (rewarded[c].to_list() for c in ("group", "bucket", "arm"))
+    if q is None:
+        q_logged, models = _cross_fit(rewarded, folds)
+        fold = _fold_of(rewarded["area_id"], folds)
+
+        def model_q(i: int, arm: str) -> float:
+            return float(models[int(fold[i])].posterior(groups[i], buckets[i], arm)[0])
+    else:
+        q_logged = np.array([q(groups[i], buckets[i], arms_logged[i]) for i in range(n)])
+
+        def model_q(i: int, arm: str) -> float:
+            assert q is not None
+            return float(q(groups[i], buckets[i], arm))
+
     eligible = rewarded["arms"].to_list()
     pi_logged = np.empty(n)
     dm = np.empty(n)
@@ -167,8 +182,7 @@ def evaluate(
         p = policy.probabilities(groups[i], buckets[i], arms, None)
         j = arms.index(arms_logged[i])
         pi_logged[i] = p[j]
-        model = models[int(fold[i])]
-        qs = np.array([model.posterior(groups[i], buckets[i], a)[0] for a in arms])
+        qs = np.array([model_q(i, a) for a in arms])
         dm[i] = float(p @ qs)
     w = pi_logged / mu
     # Per-area sums, then a multinomial bootstrap over areas as one matrix product.

@@ -8,13 +8,16 @@ decision's propensity, so the logged propensity is exact whatever the policy.
 The learning policy is batched Thompson sampling over a Gaussian model of the standardised
 reward (:mod:`tailguard.learning.arms`), fitted nightly from the self-learn store:
 
+* **prior**: before evidence, an entry's own arguments (what the catalogue's author chose) are
+  believed to help a little (``default_prior`` reward units), other levels and holding not;
 * **pooling**: an arm's mean in one bucket (area type x tenure) is shrunk towards the arm's mean
   over all buckets, which is itself shrunk towards 0, so a bucket with little data borrows from
   similar decisions everywhere (a small area learns from the network);
 * **decay**: every observation is weighted by ``0.5 ** (age / half_life)``, so the policy
   follows effects that drift or fade;
 * **burn-in**: an arm with fewer than ``burn_in`` (decayed) observations over all buckets is
-  not trusted yet: it gets at least an equal share ``1/K`` of the decisions;
+  not trusted yet: with ``u`` such arms among ``K``, a share ``u/K`` of the decisions is spread
+  evenly over them (each gets at least ``1/K``) and the rest follows the posterior;
 * **floor**: every eligible arm keeps at least ``floor`` probability (1 % by default), so that
   any other policy can still be evaluated off-policy on the logged data.
 
@@ -111,6 +114,7 @@ class LearningConfig:
     draws: int = 1000
     cost_weight: float = 0.02
     hold_arm: bool = True
+    default_prior: float = 0.1
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.floor < 0.5:
@@ -156,8 +160,10 @@ class ThompsonModel:
         sigma2 = self.noise.get(group, 1.0) ** 2
         p = self.pooled.get((group, arm))
         n_p, m_p = (p.n, p.mean) if p is not None else (0.0, 0.0)
+        # The operator's prior: the catalogue's own arguments are believed to help a little.
+        m0 = cfg.default_prior if not is_hold(arm) and "@" not in arm else 0.0
         prec_p = 1.0 / cfg.prior_sd**2 + n_p / sigma2
-        mean_p = (n_p * m_p / sigma2) / prec_p
+        mean_p = (m0 / cfg.prior_sd**2 + n_p * m_p / sigma2) / prec_p
         var_prior = 1.0 / prec_p + cfg.between_sd**2
         c = self.cells.get((group, bucket, arm))
         n_b, m_b = (c.n, c.mean) if c is not None else (0.0, 0.0)
@@ -179,16 +185,11 @@ class ThompsonModel:
         draws = gen.standard_normal((self.config.draws, k)) * sd + mean
         p = np.bincount(draws.argmax(axis=1), minlength=k) / self.config.draws
         untrusted = np.array([n < self.config.burn_in for _, _, n in post])
-        if untrusted.all():
-            p = np.full(k, 1.0 / k)
-        elif untrusted.any():
-            p = np.where(untrusted, np.maximum(p, 1.0 / k), p)
-            rest = 1.0 - p[untrusted].sum()
-            trusted_sum = p[~untrusted].sum()
-            if trusted_sum > 0:
-                p[~untrusted] *= rest / trusted_sum
-            else:
-                p[~untrusted] = rest / (~untrusted).sum()
+        if untrusted.any():
+            # Burn-in: a share u/K of the decisions goes uniformly to the u untrusted arms, so
+            # each of them gets at least 1/K whatever the (still unreliable) posterior says.
+            share = untrusted.sum() / k
+            p = share * untrusted / untrusted.sum() + (1.0 - share) * p
         return apply_floor(p, self.config.floor)
 
     # --------------------------------------------------------- persistence

@@ -171,7 +171,7 @@ def tails(
 
 
 InterventionStatus = Literal[
-    "decided", "executed", "pending_approval", "rejected", "timeout", "failed", "skipped"
+    "decided", "executed", "held", "pending_approval", "rejected", "timeout", "failed", "skipped"
 ]
 assert set(InterventionStatus.__args__) == set(STATUSES)  # type: ignore[attr-defined]
 

@@ -1,0 +1,182 @@
+"""The learning policy: floor, burn-in, pooling, decay, persistence, and the fixed weights."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tailguard.errors import InvalidInputError
+from tailguard.learning.policy import (
+    FixedPolicy,
+    LearningConfig,
+    ThompsonModel,
+    UniformPolicy,
+    apply_floor,
+    fit_thompson,
+)
+
+NOW = datetime(2026, 3, 30, tzinfo=UTC)
+
+
+def _observations(
+    spec: list[tuple[str, str, float, int]], *, age_days: float = 1.0, group: str = "g"
+) -> pl.DataFrame:
+    """(bucket, arm, reward, count) -> rewarded decisions, all ``age_days`` old."""
+    rows = [
+        {
+            "decision_id": f"{bucket}-{arm}-{i}-{age_days}",
+            "area_id": f"A{i % 7}",
+            "group": group,
+            "bucket": bucket,
+            "arm": arm,
+            "reward": reward + (0.05 if i % 2 else -0.05),
+            "acted": not arm.startswith("hold:"),
+            "decided_at": NOW - timedelta(days=age_days),
+        }
+        for bucket, arm, reward, count in spec
+        for i in range(count)
+    ]
+    return pl.DataFrame(rows, schema_overrides={"decided_at": pl.Datetime("us", "UTC")})
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=12), st.floats(0.001, 0.08))
+def test_the_floor_keeps_every_arm_possible(raw: list[float], floor: float) -> None:
+    """After the floor, probabilities sum to 1 and none is below the floor (when K x floor <= 1)."""
+    p = np.array(raw) + 1e-9
+    out = apply_floor(p, floor)
+    assert out.sum() == pytest.approx(1.0)
+    assert out.min() >= min(floor, 1.0 / len(raw)) - 1e-12
+
+
+def test_a_model_with_no_data_chooses_uniformly() -> None:
+    """Before any arm is trusted (burn-in), every arm gets the same share."""
+    model = ThompsonModel(version="v0")
+    p = model.probabilities("g", "urban|-", ["a", "b", "hold:g"], None)
+    assert p == pytest.approx([1 / 3, 1 / 3, 1 / 3])
+
+
+def test_the_policy_learns_the_best_arm_and_keeps_the_floor() -> None:
+    """Clear evidence: the good arm gets almost everything, the others exactly the floor."""
+    data = _observations([("urban|-", "a", -1.0, 60), ("urban|-", "b", 1.0, 60),
+                          ("urban|-", "hold:g", 0.0, 60)])  # fmt: skip
+    model = fit_thompson(data, now=NOW, version="v1")
+    p = model.probabilities("g", "urban|-", ["a", "b", "hold:g"], np.random.default_rng(0))
+    assert p[1] == pytest.approx(1 - 2 * 0.01, abs=1e-9)
+    assert p[0] == pytest.approx(0.01) and p[2] == pytest.approx(0.01)
+
+
+def test_an_untrusted_arm_gets_at_least_an_equal_share() -> None:
+    """An arm below the burn-in count is explored at 1/K even if the others look good."""
+    data = _observations([("urban|-", "a", 1.0, 60), ("urban|-", "b", -1.0, 3)])
+    model = fit_thompson(data, now=NOW, version="v1", config=LearningConfig(burn_in=8))
+    p = model.probabilities("g", "urban|-", ["a", "b"], np.random.default_rng(1))
+    assert p[1] >= 0.5 - 1e-9
+    assert p.sum() == pytest.approx(1.0)
+
+
+def test_context_matters_where_the_data_say_so() -> None:
+    """Routing helps in cities and hurts rural areas: each bucket learns its own best arm."""
+    data = _observations(
+        [
+            ("urban|-", "boost", 1.0, 80),
+            ("urban|-", "hold:g", 0.0, 80),
+            ("rural|-", "boost", -1.0, 80),
+            ("rural|-", "hold:g", 0.0, 80),
+        ]
+    )
+    model = fit_thompson(data, now=NOW, version="v1")
+    rng = np.random.default_rng(2)
+    assert model.probabilities("g", "urban|-", ["boost", "hold:g"], rng)[0] > 0.9
+    assert model.probabilities("g", "rural|-", ["boost", "hold:g"], rng)[1] > 0.9
+
+
+def test_a_bucket_without_data_borrows_from_the_pool() -> None:
+    """Pooling: an arm's mean in an unseen bucket sits near its mean over all buckets."""
+    data = _observations([("urban|-", "a", 1.0, 100), ("suburban|-", "a", 1.0, 100)])
+    model = fit_thompson(data, now=NOW, version="v1")
+    mean, sd, n = model.posterior("g", "rural|-", "a")
+    assert mean == pytest.approx(1.0, abs=0.05)
+    assert n == pytest.approx(200 * 0.5 ** (1 / 14), rel=1e-6)
+    lone_mean, lone_sd, _ = ThompsonModel(version="x").posterior("g", "rural|-", "a")
+    assert lone_mean == pytest.approx(LearningConfig().default_prior) and sd < lone_sd
+    assert ThompsonModel(version="x").posterior("g", "rural|-", "hold:g")[0] == 0.0
+
+
+def test_old_evidence_decays() -> None:
+    """An arm that was good two months ago and bad this week is judged on this week."""
+    old = _observations([("urban|-", "a", 1.0, 100)], age_days=60)
+    new = _observations([("urban|-", "a", -1.0, 30)], age_days=1)
+    model = fit_thompson(pl.concat([old, new]), now=NOW, version="v1")
+    assert model.posterior("g", "urban|-", "a")[0] < 0
+    stale = fit_thompson(
+        pl.concat([old, new]), now=NOW, version="v2", config=LearningConfig(half_life_days=1e6)
+    )
+    assert stale.posterior("g", "urban|-", "a")[0] > 0
+
+
+def test_decisions_after_now_are_not_used() -> None:
+    """The fit sees only what was known at ``now``."""
+    data = _observations([("urban|-", "a", 1.0, 10)], age_days=-1)
+    assert fit_thompson(data, now=NOW, version="v").pooled == {}
+
+
+def test_rejected_and_held_decisions_teach_the_hold_arm() -> None:
+    """A refused action did not happen: its outcome is evidence about doing nothing."""
+    data = _observations([("urban|-", "a", 0.5, 20)]).with_columns(pl.lit(False).alias("acted"))
+    model = fit_thompson(data, now=NOW, version="v")
+    assert ("g", "hold:g") in model.pooled
+    assert ("g", "a") not in model.pooled
+
+
+def test_a_model_survives_its_json_round_trip() -> None:
+    """What a version stores is exactly the model that chooses."""
+    data = _observations([("urban|-", "a", 1.0, 30), ("rural|rookie", "b", -0.5, 20)])
+    model = fit_thompson(data, now=NOW, version="v9")
+    again = ThompsonModel.from_json(model.to_json())
+    assert again.to_json() == model.to_json()
+    arms = ["a", "b"]
+    assert np.array_equal(
+        again.probabilities("g", "urban|-", arms, None),
+        model.probabilities("g", "urban|-", arms, None),
+    )
+
+
+def test_fixed_weights_choose_only_the_entries_own_levels() -> None:
+    """The fixed policy is today's: weight / sum over entries, never a level or hold."""
+    policy = FixedPolicy(weights={"a": 1.0, "b": 3.0})
+    p = policy.probabilities("g", "x", ["a", "a@1", "b", "hold:g"], None)
+    assert p == pytest.approx([0.25, 0.0, 0.75, 0.0])
+    assert UniformPolicy().probabilities("g", "x", ["a", "b"], None) == pytest.approx([0.5, 0.5])
+
+
+@pytest.mark.parametrize(
+    "bad", [{"floor": 0.6}, {"half_life_days": 0}, {"draws": 1}, {"prior_sd": -1}]
+)
+def test_bad_settings_are_refused(bad: dict[str, float]) -> None:
+    """Settings that would break the floor or the posterior are refused."""
+    with pytest.raises(InvalidInputError):
+        LearningConfig(**bad)  # type: ignore[arg-type]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", "hold:g"]), st.floats(-3, 3), st.integers(0, 12)),
+        max_size=8,
+    ),
+    st.integers(2, 4),
+)
+def test_choice_probabilities_are_always_a_distribution(
+    spec: list[tuple[str, float, int]], k: int
+) -> None:
+    """Whatever the evidence (trusted, untrusted, none), the vector is >= floor and sums to 1."""
+    data = _observations([("urban|-", arm, r, n) for arm, r, n in spec if n > 0])
+    model = fit_thompson(data, now=NOW, version="v") if data.height else ThompsonModel(version="v")
+    arms = ["a", "b", "c", "hold:g"][:k]
+    p = model.probabilities("g", "urban|-", arms, np.random.default_rng(0))
+    assert p.sum() == pytest.approx(1.0)
+    assert p.min() >= 0.01 - 1e-12
