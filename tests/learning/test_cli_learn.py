@@ -105,12 +105,12 @@ def test_bench_scores_policies_against_the_hidden_truth() -> None:
     """A tiny bench: every policy's weekly guard-band share, regret and harmful picks."""
     out = _json(
         [
-            "learn", "bench", "--areas", "2", "--weeks", "1", "--seeds", "1",
-            "--policies", "off,fixed,oracle", "--workers", "1", "--format", "json",
+            "learn", "bench", "--areas", "2", "--weeks", "1", "--seeds", "1", "--warmup-days", "1",
+            "--policies", "off,uniform,oracle", "--workers", "1", "--format", "json",
         ]
     )  # fmt: skip
     policies = out["policies"]
-    assert set(policies) == {"off", "fixed", "oracle"}  # type: ignore[arg-type]
+    assert set(policies) == {"off", "uniform", "oracle"}  # type: ignore[arg-type]
     for name, p in policies.items():  # type: ignore[attr-defined]
         assert len(p["guardband_pass_pct_by_week"]) == 1
         assert 0.0 <= p["guardband_pass_pct_by_week"][0] <= 100.0
@@ -119,5 +119,8 @@ def test_bench_scores_policies_against_the_hidden_truth() -> None:
         else:
             assert p["regret"] >= 0.0
             assert 0.0 <= p["harmful_pct"] <= 100.0
-    assert policies["oracle"]["regret"] == 0.0  # type: ignore[index]
-    assert policies["oracle"]["harmful_pct"] == 0.0  # type: ignore[index]
+    # The oracle never picks a truly harmful arm; its regret comes only from better levels the
+    # weekly budgets ruled out, so it is far below uniform choice's.
+    oracle, uniform = policies["oracle"], policies["uniform"]  # type: ignore[index]
+    assert oracle["harmful_pct"] == 0.0
+    assert oracle["regret"] < uniform["regret"]

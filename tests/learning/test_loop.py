@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -158,9 +159,12 @@ def test_a_deliberately_bad_policy_is_rolled_back_automatically(ledger: Ledger) 
         learner.nightly(night)
     versions.set_switch(night, by="test", frozen=False)
     bad = learner.update(night)  # the version to be watched
-    assert learner.watch is not None and learner.watch.version == bad.policy_version
+    assert learner.watch is not None
+    assert learner.watch.version == bad.policy_version
     rolled = False
-    for day in range(10):
+    days = 0
+    for _ in range(10):
+        days += 1
         for _ in range(24):
             learner.observe(40.0)  # ten points worse, every day
         night += timedelta(days=1)
@@ -169,10 +173,12 @@ def test_a_deliberately_bad_policy_is_rolled_back_automatically(ledger: Ledger) 
             rolled = True
             break
     assert rolled, "the guardrail never fired"
-    assert day <= 3  # the always-valid test needs only a few daily looks at a 10-point drop
+    assert days <= 4  # the always-valid test needs only a few daily looks at a 10-point drop
     assert versions.state().active == "lp-0001-prior"
     back = [r for r in _policy_records(ledger) if r["action"] == "rolled_back"]
-    assert back and back[0]["by"] == "guardrail" and back[0]["policy_id"] == bad.policy_version
+    assert back
+    assert back[0]["by"] == "guardrail"
+    assert back[0]["policy_id"] == bad.policy_version
     # Paused after a rollback: the next nights fit nothing.
     assert learner.nightly(night + timedelta(days=1)) is None
 
@@ -190,7 +196,7 @@ def test_the_guardrail_stays_quiet_on_noise() -> None:
 def test_the_boundary_shrinks_with_looks() -> None:
     """The confidence sequence's half-width falls with more daily looks (slower than 1/sqrt(t))."""
     widths = [mixture_radius(t, 1.0, 0.05, 1.0) for t in (1, 4, 16, 64)]
-    assert all(a > b for a, b in zip(widths, widths[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(widths))
     assert math.isinf(mixture_radius(0, 1.0, 0.05, 1.0))
 
 

@@ -54,9 +54,7 @@ DATA = [
 def test_every_estimator_matches_the_hand_computed_value() -> None:
     """IPS, SNIPS, DM, DR and SNDR of a target that plays a with 0.8, worked out by hand."""
     q = {"a": 1.2, "b": -0.4}
-    result = evaluate(
-        _frame(DATA), _Fixed(0.8), name="t", bootstrap=50, q=lambda g, b, arm: q[arm]
-    )
+    result = evaluate(_frame(DATA), _Fixed(0.8), name="t", bootstrap=50, q=lambda g, b, arm: q[arm])
     # w = pi(a_i)/mu_i: 0.8/0.5, 0.2/0.5, 0.8/0.25, 0.2/0.75
     w = np.array([1.6, 0.4, 3.2, 0.2 / 0.75])
     r = np.array([1.0, 0.0, 2.0, -1.0])
@@ -143,8 +141,7 @@ def test_snips_lies_within_the_observed_rewards(
 def test_cross_fitting_never_lets_a_decision_predict_itself() -> None:
     """With one decision per area and two folds, each area's model is fitted on the others."""
     rows = [
-        {"area_id": f"A{i}", "arm": "a", "propensity": 0.5, "reward": float(i)}
-        for i in range(6)
+        {"area_id": f"A{i}", "arm": "a", "propensity": 0.5, "reward": float(i)} for i in range(6)
     ]
     frame = _frame(rows).with_columns(
         (pl.lit(T0) + pl.duration(hours=pl.int_range(0, 6))).alias("decided_at")

@@ -67,7 +67,8 @@ def test_the_policy_learns_the_best_arm_and_keeps_the_floor() -> None:
     model = fit_thompson(data, now=NOW, version="v1")
     p = model.probabilities("g", "urban|-", ["a", "b", "hold:g"], np.random.default_rng(0))
     assert p[1] == pytest.approx(1 - 2 * 0.01, abs=1e-9)
-    assert p[0] == pytest.approx(0.01) and p[2] == pytest.approx(0.01)
+    assert p[0] == pytest.approx(0.01)
+    assert p[2] == pytest.approx(0.01)
 
 
 def test_an_untrusted_arm_gets_at_least_an_equal_share() -> None:
@@ -103,7 +104,8 @@ def test_a_bucket_without_data_borrows_from_the_pool() -> None:
     assert mean == pytest.approx(1.0, abs=0.05)
     assert n == pytest.approx(200 * 0.5 ** (1 / 14), rel=1e-6)
     lone_mean, lone_sd, _ = ThompsonModel(version="x").posterior("g", "rural|-", "a")
-    assert lone_mean == pytest.approx(LearningConfig().default_prior) and sd < lone_sd
+    assert lone_mean == pytest.approx(LearningConfig().default_prior)
+    assert sd < lone_sd
     assert ThompsonModel(version="x").posterior("g", "rural|-", "hold:g")[0] == 0.0
 
 

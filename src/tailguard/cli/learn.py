@@ -251,6 +251,9 @@ def bench(
         "off,fixed,uniform,learning,oracle", "--policies", help="Comma-separated policies."
     ),
     workers: int = typer.Option(0, "--workers", help="Processes (0: one per core)."),
+    warmup_days: int = typer.Option(
+        7, "--warmup-days", help="Days simulated before the policies start (1..28)."
+    ),
     out: str | None = typer.Option(None, "--out", help="Also write the JSON (with runs) here."),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
@@ -268,6 +271,7 @@ def bench(
         seed_base=seed_base,
         policies=tuple(p.strip() for p in policies.split(",") if p.strip()),
         workers=workers or max(1, os.cpu_count() or 1),
+        warmup_days=warmup_days,
     )
     if fmt is OutputFormat.json:
         result = run_bench(config)

@@ -64,6 +64,8 @@ class BenchConfig:
             raise InvalidInputError("--areas must be between 1 and 4000")
         if not 1 <= self.weeks <= 12:
             raise InvalidInputError("--weeks must be between 1 and 12")
+        if not 1 <= self.warmup_days <= 28:
+            raise InvalidInputError("--warmup-days must be between 1 and 28")
         if not 1 <= self.seeds <= 1000:
             raise InvalidInputError("--seeds must be between 1 and 1000")
         unknown = set(self.policies) - set(POLICIES)
