@@ -36,6 +36,7 @@ def _register_all() -> None:
     from tailguard.cli import (
         agents,
         chat,
+        crowd,
         demo,
         keys,
         ledger,
@@ -50,6 +51,7 @@ def _register_all() -> None:
     for module in (demo, simulate, scorecard, ledger, tools, chat, keys, serve, mcp, week):
         module.register(app)
     agents.register(app)
+    crowd.register(app)
 
 
 _register_all()
