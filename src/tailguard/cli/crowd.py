@@ -43,6 +43,36 @@ def estimate(
     )
 
 
+def top(
+    db: str = typer.Option(
+        ..., "--db", help="Ledger URL: sqlite:///path.db, a bare path, or postgresql://..."
+    ),
+    area: str = typer.Option(..., "--area", help="The planning area, e.g. PA-0042."),
+    q: float = typer.Option(0.1, "--q", help="False discovery rate over the tactics tested."),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """The top 3 tactics by causal lift in the area's cluster (FDR-controlled discoveries)."""
+    from tailguard.crowd.exchange import ExchangeSettings, run_exchange
+    from tailguard.crowd.store import CrowdStore
+    from tailguard.ledger import Ledger
+
+    with Ledger.open(db, create=False) as ledger:
+        result = run_exchange(CrowdStore(ledger.engine), ExchangeSettings(q=q)).top(area)
+    if fmt is OutputFormat.json:
+        emit_json(result)
+        return
+    typer.echo(f"{result['area_id']} in cluster {result['cluster']}")
+    if not result["top"]:
+        typer.echo("  no tactic with a discovered uplift in this cluster yet")
+    for i, row in enumerate(result["top"], 1):
+        lo, hi = row["ci95"]
+        typer.echo(
+            f"  {i}. {row['tactic']} on {row['kpi']}: lift {row['lift']:+.3f} "
+            f"(95 % CI {lo:+.3f} to {hi:+.3f}), {row['adopters']} adopters, "
+            f"{row['replications']} replications"
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``crowd`` command group to ``app``."""
     group = typer.Typer(
@@ -51,4 +81,5 @@ def register(app: typer.Typer) -> None:
         no_args_is_help=True,
     )
     group.command("estimate")(estimate)
+    group.command("top")(top)
     app.add_typer(group, name="crowd")
