@@ -30,7 +30,7 @@ T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 def load(store: CrowdStore, seed: int = 1) -> None:
     """Publish a synthetic network into ``store`` (the publishing path minus the ledger)."""
-    net = make_network(seed)
+    net = make_network(seed, areas=240)
     store.put_areas(net.area_types)
     store.put_kpis(net.kpis)
     from tailguard.crowd.publish import tactic_id

@@ -150,7 +150,9 @@ def _wide(panel: pl.DataFrame) -> _Wide:
     return _Wide(y=y, periods=periods.astype(np.int64), cohort=cohort)
 
 
-def callaway_santanna(panel: pl.DataFrame, *, control: Control = "not_yet_treated") -> Estimate:
+def callaway_santanna(
+    panel: pl.DataFrame, *, control: Control = "not_yet_treated", small_sample: bool = False
+) -> Estimate:
     """The overall ATT over all post-treatment (cohort, period) cells, Callaway-Sant'Anna style.
 
     Args:
@@ -158,6 +160,12 @@ def callaway_santanna(panel: pl.DataFrame, *, control: Control = "not_yet_treate
             null: never treated).
         control: ``not_yet_treated`` (units not treated by ``t``, including never treated) or
             ``never_treated`` only.
+        small_sample: guard the SE against cohorts of a handful of units. The plain influence
+            function estimates a cohort's variance from its own units' spread, which with two or
+            three adopters per cohort is often far too small. With this on, each cohort's treated
+            variance (with the n / (n - 1) correction) is averaged with what the never-treated
+            units show for the same contrasts (the same weights applied to their changes).
+            Off by default, to stay the textbook estimator (what ``differences`` computes).
 
     Raises:
         InvalidInputError: bad panel, no treated units, or no cell with both treated and controls.
@@ -223,17 +231,55 @@ def callaway_santanna(panel: pl.DataFrame, *, control: Control = "not_yet_treate
     centred = ind - share
     wif = centred / total - centred.sum(axis=1)[:, None] * (share / total**2)[None, :]
     psi_total = np.column_stack(psis) @ weights + (wif @ atts) / n_units
+    variance = float(psi_total @ psi_total)
+    if small_sample:
+        variance += _small_sample_extra(w, cells, weights, np.column_stack(psis))
     treated_units = int(
         np.isin(w.cohort, [c.cohort for c in cells]).sum()  # units of cohorts with a cell
     )
     return Estimate(
         att=float(weights @ atts),
-        se=float(math.sqrt(float(psi_total @ psi_total))),
+        se=float(math.sqrt(variance)),
         method="callaway_santanna",
         n_units=n_units,
         n_treated_units=treated_units,
         cells=tuple(cells),
     )
+
+
+def _small_sample_extra(
+    w: _Wide, cells: list[CellEffect], weights: FloatArray, psi: FloatArray
+) -> float:
+    """The variance to add so each cohort's treated part reaches its small-sample floor."""
+    index = {int(p): i for i, p in enumerate(w.periods.tolist())}
+    pure = np.flatnonzero((w.cohort == 0) | (w.cohort > w.periods[-1]))
+    extra = 0.0
+    for g in sorted({c.cohort for c in cells}):
+        members = np.flatnonzero(w.cohort == g)
+        js = [j for j, c in enumerate(cells) if c.cohort == g]
+        cols = np.array(js, dtype=np.int64)
+        own_psi = psi[np.ix_(members, cols)] @ weights[cols]
+        own = float(own_psi @ own_psi)
+        n_g = len(members)
+        corrected = own * n_g / (n_g - 1) if n_g > 1 else 0.0
+        floor = 0.0
+        if len(pure) > 2:
+            # What a never-treated unit's treated-side influence would be for these cells.
+            hyp = np.zeros(len(pure))
+            for j in js:
+                c = cells[j]
+                d = w.y[pure, index[c.period]] - w.y[pure, index[c.base_period]]
+                ok = np.isfinite(d)
+                if ok.sum() < 2:
+                    continue
+                hyp[ok] += weights[j] * (d[ok] - d[ok].mean()) / c.n_treated
+            floor = n_g * float(hyp.var(ddof=1))
+        # Shrink the cohort's own (n / (n - 1) corrected) variance halfway towards the
+        # never-treated units' estimate: own alone is too small with a handful of adopters
+        # (|z| > 1.96 in 12 % of null cells of the synthetic network), the pooled one alone
+        # too large (1 %); halfway gives 3.4 % (tests/crowd, bench).
+        extra += (0.5 * (corrected + floor) if floor > 0 else corrected) - own
+    return max(extra, 0.0)
 
 
 def twfe(panel: pl.DataFrame, *, tol: float = 1e-10, max_iter: int = 1000) -> Estimate:

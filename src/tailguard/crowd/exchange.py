@@ -61,7 +61,7 @@ class ExchangeSettings:
     q: float = 0.1
     confidence: float = 0.95
     tau_sd: float = 0.5
-    min_adopters: int = 2
+    min_adopters: int = 5
     k: int | None = None
     seed: int = 0
     top_n: int = 3
@@ -194,9 +194,11 @@ def estimate_lifts(
                 )
             )
             try:
-                est = callaway_santanna(panel)
+                est = callaway_santanna(panel, small_sample=True)
             except InvalidInputError:
                 continue
+            if est.n_treated_units < settings.min_adopters:
+                continue  # a variance from a handful of adopters is too unreliable to test
             noise = _noise_sd(panel)
             lift = sign * est.att
             lo, hi = sorted(sign * v for v in est.ci95)

@@ -79,8 +79,8 @@ def make_network(
     areas: int = 120,
     weeks: int = 12,
     tactics: int = 10,
-    adopt_share: float = 0.3,
-    ramp: int = 3,
+    adopt_share: float = 0.5,
+    ramp: int = 6,
     shares: tuple[float, float, float] = (0.4, 0.35, 0.25),
 ) -> Network:
     """Build a network.
@@ -107,7 +107,7 @@ def make_network(
         rng.integers(2, weeks + 1, size=(tactics, areas)),
         0,
     )
-    scatter = 1.0 + 0.25 * rng.standard_normal((tactics, areas))
+    scatter = 1.0 + 0.6 * rng.standard_normal((tactics, areas))
     type_idx = np.array([TYPES.index(types[a]) for a in ids])
     effect = per_type[:, type_idx] * scatter  # tactics x areas, noise units, + is better
     periods = np.arange(1, weeks + 1)
