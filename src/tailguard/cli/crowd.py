@@ -73,6 +73,25 @@ def top(
         )
 
 
+def bench(
+    seeds: int = typer.Option(20, "--seeds", help="How many seeds (networks) to run."),
+    seed_base: int = typer.Option(0, "--seed-base", help="The first seed."),
+    areas: int = typer.Option(240, "--areas", help="Areas per synthetic network."),
+    weeks: int = typer.Option(12, "--weeks", help="Weeks of published tactics."),
+    tactics: int = typer.Option(10, "--tactics", help="Tactics per network."),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """The exchange against hidden truth: top-3 precision, FDR, bias, TWFE bias, harmful adoption."""
+    from tailguard.crowd.bench import bench as run_bench
+
+    result = run_bench(seeds, seed_base=seed_base, areas=areas, weeks=weeks, tactics=tactics)
+    if fmt is OutputFormat.json:
+        emit_json(result)
+        return
+    for key, value in result.items():
+        typer.echo(f"{key:>22}  {value}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``crowd`` command group to ``app``."""
     group = typer.Typer(
@@ -82,4 +101,5 @@ def register(app: typer.Typer) -> None:
     )
     group.command("estimate")(estimate)
     group.command("top")(top)
+    group.command("bench")(bench)
     app.add_typer(group, name="crowd")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from tailguard.crowd.exchange import run_exchange
+from tailguard.crowd.reputation import coaches_view, innovation_delta
 from tailguard.crowd.store import CrowdStore
 from tailguard.service.api.deps import State, Viewer
 from tailguard.service.errors import ERROR_RESPONSES, responses
@@ -23,3 +24,27 @@ def top(
     """``{"area_id", "cluster", "top": [{"tactic", "kpi", "lift", "ci95", "adopters",
     "replications"}]}``: the area cluster's discoveries (FDR-controlled) with the largest lift."""
     return run_exchange(CrowdStore(state.ledger.engine)).top(area)
+
+
+@router.get("/coaches", summary="Exporters, importers and laggards of wisdom")
+def coaches(state: State, _: Viewer) -> dict[str, Any]:
+    """``{"exporters": [{"area_id", "innovation_delta", ...}], "importers": [...],
+    "laggards": [{"area_id", "cluster", "ignored"}]}``: who exports, who imports, who ignores."""
+    store = CrowdStore(state.ledger.engine)
+    adoptions = store.tactics_frame()
+    return coaches_view(run_exchange(store), adoptions, store.local_tests())
+
+
+@router.get("/reputation", summary="Innovation Delta of every area that earned points")
+def reputation(state: State, _: Viewer) -> list[dict[str, Any]]:
+    """Areas by Innovation Delta, highest first (points only for replicated tactics)."""
+    store = CrowdStore(state.ledger.engine)
+    return [
+        {
+            "area_id": r.area_id,
+            "innovation_delta": r.points,
+            "replicated_tactics": r.replicated_tactics,
+            "replications": r.replications,
+        }
+        for r in innovation_delta(store.tactics_frame(), store.local_tests())
+    ]
