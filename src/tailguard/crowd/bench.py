@@ -15,6 +15,9 @@ weekly values landed) and keeps what it discovered. Then:
   Callaway-Sant'Anna estimator and the TWFE canary: negative means estimates shrunk towards
   zero, positive exaggerated (signing by the truth keeps helpful and harmful tactics' errors
   from cancelling);
+* ``spread_pct_with_exchange`` / ``spread_pct_without``: for truly helpful (tactic, cluster)
+  pairs, the share of the cluster's area-weeks (weeks 1..12) in which areas use the tactic,
+  with the exchange's local tests and with the areas' own adoptions only;
 * ``harmful_adoption_pct``: of the local A/B tests of a tactic that truly harms the testing
   area, the share that ended in adoption (``local_tests``, ``harmful_tests`` give the counts).
 """
@@ -53,6 +56,8 @@ class SeedFigures:
     harmful_tests: int
     harmful_adopted: int
     adopted: int
+    spread_with: list[float]
+    spread_without: list[float]
     seconds: float
 
 
@@ -87,6 +92,7 @@ def run_seed(
         (t, a): e for t, a, e in net.effects.select("tactic", "area_id", "effect").iter_rows()
     }
     last: list[Any] = []
+    imported: dict[tuple[str, str], int] = {}
     for week in range(FIRST_LOOK, weeks + 1):
         kpis = net.kpis.filter(pl.col("period") <= week)
         adoptions = net.adoptions.filter(pl.col("adopted_period") <= week)
@@ -105,9 +111,12 @@ def run_seed(
                     continue
                 tested.add((area, x.tactic))
                 true_effect = effects[(x.tactic, area)]
-                verdict = _simulate_local_test(rng, true_effect, abcfg, seed=len(tested))
+                verdict, days = _simulate_local_test(rng, true_effect, abcfg, seed=len(tested))
                 local += 1
                 adopted += verdict == "adopt"
+                if verdict == "adopt":
+                    # The B cell had it from the start; the whole area from the decision on.
+                    imported[(x.tactic, area)] = week + 1 + (days - 1) // 7
                 if true_effect < 0:
                     harmful += 1
                     harmful_adopted += verdict == "adopt"
@@ -121,6 +130,7 @@ def run_seed(
             top_listed += 1
             top_true += _truth(net, clusters, x.tactic, x.kpi, cluster, weeks) > 0
     false = sum(_truth(net, clusters, t, k, c, weeks) <= 0 for t, k, c in discovered)
+    with_x, without_x = _spread(net, clusters, imported)
     est_minus = tw_minus = abs_true = 0.0
     for x in last:
         truth = _truth(net, clusters, x.tactic, x.kpi, x.cluster, weeks)
@@ -148,8 +158,40 @@ def run_seed(
         harmful_tests=harmful,
         harmful_adopted=harmful_adopted,
         adopted=adopted,
+        spread_with=with_x,
+        spread_without=without_x,
         seconds=time.perf_counter() - start,
     )
+
+
+def _spread(
+    net: Network, clusters: dict[str, str], imported: dict[tuple[str, str], int]
+) -> tuple[list[float], list[float]]:
+    """Per truly helpful (tactic, cluster): the share of the cluster's area-weeks using it.
+
+    Without the exchange only the areas' own adoptions count; with it, also the adoptions that
+    followed a local test (from the week the test decided).
+    """
+    with_x: list[float] = []
+    without_x: list[float] = []
+    weeks = net.weeks
+    own = {(t, a): g for a, t, _, g in net.adoptions.iter_rows()}
+    for tactic, kpi in net.adoptions.select("tactic", "kpi").unique().sort("tactic").iter_rows():
+        for cluster in sorted(set(clusters.values())):
+            if _truth(net, clusters, tactic, kpi, cluster, weeks) <= 0:
+                continue
+            members = [a for a, c in clusters.items() if c == cluster]
+            base = both = 0
+            for a in members:
+                g = own.get((tactic, a))
+                h = imported.get((tactic, a))
+                start_own = g if g is not None else weeks + 1
+                start_any = min(start_own, h if h is not None else weeks + 1)
+                base += max(0, weeks + 1 - start_own)
+                both += max(0, weeks + 1 - start_any)
+            without_x.append(base / (len(members) * weeks))
+            with_x.append(both / (len(members) * weeks))
+    return with_x, without_x
 
 
 def _panel(
@@ -171,7 +213,7 @@ def _panel(
 
 def _simulate_local_test(
     rng: np.random.Generator, true_effect: float, settings: ABSettings, *, seed: int
-) -> str:
+) -> tuple[str, int]:
     """A local test on 60-120 units: daily unit outcomes, the B cell shifted by the true effect.
 
     Outcomes are in units of the area-level noise (``true_effect`` is in KPI units, signed so
@@ -190,7 +232,7 @@ def _simulate_local_test(
     if true_effect < 0 and rng.random() < 0.2:
         guard[in_b] -= 1.0
     run = run_test(daily, guard, units, seed=seed, settings=settings, in_b=in_b)
-    return run.verdict
+    return run.verdict, len(run.looks)
 
 
 def bench(
@@ -234,5 +276,8 @@ def bench(
         "local_tests": sum(r.local_tests for r in runs),
         "local_adopted": sum(r.adopted for r in runs),
         "harmful_tests": harmful,
+        "spread_pct_with_exchange": 100.0
+        * float(np.mean([v for r in runs for v in r.spread_with])),
+        "spread_pct_without": 100.0 * float(np.mean([v for r in runs for v in r.spread_without])),
         "seconds_per_seed": float(np.mean([r.seconds for r in runs])),
     }
