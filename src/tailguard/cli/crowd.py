@@ -92,6 +92,75 @@ def bench(
         typer.echo(f"{key:>22}  {value}")
 
 
+def publish(
+    db: str = typer.Option(
+        ..., "--db", help="Ledger URL (holds the self-learn store and the exchange's tables)."
+    ),
+    pulse: str = typer.Option(..., "--pulse", help="Pulse store URL (sqlite:///x.db or redis://)."),
+    now: str | None = typer.Option(
+        None, "--now", help="Publishing time (RFC 3339; default: the wall clock)."
+    ),
+    area_types: Path | None = typer.Option(
+        None,
+        "--area-types",
+        help="JSON object area_id -> area type (default: every area 'unknown').",
+        dir_okay=False,
+    ),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Nightly publishing: tactic -> outcome pairs, weekly KPI means and area types."""
+    import json
+    from datetime import UTC, datetime
+
+    from tailguard.clock import parse_ts
+    from tailguard.crowd.publish import publish as do_publish
+    from tailguard.crowd.publish import tactic_pairs, weekly_kpis
+    from tailguard.crowd.store import CrowdStore
+    from tailguard.errors import InvalidInputError
+    from tailguard.learning import SelfLearnStore
+    from tailguard.ledger import Ledger
+    from tailguard.pulse import PulseStore
+
+    try:
+        when = parse_ts(now) if now is not None else datetime.now(UTC)
+    except ValueError as exc:
+        raise InvalidInputError(f"--now {now!r} is not an RFC 3339 timestamp") from exc
+    types: dict[str, str] = {}
+    if area_types is not None:
+        try:
+            loaded = json.loads(area_types.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InvalidInputError(f"cannot read --area-types {str(area_types)!r}: {exc}") from exc
+        if not isinstance(loaded, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in loaded.items()
+        ):
+            raise InvalidInputError("--area-types must be a JSON object of strings")
+        types = loaded
+    with Ledger.open(db, create=False) as ledger, PulseStore.open(pulse) as store:
+        kpi_rows = weekly_kpis(store.history(until=when), until=when)
+        areas = {a: types.get(a, "unknown") for a in kpi_rows["area_id"].unique().to_list()}
+        report = do_publish(
+            ledger=ledger,
+            store=CrowdStore(ledger.engine),
+            pairs=tactic_pairs(SelfLearnStore(ledger.engine).frame(), now=when),
+            kpi_rows=kpi_rows,
+            area_types=areas,
+        )
+    result = {
+        "tactics": report.tactics,
+        "kpi_rows": report.kpi_rows,
+        "areas": report.areas,
+        "ledger_records": report.ledger_records,
+    }
+    if fmt is OutputFormat.json:
+        emit_json(result)
+        return
+    typer.echo(
+        f"published {report.tactics} new tactics ({report.ledger_records} ledger records), "
+        f"{report.kpi_rows} weekly KPI values, {report.areas} new areas"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``crowd`` command group to ``app``."""
     group = typer.Typer(
@@ -102,4 +171,5 @@ def register(app: typer.Typer) -> None:
     group.command("estimate")(estimate)
     group.command("top")(top)
     group.command("bench")(bench)
+    group.command("publish")(publish)
     app.add_typer(group, name="crowd")

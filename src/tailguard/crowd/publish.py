@@ -171,3 +171,38 @@ def publish(
     return PublishReport(
         tactics=len(new), kpi_rows=added_kpis, areas=added_areas, ledger_records=written
     )
+
+
+def weekly_kpis(history: pl.DataFrame, *, until: datetime) -> pl.DataFrame:
+    """Weekly KPI means per area from pulse history, closed weeks only.
+
+    Args:
+        history: :meth:`tailguard.pulse.PulseStore.history` (``area_id, as_of, <kpis>``).
+        until: only weeks that ended at or before this time are published (a week's value is
+            final once published).
+
+    Returns:
+        ``area_id, kpi, period, value`` (null KPI values skipped).
+    """
+    schema = {"area_id": pl.String, "kpi": pl.String, "period": pl.Int64, "value": pl.Float64}
+    if history.is_empty():
+        return pl.DataFrame(schema=schema)
+    kpi_cols = [c for c in history.columns if c not in ("area_id", "as_of")]
+    epoch_us = int(EPOCH_MONDAY.timestamp() * 1_000_000)
+    week_us = 7 * 86400 * 1_000_000
+    long = (
+        history.with_columns(
+            ((pl.col("as_of").dt.epoch("us") - epoch_us) // week_us).alias("period")
+        )
+        .filter(pl.col("period") < period_of(until))
+        .unpivot(index=["area_id", "period"], on=kpi_cols, variable_name="kpi")
+        .filter(pl.col("value").is_not_null())
+        .with_columns(pl.col("value").cast(pl.Float64))
+        .filter(pl.col("value").is_finite())
+    )
+    return (
+        long.group_by("area_id", "kpi", "period")
+        .agg(pl.col("value").mean())
+        .select(pl.col("area_id"), pl.col("kpi"), pl.col("period").cast(pl.Int64), "value")
+        .sort("area_id", "kpi", "period")
+    )
