@@ -185,3 +185,24 @@ def store_publishers(url: str, tactic: str) -> set[str]:
     with Ledger.open(url) as ledger:
         frame = CrowdStore(ledger.engine).tactics_frame()
     return set(frame.filter(pl.col("tactic") == tactic)["area_id"].to_list())
+
+
+def test_endpoints_on_an_empty_exchange(tmp_path: Path) -> None:
+    """Before anything is published: coaches and reputation are empty lists, top is a 404."""
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    app = create_app(
+        ServiceSettings(ledger_url=url, pulse_url=str(tmp_path / "p.db"), clock=FakeClock(T0)),
+        optional_routers=False,
+    )
+    key = app.state.tailguard.keys.create("vic", "viewer")[1]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        auth = {"Authorization": f"Bearer {key}"}
+        assert client.get("/v1/crowd/coaches", headers=auth).json() == {
+            "exporters": [],
+            "importers": [],
+            "laggards": [],
+        }
+        assert client.get("/v1/crowd/reputation", headers=auth).json() == []
+        missing = client.get("/v1/crowd/top", params={"area": "PA-0001"}, headers=auth)
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "not_found"
