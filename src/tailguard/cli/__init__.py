@@ -36,6 +36,7 @@ def _register_all() -> None:
     from tailguard.cli import (
         agents,
         chat,
+        crowd,
         demo,
         keys,
         learn,
@@ -52,6 +53,7 @@ def _register_all() -> None:
         module.register(app)
     agents.register(app)
     learn.register(app)
+    crowd.register(app)
 
 
 _register_all()
