@@ -1,9 +1,14 @@
-# One command runs every check; CI runs exactly `make check`.
+# One command runs every check; CI runs exactly `make check` (then `make test-future`).
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Parallel workers for the test suite (pytest-xdist); the machines have 2 cores.
+WORKERS ?= 2
 
-.PHONY: install check lint typecheck test demo bench clean
+.PHONY: help install check lint typecheck test test-fast test-future demo bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(BIN)/tailguard: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -11,25 +16,33 @@ $(BIN)/tailguard: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
-install: $(BIN)/tailguard
+install: $(BIN)/tailguard  ## create .venv and install tailguard with its dev tools
 
-lint: install
+lint: install  ## ruff format check and lint, import-linter contracts (pyproject.toml)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
-typecheck: install
+typecheck: install  ## mypy --strict
 	$(BIN)/mypy
 
-test: install
-	$(BIN)/pytest -q
+test: install  ## the whole suite (real PostgreSQL, Redis, NATS and Chromium), in parallel
+	$(BIN)/pytest -q -n $(WORKERS) --durations=15
 
-check: lint typecheck test
+check: lint typecheck test  ## what CI runs: lint, types, the whole suite
 
-demo: install
+test-fast:  install  ## the quick loop: no servers, no browser, no slow tests, in parallel
+	$(BIN)/pytest -q -n $(WORKERS) --durations=10 \
+		-m "not postgres and not redis and not nats and not browser and not slow"
+
+test-future: install  ## the whole suite with the clock moved a year ahead (time-machine)
+	TAILGUARD_TEST_CLOCK_AHEAD_DAYS=365 $(BIN)/pytest -q -n $(WORKERS) --durations=5
+
+demo: install  ## install, then a 40-area, 2-week demo into tailguard-demo/
 	$(BIN)/tailguard demo --areas 40 --weeks 2 --seed 7 --out tailguard-demo
 
-bench: install
+bench: install  ## every benchmark with its baseline (docs/performance.md)
 	$(BIN)/python bench/run_all.py
 
-clean:
+clean:  ## remove the venv, caches and the demo output
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tailguard-demo

@@ -7,6 +7,7 @@ how to start it (DEVELOPERS.md); it never skips.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -35,6 +36,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     start_clock_travel(int(config.getoption("--clock-ahead-days")))
+
+
+_SERVER_FIXTURES = {"pg_url": "postgres", "redis_url": "redis", "nats_url": "nats"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test by what it needs, so ``make test-fast`` can leave those out: the
+    servers its fixtures reach (also through parametrised backends) and the browser."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in _SERVER_FIXTURES.items():
+            if fixture in names or re.search(rf"[\[-]{marker}[\]-]", item.nodeid):
+                item.add_marker(getattr(pytest.mark, marker))
+        if "/browser/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.browser)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
