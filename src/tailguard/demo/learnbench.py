@@ -261,6 +261,7 @@ def summarise(runs: Sequence[Mapping[str, Any]], config: BenchConfig) -> dict[st
             "spend_usd": round(float(np.mean([r["spend_usd"] for r in rs])), 2),
             "seeds": len(rs),
         }
+        entry["harmful_pct"] = 0.0  # agents off pick nothing (overwritten below for the rest)
         if name != "off":
             entry["regret"] = round(float(np.mean([r["regret"] for r in rs])), 3)
             entry["harmful_pct"] = round(float(np.mean([r["harmful_pct"] for r in rs])), 3)
