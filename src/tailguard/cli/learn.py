@@ -24,25 +24,6 @@ def _open(db: str) -> Any:
     return Ledger.open(db, create=False)
 
 
-def _policy(name: str, ledger: Any, catalogue_path: str | None) -> Any:
-    from tailguard.agents.catalogue import default_catalogue, load_catalogue
-    from tailguard.learning.policy import FixedPolicy, UniformPolicy
-    from tailguard.learning.versions import PolicyStore
-
-    if name == "uniform":
-        return UniformPolicy()
-    if name in ("fixed", "logged"):
-        cat = load_catalogue(catalogue_path) if catalogue_path else default_catalogue()
-        return FixedPolicy(weights={e.id: e.weight for e in cat.entries}, version=name)
-    store = PolicyStore(ledger)
-    if name == "learning":
-        model = store.active_model()
-        if model is None:
-            fail("no learning policy version yet: run `tailguard learn update` first")
-        return model
-    return store.model(name)
-
-
 def evaluate(
     db: str = DB_OPTION,
     policy: str = typer.Option(
@@ -61,33 +42,21 @@ def evaluate(
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Off-policy estimates (IPS, SNIPS, DM, DR, SNDR) of a policy on the logged decisions."""
-    import polars as pl
-
     from tailguard.agents.catalogue import default_catalogue, load_catalogue
-    from tailguard.learning.arms import RewardConfig, decision_frame, rewards
-    from tailguard.learning.ope import evaluate as ope_evaluate
-    from tailguard.learning.ope import left_out_counts
-    from tailguard.learning.store import SelfLearnStore
+    from tailguard.learning.evaluation import evaluate_policy
 
     if not 10 <= bootstrap <= 100_000:
         fail("--bootstrap must be between 10 and 100000")
+    cat = load_catalogue(catalogue) if catalogue else default_catalogue()
     with _open(db) as ledger:
-        cat = load_catalogue(catalogue) if catalogue else default_catalogue()
-        frame = decision_frame(SelfLearnStore(ledger.engine).frame(), cat.groups())
-        now = frame["measured_at"].max() if frame.height else None
-        rewarded = rewards(frame, RewardConfig(cost_weight=cost_weight))
-        left = left_out_counts(frame, now)  # type: ignore[arg-type]
-        if policy == "logged":
-            target: Any = _Logged(rewarded)
-        else:
-            target = _policy(policy, ledger, catalogue)
-        result = ope_evaluate(
-            rewarded.filter(pl.col("propensity").is_not_null()),
-            target,
-            name=policy,
-            left_out=left,
+        result = evaluate_policy(
+            ledger,
+            policy,
             bootstrap=bootstrap,
             seed=seed,
+            cost_weight=cost_weight,
+            groups=cat.groups(),
+            weights={e.id: e.weight for e in cat.entries},
         )
     payload = result.to_json()
     if fmt is OutputFormat.json:
@@ -106,29 +75,6 @@ def evaluate(
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)
     console.print(f"logged value {_f(result.logged_value)}; left out: {result.left_out}")
-
-
-class _Logged:
-    """The behaviour policy as logged: each decision's own logged probabilities."""
-
-    version = "logged"
-
-    def __init__(self, rewarded: Any) -> None:
-        self._probs = {
-            (g, b, tuple(arms)): probs
-            for g, b, arms, probs in rewarded.select("group", "bucket", "arms", "logged_probs")
-            .unique(subset=["group", "bucket", "arms"], keep="last")
-            .iter_rows()
-            if arms and probs and len(arms) == len(probs)
-        }
-
-    def probabilities(self, group: str, bucket: str, arms: Any, rng: Any) -> Any:
-        import numpy as np
-
-        probs = self._probs.get((group, bucket, tuple(arms)))
-        if probs is None:
-            return np.full(len(arms), 1.0 / len(arms)) if len(arms) > 1 else np.ones(1)
-        return np.asarray(probs, dtype=np.float64) / float(sum(probs))
 
 
 def _f(value: float | None) -> str:
