@@ -159,6 +159,7 @@ def evaluate(
         )
     r = rewarded["reward"].to_numpy().astype(np.float64)
     groups, buckets, arms_logged = (rewarded[c].to_list() for c in ("group", "bucket", "arm"))
+    fold_of = _fold_of(rewarded["area_id"], folds).tolist()
     if q is None:
         q_logged, models = _cross_fit(rewarded, folds)
         fold = _fold_of(rewarded["area_id"], folds)
@@ -175,14 +176,24 @@ def evaluate(
     eligible = rewarded["arms"].to_list()
     pi_logged = np.empty(n)
     dm = np.empty(n)
+    # Decisions share few distinct (group, bucket, eligible arms): the policy's vector and the
+    # reward model's values are computed once per distinct context (and fold), not per row.
+    probs_cache: dict[tuple[str, str, tuple[str, ...]], np.ndarray] = {}
+    q_cache: dict[tuple[int, str, str, tuple[str, ...]], np.ndarray] = {}
     for i in range(n):
         arms = list(eligible[i] or []) or [arms_logged[i]]
         if arms_logged[i] not in arms:
             arms.append(arms_logged[i])
-        p = policy.probabilities(groups[i], buckets[i], arms, None)
+        key = (groups[i], buckets[i], tuple(arms))
+        p = probs_cache.get(key)
+        if p is None:
+            p = probs_cache[key] = policy.probabilities(groups[i], buckets[i], arms, None)
         j = arms.index(arms_logged[i])
         pi_logged[i] = p[j]
-        qs = np.array([model_q(i, a) for a in arms])
+        qkey = (fold_of[i] if q is None else 0, *key)
+        qs = q_cache.get(qkey)
+        if qs is None:
+            qs = q_cache[qkey] = np.array([model_q(i, a) for a in arms])
         dm[i] = float(p @ qs)
     w = pi_logged / mu
     # Per-area sums, then a multinomial bootstrap over areas as one matrix product.
