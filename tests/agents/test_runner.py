@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -375,3 +376,32 @@ def test_follow_resumes_a_person_s_approval_between_ticks(tmp_path: Path) -> Non
     executed_at = row["executed_at"].item()
     assert isinstance(decided["as_of"], datetime)
     assert decided["as_of"] < executed_at < decided["as_of"] + timedelta(hours=1)
+
+
+def test_the_learning_policy_runs_on_a_real_deployment(sim_file: Path, tmp_path: Path) -> None:
+    """``--policy learning``: versions in the ledger, decisions logged with arms and hold."""
+    import json
+
+    db, pulse = f"sqlite:///{tmp_path / 'l.db'}", f"sqlite:///{tmp_path / 'p.db'}"
+    config = replace(
+        _config(db, pulse, "http://127.0.0.1:9", tmp_path),
+        policy="learning",
+        area_types={"PA-0000": "urban", "PA-0001": "rural"},
+    )
+    with RecordingDownstreamServer() as server:
+        config = replace(config, downstream=DownstreamRoutes.parse([server.url]))
+        with AgentRunner(config) as runner:
+            for _ in runner.replay_hours(sim_file, hours=24):
+                pass
+            frame = runner.learning.frame()
+            versions = [r.fields for r in runner.ledger.records(kind="policy")]
+            assert runner.ledger.verify().ok
+    assert versions
+    assert versions[0]["policy_id"] == "lp-0001-prior"
+    assert frame.height > 0
+    assert all(v.startswith("lp-") for v in frame["policy_version"].to_list())
+    contexts = [json.loads(c) for c in frame["context"].to_list()]
+    assert all(c["arms"][-1].startswith("hold:") for c in contexts)
+    assert {c["bucket"].split("|")[0] for c in contexts} <= {"urban", "rural", "unknown"}
+    with pytest.raises(InvalidInputError, match="unknown policy"):
+        replace(config, policy="greedy")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,8 +42,11 @@ from tailguard.clock import FakeClock, SystemClock, format_ts
 from tailguard.control import ControlPlane
 from tailguard.control.gates import Approvers
 from tailguard.control.store import gates as control_gates
+from tailguard.errors import InvalidInputError
 from tailguard.events import DeadLetterSink, Deduplicator
 from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
+from tailguard.learning.loop import PolicyLearner
+from tailguard.learning.versions import PolicyStore
 from tailguard.ledger import Ledger
 from tailguard.metrics import ScorecardEngine
 from tailguard.pulse import PulseStore
@@ -165,6 +168,9 @@ class RunnerConfig:
         seed: the choice policy's seed.
         downstream_timeout_s: per-attempt timeout of a REST call.
         approvers: who may decide gates (default: the ledger's approver and admin API keys).
+        policy: ``fixed`` (the catalogue's weights) or ``learning`` (the nightly-updated
+            policy with its guardrail; docs/learning.md).
+        area_types: area id -> urban, suburban or rural, the learning policy's context.
     """
 
     db: str
@@ -178,6 +184,12 @@ class RunnerConfig:
     seed: int = 0
     downstream_timeout_s: float = 2.0
     approvers: Approvers | None = None
+    policy: str = "fixed"
+    area_types: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy not in ("fixed", "learning"):
+            raise InvalidInputError(f"unknown policy {self.policy!r} (fixed or learning)")
 
 
 class AgentRunner(Feeding):
@@ -215,6 +227,11 @@ class AgentRunner(Feeding):
             self.learning = _Tally(self.ledger.engine)
             self.pulse = PulseStore.open(config.pulse)
             self.engine = ScorecardEngine(config.window_days)
+            learner = None
+            if config.policy == "learning":
+                learner = PolicyLearner(
+                    store=self.learning, versions=PolicyStore(self.ledger), groups=cat.groups()
+                )
             self.agents = AreaAgents(
                 catalogue=cat,
                 control=self.control,
@@ -224,6 +241,8 @@ class AgentRunner(Feeding):
                 clock=self.clock,
                 pulse=self.pulse,
                 seed=config.seed,
+                learner=learner,
+                area_types=config.area_types,
             )
             self.summary = RunSummary(mode="", source="", dead_letter_path=str(config.dead_letter))
             #: The last hour an earlier runner on these stores decided in: hours up to it are

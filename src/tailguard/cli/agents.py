@@ -39,6 +39,31 @@ def _hours(value: float) -> float:
     return round(value / 3600.0, 4)
 
 
+def _area_types(path: Path | None) -> dict[str, str] | None:
+    """The ``--area-types`` CSV as area id -> type; a bad file is refused with its line."""
+    import csv
+
+    if path is None:
+        return None
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is None or not {"area_id", "area_type"} <= set(reader.fieldnames):
+                fail(f"{path}: needs the columns area_id,area_type")
+            out: dict[str, str] = {}
+            for row in reader:
+                kind = (row.get("area_type") or "").strip()
+                if kind not in ("urban", "suburban", "rural"):
+                    fail(
+                        f"{path}:{reader.line_num}: area_type {kind!r} is not urban, "
+                        "suburban or rural"
+                    )
+                out[(row.get("area_id") or "").strip()] = kind
+            return out
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        fail(f"{path}: cannot read the area types: {exc}")
+
+
 def catalogue_dict(cat: Any) -> dict[str, Any]:
     """A validated catalogue as JSON-ready data: entries, triggers, policies."""
     entries = []
@@ -220,6 +245,17 @@ def run(
         "tailguard-agents.deadletter.jsonl).",
     ),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the choice policy's draws."),
+    policy: str = typer.Option(
+        "fixed",
+        "--policy",
+        help="fixed (the catalogue's weights) or learning (nightly-updated, with a guardrail).",
+    ),
+    area_types: Path | None = typer.Option(
+        None,
+        "--area-types",
+        help="CSV with columns area_id,area_type (urban, suburban, rural): the learning "
+        "policy's context.",
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Run the area agents on your events: REST downstream agents, people at the gates.
@@ -261,6 +297,8 @@ def run(
         dead_letter=dl,
         warmup=timedelta(days=warmup_days),
         seed=seed,
+        policy=policy,
+        area_types=_area_types(area_types),
     )
     with AgentRunner(config) as runner, _stop_on_signals(runner):
         if events is not None:
