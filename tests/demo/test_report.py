@@ -598,3 +598,30 @@ def test_missing_summary_figures_read_n_a(tmp_path: Path) -> None:
     assert page.text("bypasses") == "n/a"
     for band in GUARD_BANDS:
         assert f"band-{band.id}" in page.text_by_id
+
+
+def test_the_learning_curve_shows_each_week_with_its_version(tmp_path: Path) -> None:
+    """Each week's paired gain, its interval and the policy version in force; rollbacks named."""
+    hourly, interventions = make_hourly(areas=3, hours=6), make_interventions()
+    approvals = make_approvals(interventions)
+    control = build_ledger(tmp_path / "ledger.db", approvals)
+    summary = summary_from(hourly, interventions, approvals)
+    summary["policy"] = "learning"
+    summary["learning_curve"] = [
+        {"week": 1, "guardband_gain_points": -0.5, "ci95": [-1.2, 0.3], "policy_version": "lp-1"},
+        {"week": 2, "guardband_gain_points": 2.25, "ci95": [0.5, 4.0], "policy_version": "lp-9"},
+    ]
+    summary["policy_versions"] = {
+        "count": 9,
+        "rollbacks": [{"at": "2026-01-10T00:00:00", "from": "lp-5", "to": "lp-4"}],
+    }
+    page = parse(
+        render_report(
+            tmp_path / "out", summary=summary, hourly=hourly, interventions=interventions,
+            approvals=approvals, control_kpis=control,
+        )
+    )  # fmt: skip
+    assert page.text("learning-curve") == "Learning curve (policy: learning)"
+    assert page.text("learning-week-1") == "1 -0.50 -1.20 to +0.30 lp-1"
+    assert page.text("learning-week-2") == "2 +2.25 +0.50 to +4.00 lp-9"
+    assert "lp-5" in page.text("rollbacks")

@@ -298,7 +298,11 @@ def _learning_section(summary: Mapping[str, Any]) -> dict[str, Any]:
     view = [
         {
             "week": r["week"],
-            "gain": fmt_num(r["guardband_gain_points"], 2),
+            "gain": (
+                "n/a"
+                if r["guardband_gain_points"] is None
+                else f"{r['guardband_gain_points']:+.2f}"
+            ),
             "ci": (
                 "n/a"
                 if not r.get("ci95") or r["ci95"][0] is None
