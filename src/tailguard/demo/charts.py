@@ -31,6 +31,7 @@ ARM_COLOURS: Final = {"on": "#0072B2", "off": "#E69F00"}
 ARM_LABELS: Final = {"on": "agents on", "off": "agents off"}
 STATUS_COLOURS: Final = {
     "executed": "#009E73",
+    "held": "#F0E442",
     "pending_approval": "#56B4E9",
     "rejected": "#D55E00",
     "timeout": "#CC79A7",

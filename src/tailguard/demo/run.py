@@ -575,6 +575,7 @@ def _interventions(decisions: pl.DataFrame) -> dict[str, Any]:
             "timeout": int(status.get("timeout", 0)),
             "failed": int(status.get("failed", 0)),
             "pending": int(status.get("pending_approval", 0)),
+            "held": int(status.get("held", 0)),
             "cost_usd": round(float(part["cost_usd"].sum()), 2),
             "outcomes_measured": deltas.len(),
             "mean_outcome_delta": None if deltas.is_empty() else float(deltas.mean()),  # type: ignore[arg-type]
