@@ -28,7 +28,7 @@ from tailguard.control.policy import Policy
 from tailguard.control.tools import Tool, ToolRegistry
 from tailguard.errors import ConfigFileError
 from tailguard.rules.builtin import BUILTIN_YAML
-from tailguard.rules.model import parse_duration
+from tailguard.rules.model import COMPARISONS, parse_duration
 from tailguard.sim.interventions import INTERVENTION_TYPES
 from tailguard.yamlfile import Lines, Path_, parse_yaml, pydantic_error
 
@@ -83,7 +83,7 @@ _KIND_UNIT: Final[Mapping[str, str]] = {
     "recruiting_sms": "zip",
     "gamification_reward": "area",
 }
-_OPS: Final = ("<", "<=", ">", ">=", "==", "!=")
+_OPS: Final = tuple(COMPARISONS)
 
 
 class _TargetSpec(BaseModel):

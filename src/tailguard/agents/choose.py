@@ -25,15 +25,8 @@ from tailguard.agents.catalogue import TARGET_ARG, Catalogue, Entry
 from tailguard.learning import DecisionState
 from tailguard.learning.arms import arm_id, bucket_of, hold_arm, is_hold
 from tailguard.learning.policy import ChoicePolicy, FixedPolicy
+from tailguard.rules.model import COMPARISONS
 
-_OPS = {
-    "<": lambda c, v: c < v,
-    "<=": lambda c, v: c <= v,
-    ">": lambda c, v: c > v,
-    ">=": lambda c, v: c >= v,
-    "==": lambda c, v: c == v,
-    "!=": lambda c, v: c != v,
-}
 _ID_COLUMN = {"tech": "tech_id", "zip": "zip", "sku": "sku"}
 
 
@@ -296,7 +289,7 @@ class Chooser:
             base = frame.filter(pl.col(t.by).is_not_null())
             for col, conds in t.where.items():
                 for op, value in conds.items():
-                    base = base.filter(_OPS[op](pl.col(col), value))
+                    base = base.filter(COMPARISONS[op](pl.col(col), value))
             for trigger in entry.trigger:
                 if trigger not in wanted:
                     continue

@@ -15,7 +15,7 @@ from typing import Literal
 
 import polars as pl
 
-from tailguard.rules.model import Rule, RuleSet, render
+from tailguard.rules.model import OPS, Rule, RuleSet, render
 
 State = Literal["pending", "firing"]
 
@@ -60,14 +60,6 @@ class _Track:
     cleared_since: datetime | None = None
 
 
-_OPS_EXPR = {
-    "<": lambda c, t: c < t,
-    "<=": lambda c, t: c <= t,
-    ">": lambda c, t: c > t,
-    ">=": lambda c, t: c >= t,
-}
-
-
 class RuleEngine:
     """Evaluate a rule set tick after tick, remembering pending/firing state per area.
 
@@ -90,7 +82,7 @@ class RuleEngine:
             if rule.kpi not in scorecard.columns:
                 continue
             col = pl.col(rule.kpi)
-            breaching = scorecard.filter(_OPS_EXPR[rule.op](col, rule.threshold)).select(
+            breaching = scorecard.filter(OPS[rule.op](col, rule.threshold)).select(
                 "area_id", rule.kpi
             )
             hits = dict(breaching.iter_rows())

@@ -15,7 +15,7 @@ from typing import Final, Literal
 
 import polars as pl
 
-from tailguard.rules.model import Op
+from tailguard.rules.model import OPS, Op
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -82,7 +82,8 @@ BREACH_OP: Final[dict[str, Op]] = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 
 
 def _inside(expr: pl.Expr, op: str, bound: float) -> pl.Expr:
-    return {"<": expr < bound, "<=": expr <= bound, ">": expr > bound, ">=": expr >= bound}[op]
+    result: pl.Expr = OPS[op](expr, bound)
+    return result
 
 
 def inside_expr(band: GuardBand) -> pl.Expr:

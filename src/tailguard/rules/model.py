@@ -25,16 +25,25 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 Op = Literal["<", "<=", ">", ">="]
-OPS: Final[Mapping[str, Callable[[float, float], bool]]] = {
+
+#: The one comparison-operator table of the project: numbers, NumPy arrays and Polars
+#: expressions alike (rules, guard-bands, catalogue ``where`` filters, dashboards).
+COMPARISONS: Final[Mapping[str, Callable[[Any, Any], Any]]] = {
     "<": operator.lt,
     "<=": operator.le,
     ">": operator.gt,
     ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+#: The comparisons a rule or guard-band may use.
+OPS: Final[Mapping[str, Callable[[Any, Any], Any]]] = {
+    op: COMPARISONS[op] for op in ("<", "<=", ">", ">=")
 }
 SEVERITIES: Final = ("critical", "warning", "info")
 
