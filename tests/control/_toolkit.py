@@ -233,7 +233,10 @@ def spawn_worker(*args: str, env: dict[str, str] | None = None) -> Any:
 
     tests_dir = Path(__file__).resolve().parent.parent
     src_dir = tests_dir.parent / "src"
-    full_env = {**os.environ, "PYTHONPATH": f"{tests_dir}{os.pathsep}{src_dir}", **(env or {})}
+    # Keep what the session already put on PYTHONPATH (make test-future's sitecustomize).
+    inherited = os.environ.get("PYTHONPATH")
+    path = f"{tests_dir}{os.pathsep}{src_dir}" + (f"{os.pathsep}{inherited}" if inherited else "")
+    full_env = {**os.environ, "PYTHONPATH": path, **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "control._worker", *args],
         stdout=subprocess.PIPE,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import get_default_environment
 
+from _timetravel import ENV as CLOCK_ENV
 from tailguard.mcp import McpStack
 
 from ._async import run_async
@@ -25,8 +28,13 @@ pytestmark = pytest.mark.slow
 
 
 def _run(db_url: str, body: Callable[[Client], Awaitable[None]], *extra: str) -> None:
+    # The SDK passes the server only a few variables of ours; keep the session's clock
+    # (make test-future: tests/_timetravel.py) so both sides agree on the date.
+    clock = {k: v for k, v in os.environ.items() if k in ("PYTHONPATH", CLOCK_ENV)}
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "tailguard", "mcp", "--db", db_url, *extra]
+        command=sys.executable,
+        args=["-m", "tailguard", "mcp", "--db", db_url, *extra],
+        env={**get_default_environment(), **clock},
     )
 
     async def main() -> None:
