@@ -92,7 +92,9 @@ def test_steps_and_gates_pages(service: Service) -> None:
     assert sorted(g["gate_id"] for g in gates) == sorted(m["gate_id"] for m in made)
     one = _walk(service, "/v1/gates", run_id=made[0]["run_id"])
     assert [g["gate_id"] for g in one] == [made[0]["gate_id"]]
-    assert _walk(service, "/v1/steps", limit=2) == []  # a gated step has no step record yet
+    # A gated step is recorded (pending_approval) when its gate is presented.
+    steps = _walk(service, "/v1/steps", limit=2, status="pending_approval")
+    assert sorted(s["step_id"] for s in steps) == sorted(g["step_id"] for g in gates)
 
 
 @pytest.mark.parametrize(

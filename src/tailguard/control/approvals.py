@@ -238,13 +238,8 @@ class GateMixin(RunRecorder):
             row = run_rows.get(call.run_id)
             if left[call.run_id] or row is None or row.status in FINISHED_STATUSES:
                 continue
-            # As one-by-one decisions would: the run's other gates decided here have their
-            # steps recorded by now, this one's not yet.
-            steps = (
-                counts.get(call.run_id, 0)
-                + sum(1 for _, c, _, _ in won if c.run_id == call.run_id)
-                - 1
-            )
+            # Every gated step is in the ledger since its gate was presented.
+            steps = counts.get(call.run_id, 0)
             records.append(
                 (
                     "run",
@@ -420,15 +415,14 @@ class GateMixin(RunRecorder):
                 row = run_rows.get(call.run_id)
                 if left[call.run_id] or row is None or row.status in FINISHED_STATUSES:
                     continue
-                # As one-by-one expiry would: the run's other expired gates' steps are counted.
-                done_here = sum(1 for c in due if c.run_id == call.run_id) - 1
+                # Every gated step is in the ledger since its gate was presented.
                 records.append(
                     (
                         "run",
                         self._run_fields(
                             run_of_row(row),
                             "running",
-                            steps_count=counts.get(call.run_id, 0) + done_here,
+                            steps_count=counts.get(call.run_id, 0),
                             totals=totals_of_row(row),
                         ),
                     )

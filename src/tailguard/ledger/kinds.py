@@ -18,7 +18,15 @@ from tailguard.errors import InvalidInputError
 from tailguard.ledger._canonical import to_json_value
 
 RUN_STATUSES = ("running", "completed", "failed", "aborted", "waiting_approval")
-STEP_STATUSES = ("executed", "approved", "rejected", "skipped", "error", "rolled_back")
+STEP_STATUSES = (
+    "executed",
+    "approved",
+    "rejected",
+    "skipped",
+    "error",
+    "rolled_back",
+    "pending_approval",
+)
 GATE_DECISIONS = ("pending", "approved", "rejected", "timeout")
 OBJECTIVE_MET = ("yes", "partial", "no", "unknown")
 RISK_LEVELS = ("read", "suggest", "execute_low", "execute_high")

@@ -38,7 +38,9 @@ from tailguard.service.pagination import (
 router = APIRouter(prefix="/v1", tags=["runs"], responses=ERROR_RESPONSES)
 
 RunStatus = Literal["running", "completed", "failed", "aborted", "waiting_approval"]
-StepStatus = Literal["executed", "approved", "rejected", "skipped", "error", "rolled_back"]
+StepStatus = Literal[
+    "executed", "approved", "rejected", "skipped", "error", "rolled_back", "pending_approval"
+]
 GateDecisionQ = Literal["pending", "approved", "rejected", "timeout"]
 ObjectiveMet = Literal["yes", "partial", "no", "unknown"]
 assert set(RunStatus.__args__) == set(RUN_STATUSES)  # type: ignore[attr-defined]
