@@ -60,7 +60,9 @@ def test_a_presented_gate_finds_its_step_in_the_ledger_one_call_at_a_time(
     expired = plane.execute(run, "send_message", {**SEND, "receiverId": "d3"})
     assert approved.outcome is StepOutcome.PENDING_APPROVAL
     _assert_complete(ledger)
-    assert approved.gate_id and rejected.gate_id and expired.gate_id
+    assert approved.gate_id is not None
+    assert rejected.gate_id is not None
+    assert expired.gate_id is not None
     plane.decide(approved.gate_id, "approve", "boss")
     _assert_complete(ledger)
     plane.decide(rejected.gate_id, "reject", "boss")
@@ -70,7 +72,9 @@ def test_a_presented_gate_finds_its_step_in_the_ledger_one_call_at_a_time(
     plane.expire_gates()
     plane.finish_run(run)
     _assert_complete(ledger)
-    statuses = [r.fields["status"] for r in ledger.records(kind="step") if r.record_id == approved.step_id]
+    statuses = [
+        r.fields["status"] for r in ledger.records(kind="step") if r.record_id == approved.step_id
+    ]
     assert statuses == ["pending_approval", "approved", "executed"]
     assert ledger.verify().ok
 

@@ -68,16 +68,43 @@ def include_optional_routers(
     return included
 
 
-async def _expire_gates_forever(state: ServiceState, interval_s: float) -> None:
+def resume_stranded(state: ServiceState) -> dict[str, str]:
+    """Run the approved calls nobody ran (the approving process died first), exactly once.
+
+    Returns each resumed gate's outcome (or error code), for the log.
+    """
+    done = state.plane.resume_awaiting(grace_s=state.settings.resume_grace_s)
+    return {
+        gate_id: (r.code if isinstance(r, TailguardError) else r.outcome.value)
+        for gate_id, r in done.items()
+    }
+
+
+async def _sweep_gates(state: ServiceState) -> None:
+    try:
+        expired = await asyncio.to_thread(state.plane.expire_gates)
+    except TailguardError as exc:
+        log.warning("gate expiry failed: %s", exc.message)
+    else:
+        if expired:
+            log.info("expired %d approval gate(s)", len(expired), extra={"gates": expired})
+    try:
+        resumed = await asyncio.to_thread(resume_stranded, state)
+    except TailguardError as exc:
+        log.warning("resuming approved calls failed: %s", exc.message)
+    else:
+        if resumed:
+            log.warning(
+                "resumed %d approved call(s) that no process had run",
+                len(resumed),
+                extra={"gates": resumed},
+            )
+
+
+async def _sweep_gates_forever(state: ServiceState, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
-        try:
-            expired = await asyncio.to_thread(state.plane.expire_gates)
-        except TailguardError as exc:
-            log.warning("gate expiry failed: %s", exc.message)
-        else:
-            if expired:
-                log.info("expired %d approval gate(s)", len(expired), extra={"gates": expired})
+        await _sweep_gates(state)
 
 
 def create_app(settings: ServiceSettings, *, optional_routers: bool = True) -> FastAPI:
@@ -91,7 +118,9 @@ def create_app(settings: ServiceSettings, *, optional_routers: bool = True) -> F
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_expire_gates_forever(state, GATE_EXPIRY_INTERVAL_S))
+        # A restart first finishes what a dead process left: approved calls never run.
+        await _sweep_gates(state)
+        task = asyncio.create_task(_sweep_gates_forever(state, GATE_EXPIRY_INTERVAL_S))
         try:
             yield
         finally:

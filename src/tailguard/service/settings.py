@@ -41,6 +41,9 @@ class ServiceSettings:
         rules: the tail rules evaluated over the pulse; default the built-in set.
         tracer_provider: OpenTelemetry provider for request spans; default the global one.
         metrics_refresh_s: how long a database-derived metric (bypass count) is reused.
+        resume_grace_s: the sweep at startup and every 30 s resumes approved calls nobody
+            ran (a process died between the approval and the call) once they were approved
+            this long ago.
     """
 
     ledger_url: str
@@ -52,6 +55,7 @@ class ServiceSettings:
     rules: RuleSet | None = None
     tracer_provider: trace.TracerProvider | None = None
     metrics_refresh_s: float = 60.0
+    resume_grace_s: float = 30.0
 
     def resolved_pulse_url(self) -> str:
         """The pulse store URL, defaulting to ``pulse.db`` beside a SQLite ledger."""
