@@ -31,7 +31,7 @@ GATE_DECISIONS = ("pending", "approved", "rejected", "timeout")
 OBJECTIVE_MET = ("yes", "partial", "no", "unknown")
 RISK_LEVELS = ("read", "suggest", "execute_low", "execute_high")
 
-RESERVED_FIELDS = frozenset({"kind", "seq", "prev_hash", "hash"})
+RESERVED_FIELDS = frozenset({"kind", "seq", "prev_hash", "hash", "recorded_at_us"})
 """Export keys a record's fields may not use, so an export line splits back unambiguously."""
 
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

@@ -99,6 +99,20 @@ async def _sweep_gates(state: ServiceState) -> None:
                 len(resumed),
                 extra={"gates": resumed},
             )
+    try:
+        await asyncio.to_thread(write_checkpoint_if_due, state)
+    except TailguardError as exc:
+        # A chain that no longer verifies is never signed: say so loudly, every sweep.
+        log.error("ledger checkpoint refused: %s", exc.message)
+
+
+def write_checkpoint_if_due(state: ServiceState) -> None:
+    """Sign the ledger's head into the checkpoint file when one is due (and configured)."""
+    if state.checkpointer is None:
+        return
+    written = state.checkpointer.maybe_write()
+    if written is not None:
+        log.info("ledger checkpoint at seq %d", written.seq, extra={"hash": written.hash})
 
 
 async def _sweep_gates_forever(state: ServiceState, interval_s: float) -> None:

@@ -402,3 +402,18 @@ class Health(BaseModel):
 
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class LedgerVerifyOut(BaseModel):
+    """What verifying the ledger found (``tailguard ledger verify --format json``)."""
+
+    ok: bool
+    records: int
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    kind: str | None = None
+    record_id: str | None = None
+    message: str
+    checkpoints: int = Field(description="How many checkpoints the ledger was checked against.")
