@@ -104,6 +104,10 @@ def test_steps_and_gates_pages(service: Service) -> None:
         ("/v1/runs", {"limit": 100000}),
         ("/v1/runs", {"status": "sleeping"}),
         ("/v1/runs", {"since": "yesterday"}),
+        ("/v1/runs", {"until": "2026-01-01"}),  # a date is not the documented date-time
+        ("/v1/steps", {"until": "0"}),  # nor a number of seconds
+        ("/v1/gates", {"until": "2026-01-01T00:00:00"}),  # nor a time without its offset
+        ("/v1/kpis", {"since": "1767225600"}),
         ("/v1/runs", {"cursor": "!!!"}),
         ("/v1/runs", {"cursor": "WyJnYXRlcyIsWzFdXQ"}),
         ("/v1/approvals", {"cursor": "WyJydW4iLFsxXV0"}),

@@ -27,7 +27,8 @@ from tailguard.service import metrics, queries
 from tailguard.service.api import approvals, insight, runs
 from tailguard.service.api.models import Health
 from tailguard.service.errors import document_errors, install_error_handlers
-from tailguard.service.nul import RejectNulMiddleware, document_nul_free
+from tailguard.service.guard import Authenticator, GuardMiddleware
+from tailguard.service.nul import document_nul_free
 from tailguard.service.observe import ObserveMiddleware
 from tailguard.service.settings import ServiceSettings, ServiceState
 
@@ -151,7 +152,15 @@ def create_app(settings: ServiceSettings, *, optional_routers: bool = True) -> F
     )
     app.state.tailguard = state
     install_error_handlers(app)
-    app.add_middleware(RejectNulMiddleware)  # inside ObserveMiddleware: refusals are logged
+    # Inside ObserveMiddleware: refusals are logged. Authenticates before reading a body,
+    # then bounds its size and depth and refuses NUL (tailguard.service.guard).
+    authenticators: dict[str, Authenticator] = {}
+    app.add_middleware(
+        GuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+        authenticators=authenticators,
+    )
     app.add_middleware(ObserveMiddleware, tracer_provider=settings.tracer_provider)
 
     collector = metrics.StateCollector(
@@ -201,6 +210,10 @@ def create_app(settings: ServiceSettings, *, optional_routers: bool = True) -> F
     app.include_router(insight.router)
     if optional_routers:
         included = include_optional_routers(app)
+        if "tailguard.service.voice" in included:
+            # The voice webhook proves itself with its shared secret, not an API key.
+            voice = importlib.import_module("tailguard.service.voice")
+            authenticators["/v1/voice"] = voice.secret_ok
         if included:
             log.info("included routers: %s", ", ".join(included))
     build_schema = app.openapi

@@ -52,6 +52,9 @@ class ServiceSettings:
             checks the ledger against it.
         checkpoint_file: the checkpoint file (JSON Lines, appended).
         checkpoint_every_s: how often a checkpoint is written.
+        max_body_bytes: the largest request body accepted (413 beyond).
+        max_json_depth: the deepest nesting of arrays and objects a JSON body may have (422
+            beyond).
     """
 
     ledger_url: str
@@ -67,6 +70,8 @@ class ServiceSettings:
     checkpoint_key: Path | None = None
     checkpoint_file: Path | None = None
     checkpoint_every_s: float = 3600.0
+    max_body_bytes: int = 1_048_576
+    max_json_depth: int = 64
 
     def resolved_pulse_url(self) -> str:
         """The pulse store URL, defaulting to ``pulse.db`` beside a SQLite ledger."""

@@ -16,7 +16,7 @@ from tailguard.learning import STATUSES, SelfLearnStore
 from tailguard.ledger.checkpoint import read_checkpoints, verify_against
 from tailguard.ledger.kpis import control_plane_kpis
 from tailguard.rules import RuleEngine
-from tailguard.service.api.deps import Admin, State, Viewer, utc
+from tailguard.service.api.deps import Admin, State, Timestamp, Viewer, utc
 from tailguard.service.api.models import (
     InterventionOut,
     KpiReport,
@@ -59,8 +59,8 @@ def list_tools(state: State, _: Viewer) -> list[ToolOut]:
 def kpis(
     state: State,
     _: Viewer,
-    since: Annotated[datetime | None, Query(description="Runs started at or after.")] = None,
-    until: Annotated[datetime | None, Query(description="Runs started before.")] = None,
+    since: Annotated[Timestamp | None, Query(description="Runs started at or after.")] = None,
+    until: Annotated[Timestamp | None, Query(description="Runs started before.")] = None,
 ) -> KpiReport:
     """Time to first action, success, rollback and override rates, bypasses, cost, tokens."""
     # An empty range (until <= since) is a fair question with an empty answer, not an error.
@@ -130,8 +130,8 @@ def pulse_history(
     state: State,
     _: Viewer,
     area_id: AreaQ = None,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[Timestamp | None, Query()] = None,
+    until: Annotated[Timestamp | None, Query()] = None,
     limit: LimitParam = 200,
     cursor: CursorParam = None,
 ) -> Page[PulseRow]:
@@ -207,7 +207,7 @@ def interventions(
     area_id: AreaQ = None,
     status: InterventionStatus | None = None,
     kind: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[datetime | None, Query(description="Decided at or after.")] = None,
+    since: Annotated[Timestamp | None, Query(description="Decided at or after.")] = None,
     limit: LimitParam = 50,
     cursor: CursorParam = None,
 ) -> Page[InterventionOut]:
