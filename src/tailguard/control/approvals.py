@@ -39,6 +39,7 @@ from tailguard.errors import (
     TailguardError,
 )
 from tailguard.faults import crash_point
+from tailguard.identity import same_principal
 
 
 class GateMixin(RunRecorder):
@@ -193,7 +194,9 @@ class GateMixin(RunRecorder):
             return ConflictError(f"gate {call.gate_id} is already {call.decision}")
         if self.approvers is None:
             return PermissionDeniedError("no approver is configured; gated calls are denied")
-        if approver_id in (call.initiator_id, call.requester_id):
+        if same_principal(approver_id, call.initiator_id) or same_principal(
+            approver_id, call.requester_id
+        ):
             return PermissionDeniedError(
                 f"{approver_id!r} started this run and may not decide its gates"
             )
@@ -403,7 +406,10 @@ class GateMixin(RunRecorder):
             )
         if self.approvers is None:
             raise PermissionDeniedError("no approver is configured; gated calls are denied")
-        if operator_id in (call.initiator_id, call.requester_id) or not self.approvers.can_decide(
+        own = same_principal(operator_id, call.initiator_id) or same_principal(
+            operator_id, call.requester_id
+        )
+        if own or not self.approvers.can_decide(
             operator_id, tool_name=call.tool_name, risk_level=call.risk_level
         ):
             raise PermissionDeniedError(

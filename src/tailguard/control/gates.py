@@ -28,6 +28,7 @@ from tailguard.control.store import (
 )
 from tailguard.control.tools import canonical_json
 from tailguard.errors import ConflictError, NotFoundError
+from tailguard.identity import same_principal
 
 #: Claim states with a stored result: the call ran (``done``) or an operator cancelled it.
 FINAL_CLAIM_STATES = ("done", "cancelled")
@@ -59,7 +60,7 @@ class ApproverList:
         del risk_level
         if self.tools is not None and tool_name not in self.tools:
             return False
-        return approver_id in self.approver_ids
+        return any(same_principal(approver_id, listed) for listed in self.approver_ids)
 
 
 def _ts(value: float | None) -> datetime | None:
