@@ -38,11 +38,12 @@ from tailguard.agents.feed import Feeding, HourBuffer, hour_end
 from tailguard.agents.recovery import Recovery
 from tailguard.agents.routing import DownstreamRoutes, RoutedDownstream
 from tailguard.agents.tick import AreaAgents, TickReport, build_registry
-from tailguard.clock import FakeClock, SystemClock, format_ts
+from tailguard.clock import Clock, FakeClock, SystemClock, format_ts
 from tailguard.control import ControlPlane
 from tailguard.control.gates import Approvers
 from tailguard.control.store import gates as control_gates
 from tailguard.events import DeadLetterSink, Deduplicator
+from tailguard.events.skew import DEFAULT_MAX_SKEW
 from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
 from tailguard.ledger import Ledger
 from tailguard.metrics import ScorecardEngine
@@ -165,6 +166,10 @@ class RunnerConfig:
         seed: the choice policy's seed.
         downstream_timeout_s: per-attempt timeout of a REST call.
         approvers: who may decide gates (default: the ledger's approver and admin API keys).
+        max_future_skew: events dated later than the wall clock plus this go to the dead
+            letter (a year-2999 ``ts``), in replay and follow alike.
+        wall: the wall clock a replay compares event times with (default the system clock;
+            :meth:`follow` takes its own).
     """
 
     db: str
@@ -178,6 +183,8 @@ class RunnerConfig:
     seed: int = 0
     downstream_timeout_s: float = 2.0
     approvers: Approvers | None = None
+    max_future_skew: timedelta = DEFAULT_MAX_SKEW
+    wall: Clock | None = None
 
 
 class AgentRunner(Feeding):

@@ -220,6 +220,12 @@ def run(
         "tailguard-agents.deadletter.jsonl).",
     ),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the choice policy's draws."),
+    max_skew: str = typer.Option(
+        "1d",
+        "--max-skew",
+        help="Events dated later than the wall clock plus this (1d, 6h, 90m, 30s) are "
+        "rejected to the dead letter as future events.",
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Run the area agents on your events: REST downstream agents, people at the gates.
@@ -231,6 +237,7 @@ def run(
     from tailguard.agents.routing import DownstreamRoutes
     from tailguard.agents.runner import AgentRunner, RunnerConfig, redact
     from tailguard.events.io import event_format
+    from tailguard.events.skew import parse_skew
     from tailguard.metrics.files import default_dead_letter_path
     from tailguard.service.settings import ServiceSettings
 
@@ -261,6 +268,7 @@ def run(
         dead_letter=dl,
         warmup=timedelta(days=warmup_days),
         seed=seed,
+        max_future_skew=parse_skew(max_skew),
     )
     with AgentRunner(config) as runner, _stop_on_signals(runner):
         if events is not None:
