@@ -127,7 +127,15 @@ def has_key(request: Request) -> bool:
     auth = request.headers.get("authorization", "")
     raw = auth[7:] if auth[:7].lower() == "bearer " else request.headers.get("x-api-key")
     keys = getattr(getattr(request.app.state, "tailguard", None), "keys", None)
-    return bool(raw) and keys is not None and keys.verify(raw) is not None
+    if not raw or keys is None:
+        return False
+    principal = keys.verify(raw)
+    if principal is None:
+        return False
+    # The route's own check (tailguard.service.auth.authenticate) reuses this verification
+    # for the same key instead of looking it up again.
+    request.state.verified_key = (raw.strip(), principal)
+    return True
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
