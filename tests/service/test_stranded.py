@@ -3,11 +3,14 @@ runs them once, and an operator can resume or cancel one."""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from tailguard.clock import FakeClock
 from tailguard.service import ServiceSettings, create_app
 
 from .conftest import GATED, Calls, Service, make_registry
@@ -113,3 +116,46 @@ def test_a_restarted_service_runs_approved_calls_exactly_once(
     left = [c["gate_id"] for c in _awaiting(service)]
     assert left == [fresh["gate_id"]]
     assert {first["gate_id"], second["gate_id"]}.isdisjoint(left)
+
+
+def test_the_web_inbox_shows_and_settles_approved_calls_that_never_ran(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    """The dashboard lists them under "Approved, never run", with Run now and Cancel."""
+    calls = Calls()
+    settings = ServiceSettings(
+        ledger_url=ledger_url,
+        pulse_url=str(tmp_path / "pulse.db"),
+        registry=make_registry(calls),
+        clock=FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)),  # the sweep's grace holds
+    )
+    app = create_app(settings)
+    state = app.state.tailguard
+    key = state.keys.create("alice", "approver")[1]
+    plane = state.plane
+    gate_ids = []
+    for account in ("acc-1", "acc-2"):
+        run = plane.start_run("ops", "olga", None)
+        gate_id = plane.execute(run, GATED, {"account_id": account}).gate_id
+        assert gate_id is not None
+        plane.decide(gate_id, "approve", "alice")
+        gate_ids.append(gate_id)
+    with TestClient(app) as client:
+        form = client.get("/signin").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert csrf is not None
+        signed = client.post("/signin", data={"csrf": csrf.group(1), "api_key": key})
+        assert signed.status_code == 200, signed.text
+        page = client.get("/approvals").text
+        assert "Approved, never run" in page
+        assert all(g in page for g in gate_ids)
+        token = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert token is not None
+        ran = client.post(f"/approvals/{gate_ids[0]}/resume", data={"csrf": token.group(1)})
+        assert "executed" in ran.text
+        gone = client.post(
+            f"/approvals/{gate_ids[1]}/cancel", data={"csrf": token.group(1), "reason": "no"}
+        )
+        assert "never run" in gone.text
+        assert "Approved, never run" not in client.get("/approvals").text
+    assert [c["account_id"] for c in calls.of(GATED)] == ["acc-1"]
