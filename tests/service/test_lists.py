@@ -108,6 +108,8 @@ def test_steps_and_gates_pages(service: Service) -> None:
         ("/v1/steps", {"until": "0"}),  # nor a number of seconds
         ("/v1/gates", {"until": "2026-01-01T00:00:00"}),  # nor a time without its offset
         ("/v1/kpis", {"since": "1767225600"}),
+        ("/v1/steps", {"since": "9999-12-31T23:59:59-23:59"}),  # past year 9999 in UTC: was a 500
+        ("/v1/runs", {"until": "2026-01-01T00:00:00+99:99"}),
         ("/v1/runs", {"cursor": "!!!"}),
         ("/v1/runs", {"cursor": "WyJnYXRlcyIsWzFdXQ"}),
         ("/v1/approvals", {"cursor": "WyJydW4iLFsxXV0"}),

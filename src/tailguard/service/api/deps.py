@@ -51,7 +51,13 @@ def rfc3339(value: Any) -> Any:
     """
     if not isinstance(value, str) or not _RFC3339.match(value):
         raise ValueError("an RFC 3339 timestamp with an offset, e.g. 2026-03-02T09:00:00Z")
-    return value
+    text = value.upper().replace("Z", "+00:00")
+    try:
+        # In UTC here: 9999-12-31T23:59:59-23:59 is a valid timestamp whose UTC time is past
+        # what a datetime holds (a 500 later, when anything converts it).
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError("a timestamp between years 1 and 9999 in UTC") from None
 
 
 Timestamp = Annotated[datetime, BeforeValidator(rfc3339)]
