@@ -15,6 +15,8 @@ class TailguardError(Exception):
 
     code: ClassVar[str] = "tailguard_error"
     http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = 2
+    """The CLI's exit code for this error (INTERFACES.md section 3: 2, bad usage or input)."""
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -31,6 +33,17 @@ class InvalidInputError(TailguardError):
 
     code = "invalid_input"
     http_status = 422
+
+
+class UnreadableInputError(InvalidInputError):
+    """An input file that cannot be read at all (truncated, corrupt): nothing in it was used.
+
+    The CLI exits 1 (a check of the input failed) rather than 2, so a pipeline never takes an
+    empty result for an empty input; the dead-letter file keeps the detail.
+    """
+
+    code = "unreadable_input"
+    exit_code = 1
 
 
 class ConfigFileError(InvalidInputError):

@@ -5,6 +5,10 @@ Modes:
     hammer URL EFFECTS TS N     N threads x 3 calls of the rate-limited tool at time TS;
                                 prints how many executed (REDIS_PREFIX env: use Redis instead)
     reserve URL RUN_ID N        N threads reserving 30 tokens until refused; prints the count
+    approve URL EFFECTS HOW     start a run, request a gated send, approve it (``one``: decide;
+                                ``batch``: decide_many), print the gate id, then resume it
+                                (``resume`` / ``resume_batch``): with TAILGUARD_CRASH_AT set to
+                                ``approval_committed`` the process dies by SIGKILL right there
 """
 
 from __future__ import annotations
@@ -17,7 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tailguard.clock import FakeClock, SystemClock
-from tailguard.control import ApproverList, RedisRateLimiter, StepOutcome, Usage
+from tailguard.control import (
+    ApproverList,
+    DecisionRequest,
+    RedisRateLimiter,
+    StepOutcome,
+    Usage,
+)
 from tailguard.errors import BudgetExceededError
 from tailguard.ledger import Ledger
 
@@ -38,6 +48,31 @@ def _gate(url: str, effects: str) -> None:
     assert result.outcome is StepOutcome.PENDING_APPROVAL
     print(result.gate_id, flush=True)
     time.sleep(600)  # the parent kills us here, with the gate pending
+
+
+def _approve(url: str, effects: str, how: str) -> None:
+    clock = SystemClock()
+    ledger = Ledger.open(url, clock=clock)
+    plane = make_plane(
+        ledger,
+        Effects(Path(effects)),
+        clock=clock,
+        approvers=ApproverList(approver_ids=frozenset({"boss"})),
+    )
+    run = plane.start_run("recruiter", "alice", "message a driver")
+    result = plane.execute(run, "send_message", {"receiverId": "d7", "content": "job offer"})
+    assert result.gate_id is not None
+    if how == "batch":
+        [decided] = plane.decide_many([DecisionRequest(result.gate_id, "approve", "boss")])
+        assert not isinstance(decided, Exception)
+    else:
+        plane.decide(result.gate_id, "approve", "boss")
+    print(result.gate_id, flush=True)
+    if how == "batch":
+        plane.resume_batch([result.gate_id])
+    else:
+        plane.resume(result.gate_id)
+    print("resumed", flush=True)  # only without the crash point
 
 
 def _hammer(url: str, effects: str, ts: float, threads: int) -> None:
@@ -97,6 +132,8 @@ if __name__ == "__main__":
         _gate(url, rest[0])
     elif mode == "hammer":
         _hammer(url, rest[0], float(rest[1]), int(rest[2]))
+    elif mode == "approve":
+        _approve(url, rest[0], rest[1])
     elif mode == "reserve":
         _reserve(url, rest[0], int(rest[1]))
     else:

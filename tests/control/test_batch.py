@@ -320,10 +320,10 @@ def test_expire_gates_times_out_many_gates_in_one_go(
         assert [(r["status"], r["steps_count"]) for r in runs] == [
             ("running", 0),
             ("waiting_approval", 0),
-            ("running", 1),
+            ("running", 2),
         ]
         steps = [r.fields["status"] for r in ledger.records(kind="step", run_id=run_id)]
-        assert steps == ["skipped", "skipped"]
+        assert steps == ["pending_approval", "pending_approval", "skipped", "skipped"]
     assert effects.count("send:") == 0
     assert ledger.verify().ok
 
@@ -385,13 +385,13 @@ def test_decide_many_decides_and_records_like_one_by_one_decisions(
     for a, b in zip(one, many, strict=True):
         run_a, run_b = plane.gates.get(a[0]).run_id, plane.gates.get(b[0]).run_id
         assert _run_records(ledger, run_b) == _run_records(ledger, run_a)
-    # Run 0 had both gates decided: it runs again, with both steps counted once.
+    # Run 0 had both gates decided: it runs again, with both (gated) steps counted once.
     run0 = plane.gates.get(many[0][0]).run_id
     runs = [
         (r.fields["status"], r.fields["steps_count"])
         for r in ledger.records(kind="run", run_id=run0)
     ]
-    assert runs == [("running", 0), ("waiting_approval", 0), ("running", 1)]
+    assert runs == [("running", 0), ("waiting_approval", 0), ("running", 2)]
     left = {g.gate_id for g in plane.pending_gates()}  # the refused requests' gates
     assert left == {one[1][1], one[2][0], many[1][1], many[2][0]}
     assert ledger.verify().ok

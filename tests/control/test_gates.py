@@ -283,3 +283,22 @@ def test_timeout_then_late_clock_never_reopens(ledger: Ledger, effects: Effects)
         closed.decide(gate_id, "approve", "boss")
     clock.advance(timedelta(hours=1))
     assert approving.expire_gates() == [gate_id]
+
+
+def test_separation_of_duties_compares_names_without_case(
+    ledger: Ledger, effects: Effects, clock: FakeClock
+) -> None:
+    """``Alice`` cannot approve the gate of a run ``alice`` started."""
+    plane = make_plane(
+        ledger,
+        effects,
+        clock=clock,
+        approvers=ApproverList(approver_ids=frozenset({"ALICE", "ａｌｉｃｅ"})),
+    )
+    run = plane.start_run("recruiter", "alice", None)
+    gate_id = plane.execute(run, "send_message", {"receiverId": "d1", "content": "x"}).gate_id
+    assert gate_id is not None
+    with pytest.raises(PermissionDeniedError):
+        plane.decide(gate_id, "approve", "ALICE")
+    with pytest.raises(PermissionDeniedError):
+        plane.decide(gate_id, "approve", "ａｌｉｃｅ")

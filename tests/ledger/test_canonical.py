@@ -30,20 +30,27 @@ json_values = st.recursive(
     seq=st.integers(min_value=1, max_value=2**62),
     kind=st.text(min_size=1, max_size=10),
     prev=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+    at=st.integers(min_value=0, max_value=2**62),
 )
 def test_record_hash_equals_sha256_of_the_full_canonical_document(
-    fields: dict[str, Any], seq: int, kind: str, prev: str
+    fields: dict[str, Any], seq: int, kind: str, prev: str, at: int
 ) -> None:
     """The text-assembled payload is byte-for-byte json.dumps of the whole record."""
     full = json.dumps(
-        {"seq": seq, "kind": kind, "fields": fields, "prev_hash": prev},
+        {"seq": seq, "kind": kind, "fields": fields, "prev_hash": prev, "recorded_at_us": at},
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
     )
     expected = hashlib.sha256(full.encode()).hexdigest()
     assert (
-        record_hash(seq=seq, kind=kind, fields_json=canonical_json(fields), prev_hash=prev)
+        record_hash(
+            seq=seq,
+            kind=kind,
+            fields_json=canonical_json(fields),
+            prev_hash=prev,
+            recorded_at_us=at,
+        )
         == expected
     )
 

@@ -14,6 +14,7 @@ from tailguard.clock import FakeClock
 from tailguard.errors import BackendUnavailableError, InvalidInputError
 from tailguard.ledger import GENESIS_HASH, Ledger
 from tailguard.ledger._backend import parse_url
+from tailguard.ledger.store import to_micros
 
 from .records import gate, outcome, run, step
 
@@ -31,7 +32,9 @@ def test_appends_get_consecutive_seqs_chained_by_hash(ledger: Ledger) -> None:
     assert ledger.count() == 3
 
 
-def test_hash_is_sha256_of_canonical_json_of_seq_kind_fields_prev_hash(ledger: Ledger) -> None:
+def test_hash_is_sha256_of_canonical_json_of_seq_kind_fields_prev_hash_recorded_at(
+    ledger: Ledger,
+) -> None:
     """An outsider can recompute a record's hash with nothing but json and hashlib."""
     record = ledger.append("outcome", outcome("o1", "r1", user_feedback="très bien"))
     payload = {
@@ -39,6 +42,7 @@ def test_hash_is_sha256_of_canonical_json_of_seq_kind_fields_prev_hash(ledger: L
         "kind": "outcome",
         "fields": dict(record.fields),
         "prev_hash": record.prev_hash,
+        "recorded_at_us": to_micros(record.recorded_at),
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert record.hash == hashlib.sha256(text.encode()).hexdigest()
@@ -55,6 +59,7 @@ def test_export_line_holds_kind_fields_and_chain_columns(ledger: Ledger) -> None
         GENESIS_HASH,
         record.hash,
     )
+    assert exported["recorded_at_us"] == to_micros(record.recorded_at)
 
 
 def test_append_many_writes_one_chain_segment(ledger: Ledger) -> None:

@@ -69,7 +69,7 @@ def test_a_forged_record_inserted_in_the_middle_is_named(ledger: Ledger) -> None
     # the forged record to an invented predecessor and hashes it correctly.
     fields = canonical_json(step("s-forged", "r1", tool_name="pay_surge_bonus"))
     prev = hashlib.sha256(b"invented").hexdigest()
-    digest = record_hash(seq=6, kind="step", fields_json=fields, prev_hash=prev)
+    digest = record_hash(seq=6, kind="step", fields_json=fields, prev_hash=prev, recorded_at_us=0)
     tamper(
         ledger,
         "INSERT INTO tailguard_ledger (seq, kind, record_id, run_id, recorded_at_us, fields,"
@@ -92,7 +92,9 @@ def test_a_replaced_record_breaks_the_link_to_its_successor(ledger: Ledger) -> N
     assert original is not None
     tamper(ledger, "DELETE FROM tailguard_ledger WHERE seq = 5")
     fields = canonical_json(step("s5", "r1", status="skipped"))
-    digest = record_hash(seq=5, kind="step", fields_json=fields, prev_hash=original.prev_hash)
+    digest = record_hash(
+        seq=5, kind="step", fields_json=fields, prev_hash=original.prev_hash, recorded_at_us=0
+    )
     tamper(
         ledger,
         "INSERT INTO tailguard_ledger (seq, kind, record_id, run_id, recorded_at_us, fields,"
@@ -117,13 +119,20 @@ def test_export_lines_recompute_to_their_hash(ledger: Ledger) -> None:
     _fill(ledger, 4)
     for record in ledger.records():
         line = json.loads(json.dumps(record.to_export()))
-        seq, prev, digest, kind = (
+        seq, prev, digest, kind, at = (
             line.pop("seq"),
             line.pop("prev_hash"),
             line.pop("hash"),
             line.pop("kind"),
+            line.pop("recorded_at_us"),
         )
-        payload = {"seq": seq, "kind": kind, "fields": line, "prev_hash": prev}
+        payload = {
+            "seq": seq,
+            "kind": kind,
+            "fields": line,
+            "prev_hash": prev,
+            "recorded_at_us": at,
+        }
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         assert hashlib.sha256(text.encode()).hexdigest() == digest
 

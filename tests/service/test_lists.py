@@ -92,7 +92,9 @@ def test_steps_and_gates_pages(service: Service) -> None:
     assert sorted(g["gate_id"] for g in gates) == sorted(m["gate_id"] for m in made)
     one = _walk(service, "/v1/gates", run_id=made[0]["run_id"])
     assert [g["gate_id"] for g in one] == [made[0]["gate_id"]]
-    assert _walk(service, "/v1/steps", limit=2) == []  # a gated step has no step record yet
+    # A gated step is recorded (pending_approval) when its gate is presented.
+    steps = _walk(service, "/v1/steps", limit=2, status="pending_approval")
+    assert sorted(s["step_id"] for s in steps) == sorted(g["step_id"] for g in gates)
 
 
 @pytest.mark.parametrize(
@@ -102,6 +104,12 @@ def test_steps_and_gates_pages(service: Service) -> None:
         ("/v1/runs", {"limit": 100000}),
         ("/v1/runs", {"status": "sleeping"}),
         ("/v1/runs", {"since": "yesterday"}),
+        ("/v1/runs", {"until": "2026-01-01"}),  # a date is not the documented date-time
+        ("/v1/steps", {"until": "0"}),  # nor a number of seconds
+        ("/v1/gates", {"until": "2026-01-01T00:00:00"}),  # nor a time without its offset
+        ("/v1/kpis", {"since": "1767225600"}),
+        ("/v1/steps", {"since": "9999-12-31T23:59:59-23:59"}),  # past year 9999 in UTC: was a 500
+        ("/v1/runs", {"until": "2026-01-01T00:00:00+99:99"}),
         ("/v1/runs", {"cursor": "!!!"}),
         ("/v1/runs", {"cursor": "WyJnYXRlcyIsWzFdXQ"}),
         ("/v1/approvals", {"cursor": "WyJydW4iLFsxXV0"}),

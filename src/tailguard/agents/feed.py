@@ -30,6 +30,7 @@ from tailguard.agents.tick import TickReport
 from tailguard.clock import Clock, FakeClock, SystemClock, format_ts
 from tailguard.errors import InvalidInputError
 from tailguard.events import WIDE_SCHEMA, Bus, DeadLetterSink, read_events, validate_table
+from tailguard.events.skew import reject_future
 
 if TYPE_CHECKING:
     from tailguard.agents.runner import RunnerConfig, RunSummary
@@ -134,6 +135,19 @@ class Feeding:
         """Ask a running :meth:`follow` (or :meth:`replay`) to stop after its current step."""
         self._stop.set()
 
+    def _drop_future(self, table: pa.Table, wall: Clock, source: str) -> pa.Table:
+        """``table`` without events dated past the wall clock plus the tolerated skew (they
+        go to the dead letter: a year-2999 ``ts`` must not make the agents tick for ever)."""
+        skew = self.config.max_future_skew
+        now = wall.now()
+        return reject_future(
+            table,
+            limit=now + skew,
+            reference=f"the clock ({format_ts(now)}) + {skew}",
+            dead_letter=self.dead_letter,
+            source=source,
+        )
+
     def _skip_gap(self, buffer: HourBuffer, as_of: datetime) -> datetime:
         """Jump over a stretch with no event longer than the KPI window; warm up again after it.
 
@@ -163,9 +177,10 @@ class Feeding:
         buffer = HourBuffer()
         as_of: datetime | None = None
         batches = read_events(path, dead_letter=self.dead_letter, batch_size=batch_size)
+        wall = self.config.wall or SystemClock()
         try:
             for batch in batches:
-                buffer.add(self._fresh(batch))
+                buffer.add(self._fresh(self._drop_future(batch, wall, str(path))))
                 if as_of is None and buffer.earliest is not None:
                     as_of = hour_end(buffer.earliest)
                 while as_of is not None and buffer.latest is not None and buffer.latest > as_of:
@@ -278,7 +293,7 @@ class Feeding:
             drained = delivery.table.num_rows == 0
             if not drained:
                 valid = validate_table(delivery.table, source=source, dead_letter=self.dead_letter)
-                buffer.add(self._fresh(valid))
+                buffer.add(self._fresh(self._drop_future(valid, wall, source)))
                 bus.ack(delivery)
                 if as_of is None and buffer.earliest is not None:
                     as_of = hour_end(buffer.earliest)

@@ -191,7 +191,9 @@ def _settle_from_ledger(
         steps[record.fields["step_id"]] = dict(record.fields)  # the latest record wins
     step_of: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     for fields in steps.values():
-        if not fields.get("approval_gate_id"):
+        # A gated step (pending_approval when its gate was presented) is the gate's, not a
+        # call of its own.
+        if not fields.get("approval_gate_id") and fields.get("status") != "pending_approval":
             step_of.setdefault((fields["tool_name"], fields["args_hash"]), []).append(fields)
     adopted: dict[str, str] = {}
     for d in found:

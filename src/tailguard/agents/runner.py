@@ -38,12 +38,13 @@ from tailguard.agents.feed import Feeding, HourBuffer, hour_end
 from tailguard.agents.recovery import Recovery
 from tailguard.agents.routing import DownstreamRoutes, RoutedDownstream
 from tailguard.agents.tick import AreaAgents, TickReport, build_registry
-from tailguard.clock import FakeClock, SystemClock, format_ts
+from tailguard.clock import Clock, FakeClock, SystemClock, format_ts
 from tailguard.control import ControlPlane
 from tailguard.control.gates import Approvers
 from tailguard.control.store import gates as control_gates
 from tailguard.errors import InvalidInputError
 from tailguard.events import DeadLetterSink, Deduplicator
+from tailguard.events.skew import DEFAULT_MAX_SKEW
 from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
 from tailguard.learning.loop import PolicyLearner
 from tailguard.learning.versions import PolicyStore
@@ -171,6 +172,10 @@ class RunnerConfig:
         policy: ``fixed`` (the catalogue's weights) or ``learning`` (the nightly-updated
             policy with its guardrail; docs/learning.md).
         area_types: area id -> urban, suburban or rural, the learning policy's context.
+        max_future_skew: events dated later than the wall clock plus this go to the dead
+            letter (a year-2999 ``ts``), in replay and follow alike.
+        wall: the wall clock a replay compares event times with (default the system clock;
+            :meth:`follow` takes its own).
     """
 
     db: str
@@ -184,6 +189,8 @@ class RunnerConfig:
     seed: int = 0
     downstream_timeout_s: float = 2.0
     approvers: Approvers | None = None
+    max_future_skew: timedelta = DEFAULT_MAX_SKEW
+    wall: Clock | None = None
     policy: str = "fixed"
     area_types: Mapping[str, str] | None = None
 

@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         result = app(args=args, prog_name="tailguard", standalone_mode=False)
     except TailguardError as exc:
         sys.stderr.write(f"tailguard: error: {' '.join(str(exc).split())}\n")
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except Exception as exc:
         if _is_a(exc, "NoArgsIsHelpError"):
             ctx = getattr(exc, "ctx", None)

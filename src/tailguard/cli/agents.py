@@ -256,6 +256,12 @@ def run(
         help="CSV with columns area_id,area_type (urban, suburban, rural): the learning "
         "policy's context.",
     ),
+    max_skew: str = typer.Option(
+        "1d",
+        "--max-skew",
+        help="Events dated later than the wall clock plus this (1d, 6h, 90m, 30s) are "
+        "rejected to the dead letter as future events.",
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Run the area agents on your events: REST downstream agents, people at the gates.
@@ -267,6 +273,7 @@ def run(
     from tailguard.agents.routing import DownstreamRoutes
     from tailguard.agents.runner import AgentRunner, RunnerConfig, redact
     from tailguard.events.io import event_format
+    from tailguard.events.skew import parse_skew
     from tailguard.metrics.files import default_dead_letter_path
     from tailguard.service.settings import ServiceSettings
 
@@ -299,6 +306,7 @@ def run(
         seed=seed,
         policy=policy,
         area_types=_area_types(area_types),
+        max_future_skew=parse_skew(max_skew),
     )
     with AgentRunner(config) as runner, _stop_on_signals(runner):
         if events is not None:

@@ -1,4 +1,5 @@
-"""CLI commands: ``tailguard ledger verify | export | kpis`` (INTERFACES.md section 3)."""
+"""CLI commands: ``tailguard ledger verify | checkpoint | keygen | export | kpis``
+(INTERFACES.md section 3)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import enum
 import json
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -34,12 +36,35 @@ def _parse_ts(option: str, text: str | None) -> datetime | None:
         fail(f"{option} {text!r} is not an RFC 3339 timestamp")
 
 
-def verify(db: str = DB_OPTION, fmt: OutputFormat = FORMAT_OPTION) -> None:
-    """Check the whole hash chain; exit 1 naming the first bad record."""
+def verify(
+    db: str = DB_OPTION,
+    checkpoint: Path | None = typer.Option(
+        None,
+        "--checkpoint",
+        help="A checkpoint file (tailguard ledger checkpoint): also report a ledger shorter "
+        "than, or diverging from, any checkpoint in it.",
+    ),
+    key: Path | None = typer.Option(
+        None,
+        "--key",
+        help="With --checkpoint: the signing key (private or public PEM) the checkpoints must "
+        "be signed with; without it any valid signature is accepted and its key id reported.",
+    ),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Check the whole hash chain (and its checkpoints); exit 1 naming the first bad record."""
     from tailguard.ledger import Ledger
+    from tailguard.ledger.checkpoint import load_public_key, read_checkpoints, verify_against
 
+    if key is not None and checkpoint is None:
+        fail("--key needs --checkpoint")
     with Ledger.open(db, create=False) as ledger:
-        report = ledger.verify()
+        if checkpoint is None:
+            report = ledger.verify()
+        else:
+            checkpoints = read_checkpoints(checkpoint)
+            trusted = None if key is None else [load_public_key(key)]
+            report = verify_against(ledger, checkpoints, trusted=trusted)
     if fmt is OutputFormat.json:
         emit_json(report.to_dict())
     elif report.ok:
@@ -51,6 +76,66 @@ def verify(db: str = DB_OPTION, fmt: OutputFormat = FORMAT_OPTION) -> None:
             f"chain broken at seq {report.first_bad_seq} ({report.problem}): {report.message}",
             code=1,
         )
+
+
+def checkpoint(
+    db: str = DB_OPTION,
+    key: Path = typer.Option(
+        ...,
+        "--key",
+        help="The Ed25519 private key (PEM) that signs; keep it outside the database "
+        "(tailguard ledger keygen makes one).",
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="The checkpoint file to append to (JSON Lines); keep it outside the database.",
+    ),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Verify the chain, sign its head (seq, hash, time) and append it to a checkpoint file.
+
+    Exit 1 without signing when the chain does not verify.
+    """
+    from tailguard.clock import SystemClock
+    from tailguard.errors import ChainBrokenError
+    from tailguard.ledger import Ledger
+    from tailguard.ledger.checkpoint import CheckpointKey, write_checkpoint
+
+    signer = CheckpointKey.load(key)
+    with Ledger.open(db, create=False) as ledger:
+        try:
+            written = write_checkpoint(ledger, signer, out, clock=SystemClock())
+        except ChainBrokenError as exc:
+            fail(exc.message, code=1)
+    if fmt is OutputFormat.json:
+        emit_json({**written.to_dict(), "file": str(out)})
+    else:
+        typer.echo(
+            f"checkpoint: seq {written.seq}, hash {written.hash}, key {written.key_id} -> {out}"
+        )
+
+
+def keygen(
+    out: Path = typer.Option(
+        ..., "--out", help="Where to write the new private key (PEM, mode 0600; never overwritten)."
+    ),
+    public_out: Path | None = typer.Option(
+        None, "--public-out", help="Also write the public key (PEM) here, for verifiers."
+    ),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Make an Ed25519 key for signing checkpoints."""
+    from tailguard.ledger.checkpoint import CheckpointKey, public_pem
+
+    new = CheckpointKey.generate()
+    new.save(out)
+    if public_out is not None:
+        public_out.write_text(public_pem(new.public), encoding="ascii")
+    if fmt is OutputFormat.json:
+        emit_json({"key_id": new.key_id, "key": str(out), "public_key": public_pem(new.public)})
+    else:
+        typer.echo(f"key {new.key_id} written to {out}")
 
 
 def export(
@@ -141,10 +226,12 @@ def register(app: typer.Typer) -> None:
     """Add the ``ledger`` command group to ``app``."""
     group = typer.Typer(
         name="ledger",
-        help="The hash-chained run ledger: verify, export, control-plane KPIs.",
+        help="The hash-chained run ledger: verify, checkpoint, export, control-plane KPIs.",
         no_args_is_help=True,
     )
     group.command("verify")(verify)
+    group.command("checkpoint")(checkpoint)
+    group.command("keygen")(keygen)
     group.command("export")(export)
     group.command("kpis")(kpis)
     app.add_typer(group, name="ledger")

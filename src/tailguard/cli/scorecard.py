@@ -20,6 +20,18 @@ AS_OF_OPTION = typer.Option(
 DEAD_LETTER_OPTION = typer.Option(
     None, "--dead-letter", help="Where rejected events go (default: beside the events file)."
 )
+MAX_SKEW_OPTION = typer.Option(
+    "1d",
+    "--max-skew",
+    help="Events dated later than --as-of plus this (1d, 6h, 90m, 30s) are rejected to the "
+    "dead letter as future events.",
+)
+
+
+def parse_skew(text: str) -> timedelta:
+    from tailguard.events.skew import parse_skew as parse
+
+    return parse(text)
 
 
 def _as_of(text: str) -> datetime:
@@ -84,6 +96,7 @@ def register(app: typer.Typer) -> None:
         as_of: str = AS_OF_OPTION,
         window_days: int = typer.Option(7, "--window-days", min=1, help="Window length W in days."),
         dead_letter: Path | None = DEAD_LETTER_OPTION,
+        max_skew: str = MAX_SKEW_OPTION,
         fmt: OutputFormat = FORMAT_OPTION,
     ) -> None:
         """Every KPI per planning area over the W days ending at --as-of."""
@@ -91,7 +104,13 @@ def register(app: typer.Typer) -> None:
         from tailguard.rules import builtin_rules
 
         when = _as_of(as_of)
-        result = score_file(events, when, window_days=window_days, dead_letter=dead_letter)
+        result = score_file(
+            events,
+            when,
+            window_days=window_days,
+            dead_letter=dead_letter,
+            max_skew=parse_skew(max_skew),
+        )
         sc = result.scorecard
         if fmt == OutputFormat.json:
             kpi_cols = [c for c in sc.columns if c != "area_id"]
@@ -126,6 +145,7 @@ def register(app: typer.Typer) -> None:
         ),
         window_days: int = typer.Option(7, "--window-days", min=1, help="Window length W in days."),
         dead_letter: Path | None = DEAD_LETTER_OPTION,
+        max_skew: str = MAX_SKEW_OPTION,
         fmt: OutputFormat = FORMAT_OPTION,
     ) -> None:
         """Tail rules firing per planning area at --as-of.
@@ -141,7 +161,12 @@ def register(app: typer.Typer) -> None:
         hold = max((r.for_ for r in ruleset), default=timedelta(0))
         lookback = math.ceil(hold / timedelta(hours=1))
         result = score_file(
-            events, when, window_days=window_days, dead_letter=dead_letter, lookback_ticks=lookback
+            events,
+            when,
+            window_days=window_days,
+            dead_letter=dead_letter,
+            lookback_ticks=lookback,
+            max_skew=parse_skew(max_skew),
         )
         engine = RuleEngine(ruleset)
         alerts = []

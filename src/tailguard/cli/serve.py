@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import typer
 
@@ -28,6 +29,18 @@ def serve(
         envvar="TAILGUARD_SECRET_KEY",
         help="Signs dashboard sessions; default a random key (sessions end on restart).",
     ),
+    checkpoint_key: Path | None = typer.Option(
+        None,
+        "--checkpoint-key",
+        envvar="TAILGUARD_CHECKPOINT_KEY",
+        help="Ed25519 key (PEM, tailguard ledger keygen) to sign ledger checkpoints with.",
+    ),
+    checkpoint_file: Path | None = typer.Option(
+        None,
+        "--checkpoint-file",
+        envvar="TAILGUARD_CHECKPOINT_FILE",
+        help="Append a signed checkpoint of the ledger's head here at startup and hourly.",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
 ) -> None:
     """Serve the /v1 API, the dashboards, /healthz, /readyz and /metrics."""
@@ -37,7 +50,12 @@ def serve(
     from tailguard.service.observe import configure_logging
 
     configure_logging(log_level.upper())
-    settings = ServiceSettings(ledger_url=db, pulse_url=pulse)
+    settings = ServiceSettings(
+        ledger_url=db,
+        pulse_url=pulse,
+        checkpoint_key=checkpoint_key,
+        checkpoint_file=checkpoint_file,
+    )
     if secret_key:
         settings = dataclasses.replace(settings, secret_key=secret_key)
     app = create_app(settings)

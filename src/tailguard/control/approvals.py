@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from tailguard.clock import format_ts
-from tailguard.control.batch_parts import replayed_result, rows_by_id
+from tailguard.control.batch_parts import claim_all, claim_json, replayed_result, rows_by_id
 from tailguard.control.budget import FINISHED_STATUSES, totals_of_row
 from tailguard.control.gates import Approvers, pending_of_row
 from tailguard.control.records import RunRecorder, jsonable, pending_dict, run_of_row
@@ -25,9 +25,10 @@ from tailguard.control.results import (
     DecisionRequest,
     GateDecision,
     PendingCall,
+    StepOutcome,
     StepResult,
 )
-from tailguard.control.store import gates, runs
+from tailguard.control.store import claims, gates, runs
 from tailguard.control.tools import args_hash
 from tailguard.control.wrappers import Call
 from tailguard.errors import (
@@ -37,6 +38,8 @@ from tailguard.errors import (
     PermissionDeniedError,
     TailguardError,
 )
+from tailguard.faults import crash_point
+from tailguard.identity import same_principal
 
 
 class GateMixin(RunRecorder):
@@ -46,6 +49,10 @@ class GateMixin(RunRecorder):
 
     def _run_call(self, call: Call) -> StepResult:
         """Send ``call`` down the governed chain and record it (``ControlPlane`` runs it)."""
+        raise NotImplementedError
+
+    def resume_batch(self, gate_ids: Sequence[str]) -> dict[str, StepResult | TailguardError]:
+        """Run approved calls exactly once (``ControlPlane`` has it from ``BatchMixin``)."""
         raise NotImplementedError
 
     def pending_gates(self, run_id: str | None = None) -> list[PendingCall]:
@@ -187,7 +194,9 @@ class GateMixin(RunRecorder):
             return ConflictError(f"gate {call.gate_id} is already {call.decision}")
         if self.approvers is None:
             return PermissionDeniedError("no approver is configured; gated calls are denied")
-        if approver_id in (call.initiator_id, call.requester_id):
+        if same_principal(approver_id, call.initiator_id) or same_principal(
+            approver_id, call.requester_id
+        ):
             return PermissionDeniedError(
                 f"{approver_id!r} started this run and may not decide its gates"
             )
@@ -238,13 +247,8 @@ class GateMixin(RunRecorder):
             row = run_rows.get(call.run_id)
             if left[call.run_id] or row is None or row.status in FINISHED_STATUSES:
                 continue
-            # As one-by-one decisions would: the run's other gates decided here have their
-            # steps recorded by now, this one's not yet.
-            steps = (
-                counts.get(call.run_id, 0)
-                + sum(1 for _, c, _, _ in won if c.run_id == call.run_id)
-                - 1
-            )
+            # Every gated step is in the ledger since its gate was presented.
+            steps = counts.get(call.run_id, 0)
             records.append(
                 (
                     "run",
@@ -304,6 +308,7 @@ class GateMixin(RunRecorder):
                 running (or crashed while running) the call; the handler's idempotency key is
                 the step id, for reconciling with the downstream system.
         """
+        crash_point("approval_committed")
         call = self.gates.get(gate_id)
         now = self.clock.now()
         if call.decision == "pending":
@@ -346,6 +351,105 @@ class GateMixin(RunRecorder):
                 "latency_ms": result.latency_ms,
             },
         )
+        return result
+
+    def awaiting_execution(self, *, run_id: str | None = None) -> list[PendingCall]:
+        """Approved calls nobody has run or cancelled yet (see :meth:`resume_awaiting`)."""
+        return self.gates.awaiting_execution(run_id=run_id)
+
+    def resume_awaiting(self, *, grace_s: float = 0.0) -> dict[str, StepResult | TailguardError]:
+        """Run every approved call that nobody claimed, each exactly once across processes.
+
+        A process that died after committing an approval and before running the call left
+        the gate ``approved`` and unclaimed; a restarted service (or a periodic sweep) calls
+        this to finish the job. Only gates whose tool this process holds are resumed; the
+        others are left for the process that holds them.
+
+        Args:
+            grace_s: leave gates approved less than this many seconds ago (the process that
+                approved them is probably resuming them right now; the claim would make it
+                safe anyway, but its caller would be told "resumed elsewhere").
+
+        Returns:
+            Per gate resumed here: its result, or the error :meth:`resume_batch` gives it.
+        """
+        before = self.clock.now() - timedelta(seconds=grace_s) if grace_s > 0 else None
+        due = [
+            call.gate_id
+            for call in self.gates.awaiting_execution(decided_before=before)
+            if call.tool_name in self.registry
+        ]
+        if not due:
+            return {}
+        return self.resume_batch(due)
+
+    def cancel_approved(
+        self, gate_id: str, operator_id: str, *, reason: str | None = None
+    ) -> StepResult:
+        """Cancel an approved call that has not run: it never runs.
+
+        The gate stays ``approved`` (that decision was made and is in the ledger); the claim
+        that would run it is taken as ``cancelled``, so no resumer can run it, and its step is
+        recorded ``rejected`` with who cancelled it and why, with a ``gate_detail`` record.
+
+        Raises:
+            NotFoundError: no such gate.
+            PermissionDeniedError: no approver is configured, or ``operator_id`` may not decide
+                this gate (the rules of :meth:`decide`).
+            ConflictError: the gate is not approved, or its call already ran or was cancelled
+                (or is running now).
+        """
+        call = self.gates.get(gate_id)
+        if call.decision != "approved":
+            raise ConflictError(
+                f"gate {gate_id} is {call.decision}; only an approved call is cancelled"
+            )
+        if self.approvers is None:
+            raise PermissionDeniedError("no approver is configured; gated calls are denied")
+        own = same_principal(operator_id, call.initiator_id) or same_principal(
+            operator_id, call.requester_id
+        )
+        if own or not self.approvers.can_decide(
+            operator_id, tool_name=call.tool_name, risk_level=call.risk_level
+        ):
+            raise PermissionDeniedError(
+                f"{operator_id!r} may not cancel gates for {call.tool_name}"
+            )
+        now = self.clock.now()
+        why = f"cancelled by {operator_id}: {reason or 'no reason given'}"
+        result = StepResult(
+            outcome=StepOutcome.REJECTED,
+            run_id=call.run_id,
+            step_id=call.step_id,
+            tool_name=call.tool_name,
+            value=None,
+            gate_id=gate_id,
+            reason=why,
+        )
+        with self._batch_tx() as tx:
+            if not claim_all(tx.conn, [gate_id], now):
+                raise ConflictError(
+                    f"gate {gate_id}: its call already ran, is running, or was cancelled"
+                )
+            tx.conn.execute(
+                sa.update(claims)
+                .where(claims.c.gate_id == gate_id)
+                .values(state="cancelled", result_json=claim_json(result))
+            )
+            records: list[tuple[str, Mapping[str, Any]]] = [
+                (
+                    "gate_detail",
+                    {
+                        "gate_detail_id": gate_id,
+                        "run_id": call.run_id,
+                        "cancelled_by": operator_id,
+                        "cancelled_at": format_ts(now),
+                        "cancel_reason": reason,
+                    },
+                )
+            ]
+            records += self._stopped_step_records(call, "rejected", why)
+            tx.append_many(records)
         return result
 
     def expire_gates(
@@ -420,15 +524,14 @@ class GateMixin(RunRecorder):
                 row = run_rows.get(call.run_id)
                 if left[call.run_id] or row is None or row.status in FINISHED_STATUSES:
                     continue
-                # As one-by-one expiry would: the run's other expired gates' steps are counted.
-                done_here = sum(1 for c in due if c.run_id == call.run_id) - 1
+                # Every gated step is in the ledger since its gate was presented.
                 records.append(
                     (
                         "run",
                         self._run_fields(
                             run_of_row(row),
                             "running",
-                            steps_count=counts.get(call.run_id, 0) + done_here,
+                            steps_count=counts.get(call.run_id, 0),
                             totals=totals_of_row(row),
                         ),
                     )

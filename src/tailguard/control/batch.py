@@ -76,6 +76,7 @@ from tailguard.errors import (
     NotFoundError,
     TailguardError,
 )
+from tailguard.faults import crash_point
 
 
 class BatchMixin(RunRecorder):
@@ -265,6 +266,7 @@ class BatchMixin(RunRecorder):
         registered: the gate is left unclaimed), ConflictError (pending, rejected, timed out,
         or being resumed elsewhere).
         """
+        crash_point("approval_committed")
         ids = list(dict.fromkeys(gate_ids))
         out: dict[str, StepResult | TailguardError] = {}
         todo: list[BatchItem] = []

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from tailguard.control.budget import RunBudget, RunTotals, check_open_row
+from tailguard.control.gates import FINAL_CLAIM_STATES
 from tailguard.control.records import jsonable
 from tailguard.control.results import PendingCall, Run, StepOutcome, StepResult
 from tailguard.control.store import IN_CHUNK, claims, rows_by_key, runs
@@ -143,7 +144,7 @@ def stored_claims(conn: sa.Connection, gate_ids: list[str]) -> dict[str, dict[st
         for row in conn.execute(
             sa.select(claims).where(claims.c.gate_id.in_(gate_ids[lo : lo + IN_CHUNK]))
         ):
-            done = row.state == "done" and row.result_json is not None
+            done = row.state in FINAL_CLAIM_STATES and row.result_json is not None
             out[row.gate_id] = json.loads(row.result_json) if done else None
     return out
 

@@ -28,6 +28,10 @@ from tailguard.control.store import (
 )
 from tailguard.control.tools import canonical_json
 from tailguard.errors import ConflictError, NotFoundError
+from tailguard.identity import same_principal
+
+#: Claim states with a stored result: the call ran (``done``) or an operator cancelled it.
+FINAL_CLAIM_STATES = ("done", "cancelled")
 
 
 @runtime_checkable
@@ -56,7 +60,7 @@ class ApproverList:
         del risk_level
         if self.tools is not None and tool_name not in self.tools:
             return False
-        return approver_id in self.approver_ids
+        return any(same_principal(approver_id, listed) for listed in self.approver_ids)
 
 
 def _ts(value: float | None) -> datetime | None:
@@ -81,6 +85,26 @@ def pending_of_row(row: Any) -> PendingCall:
         decided_by=row.decided_by,
         decided_at=_ts(row.decided_at),
         idempotency_key=row.idempotency_key,
+    )
+
+
+def awaiting_select(
+    *, decided_before: datetime | None = None, run_id: str | None = None
+) -> sa.Select[Any]:
+    """Gate rows approved and never claimed (neither run nor cancelled), oldest decision first."""
+    cond: list[sa.ColumnElement[bool]] = [
+        gates.c.decision == "approved",
+        claims.c.gate_id.is_(None),
+    ]
+    if decided_before is not None:
+        cond.append(gates.c.decided_at < decided_before.timestamp())
+    if run_id is not None:
+        cond.append(gates.c.run_id == run_id)
+    return (
+        sa.select(gates)
+        .select_from(gates.outerjoin(claims, claims.c.gate_id == gates.c.gate_id))
+        .where(*cond)
+        .order_by(gates.c.decided_at, gates.c.gate_id)
     )
 
 
@@ -271,6 +295,23 @@ class GateStore:
         with self._store.read() as conn:
             return [pending_of_row(row) for row in conn.execute(stmt).all()]
 
+    def awaiting_execution(
+        self, *, decided_before: datetime | None = None, run_id: str | None = None
+    ) -> list[PendingCall]:
+        """Approved gates nobody has claimed: calls approved but never run (oldest first).
+
+        A process that dies between committing an approval and claiming the gate leaves its
+        call here; :meth:`ControlPlane.resume_awaiting` runs it once, or an operator cancels it.
+
+        Args:
+            decided_before: only gates approved before this time (a sweep leaves gates just
+                approved to the process resuming them now).
+            run_id: only the gates of this run.
+        """
+        stmt = awaiting_select(decided_before=decided_before, run_id=run_id)
+        with self._store.read() as conn:
+            return [pending_of_row(row) for row in conn.execute(stmt).all()]
+
     def claim(self, gate_id: str, *, now: datetime) -> bool:
         """Claim the right to run an approved call; True for exactly one caller ever."""
         with self._store.write() as conn:
@@ -293,7 +334,7 @@ class GateStore:
         """The stored result of a finished claim (None while it is still running)."""
         with self._store.read() as conn:
             row = conn.execute(sa.select(claims).where(claims.c.gate_id == gate_id)).one_or_none()
-        if row is None or row.state != "done" or row.result_json is None:
+        if row is None or row.state not in FINAL_CLAIM_STATES or row.result_json is None:
             return None
         result: dict[str, Any] = json.loads(row.result_json)
         return result

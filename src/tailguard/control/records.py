@@ -66,6 +66,9 @@ STOPPED_STATUS = {
     StepOutcome.ERROR: "error",
 }
 
+#: The ledger status of a step whose gate waits for a decision (written with the gate).
+PENDING_APPROVAL_STATUS = "pending_approval"
+
 #: The fields of a ledger ``step`` record.
 STEP_FIELDS = (
     "step_id",
@@ -300,8 +303,27 @@ class RunRecorder:
         ]
 
     def _pending_gate_records(self, gate: PendingCall) -> list[tuple[str, Mapping[str, Any]]]:
-        """The ``gate`` (pending) and ``gate_detail`` records of a newly opened gate."""
+        """The ``step`` (pending_approval), ``gate`` (pending) and ``gate_detail`` records of a
+        newly opened gate.
+
+        The step comes first so that every id a record names is already in the ledger when
+        the record is written: the gate names the step, and the step's later records name the
+        gate (this first one leaves ``approval_gate_id`` empty, as the gate is not written yet).
+        """
+        step = step_record(
+            step_id=gate.step_id,
+            run_id=gate.run_id,
+            tool_name=gate.tool_name,
+            risk_level=gate.risk_level,
+            args_hash=args_hash(gate.args),
+            summary="awaiting_approval",
+            latency_ms=None,
+            retries=0,
+            status=PENDING_APPROVAL_STATUS,
+            gate_id=None,
+        )
         return [
+            ("step", step),
             ("gate", self._gate_fields(gate, "pending", decided_by=None, decided_at=None)),
             (
                 "gate_detail",

@@ -19,6 +19,7 @@ from typing import IO, Final, cast
 import polars as pl
 import pyarrow as pa
 
+from tailguard.errors import UnreadableInputError
 from tailguard.events._rules import COMMON_NAMES, KINDS
 from tailguard.events.schema import TYPE_FIELDS, WIDE_SCHEMA
 from tailguard.events.validate import Rejects, check_records
@@ -75,7 +76,13 @@ def iter_jsonl(
                         yield table
         except (OSError, EOFError, zlib.error) as exc:
             # A corrupt or truncated gzip stream: keep what was read, record why it stopped.
-            rejects.add(line=lineno + 1, reason=f"unreadable compressed stream: {exc}", raw="")
+            reason = f"unreadable compressed stream: {exc}"
+            rejects.add(line=lineno + 1, reason=reason, raw="")
+            if lineno == 0:
+                # Not one line could be read: an error, not an empty result (the dead
+                # letter keeps the detail).
+                rejects.end_batch()
+                raise UnreadableInputError(f"{path}: {reason}") from None
         table = check_records(batch, rejects)
         rejects.end_batch()
         if table.num_rows:

@@ -3,8 +3,9 @@
 The reader iterates record batches with ``ParquetFile.iter_batches`` (memory is bounded by one
 batch plus one row group's pages) and validates each with
 :func:`~tailguard.events.validate.validate_table`'s rules, so narrow per-type files, wide files
-and files with missing or extra columns all load. A file Arrow cannot read at all, or one that
-breaks mid-way, becomes a dead letter rather than an exception.
+and files with missing or extra columns all load. A file that breaks mid-way becomes a dead letter
+for the rest; one Arrow cannot read at all (truncated, not Parquet) is also an
+:class:`~tailguard.errors.UnreadableInputError` once its dead letter is written.
 
 The writer fixes every option that affects the bytes (zstd level 3, dictionary encoding,
 statistics, format version, data page size) and cuts row groups at a fixed row count however the
@@ -20,6 +21,7 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tailguard.errors import UnreadableInputError
 from tailguard.events.schema import WIDE_SCHEMA
 from tailguard.events.validate import Rejects, reject_rows
 
@@ -45,9 +47,12 @@ def iter_parquet(path: Path, rejects: Rejects, *, batch_size: int) -> Iterator[p
         reader = pq.ParquetFile(path)
         batches = reader.iter_batches(batch_size=batch_size, use_threads=False)
     except Exception as exc:
-        rejects.add(line=None, reason=f"unreadable Parquet file: {_word(exc)}", raw="")
+        reason = f"unreadable Parquet file: {_word(exc)}"
+        rejects.add(line=None, reason=reason, raw="")
         rejects.end_batch()
-        return
+        # Nothing of the file can be used: an error, not an empty result (the dead letter
+        # keeps the detail).
+        raise UnreadableInputError(f"{path}: {reason}") from None
     try:
         with reader:
             while True:
@@ -56,11 +61,11 @@ def iter_parquet(path: Path, rejects: Rejects, *, batch_size: int) -> Iterator[p
                 except StopIteration:
                     break
                 except Exception as exc:
-                    rejects.add(
-                        line=None,
-                        reason=f"unreadable Parquet data from row {row}: {_word(exc)}",
-                        raw="",
-                    )
+                    reason = f"unreadable Parquet data from row {row}: {_word(exc)}"
+                    rejects.add(line=None, reason=reason, raw="")
+                    if row == 1:
+                        rejects.end_batch()
+                        raise UnreadableInputError(f"{path}: {reason}") from None
                     break
                 try:
                     table = reject_rows(batch, rejects, first_row=row)

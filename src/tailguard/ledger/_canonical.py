@@ -2,8 +2,10 @@
 
 Canonical JSON here is ``json.dumps(value, sort_keys=True, separators=(",", ":"),
 ensure_ascii=False, allow_nan=False)`` encoded as UTF-8. A record's hash is the SHA-256 (hex) of
-the canonical JSON of ``{"fields": ..., "kind": ..., "prev_hash": ..., "seq": ...}``, so anyone
-holding an exported record can recompute it without tailguard.
+the canonical JSON of ``{"fields": ..., "kind": ..., "prev_hash": ..., "recorded_at_us": ...,
+"seq": ...}``, so anyone holding an exported record (``ledger export`` writes every one of these
+keys) can recompute it without tailguard. The stored ``record_id`` and ``run_id`` columns are
+not hashed: they are derived from ``fields`` and ``verify`` checks them against it.
 """
 
 from __future__ import annotations
@@ -76,8 +78,10 @@ def _json_str(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def record_hash(*, seq: int, kind: str, fields_json: str, prev_hash: str) -> str:
-    """SHA-256 hex of the canonical JSON of ``{seq, kind, fields, prev_hash}``.
+def record_hash(
+    *, seq: int, kind: str, fields_json: str, prev_hash: str, recorded_at_us: int
+) -> str:
+    """SHA-256 hex of the canonical JSON of ``{seq, kind, fields, prev_hash, recorded_at_us}``.
 
     ``fields_json`` must already be canonical; the payload is assembled as text (keys in sorted
     order) so that verifying a million records does not re-parse a million JSON documents.
@@ -89,6 +93,8 @@ def record_hash(*, seq: int, kind: str, fields_json: str, prev_hash: str) -> str
         + _json_str(kind)
         + ',"prev_hash":'
         + _json_str(prev_hash)
+        + ',"recorded_at_us":'
+        + str(int(recorded_at_us))
         + ',"seq":'
         + str(int(seq))
         + "}"

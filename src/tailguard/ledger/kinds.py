@@ -18,12 +18,20 @@ from tailguard.errors import InvalidInputError
 from tailguard.ledger._canonical import to_json_value
 
 RUN_STATUSES = ("running", "completed", "failed", "aborted", "waiting_approval")
-STEP_STATUSES = ("executed", "approved", "rejected", "skipped", "error", "rolled_back")
+STEP_STATUSES = (
+    "executed",
+    "approved",
+    "rejected",
+    "skipped",
+    "error",
+    "rolled_back",
+    "pending_approval",
+)
 GATE_DECISIONS = ("pending", "approved", "rejected", "timeout")
 OBJECTIVE_MET = ("yes", "partial", "no", "unknown")
 RISK_LEVELS = ("read", "suggest", "execute_low", "execute_high")
 
-RESERVED_FIELDS = frozenset({"kind", "seq", "prev_hash", "hash"})
+RESERVED_FIELDS = frozenset({"kind", "seq", "prev_hash", "hash", "recorded_at_us"})
 """Export keys a record's fields may not use, so an export line splits back unambiguously."""
 
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

@@ -70,11 +70,13 @@ class LedgerRecord:
     hash: str
 
     def to_export(self) -> dict[str, Any]:
-        """``{"kind", **fields, "seq", "prev_hash", "hash"}``: one line of ``ledger export``."""
+        """``{"kind", **fields, "seq", "recorded_at_us", "prev_hash", "hash"}``: one line of
+        ``ledger export``, enough to recompute the record's hash."""
         return {
             "kind": self.kind,
             **self.fields,
             "seq": self.seq,
+            "recorded_at_us": to_micros(self.recorded_at),
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }

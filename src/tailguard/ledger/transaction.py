@@ -123,7 +123,11 @@ class LedgerTransaction:
         for record, fields_json in self._pending:
             seq += 1
             digest = record_hash(
-                seq=seq, kind=record.kind, fields_json=fields_json, prev_hash=prev_hash
+                seq=seq,
+                kind=record.kind,
+                fields_json=fields_json,
+                prev_hash=prev_hash,
+                recorded_at_us=recorded_us,
             )
             rows.append(
                 {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -9,8 +10,19 @@ import sqlalchemy as sa
 
 from tailguard.ledger import _tables as t
 from tailguard.ledger._canonical import GENESIS_HASH, record_hash
+from tailguard.ledger.kinds import id_field
 
-PROBLEMS = ("hash_mismatch", "missing", "prev_hash_mismatch", "unexpected_seq", "head_mismatch")
+PROBLEMS = (
+    "hash_mismatch",
+    "missing",
+    "prev_hash_mismatch",
+    "unexpected_seq",
+    "head_mismatch",
+    "column_mismatch",
+    "shorter_than_checkpoint",
+    "diverges_from_checkpoint",
+    "bad_checkpoint",
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -25,7 +37,10 @@ class VerifyReport:
         first_bad_seq: seq of the first record found bad (or missing), None when ok.
         problem: one of ``hash_mismatch`` (altered), ``missing`` (deleted), ``prev_hash_mismatch``
             (inserted, replaced or re-linked), ``unexpected_seq``, ``head_mismatch`` (records
-            removed from the end); None when ok.
+            removed from the end), ``column_mismatch`` (a stored ``record_id`` or ``run_id``
+            that is not the one its hashed fields name); with checkpoints
+            (:mod:`tailguard.ledger.checkpoint`): ``shorter_than_checkpoint``,
+            ``diverges_from_checkpoint``, ``bad_checkpoint``; None when ok.
         kind: kind of the first bad record, when it exists.
         record_id: entity id of the first bad record, when it exists.
         message: one human-readable sentence.
@@ -55,9 +70,10 @@ def verify_chain(
     predecessor's hash (the genesis hash for seq 1) and ``hash`` equal to the hash recomputed
     from its stored kind, fields, seq and prev_hash.
     """
-    cols = (t.records.c.seq, t.records.c.kind, t.records.c.record_id, t.records.c.fields)
+    c = t.records.c
+    cols = (c.seq, c.kind, c.record_id, c.run_id, c.recorded_at_us, c.fields)
     query = (
-        sa.select(*cols, t.records.c.prev_hash, t.records.c.hash)
+        sa.select(*cols, c.prev_hash, c.hash)
         .where(t.records.c.seq > sa.bindparam("after"))
         .order_by(t.records.c.seq)
         .limit(batch_size)
@@ -71,15 +87,27 @@ def verify_chain(
             rows = conn.execution_options(**read_options).execute(query, {"after": after}).all()
         if not rows:
             break
-        for seq, kind, record_id, fields_json, stored_prev, stored_hash in rows:
+        for (
+            seq,
+            kind,
+            record_id,
+            run_id,
+            recorded_us,
+            fields_json,
+            stored_prev,
+            stored_hash,
+        ) in rows:
             bad = _check_one(
                 seq=seq,
                 kind=kind,
                 fields_json=fields_json,
+                recorded_at_us=recorded_us,
                 stored_prev=stored_prev,
                 stored_hash=stored_hash,
                 expected_seq=expected_seq,
                 prev_hash=prev_hash,
+            ) or _check_columns(
+                seq=seq, kind=kind, fields_json=fields_json, record_id=record_id, run_id=run_id
             )
             if bad is not None:
                 problem, bad_seq, message = bad
@@ -132,6 +160,7 @@ def _check_one(
     seq: int,
     kind: str,
     fields_json: str,
+    recorded_at_us: int,
     stored_prev: str,
     stored_hash: str,
     expected_seq: int,
@@ -152,8 +181,15 @@ def _check_one(
             seq,
             f"record seq {seq} is out of order (expected {expected_seq})",
         )
-    own_ok = record_hash(seq=seq, kind=kind, fields_json=fields_json, prev_hash=stored_prev) == (
-        stored_hash
+    own_ok = (
+        record_hash(
+            seq=seq,
+            kind=kind,
+            fields_json=fields_json,
+            prev_hash=stored_prev,
+            recorded_at_us=recorded_at_us,
+        )
+        == stored_hash
     )
     if not own_ok:
         return (
@@ -168,5 +204,36 @@ def _check_one(
             seq,
             f"record seq {seq} ({kind}) does not chain to {before}: it was inserted or replaced "
             f"(or {before} was)",
+        )
+    return None
+
+
+def _check_columns(
+    *, seq: int, kind: str, fields_json: str, record_id: str, run_id: str | None
+) -> tuple[str, int, str] | None:
+    """The stored ``record_id`` and ``run_id`` must be the ones the (hashed) fields name."""
+    try:
+        fields = json.loads(fields_json)
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        return ("hash_mismatch", seq, f"record seq {seq} ({kind}) has unreadable fields")
+    want_id = fields.get(id_field(kind))
+    want_run = fields.get("run_id")
+    if not isinstance(want_run, str) or not want_run:
+        want_run = None
+    if record_id != want_id:
+        return (
+            "column_mismatch",
+            seq,
+            f"record seq {seq} ({kind}) has record_id {record_id!r} stored but its hashed "
+            f"fields name {want_id!r}",
+        )
+    if run_id != want_run:
+        return (
+            "column_mismatch",
+            seq,
+            f"record seq {seq} ({kind}) has run_id {run_id!r} stored but its hashed fields "
+            f"name {want_run!r}",
         )
     return None

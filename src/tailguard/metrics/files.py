@@ -8,7 +8,9 @@ from pathlib import Path
 
 import polars as pl
 
+from tailguard.clock import format_ts
 from tailguard.events import DeadLetterSink, read_events
+from tailguard.events.skew import DEFAULT_MAX_SKEW, reject_future
 from tailguard.metrics.engine import ScorecardEngine
 
 
@@ -47,6 +49,7 @@ def score_file(
     window_days: int = 7,
     dead_letter: str | Path | None = None,
     lookback_ticks: int = 0,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> FileScores:
     """Read an event file (streaming) and score every area at ``as_of``.
 
@@ -56,6 +59,8 @@ def score_file(
         window_days: W.
         dead_letter: where rejected events go (default beside ``events``).
         lookback_ticks: also score the hourly ticks before ``as_of`` (for rules with ``for``).
+        max_skew: events dated later than ``as_of`` plus this are rejected to the dead letter
+            as future events (a broken clock, a year-2999 typo).
 
     Raises:
         NotFoundError: the file does not exist.
@@ -66,7 +71,12 @@ def score_file(
     first = as_of - timedelta(hours=lookback_ticks)
     engine.advance(first)
     with DeadLetterSink(dl_path) as sink:
+        limit = as_of + max_skew
+        reference = f"--as-of {format_ts(as_of)} + {max_skew}"
         for batch in read_events(events, dead_letter=sink):
+            batch = reject_future(
+                batch, limit=limit, reference=reference, dead_letter=sink, source=str(events)
+            )
             engine.ingest(batch)
         count = sink.count
     ticks = tuple(

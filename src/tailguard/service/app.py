@@ -27,7 +27,8 @@ from tailguard.service import metrics, queries
 from tailguard.service.api import approvals, crowd, insight, learning, runs
 from tailguard.service.api.models import Health
 from tailguard.service.errors import document_errors, install_error_handlers
-from tailguard.service.nul import RejectNulMiddleware, document_nul_free
+from tailguard.service.guard import Authenticator, GuardMiddleware
+from tailguard.service.nul import document_nul_free
 from tailguard.service.observe import ObserveMiddleware
 from tailguard.service.settings import ServiceSettings, ServiceState
 
@@ -68,16 +69,57 @@ def include_optional_routers(
     return included
 
 
-async def _expire_gates_forever(state: ServiceState, interval_s: float) -> None:
+def resume_stranded(state: ServiceState) -> dict[str, str]:
+    """Run the approved calls nobody ran (the approving process died first), exactly once.
+
+    Returns each resumed gate's outcome (or error code), for the log.
+    """
+    done = state.plane.resume_awaiting(grace_s=state.settings.resume_grace_s)
+    return {
+        gate_id: (r.code if isinstance(r, TailguardError) else r.outcome.value)
+        for gate_id, r in done.items()
+    }
+
+
+async def _sweep_gates(state: ServiceState) -> None:
+    try:
+        expired = await asyncio.to_thread(state.plane.expire_gates)
+    except TailguardError as exc:
+        log.warning("gate expiry failed: %s", exc.message)
+    else:
+        if expired:
+            log.info("expired %d approval gate(s)", len(expired), extra={"gates": expired})
+    try:
+        resumed = await asyncio.to_thread(resume_stranded, state)
+    except TailguardError as exc:
+        log.warning("resuming approved calls failed: %s", exc.message)
+    else:
+        if resumed:
+            log.warning(
+                "resumed %d approved call(s) that no process had run",
+                len(resumed),
+                extra={"gates": resumed},
+            )
+    try:
+        await asyncio.to_thread(write_checkpoint_if_due, state)
+    except TailguardError as exc:
+        # A chain that no longer verifies is never signed: say so loudly, every sweep.
+        log.error("ledger checkpoint refused: %s", exc.message)
+
+
+def write_checkpoint_if_due(state: ServiceState) -> None:
+    """Sign the ledger's head into the checkpoint file when one is due (and configured)."""
+    if state.checkpointer is None:
+        return
+    written = state.checkpointer.maybe_write()
+    if written is not None:
+        log.info("ledger checkpoint at seq %d", written.seq, extra={"hash": written.hash})
+
+
+async def _sweep_gates_forever(state: ServiceState, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
-        try:
-            expired = await asyncio.to_thread(state.plane.expire_gates)
-        except TailguardError as exc:
-            log.warning("gate expiry failed: %s", exc.message)
-        else:
-            if expired:
-                log.info("expired %d approval gate(s)", len(expired), extra={"gates": expired})
+        await _sweep_gates(state)
 
 
 def create_app(settings: ServiceSettings, *, optional_routers: bool = True) -> FastAPI:
@@ -91,7 +133,9 @@ def create_app(settings: ServiceSettings, *, optional_routers: bool = True) -> F
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_expire_gates_forever(state, GATE_EXPIRY_INTERVAL_S))
+        # A restart first finishes what a dead process left: approved calls never run.
+        await _sweep_gates(state)
+        task = asyncio.create_task(_sweep_gates_forever(state, GATE_EXPIRY_INTERVAL_S))
         try:
             yield
         finally:
@@ -108,7 +152,15 @@ def create_app(settings: ServiceSettings, *, optional_routers: bool = True) -> F
     )
     app.state.tailguard = state
     install_error_handlers(app)
-    app.add_middleware(RejectNulMiddleware)  # inside ObserveMiddleware: refusals are logged
+    # Inside ObserveMiddleware: refusals are logged. Authenticates before reading a body,
+    # then bounds its size and depth and refuses NUL (tailguard.service.guard).
+    authenticators: dict[str, Authenticator] = {}
+    app.add_middleware(
+        GuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+        authenticators=authenticators,
+    )
     app.add_middleware(ObserveMiddleware, tracer_provider=settings.tracer_provider)
 
     collector = metrics.StateCollector(
@@ -160,6 +212,10 @@ def create_app(settings: ServiceSettings, *, optional_routers: bool = True) -> F
     app.include_router(learning.router)
     if optional_routers:
         included = include_optional_routers(app)
+        if "tailguard.service.voice" in included:
+            # The voice webhook proves itself with its shared secret, not an API key.
+            voice = importlib.import_module("tailguard.service.voice")
+            authenticators["/v1/voice"] = voice.secret_ok
         if included:
             log.info("included routers: %s", ", ".join(included))
     build_schema = app.openapi

@@ -46,7 +46,13 @@ def pending_approval(
     The policy's audit fields are in clear; all the arguments only with ``full_args``.
     """
     args: dict[str, Any] = json.loads(row.args_json)
+    awaiting = row.decision == "approved"
     return PendingApproval(
+        status="awaiting_execution" if awaiting else "pending",
+        decided_by=row.decided_by if awaiting else None,
+        decided_at=format_ts(datetime.fromtimestamp(row.decided_at, UTC))
+        if awaiting and row.decided_at is not None
+        else None,
         gate_id=row.gate_id,
         run_id=row.run_id,
         step_id=row.step_id,

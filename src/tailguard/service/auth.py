@@ -31,12 +31,14 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from tailguard.clock import Clock, SystemClock, format_ts
 from tailguard.errors import (
+    ConflictError,
     InvalidInputError,
     LedgerError,
     NotFoundError,
     PermissionDeniedError,
     TailguardError,
 )
+from tailguard.identity import canonical_name
 
 metadata = sa.MetaData()
 
@@ -210,12 +212,23 @@ class KeyStore:
         Raises:
             InvalidInputError: a bad name or role.
         """
-        if not _NAME_RE.match(name or ""):
+        given = name
+        name = canonical_name(name or "")
+        if not _NAME_RE.match(name):
             raise InvalidInputError(
-                f"bad key name {name!r}: 1-128 of letters, digits and . _ @ -, "
+                f"bad key name {given!r}: 1-128 of letters, digits and . _ @ -, "
                 "starting with a letter or digit"
             )
         role = role if isinstance(role, Role) else Role.parse(role)
+        with self._read() as conn:
+            existing = conn.execute(sa.select(api_keys.c.name).distinct()).scalars().all()
+        clash = [n for n in existing if n != name and canonical_name(n) == name]
+        if clash:
+            # A key stored before names were normalised: one person must keep one spelling.
+            raise ConflictError(
+                f"key name {given!r} collides with the existing name {clash[0]!r} "
+                "(names are compared without case and Unicode compatibility forms)"
+            )
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_hex(16)
@@ -291,7 +304,7 @@ class KeyStore:
             hit = conn.execute(
                 sa.select(api_keys.c.key_id)
                 .where(
-                    api_keys.c.name == approver_id,
+                    api_keys.c.name == canonical_name(approver_id),
                     api_keys.c.role.in_(roles),
                     api_keys.c.revoked_at.is_(None),
                 )
@@ -321,7 +334,8 @@ def authenticate(
     if not raw:
         raise AuthenticationError("an API key is required (Authorization: Bearer or X-API-Key)")
     keys: KeyStore = request.app.state.tailguard.keys
-    principal = keys.verify(raw)
+    seen = getattr(request.state, "verified_key", None)  # by the edge, moments ago
+    principal = seen[1] if seen is not None and seen[0] == raw.strip() else keys.verify(raw)
     if principal is None:
         raise AuthenticationError("the API key is unknown or revoked")
     request.state.principal = principal

@@ -8,6 +8,7 @@ errors (404 for an unknown path, 405, ...) to the same body, in one place.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -65,6 +66,9 @@ def error_response(
 def _tailguard_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TailguardError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    retry = exc.details.get("retry_after_s") if exc.http_status == 429 else None
+    if isinstance(retry, int):
+        headers = {"Retry-After": str(retry)}
     if exc.http_status >= 500:
         log.error("request failed: %s", exc.message, extra={"error_code": exc.code})
     return error_response(exc.http_status, exc.code, exc.message, exc.details, headers)
@@ -95,7 +99,27 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
         )
     code = _STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
     detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, detail, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route matching the path only; a path
+        # served by several routes (GET and POST /v1/runs) allows all of theirs.
+        listed = {m.strip() for m in headers.get("Allow", "").split(",") if m.strip()}
+        headers["Allow"] = ", ".join(sorted(listed | set(allowed_methods(request))))
+    return error_response(exc.status_code, code, detail, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API schema serves at the request's path (for a 405's Allow header)."""
+    methods: set[str] = set()
+    path = request.url.path
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            methods.update(m.upper() for m in operations if m.upper() in _HTTP_METHODS)
+    return sorted(methods)
+
+
+_HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def has_key(request: Request) -> bool:
@@ -103,7 +127,15 @@ def has_key(request: Request) -> bool:
     auth = request.headers.get("authorization", "")
     raw = auth[7:] if auth[:7].lower() == "bearer " else request.headers.get("x-api-key")
     keys = getattr(getattr(request.app.state, "tailguard", None), "keys", None)
-    return bool(raw) and keys is not None and keys.verify(raw) is not None
+    if not raw or keys is None:
+        return False
+    principal = keys.verify(raw)
+    if principal is None:
+        return False
+    # The route's own check (tailguard.service.auth.authenticate) reuses this verification
+    # for the same key instead of looking it up again.
+    request.state.verified_key = (raw.strip(), principal)
+    return True
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

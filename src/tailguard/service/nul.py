@@ -1,23 +1,17 @@
-"""Refuse strings containing NUL (``\\x00``) at the edge, before any handler touches the ledger.
+"""Strings containing NUL (``\\x00``): found at the edge, and documented in the schema.
 
 PostgreSQL text cannot hold a NUL byte, so a query or path parameter or a JSON string carrying
-one would fail deep in a query as a 5xx. :class:`RejectNulMiddleware` (plain ASGI) looks at every
-``/v1`` request's path, query string and JSON body and answers 422 ``invalid_input`` in the
-service's error shape when any of them holds a NUL, on SQLite and PostgreSQL alike. A request
-without a valid key still gets 401: nothing under ``/v1`` answers without one.
+one would fail deep in a query as a 5xx. :mod:`tailguard.service.guard` looks at every ``/v1``
+request's path, query string and JSON body with these helpers and answers 422
+``invalid_input`` when any of them holds a NUL, on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from tailguard.service.errors import error_response, has_key
+from starlette.types import Scope
 
 NUL = "\x00"
 PREFIX = "/v1"
@@ -43,7 +37,7 @@ def find_nul(value: Any, loc: tuple[str | int, ...] = ()) -> tuple[str | int, ..
     return None
 
 
-def _query_nul(query_string: bytes) -> tuple[str | int, ...] | None:
+def query_nul(query_string: bytes) -> tuple[str | int, ...] | None:
     raw = query_string.decode("latin-1")
     if NUL not in raw and NUL not in unquote(raw):
         return None
@@ -53,7 +47,7 @@ def _query_nul(query_string: bytes) -> tuple[str | int, ...] | None:
     return ("query",)
 
 
-def _path_nul(scope: Scope) -> tuple[str | int, ...] | None:
+def path_nul(scope: Scope) -> tuple[str | int, ...] | None:
     raw_path: bytes = scope.get("raw_path") or b""
     path: str = scope.get("path", "")
     if NUL in path or NUL in unquote(raw_path.decode("latin-1")):
@@ -61,90 +55,32 @@ def _path_nul(scope: Scope) -> tuple[str | int, ...] | None:
     return None
 
 
-def _is_json(scope: Scope) -> bool:
-    # FastAPI reads a body without a content type as JSON too.
-    for name, value in scope.get("headers", ()):
-        if name.lower() == b"content-type":
-            media: bytes = value.split(b";", 1)[0].strip().lower()
-            return media == b"application/json" or media.endswith(b"+json")
-    return True
-
-
-def _body_nul(body: bytes) -> tuple[str | int, ...] | None:
-    try:
-        decoded = json.loads(body)
-    except ValueError:
-        return None  # not JSON: FastAPI's own validation answers 422
-    found = find_nul(decoded)
-    return None if found is None else ("body", *found)
-
-
-class RejectNulMiddleware:
-    """422 for any ``/v1`` request whose path, query or JSON body holds a NUL character."""
-
-    def __init__(self, app: ASGIApp, prefix: str = PREFIX) -> None:
-        self.app = app
-        self.prefix = prefix
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the request, then pass it on (with its body replayed) or answer 422."""
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefix):
-            await self.app(scope, receive, send)
-            return
-        loc = _path_nul(scope) or _query_nul(scope.get("query_string", b""))
-        if loc is None and scope.get("method") in _BODY_METHODS and _is_json(scope):
-            messages, body = await _read_body(receive)
-            loc = _body_nul(body)
-            receive = _replay(messages, receive)
-        if loc is None:
-            await self.app(scope, receive, send)
-            return
-        await _refuse(scope, receive, send, loc)
-
-
-async def _read_body(receive: Receive) -> tuple[list[Message], bytes]:
-    messages: list[Message] = []
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return messages, b"".join(chunks)
-
-
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
-
-
-async def _refuse(scope: Scope, receive: Receive, send: Send, loc: tuple[str | int, ...]) -> None:
-    request = Request(scope, receive)
-    if not await run_in_threadpool(has_key, request):
-        response = error_response(
-            401, "unauthenticated", "an API key is required", headers={"WWW-Authenticate": "Bearer"}
-        )
-    else:
-        where = ".".join(str(part) for part in loc)
-        msg = "strings cannot contain NUL (\\x00) characters"
-        error = {"type": "string_nul", "loc": list(loc), "msg": msg}
-        response = error_response(
-            422, "invalid_input", f"invalid request: {where}: {msg}", {"errors": [error]}
-        )
-    await response(scope, receive, send)
-
-
 NUL_FREE_PATTERN = "^[^\\u0000]*$"
 """The pattern documenting, in the OpenAPI schema, that a string may not hold NUL."""
+
+
+NUL_FREE_JSON = "NulFreeJson"
+"""The schema component of any JSON value whose strings and keys hold no NUL."""
+
+
+def nul_free_json() -> dict[str, Any]:
+    """The recursive schema of :data:`NUL_FREE_JSON`."""
+    ref = {"$ref": f"#/components/schemas/{NUL_FREE_JSON}"}
+    return {
+        "description": "Any JSON value; no string or key holds NUL (\\u0000).",
+        "anyOf": [
+            {"type": "string", "pattern": NUL_FREE_PATTERN},
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "null"},
+            {"type": "array", "items": ref},
+            {
+                "type": "object",
+                "propertyNames": {"pattern": NUL_FREE_PATTERN},
+                "additionalProperties": ref,
+            },
+        ],
+    }
 
 
 def document_nul_free(schema: dict[str, Any], prefix: str = PREFIX) -> None:
@@ -155,7 +91,7 @@ def document_nul_free(schema: dict[str, Any], prefix: str = PREFIX) -> None:
     components, and a ``propertyNames`` pattern to free-form objects. The values of a free-form
     object (a tool call's ``args``) stay undescribed: any JSON, where a NUL is still a 422.
     """
-    components = schema.get("components", {}).get("schemas", {})
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
     seen: set[str] = set()
 
     def patch(node: Any) -> None:
@@ -177,6 +113,10 @@ def document_nul_free(schema: dict[str, Any], prefix: str = PREFIX) -> None:
             node["pattern"] = NUL_FREE_PATTERN
         if node.get("type") == "object" and node.get("additionalProperties", True) is not False:
             node.setdefault("propertyNames", {"pattern": NUL_FREE_PATTERN})
+            if node.get("additionalProperties", True) is True:
+                # Free-form values (a tool call's args): any JSON, but no NUL in any string.
+                node["additionalProperties"] = {"$ref": f"#/components/schemas/{NUL_FREE_JSON}"}
+                components.setdefault(NUL_FREE_JSON, nul_free_json())
         for key in ("anyOf", "oneOf", "allOf", "items", "prefixItems"):
             patch(node.get(key))
         for key in ("properties", "patternProperties"):

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
+from tailguard.control.gates import awaiting_select
 from tailguard.control.store import gates as gate_table
 from tailguard.errors import BackendUnavailableError, LedgerError
 from tailguard.ledger import Ledger, LedgerRecord
@@ -258,6 +259,30 @@ def pending_gates(
         )
     stmt = sa.select(g).where(*cond).order_by(g.c.presented_at, g.c.gate_id).limit(limit)
     return list(_read(ledger, stmt))
+
+
+def awaiting_gates(
+    ledger: Ledger,
+    *,
+    limit: int,
+    after: tuple[float, str] | None = None,
+    tool_name: str | None = None,
+    run_id: str | None = None,
+    risk_level: str | None = None,
+) -> list[sa.Row[Any]]:
+    """Gates approved whose call never ran nor was cancelled, oldest decision first."""
+    g = gate_table
+    stmt = awaiting_select(run_id=run_id)
+    if tool_name is not None:
+        stmt = stmt.where(g.c.tool_name == tool_name)
+    if risk_level is not None:
+        stmt = stmt.where(g.c.risk_level == risk_level)
+    if after is not None:
+        at, gate_id = after
+        stmt = stmt.where(
+            sa.or_(g.c.decided_at > at, sa.and_(g.c.decided_at == at, g.c.gate_id > gate_id))
+        )
+    return list(_read(ledger, stmt.limit(limit)))
 
 
 def count_pending_gates(ledger: Ledger, *, now: datetime) -> int:

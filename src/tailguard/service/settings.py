@@ -16,8 +16,10 @@ from opentelemetry import trace
 from tailguard.clock import Clock, SystemClock
 from tailguard.control import ControlPlane, ToolRegistry, builtin_policies
 from tailguard.control.policy import Policy
+from tailguard.errors import InvalidInputError
 from tailguard.ledger import Ledger
 from tailguard.ledger._backend import parse_url
+from tailguard.ledger.checkpoint import Checkpointer, CheckpointKey
 from tailguard.pulse import PulseStore
 from tailguard.rules import RuleSet, builtin_rules
 from tailguard.service.auth import KeyStore
@@ -41,6 +43,18 @@ class ServiceSettings:
         rules: the tail rules evaluated over the pulse; default the built-in set.
         tracer_provider: OpenTelemetry provider for request spans; default the global one.
         metrics_refresh_s: how long a database-derived metric (bypass count) is reused.
+        resume_grace_s: the sweep at startup and every 30 s resumes approved calls nobody
+            ran (a process died between the approval and the call) once they were approved
+            this long ago.
+        checkpoint_key: an Ed25519 private key (PEM) kept outside the database; with
+            ``checkpoint_file``, the service signs the ledger's head into that file at startup
+            and every ``checkpoint_every_s`` (see docs/ledger.md), and ``GET /v1/ledger/verify``
+            checks the ledger against it.
+        checkpoint_file: the checkpoint file (JSON Lines, appended).
+        checkpoint_every_s: how often a checkpoint is written.
+        max_body_bytes: the largest request body accepted (413 beyond).
+        max_json_depth: the deepest nesting of arrays and objects a JSON body may have (422
+            beyond).
     """
 
     ledger_url: str
@@ -52,6 +66,12 @@ class ServiceSettings:
     rules: RuleSet | None = None
     tracer_provider: trace.TracerProvider | None = None
     metrics_refresh_s: float = 60.0
+    resume_grace_s: float = 30.0
+    checkpoint_key: Path | None = None
+    checkpoint_file: Path | None = None
+    checkpoint_every_s: float = 3600.0
+    max_body_bytes: int = 1_048_576
+    max_json_depth: int = 64
 
     def resolved_pulse_url(self) -> str:
         """The pulse store URL, defaulting to ``pulse.db`` beside a SQLite ledger."""
@@ -78,6 +98,8 @@ class ServiceState:
     policies: dict[str, Policy]
     rules: RuleSet
     _pulse: PulseStore | None = None
+    checkpointer: Checkpointer | None = None
+    """Signs the ledger's head now and then, when the settings name a key and a file."""
     extras: dict[str, Any] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
     """Run last-first by :meth:`close`, before the pulse store and the ledger: what optional
@@ -102,10 +124,22 @@ class ServiceState:
                 approvers=keys,
                 tracer_provider=settings.tracer_provider,
             )
+            checkpointer = None
+            if settings.checkpoint_key is not None or settings.checkpoint_file is not None:
+                if settings.checkpoint_key is None or settings.checkpoint_file is None:
+                    raise InvalidInputError("checkpoints need both a key and a checkpoint file")
+                checkpointer = Checkpointer(
+                    ledger,
+                    CheckpointKey.load(settings.checkpoint_key),
+                    settings.checkpoint_file,
+                    clock=settings.clock,
+                    every_s=settings.checkpoint_every_s,
+                )
         except BaseException:
             ledger.close()
             raise
         return cls(
+            checkpointer=checkpointer,
             decide_lock=threading.Lock()
             if ledger.backend.name == "sqlite"
             else contextlib.nullcontext(),

@@ -11,7 +11,7 @@ exactly once: the operations the dashboard's inbox shares (:mod:`tailguard.servi
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
@@ -21,6 +21,7 @@ from tailguard.errors import InvalidInputError, TailguardError
 from tailguard.service import approvals, queries
 from tailguard.service.api.deps import Approver, State, Viewer
 from tailguard.service.api.models import (
+    CancelIn,
     DecisionIn,
     DecisionOut,
     DecisionRefusedOut,
@@ -29,6 +30,7 @@ from tailguard.service.api.models import (
     EditIn,
     EditItemIn,
     PendingApproval,
+    StepResultOut,
 )
 from tailguard.service.api.runs import step_result
 from tailguard.service.auth import Role
@@ -54,26 +56,32 @@ def list_pending(
     tool_name: Annotated[str | None, Query(max_length=255)] = None,
     run_id: Annotated[str | None, Query(max_length=255)] = None,
     risk_level: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[
+        Literal["pending", "awaiting_execution"],
+        Query(
+            description="pending (default): gates waiting for a decision, oldest first; "
+            "awaiting_execution: approved calls that never ran (resume or cancel them), "
+            "oldest decision first."
+        ),
+    ] = "pending",
     limit: LimitParam = 50,
     cursor: CursorParam = None,
 ) -> Page[PendingApproval]:
-    """Gates waiting for a decision and not timed out; full arguments for approvers only."""
-    key = decode_cursor("approvals", cursor, 2)
+    """Gates waiting for a decision and not timed out, or approved calls that never ran;
+    full arguments for approvers only."""
+    list_name = "approvals" if status == "pending" else "approvals_awaiting"
+    key = decode_cursor(list_name, cursor, 2)
     after: tuple[float, str] | None = None
     if key is not None:
         if not isinstance(key[0], int | float) or not isinstance(key[1], str):
             raise InvalidInputError("invalid cursor", details={"cursor": cursor})
         after = (float(key[0]), key[1])
     now = state.settings.clock.now()
-    rows = queries.pending_gates(
-        state.ledger,
-        now=now,
-        limit=limit + 1,
-        after=after,
-        tool_name=tool_name,
-        run_id=run_id,
-        risk_level=risk_level,
-    )
+    filters = {"tool_name": tool_name, "run_id": run_id, "risk_level": risk_level}
+    if status == "pending":
+        rows = queries.pending_gates(state.ledger, now=now, limit=limit + 1, after=after, **filters)
+    else:
+        rows = queries.awaiting_gates(state.ledger, limit=limit + 1, after=after, **filters)
     show_args = who.role.allows(Role.APPROVER)
     items = [
         approvals.pending_approval(state, row, now=now, full_args=show_args) for row in rows[:limit]
@@ -81,8 +89,46 @@ def list_pending(
     nxt = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        nxt = encode_cursor("approvals", [last.presented_at, last.gate_id])
+        at = last.presented_at if status == "pending" else last.decided_at
+        nxt = encode_cursor(list_name, [at, last.gate_id])
     return Page[PendingApproval](items=items, next_cursor=nxt)
+
+
+@router.post(
+    "/{gate_id}/resume",
+    summary="Run an approved call that never ran",
+    responses=responses(404, 409),
+)
+def resume(state: State, who: Approver, gate_id: GateIdPath, request: Request) -> StepResultOut:
+    """Run the approved call of a gate now, exactly once across all processes.
+
+    For a call the inbox lists as ``awaiting_execution`` (the process that approved it stopped
+    before running it). A call that already ran (or was cancelled) answers its stored result
+    with ``replayed: true`` and runs nothing; 409 for a gate not approved or a call running
+    elsewhere; 404 for a tool this service does not hold.
+    """
+    result = state.plane.resume(gate_id)
+    request.state.run_id = result.run_id
+    return step_result(result)
+
+
+@router.post(
+    "/{gate_id}/cancel",
+    summary="Cancel an approved call that never ran",
+    responses=responses(404, 409),
+)
+def cancel(
+    state: State, who: Approver, gate_id: GateIdPath, body: CancelIn, request: Request
+) -> StepResultOut:
+    """Cancel the approved call of a gate that has not run: it never runs.
+
+    The decision stays recorded; the step is recorded ``rejected`` with who cancelled it and
+    why. 409 when the call already ran, is running, or the gate is not approved; 403 for the
+    person who started the run or asked for the call.
+    """
+    result = state.plane.cancel_approved(gate_id, who.subject, reason=body.reason)
+    request.state.run_id = result.run_id
+    return step_result(result)
 
 
 @router.post(

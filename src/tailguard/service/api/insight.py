@@ -13,12 +13,14 @@ from tailguard.clock import format_ts
 from tailguard.control.policy import policy_table
 from tailguard.errors import InvalidInputError, NotFoundError
 from tailguard.learning import STATUSES, SelfLearnStore
+from tailguard.ledger.checkpoint import read_checkpoints, verify_against
 from tailguard.ledger.kpis import control_plane_kpis
 from tailguard.rules import RuleEngine
-from tailguard.service.api.deps import State, Viewer, utc
+from tailguard.service.api.deps import Admin, State, Timestamp, Viewer, utc
 from tailguard.service.api.models import (
     InterventionOut,
     KpiReport,
+    LedgerVerifyOut,
     PulseLatest,
     PulseRow,
     TailOut,
@@ -57,12 +59,34 @@ def list_tools(state: State, _: Viewer) -> list[ToolOut]:
 def kpis(
     state: State,
     _: Viewer,
-    since: Annotated[datetime | None, Query(description="Runs started at or after.")] = None,
-    until: Annotated[datetime | None, Query(description="Runs started before.")] = None,
+    since: Annotated[Timestamp | None, Query(description="Runs started at or after.")] = None,
+    until: Annotated[Timestamp | None, Query(description="Runs started before.")] = None,
 ) -> KpiReport:
     """Time to first action, success, rollback and override rates, bypasses, cost, tokens."""
     # An empty range (until <= since) is a fair question with an empty answer, not an error.
     return KpiReport(**_finite(control_plane_kpis(state.ledger, utc(since), utc(until))))
+
+
+@router.get(
+    "/ledger/verify",
+    tags=["ledger"],
+    summary="Verify the ledger's hash chain (and its checkpoints)",
+)
+def verify_ledger(state: State, _: Admin) -> LedgerVerifyOut:
+    """Walk the whole chain, as ``tailguard ledger verify`` does; with the service's checkpoint
+    file configured, also report a ledger shorter than, or diverging from, a checkpoint.
+
+    200 either way: ``ok`` says whether it holds, ``problem`` and ``first_bad_seq`` what broke.
+    """
+    checkpointer = state.checkpointer
+    if checkpointer is None or not checkpointer.out.exists():
+        report = state.ledger.verify()
+        checked = 0
+    else:
+        found = read_checkpoints(checkpointer.out)
+        report = verify_against(state.ledger, found, trusted=[checkpointer.key.public])
+        checked = len(found)
+    return LedgerVerifyOut(**report.to_dict(), checkpoints=checked)
 
 
 def _finite(value: Any) -> Any:
@@ -106,8 +130,8 @@ def pulse_history(
     state: State,
     _: Viewer,
     area_id: AreaQ = None,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[Timestamp | None, Query()] = None,
+    until: Annotated[Timestamp | None, Query()] = None,
     limit: LimitParam = 200,
     cursor: CursorParam = None,
 ) -> Page[PulseRow]:
@@ -183,7 +207,7 @@ def interventions(
     area_id: AreaQ = None,
     status: InterventionStatus | None = None,
     kind: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[datetime | None, Query(description="Decided at or after.")] = None,
+    since: Annotated[Timestamp | None, Query(description="Decided at or after.")] = None,
     limit: LimitParam = 50,
     cursor: CursorParam = None,
 ) -> Page[InterventionOut]:

@@ -126,6 +126,21 @@ class PendingApproval(BaseModel):
         default=None,
         description="All arguments (for editing); only shown to approver and admin keys.",
     )
+    status: Literal["pending", "awaiting_execution"] = Field(
+        default="pending",
+        description="pending: waiting for a decision; awaiting_execution: approved, but the "
+        "call has not run (the process that approved it stopped first): resume or cancel it.",
+    )
+    decided_by: str | None = None
+    decided_at: str | None = None
+
+
+class CancelIn(BaseModel):
+    """Cancel an approved call that has not run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=2000, description="Why (recorded).")
 
 
 class _Decision(BaseModel):
@@ -387,3 +402,18 @@ class Health(BaseModel):
 
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class LedgerVerifyOut(BaseModel):
+    """What verifying the ledger found (``tailguard ledger verify --format json``)."""
+
+    ok: bool
+    records: int
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    kind: str | None = None
+    record_id: str | None = None
+    message: str
+    checkpoints: int = Field(description="How many checkpoints the ledger was checked against.")

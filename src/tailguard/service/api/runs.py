@@ -4,16 +4,18 @@ control plane (the caller's key name is the run's initiator)."""
 from __future__ import annotations
 
 import json
+import math
+import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
-from tailguard.control import StepResult
-from tailguard.errors import NotFoundError
+from tailguard.control import StepOutcome, StepResult
+from tailguard.errors import BudgetExceededError, NotFoundError, RateLimitedError
 from tailguard.ledger.kinds import GATE_DECISIONS, OBJECTIVE_MET, RUN_STATUSES, STEP_STATUSES
 from tailguard.service import queries
-from tailguard.service.api.deps import Operator, State, Viewer, record_dict, utc
+from tailguard.service.api.deps import Operator, State, Timestamp, Viewer, record_dict, utc
 from tailguard.service.api.models import (
     EntityOut,
     ExecuteIn,
@@ -38,7 +40,9 @@ from tailguard.service.pagination import (
 router = APIRouter(prefix="/v1", tags=["runs"], responses=ERROR_RESPONSES)
 
 RunStatus = Literal["running", "completed", "failed", "aborted", "waiting_approval"]
-StepStatus = Literal["executed", "approved", "rejected", "skipped", "error", "rolled_back"]
+StepStatus = Literal[
+    "executed", "approved", "rejected", "skipped", "error", "rolled_back", "pending_approval"
+]
 GateDecisionQ = Literal["pending", "approved", "rejected", "timeout"]
 ObjectiveMet = Literal["yes", "partial", "no", "unknown"]
 assert set(RunStatus.__args__) == set(RUN_STATUSES)  # type: ignore[attr-defined]
@@ -48,9 +52,9 @@ assert set(ObjectiveMet.__args__) == set(OBJECTIVE_MET)  # type: ignore[attr-def
 
 RunIdPath = Annotated[str, Path(min_length=1, max_length=255)]
 SinceQ = Annotated[
-    datetime | None, Query(description="Only entities first recorded at or after this time.")
+    Timestamp | None, Query(description="Only entities first recorded at or after this time.")
 ]
-UntilQ = Annotated[datetime | None, Query(description="Only entities first recorded before it.")]
+UntilQ = Annotated[Timestamp | None, Query(description="Only entities first recorded before it.")]
 RunIdQ = Annotated[str | None, Query(max_length=255, description="Only this run's entities.")]
 NameQ = Annotated[str | None, Query(max_length=255)]
 
@@ -288,11 +292,33 @@ def start_run(state: State, who: Operator, body: StartRunIn, request: Request) -
 def execute_step(
     state: State, who: Operator, run_id: RunIdPath, body: ExecuteIn, request: Request
 ) -> StepResultOut:
-    """Send one call through the control plane; a gated tool answers ``pending_approval``."""
+    """Send one call through the control plane; a gated tool answers ``pending_approval``.
+
+    A call stopped by a rate limit or a budget is recorded (a ``skipped`` step) and answered
+    429 in the error shape, code ``rate_limited`` or ``budget_exceeded``, with the step's
+    result in ``details.step`` (and ``Retry-After`` for a rate limit).
+    """
     request.state.run_id = run_id
     run = state.plane.get_run(run_id)
     result = state.plane.execute(run, body.tool_name, body.args, requester_id=who.subject)
+    if result.outcome in (StepOutcome.RATE_LIMITED, StepOutcome.BUDGET_EXCEEDED):
+        raise refused_step(result)
     return step_result(result)
+
+
+_RETRY_IN = re.compile(r"retry in ([0-9.]+)s")
+
+
+def refused_step(result: StepResult) -> RateLimitedError | BudgetExceededError:
+    """The 429 of a call stopped by a rate limit or a budget, with the recorded step."""
+    details: dict[str, Any] = {"step": step_result(result).model_dump(mode="json")}
+    message = result.reason or result.outcome.value
+    if result.outcome is StepOutcome.BUDGET_EXCEEDED:
+        return BudgetExceededError(message, details=details)
+    match = _RETRY_IN.search(message)
+    if match:
+        details["retry_after_s"] = math.ceil(float(match.group(1)))
+    return RateLimitedError(message, details=details)
 
 
 @router.post(

@@ -125,6 +125,16 @@ def check_secret(request: Request, config: VoiceConfig) -> None:
         raise AuthenticationError("wrong or missing X-Vapi-Secret")
 
 
+def secret_ok(request: Request) -> bool:
+    """Whether a delivery carries the webhook's shared secret (headers only: the service's
+    edge checks it before reading the body, :mod:`tailguard.service.guard`)."""
+    try:
+        check_secret(request, voice_config(request))
+    except AuthenticationError:
+        return False
+    return True
+
+
 def verified_config(
     request: Request, config: Annotated[VoiceConfig, Depends(voice_config)]
 ) -> VoiceConfig:

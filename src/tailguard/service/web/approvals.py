@@ -131,22 +131,54 @@ def decide_gate(
     )
 
 
+def awaiting_items(state: ServiceState, *, full_args: bool) -> list[PendingApproval]:
+    """Approved calls that never ran (their process stopped first), oldest decision first."""
+    now = state.settings.clock.now()
+    rows = queries.awaiting_gates(state.ledger, limit=MAX_CARDS)
+    return [approvals.pending_approval(state, row, now=now, full_args=full_args) for row in rows]
+
+
 @router.get("/approvals", include_in_schema=False)
 def inbox(request: Request) -> Response:
     """The approvals inbox."""
 
     def page(session: WebSession) -> Response:
         state = service_state(request)
-        cards = pending_cards(state, full_args=session.principal.role.allows(Role.APPROVER))
+        can = session.principal.role.allows(Role.APPROVER)
+        cards = pending_cards(state, full_args=can)
         return render(
             request,
             "approvals.html",
             session,
             cards=cards,
-            can_decide=session.principal.role.allows(Role.APPROVER),
+            awaiting=awaiting_items(state, full_args=can),
+            can_decide=can,
         )
 
     return guarded(request, Role.VIEWER, page)
+
+
+@router.post("/approvals/{gate_id}/{action}", include_in_schema=False)
+async def resume_or_cancel(request: Request, gate_id: str, action: str) -> Response:
+    """Run, or cancel, an approved call that never ran; then go back to the inbox."""
+    form = await request.form()
+
+    def act(session: WebSession) -> Response:
+        state = service_state(request)
+        if action == "resume":
+            result = state.plane.resume(gate_id)
+            message = f"Resumed {result.tool_name}: {result.outcome.value}" + (
+                " (it had already run)." if result.replayed else "."
+            )
+        elif action == "cancel":
+            reason = str(form.get("reason") or "").strip() or None
+            result = state.plane.cancel_approved(gate_id, session.principal.subject, reason=reason)
+            message = f"Cancelled {result.tool_name}: it will never run."
+        else:
+            raise InvalidInputError(f"unknown action {action!r}")
+        return redirect_with_flash(request, "/approvals", message)
+
+    return guarded_post(request, Role.APPROVER, dict(form), act)
 
 
 @router.get("/approvals/feed.json", include_in_schema=False)

@@ -113,7 +113,9 @@ def _run_detail(state: ServiceState, run_id: str) -> dict[str, Any]:
         for (kind, k), r in latest.items()
         if kind == "gate"
     ]
-    # A call waiting at a gate has no step record yet: show it where the step will be.
+    # A call waiting at a gate: its step record (pending_approval) does not name the gate
+    # yet (the gate is written after it), so show it with its gate and audit arguments.
+    steps = [s for s in steps if s.get("status") != "pending_approval"]
     seen = {s["step_id"] for s in steps}
     steps += [
         {
