@@ -25,7 +25,8 @@ def test_a_nudge_reaches_the_ledger_through_the_control_plane(state: ServiceStat
     """A laggard's ignored tactic is nudged in a coach run; the record names the coach."""
     try:
         view = coaches_data(state)
-        assert view["areas"] == 240 and view["discoveries"] > 0
+        assert view["areas"] == 240
+        assert view["discoveries"] > 0
         laggard = view["laggards"][0]
         done = nudge(state, "coach-ann", laggard["area_id"], laggard["ignored"][0], "try it")
         [record] = state.ledger.records(kind="crowd_nudge")

@@ -24,14 +24,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import polars as pl
 
 from tailguard.control import ControlPlane, StepOutcome
 from tailguard.crowd.exchange import ExchangeResult, ExchangeSettings, run_exchange
-from tailguard.crowd.publish import period_of, publish, tactic_pairs, weekly_kpis
+from tailguard.crowd.publish import EPOCH_MONDAY, period_of, publish, tactic_pairs, weekly_kpis
 from tailguard.crowd.reputation import innovation_delta
 from tailguard.crowd.store import CrowdStore
 from tailguard.crowd.tools import crowd_tools
@@ -64,12 +64,20 @@ class DemoCrowd:
     nights: list[dict[str, Any]] = field(default_factory=list)
     refused: Counter[str] = field(default_factory=Counter)
     last: ExchangeResult | None = None
+    kpis_through: int | None = None
 
     def __post_init__(self) -> None:
         self.store = CrowdStore(self.ledger.engine)
-        for tool in crowd_tools(ledger=self.ledger, store=self.store, exchange=self.settings):
+        tools = crowd_tools(
+            ledger=self.ledger, store=self.store, exchange=self.settings, current=self._result
+        )
+        for tool in tools:
             if tool.name not in self.control.registry:
                 self.control.registry.register(tool)
+
+    def _result(self) -> ExchangeResult:
+        # The night's exchange, run just before the tests start (nothing is published between).
+        return self.last if self.last is not None else run_exchange(self.store, self.settings)
 
     @classmethod
     def for_world(cls, world: Any, *, seed: int) -> DemoCrowd:
@@ -89,16 +97,16 @@ class DemoCrowd:
         """Publish, run the exchange, start local tests of tactics proven elsewhere."""
         t0 = time.perf_counter()
         pairs = tactic_pairs(self.learning.frame(), now=now, kpi_for=KPI_FOR)
-        history = self.pulse.history(until=now) if self.pulse is not None else pl.DataFrame()
         report = publish(
             ledger=self.ledger,
             store=self.store,
             pairs=pairs,
-            kpi_rows=weekly_kpis(history, until=now),
+            kpi_rows=weekly_kpis(self._new_weeks(now), until=now),
             area_types=self.area_types,
         )
-        result = run_exchange(self.store, self.settings)
-        self.last = result
+        if self.last is None or report.tactics or report.kpi_rows:
+            self.last = run_exchange(self.store, self.settings)
+        result = self.last
         tested = {(t.area_id, t.tactic, t.kpi) for t in self.store.local_tests()}
         period = period_of(now)
         started = 0
@@ -120,6 +128,18 @@ class DemoCrowd:
         }
         self.nights.append(night)
         return night
+
+    def _new_weeks(self, now: datetime) -> pl.DataFrame:
+        """The pulse rows of weeks that closed since the last night (empty most nights): a
+        closed week's values are final, so reading the whole history again adds nothing."""
+        closed = period_of(now) - 1
+        if self.pulse is None or closed == self.kpis_through:
+            return pl.DataFrame()
+        since = None
+        if self.kpis_through is not None:
+            since = EPOCH_MONDAY + timedelta(weeks=self.kpis_through + 1)
+        self.kpis_through = closed
+        return self.pulse.history(since=since, until=now)
 
     def _start_tests(self, area: str, todo: list[Any], period: int) -> int:
         run = self.control.start_run(

@@ -46,6 +46,8 @@ def crowd_section(summary: Mapping[str, Any]) -> dict[str, Any]:
             "spread_tactic": None if spread is None else spread["tactic"],
             "spread_kpi": None if spread is None else spread["kpi"],
             "spread_rows": rows,
-            "spread_svg": charts.spread_plot(str(spread["tactic"]), rows) if spread and rows else None,
+            "spread_svg": charts.spread_plot(str(spread["tactic"]), rows)
+            if spread and rows
+            else None,
         }
     }
