@@ -10,6 +10,8 @@
    At each week's end the week is snapshotted and the weekly cycle (packs and OKRs into
    ``weeks/``) runs in another process while the agents go on; it reads nothing written after
    the week's end, so its pages do not depend on how far the agents got meanwhile.
+   Every midnight the areas publish to the crowd exchange, which runs and starts local A/B
+   tests of tactics proven elsewhere (:mod:`tailguard.demo.crowd`).
 4. Agents-off: the same hours with no agents; only the scorecard. It runs in a separate
    process at the same time as the agents-on arm (the machine's second core).
 5. Write ``summary.json`` and ``report.html``; verify the ledger.

@@ -1,5 +1,6 @@
 """The browser dashboard: sign-in, approvals inbox, run monitor, costs, audit log, quality,
-network view, the coaches' page and the role chat pages (server-rendered Jinja2, local CSS/JS, inline SVG plots).
+network view, the coaches' page and the role chat pages (server-rendered Jinja2, local CSS/JS,
+inline SVG plots).
 
 ``create_app`` includes :data:`router`. Every page but the sign-in page and the static assets
 needs a signed-in session (:mod:`.session`); every form post carries a CSRF token.
