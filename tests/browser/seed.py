@@ -29,6 +29,10 @@ from tailguard.control import (
     ToolRegistry,
     Usage,
 )
+from tailguard.crowd.exchange import run_exchange
+from tailguard.crowd.publish import tactic_id
+from tailguard.crowd.store import CrowdStore, LocalTest, TacticRow
+from tailguard.crowd.synth import make_network
 from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
 from tailguard.ledger import Ledger
 from tailguard.metrics.kpis import KPI_IDS
@@ -122,6 +126,7 @@ class Seeded:
     keys: dict[str, str]
     gates: dict[str, str]
     runs: dict[str, str]
+    crowd_imports: tuple[tuple[str, str, str], ...] = ()
 
 
 def _pulse(pulse_url: str, now: datetime, n_areas: int, rng: random.Random) -> None:
@@ -356,7 +361,65 @@ def seed(
             ]
         )
         learn.record_outcomes([("dec-0", 31.5)], measured_at=now - timedelta(hours=19))
+        crowd_imports = seed_crowd(CrowdStore(ledger.engine))
     finally:
         ledger.close()
     _pulse(pulse_url, now, n_areas, rng)
-    return Seeded(keys=keys, gates=gates, runs=runs)
+    return Seeded(keys=keys, gates=gates, runs=runs, crowd_imports=crowd_imports)
+
+
+def seed_crowd(store: CrowdStore) -> tuple[tuple[str, str, str], ...]:
+    """A published synthetic network (:func:`tailguard.crowd.synth.make_network`) and two
+    local tests that adopted a proven tactic, so the coaches' page has exporters, importers
+    and laggards. Written to the exchange's tables only (publishing's ledger records are the
+    crowd tests' business), so the other pages' figures do not change.
+
+    Returns:
+        ``(area, tactic, kpi)`` of each adopted local test (the importers).
+    """
+    net = make_network(1, areas=240)
+    store.put_areas(net.area_types)
+    store.put_kpis(net.kpis)
+    store.put_tactics(
+        [
+            TacticRow(
+                area_id=a,
+                tactic=t,
+                kpi=k,
+                tactic_id=tactic_id(a, t, k),
+                adopted_period=g,
+                units=10,
+                decisions=10,
+                outcome_n=0,
+                outcome_mean_delta=None,
+                published_at=0.0,
+            )
+            for a, t, k, g in net.adoptions.iter_rows()
+        ]
+    )
+    result = run_exchange(store)
+    picked = [(a, x) for a in sorted(result.clusters) for x in result.proven_elsewhere(a)][:2]
+    imports = []
+    for k, (area, lift) in enumerate(picked):
+        store.put_test(
+            LocalTest(
+                test_id=f"ct-seed-{k}",
+                area_id=area,
+                tactic=lift.tactic,
+                kpi=lift.kpi,
+                cluster=lift.cluster,
+                source_areas=lift.adopters,
+                started_period=net.weeks + 1,
+                b_share=0.2,
+                seed=k,
+                units_a=80,
+                units_b=20,
+                status="adopted",
+                decided_period=net.weeks + 3,
+                lift=1.2,
+                lift_lo=0.5,
+                lift_hi=1.9,
+            )
+        )
+        imports.append((area, lift.tactic, lift.kpi))
+    return tuple(imports)

@@ -14,12 +14,12 @@ Each is a :class:`~tailguard.control.Tool` with a policy, so it runs through the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tailguard.control import Policy, RiskLevel, Tool, ToolContext
 from tailguard.crowd.abtest import ABSettings
-from tailguard.crowd.exchange import ExchangeSettings, run_exchange
+from tailguard.crowd.exchange import ExchangeResult, ExchangeSettings, run_exchange
 from tailguard.crowd.local import local_test_id, start_local_test
 from tailguard.crowd.store import CrowdStore
 from tailguard.errors import ConflictError, InvalidInputError, NotFoundError
@@ -54,13 +54,20 @@ def crowd_tools(
     store: CrowdStore,
     exchange: ExchangeSettings | None = None,
     ab: ABSettings | None = None,
+    current: Callable[[], ExchangeResult] | None = None,
 ) -> list[Tool]:
-    """The three crowd tools, bound to one ledger and exchange store."""
+    """The three crowd tools, bound to one ledger and exchange store.
+
+    ``current`` gives the exchange's result the start tool checks a tactic against; default:
+    the exchange run afresh over ``store`` at each call. A caller that has just run the
+    night's exchange (the demo) passes it, so starting many tests does not rerun it each time.
+    """
     ab_cfg = ab or ABSettings(confidence=(exchange or ExchangeSettings()).confidence)
+    latest = current or (lambda: run_exchange(store, exchange))
 
     def start(args: Mapping[str, Any], ctx: ToolContext) -> Any:
         del ctx
-        result = run_exchange(store, exchange)
+        result = latest()
         proven = {(x.tactic, x.kpi): x for x in result.proven_elsewhere(args["area_id"])}
         lift = proven.get((args["tactic"], args["kpi"]))
         if lift is None:

@@ -224,6 +224,23 @@ def learning_plot(rows: Sequence[Mapping[str, Any]]) -> Markup:
     return _svg(fig, "learning", "weekly gain of agents on over off with 95 % intervals")
 
 
+def spread_plot(tactic: str, rows: Sequence[Mapping[str, Any]]) -> Markup:
+    """Areas using one tactic by week: adopted on their own, and testing it through the crowd
+    exchange (rows of ``summary.json``'s ``crowd.spread.areas_by_week``)."""
+    fig = Figure(figsize=(_NARROW, 2.2), layout="constrained")
+    ax = fig.add_subplot()
+    weeks = np.array([int(r["week"]) for r in rows])
+    own = np.array([int(r["adopted_areas"]) for r in rows])
+    tests = np.array([int(r["testing_areas"]) for r in rows])
+    ax.bar(weeks, own, width=0.6, color=KIND_COLOURS[0], label="adopted (published)")
+    ax.bar(weeks, tests, width=0.6, bottom=own, color=KIND_COLOURS[1], label="local A/B test")
+    ax.set_xticks(weeks, ["warm-up" if w == 0 else f"week {w}" for w in weeks])
+    ax.set_ylabel("areas using it")
+    ax.grid(axis="x", visible=False)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2)
+    return _svg(fig, "crowd-spread", f"areas using {tactic} by week")
+
+
 def kinds_plot(
     kinds: Sequence[str], stats: Mapping[str, Mapping[str, Any]], *, cost_labels: Sequence[str]
 ) -> Markup:

@@ -62,6 +62,7 @@ import tailguard
 from tailguard.demo import charts
 from tailguard.demo.charts import DECISION_COLOURS, STATUS_COLOURS
 from tailguard.demo.compare import paired_difference
+from tailguard.demo.crowd_report import crowd_section
 from tailguard.demo.tables import (
     control_section,
     dig,
@@ -172,6 +173,7 @@ def render_report(
             **_approvals_section(summary, approvals, checks),
             "control": control_section(control_kpis),
             **_learning_section(summary),
+            **crowd_section(summary),
             "week_links": links,
             "version": tailguard.__version__,
         }

@@ -10,6 +10,8 @@
    At each week's end the week is snapshotted and the weekly cycle (packs and OKRs into
    ``weeks/``) runs in another process while the agents go on; it reads nothing written after
    the week's end, so its pages do not depend on how far the agents got meanwhile.
+   Every midnight the areas publish to the crowd exchange, which runs and starts local A/B
+   tests of tactics proven elsewhere (:mod:`tailguard.demo.crowd`).
 4. Agents-off: the same hours with no agents; only the scorecard. It runs in a separate
    process at the same time as the agents-on arm (the machine's second core).
 5. Write ``summary.json`` and ``report.html``; verify the ledger.
@@ -40,6 +42,7 @@ from tailguard.clock import format_ts
 from tailguard.control import ControlPlane
 from tailguard.control.store import gates as control_gates
 from tailguard.demo.compare import compare_arms, paired_difference
+from tailguard.demo.crowd import DemoCrowd
 from tailguard.errors import InvalidInputError
 from tailguard.ledger.kpis import control_plane_kpis
 from tailguard.metrics import ScorecardEngine
@@ -182,6 +185,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
     weeks: list[_Week] = []
     weekly_wait = 0.0
     week_versions: list[str] = []
+    crowd = DemoCrowd.for_world(world, seed=config.seed)
     for h in range(hours):
         a = time.perf_counter()
         report = world.hour()
@@ -191,6 +195,8 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
             phases[k] = phases.get(k, 0.0) + v
         assert agents.last_scorecard is not None
         on_rows.append(hourly_rows(agents.last_scorecard, "on", now))
+        if (h + 1) % 24 == 0:
+            crowd.night(now)  # publishing, the exchange, local tests (demo/crowd.py)
         if (h + 1) % (7 * 24) == 0:
             week_versions.append(agents.chooser.policy.version)
         if config.weekly and (h + 1) % (7 * 24) == 0:
@@ -243,6 +249,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
             "phases_total": {k: round(v, 3) for k, v in sorted(phases.items())},
         },
         "wall_seconds": walls,
+        "crowd": crowd.summary(start=start, weeks=config.weeks),
     }
     on, off = summary["agents_on"], summary["agents_off"]
     assert isinstance(on, dict)

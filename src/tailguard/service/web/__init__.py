@@ -1,5 +1,6 @@
 """The browser dashboard: sign-in, approvals inbox, run monitor, costs, audit log, quality,
-network view and the role chat pages (server-rendered Jinja2, local CSS/JS, inline SVG plots).
+network view, the coaches' page and the role chat pages (server-rendered Jinja2, local CSS/JS,
+inline SVG plots).
 
 ``create_app`` includes :data:`router`. Every page but the sign-in page and the static assets
 needs a signed-in session (:mod:`.session`); every form post carries a CSRF token.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tailguard.service.web import approvals, chat, dashboards, network, signin
+from tailguard.service.web import approvals, chat, coaches, dashboards, network, signin
 
 router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
@@ -17,5 +18,6 @@ router.include_router(approvals.router)
 router.include_router(dashboards.router)
 router.include_router(network.router)
 router.include_router(chat.router)
+router.include_router(coaches.router)
 
 __all__ = ["router"]

@@ -36,6 +36,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/audit", "Audit log"),
     ("/quality", "Quality"),
     ("/network", "Network"),
+    ("/coaches", "Coaches"),
     ("/chat", "Chat"),
 )
 

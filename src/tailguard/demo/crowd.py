@@ -1,0 +1,242 @@
+"""The crowd exchange inside ``tailguard demo``: nightly publishing, the exchange, local tests.
+
+Every simulated midnight of the agents-on arm, :meth:`DemoCrowd.night`:
+
+1. publishes each area's tactic -> outcome pairs from the self-learn store, the pulse's
+   weekly KPI means (closed weeks only) and the area types, exactly as ``tailguard crowd
+   publish`` does (``tactic`` ledger records and the exchange's tables in ``ledger.db``);
+2. runs the exchange (clusters, lift per tactic and cluster, FDR-controlled discoveries);
+3. for every tactic proven in an area's cluster that the area has not adopted, starts a local
+   A/B test through the control plane's ``crowd_start_local_test`` tool (execute_low), on
+   the area's zips as eligible units.
+
+What the demo does not do: serve the B cell. The agents' choice code decides what each area
+executes (it belongs to the learning loop), so a local test started here is recorded, logged
+and counted but stays ``testing`` until that code reads the B cells; the adopt tool
+(approval-gated) is registered for when it does. The summary says so (``tests_open``).
+
+The unit-level outcome KPIs of the catalogue are published under the area KPI they feed
+(:data:`KPI_FOR`), since the exchange estimates lifts on the pulse's area KPIs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import polars as pl
+
+from tailguard.control import ControlPlane, StepOutcome
+from tailguard.crowd.exchange import ExchangeResult, ExchangeSettings, run_exchange
+from tailguard.crowd.publish import EPOCH_MONDAY, period_of, publish, tactic_pairs, weekly_kpis
+from tailguard.crowd.reputation import innovation_delta
+from tailguard.crowd.store import CrowdStore
+from tailguard.crowd.tools import crowd_tools
+from tailguard.learning import SelfLearnStore
+from tailguard.ledger import Ledger
+from tailguard.pulse import PulseStore
+
+#: The area KPI each unit-level outcome KPI of the catalogue feeds (others keep their name).
+KPI_FOR: Final = {
+    "jobs": "jobs_per_week",
+    "nps_mean": "nps_p10",
+    "earnings_week": "earnings_p10_week",
+    "recall_pct": "recall_pct_p90",
+}
+
+
+@dataclass
+class DemoCrowd:
+    """The exchange of one demo run: call :meth:`night` at each simulated midnight."""
+
+    ledger: Ledger
+    control: ControlPlane
+    learning: SelfLearnStore
+    pulse: PulseStore | None
+    area_types: dict[str, str]
+    units: dict[str, list[str]]
+    seed: int
+    settings: ExchangeSettings = field(default_factory=ExchangeSettings)
+    store: CrowdStore = field(init=False)
+    nights: list[dict[str, Any]] = field(default_factory=list)
+    refused: Counter[str] = field(default_factory=Counter)
+    last: ExchangeResult | None = None
+    kpis_through: int | None = None
+
+    def __post_init__(self) -> None:
+        self.store = CrowdStore(self.ledger.engine)
+        tools = crowd_tools(
+            ledger=self.ledger, store=self.store, exchange=self.settings, current=self._result
+        )
+        for tool in tools:
+            if tool.name not in self.control.registry:
+                self.control.registry.register(tool)
+
+    def _result(self) -> ExchangeResult:
+        # The night's exchange, run just before the tests start (nothing is published between).
+        return self.last if self.last is not None else run_exchange(self.store, self.settings)
+
+    @classmethod
+    def for_world(cls, world: Any, *, seed: int) -> DemoCrowd:
+        """The exchange wired to a :class:`tailguard.agents.world.AgentWorld`."""
+        areas = world.sim.net.areas_frame()
+        return cls(
+            ledger=world.ledger,
+            control=world.control,
+            learning=world.learning,
+            pulse=world.agents.pulse,
+            area_types=dict(zip(areas["area_id"], areas["area_type"], strict=True)),
+            units=dict(zip(areas["area_id"], areas["zips"].to_list(), strict=True)),
+            seed=seed,
+        )
+
+    def night(self, now: datetime) -> dict[str, Any]:
+        """Publish, run the exchange, start local tests of tactics proven elsewhere."""
+        t0 = time.perf_counter()
+        pairs = tactic_pairs(self.learning.frame(), now=now, kpi_for=KPI_FOR)
+        report = publish(
+            ledger=self.ledger,
+            store=self.store,
+            pairs=pairs,
+            kpi_rows=weekly_kpis(self._new_weeks(now), until=now),
+            area_types=self.area_types,
+        )
+        if self.last is None or report.tactics or report.kpi_rows:
+            self.last = run_exchange(self.store, self.settings)
+        result = self.last
+        tested = {(t.area_id, t.tactic, t.kpi) for t in self.store.local_tests()}
+        period = period_of(now)
+        started = 0
+        for area in sorted(result.clusters):
+            todo = [
+                x for x in result.proven_elsewhere(area) if (area, x.tactic, x.kpi) not in tested
+            ]
+            if todo and len(self.units.get(area, ())) >= 2:
+                started += self._start_tests(area, todo, period)
+        night = {
+            "as_of": now.isoformat(),
+            "period": period,
+            "published": report.tactics,
+            "kpi_rows": report.kpi_rows,
+            "lifts": len(result.lifts),
+            "discoveries": sum(1 for x in result.lifts if x.discovered),
+            "tests_started": started,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        self.nights.append(night)
+        return night
+
+    def _new_weeks(self, now: datetime) -> pl.DataFrame:
+        """The pulse rows of weeks that closed since the last night (empty most nights): a
+        closed week's values are final, so reading the whole history again adds nothing."""
+        closed = period_of(now) - 1
+        if self.pulse is None or closed == self.kpis_through:
+            return pl.DataFrame()
+        since = None
+        if self.kpis_through is not None:
+            since = EPOCH_MONDAY + timedelta(weeks=self.kpis_through + 1)
+        self.kpis_through = closed
+        return self.pulse.history(since=since, until=now)
+
+    def _start_tests(self, area: str, todo: list[Any], period: int) -> int:
+        run = self.control.start_run(
+            "area_agent", f"area-agent:{area}", "test tactics proven in the cluster"
+        )
+        started = 0
+        for k, lift in enumerate(todo):
+            step = self.control.execute(
+                run,
+                "crowd_start_local_test",
+                {
+                    "area_id": area,
+                    "tactic": lift.tactic,
+                    "kpi": lift.kpi,
+                    "units": self.units[area],
+                    "period": period,
+                    "seed": self.seed * 1_000_003 + period * 101 + k,
+                },
+            )
+            if step.outcome is StepOutcome.EXECUTED:
+                started += 1
+            else:
+                self.refused[step.outcome.value] += 1
+        self.control.finish_run(run, "completed")
+        return started
+
+    def summary(self, *, start: datetime, weeks: int) -> dict[str, Any]:
+        """The ``crowd`` key of ``summary.json`` (``start``: the agents' first hour)."""
+        start_period = period_of(start) - 1
+        tactics = self.store.tactics_frame()
+        tests = self.store.local_tests()
+        status = Counter(t.status for t in tests)
+        result = self.last
+        leaders = innovation_delta(tactics, tests)[:5]
+        discovered = [] if result is None else [x for x in result.lifts if x.discovered]
+        return {
+            "nights": len(self.nights),
+            "seconds": round(sum(n["seconds"] for n in self.nights), 3),
+            "published_tactics": tactics.height,
+            "distinct_tactics": tactics.select("tactic", "kpi").n_unique() if tactics.height else 0,
+            "publishing_areas": tactics["area_id"].n_unique() if tactics.height else 0,
+            "clusters": 0 if result is None else len(set(result.clusters.values())),
+            "lifts_estimated": 0 if result is None else len(result.lifts),
+            "discoveries": [
+                {
+                    "tactic": x.tactic,
+                    "kpi": x.kpi,
+                    "cluster": x.cluster,
+                    "lift": x.lift,
+                    "ci95": list(x.ci95),
+                    "adopters": x.adopters,
+                    "p_uplift": x.p_uplift,
+                }
+                for x in sorted(discovered, key=lambda x: (-x.lift, x.tactic, x.cluster))
+            ],
+            "tests": {
+                "started": len(tests),
+                "adopted": status.get("adopted", 0),
+                "dropped": status.get("dropped", 0),
+                "stopped": status.get("stopped_guard", 0) + status.get("stopped_srm", 0),
+                "open": status.get("testing", 0),
+                "refused": dict(sorted(self.refused.items())),
+            },
+            "innovation_delta_leaders": [
+                {"area_id": r.area_id, "points": r.points, "replications": r.replications}
+                for r in leaders
+            ],
+            "spread": spread(tactics, tests, start_period=start_period, weeks=weeks),
+            "by_night": self.nights,
+        }
+
+
+def spread(
+    tactics: pl.DataFrame, tests: list[Any], *, start_period: int, weeks: int
+) -> dict[str, Any] | None:
+    """One tactic's spread: the areas using it (published adoption or a local test) by week.
+
+    The tactic is the one local tests took furthest, else the one most areas adopted. Week 0
+    is the warm-up's last week; week ``w`` counts areas using it by the end of demo week ``w``.
+    """
+    if tactics.is_empty():
+        return None
+    by_tests = Counter((t.tactic, t.kpi) for t in tests)
+    by_areas = Counter(zip(tactics["tactic"].to_list(), tactics["kpi"].to_list(), strict=True))
+    pick = max(by_areas, key=lambda k: (by_tests.get(k, 0), by_areas[k], k))
+    mine = tactics.filter((pl.col("tactic") == pick[0]) & (pl.col("kpi") == pick[1]))
+    adopted = mine["adopted_period"].to_list()
+    tested = [t.started_period for t in tests if (t.tactic, t.kpi) == pick]
+    rows = []
+    for w in range(weeks + 1):
+        last = start_period + w
+        rows.append(
+            {
+                "week": w,
+                "period": last,
+                "adopted_areas": sum(1 for p in adopted if p <= last),
+                "testing_areas": sum(1 for p in tested if p <= last),
+            }
+        )
+    return {"tactic": pick[0], "kpi": pick[1], "areas_by_week": rows}

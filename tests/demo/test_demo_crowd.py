@@ -1,0 +1,116 @@
+"""The crowd exchange inside the demo: nightly publishing, local tests through the control
+plane, the summary's ``crowd`` key and the report's spread."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tailguard.clock import FakeClock
+from tailguard.control import ApproverList, ControlPlane, ToolRegistry
+from tailguard.crowd.exchange import run_exchange
+from tailguard.crowd.publish import tactic_id
+from tailguard.crowd.store import CrowdStore, TacticRow
+from tailguard.crowd.synth import make_network
+from tailguard.demo.crowd import DemoCrowd
+from tailguard.demo.run import DemoConfig, run_demo
+from tailguard.learning import SelfLearnStore
+from tailguard.ledger import Ledger
+
+NIGHT = datetime(2026, 3, 9, 0, tzinfo=UTC)
+
+
+def load(store: CrowdStore) -> None:
+    """Publish a synthetic network with hidden truth into ``store`` (no ledger records)."""
+    net = make_network(1, areas=240)
+    store.put_areas(net.area_types)
+    store.put_kpis(net.kpis)
+    store.put_tactics(
+        [
+            TacticRow(
+                area_id=a,
+                tactic=t,
+                kpi=k,
+                tactic_id=tactic_id(a, t, k),
+                adopted_period=g,
+                units=10,
+                decisions=10,
+                outcome_n=0,
+                outcome_mean_delta=None,
+                published_at=0.0,
+            )
+            for a, t, k, g in net.adoptions.iter_rows()
+        ]
+    )
+
+
+def test_a_night_starts_a_governed_local_test_of_each_tactic_proven_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """Every (area with eligible units, tactic) proven in the cluster and not adopted gets one
+    test, as a step of crowd_start_local_test in an area agent's run; a second night starts
+    none again."""
+    with Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", clock=FakeClock(NIGHT)) as ledger:
+        load(CrowdStore(ledger.engine))
+        control = ControlPlane(
+            ToolRegistry(),
+            ledger,
+            clock=FakeClock(NIGHT),
+            approvers=ApproverList(approver_ids=frozenset({"coach"})),
+        )
+        store = CrowdStore(ledger.engine)
+        areas = store.area_types()
+        crowd = DemoCrowd(
+            ledger=ledger,
+            control=control,
+            learning=SelfLearnStore(ledger.engine),
+            pulse=None,
+            area_types=areas,
+            # Eligible units for a third of the areas (the rest cannot test): a smaller test.
+            units={a: [f"{i:05d}" for i in range(60)] for a in sorted(areas)[::3]},
+            seed=7,
+        )
+        expected = {
+            (a, x.tactic, x.kpi)
+            for a in crowd.units
+            for x in run_exchange(store).proven_elsewhere(a)
+        }
+        assert expected
+        night = crowd.night(NIGHT)
+        assert night["tests_started"] == len(expected)
+        assert night["discoveries"] > 0
+        tests = store.local_tests()
+        assert {(t.area_id, t.tactic, t.kpi) for t in tests} == expected
+        assert {t.status for t in tests} <= {"testing", "stopped_srm"}
+        steps = [r.fields for r in ledger.records(kind="step")]
+        started = [s for s in steps if s["tool_name"] == "crowd_start_local_test"]
+        assert len({s["step_id"] for s in started}) == len(expected)
+        assert len(list(ledger.records(kind="crowd_test"))) == len(expected)
+        assert crowd.night(NIGHT)["tests_started"] == 0
+        summary = crowd.summary(start=NIGHT, weeks=1)["tests"]
+        assert summary["started"] == len(expected)
+        assert ledger.verify().ok
+
+
+def test_the_demo_publishes_every_night_and_reports_a_tactic_spreading(tmp_path: Path) -> None:
+    """A small demo publishes its areas' tactics to the ledger, says so in summary.json and
+    shows one tactic's spread by week in the report."""
+    out = tmp_path / "demo"
+    summary = run_demo(DemoConfig(areas=4, weeks=1, seed=3, out=out, warmup_days=1, weekly=False))
+    crowd = summary["crowd"]
+    assert crowd["nights"] == 7
+    with Ledger.open(f"sqlite:///{out / 'ledger.db'}", create=False) as ledger:
+        published = list(ledger.records(kind="tactic"))
+        assert ledger.verify().ok
+    assert crowd["published_tactics"] == len(published) > 0
+    assert crowd["publishing_areas"] == 4
+    assert crowd["tests"]["started"] == 0 or crowd["discoveries"]
+    spread = crowd["spread"]
+    weeks = spread["areas_by_week"]
+    assert [w["week"] for w in weeks] == [0, 1]
+    assert weeks[-1]["adopted_areas"] >= weeks[0]["adopted_areas"]
+    assert weeks[-1]["adopted_areas"] + weeks[-1]["testing_areas"] > 0
+    html = (out / "report.html").read_text()
+    assert 'id="crowd-spread"' in html
+    assert spread["tactic"] in html
+    assert 'aria-label="areas using' in html
