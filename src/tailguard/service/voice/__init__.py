@@ -61,6 +61,7 @@ __all__ = [
     "check_secret",
     "parse_envelope",
     "router",
+    "secret_ok",
     "spoken",
     "tool_calls",
     "verified_config",
