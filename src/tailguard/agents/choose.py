@@ -2,9 +2,13 @@
 
 For every area with a firing trigger, each catalogue group whose trigger fires offers its
 eligible entries (a target is available, not cooling down, within the entry's and the area's
-weekly budget); the policy draws one with probability weight / sum of the eligible weights and
-logs that probability as the decision's propensity, so that off-policy evaluation of another
-policy is possible later. The random stream is seeded per (seed, hour), so a run replays.
+weekly budget) as arms: with the fixed policy each entry's own arguments, drawn with probability
+weight / sum of the eligible weights; with another policy (the learning one,
+:mod:`tailguard.learning.policy`) also each affordable argument level and the group's hold arm,
+drawn with that policy's probabilities for the decision's context bucket. The drawn arm's
+probability is logged as the decision's propensity (with the arms and the whole vector), so
+that off-policy evaluation of another policy is possible later. The random stream is seeded per
+(seed, hour), so a run replays.
 
 Each area keeps its own state here (cooldowns, weekly spend and counts, customers already
 credited); the choice for all areas is one pass over frames partitioned by area.
