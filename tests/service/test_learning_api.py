@@ -70,3 +70,10 @@ def test_only_an_admin_rolls_back_or_freezes(service: Service) -> None:
         "/v1/learning/rollback", json={"reason": "x"}, headers=service.h("root")
     )
     assert again.status_code == 409
+
+
+def test_switches_take_only_booleans(service: Service) -> None:
+    """A number where a boolean belongs is a 422, not a silent false."""
+    for body in ({"pinned": 0.0}, {"frozen": 1}, {"pinned": "true"}):
+        bad = service.client.post("/v1/learning/switches", json=body, headers=service.h("root"))
+        assert bad.status_code == 422, body

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/learning", responses=ERROR_RESPONSES, tags=["lear
 class RollbackIn(BaseModel):
     """Roll the active policy version back."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     to: str | None = Field(default=None, min_length=1, max_length=64)
     reason: str = Field(min_length=1, max_length=500)
 
@@ -25,7 +25,7 @@ class RollbackIn(BaseModel):
 class SwitchIn(BaseModel):
     """Pin the active version (updates become candidates) or freeze learning (no updates)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     pinned: bool | None = None
     frozen: bool | None = None
 
