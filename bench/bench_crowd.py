@@ -78,33 +78,14 @@ def main() -> None:
 
     from tailguard.crowd.bench import bench
     from tailguard.crowd.exchange import direction, run_exchange
-    from tailguard.crowd.publish import tactic_id
-    from tailguard.crowd.store import CrowdStore, TacticRow
-    from tailguard.crowd.synth import make_network
+    from tailguard.crowd.store import CrowdStore
+    from tailguard.crowd.synth import load_network, make_network
     from tailguard.ledger import Ledger
 
     net = make_network(args.seed_base, areas=args.areas, weeks=args.weeks, tactics=args.tactics)
     with tempfile.TemporaryDirectory() as tmp, Ledger.open(str(Path(tmp) / "x.db")) as ledger:
         store = CrowdStore(ledger.engine)
-        store.put_areas(net.area_types)
-        store.put_kpis(net.kpis)
-        store.put_tactics(
-            [
-                TacticRow(
-                    area_id=a,
-                    tactic=t,
-                    kpi=k,
-                    tactic_id=tactic_id(a, t, k),
-                    adopted_period=g,
-                    units=1,
-                    decisions=1,
-                    outcome_n=0,
-                    outcome_mean_delta=None,
-                    published_at=0.0,
-                )
-                for a, t, k, g in net.adoptions.iter_rows()
-            ]
-        )
+        load_network(store, net, units=1)
         start = time.perf_counter()
         result = run_exchange(store)
         exchange_s = time.perf_counter() - start

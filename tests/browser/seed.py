@@ -30,9 +30,8 @@ from tailguard.control import (
     Usage,
 )
 from tailguard.crowd.exchange import run_exchange
-from tailguard.crowd.publish import tactic_id
-from tailguard.crowd.store import CrowdStore, LocalTest, TacticRow
-from tailguard.crowd.synth import make_network
+from tailguard.crowd.store import CrowdStore, LocalTest
+from tailguard.crowd.synth import load_network, make_network
 from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
 from tailguard.ledger import Ledger
 from tailguard.metrics.kpis import KPI_IDS
@@ -378,25 +377,7 @@ def seed_crowd(store: CrowdStore) -> tuple[tuple[str, str, str], ...]:
         ``(area, tactic, kpi)`` of each adopted local test (the importers).
     """
     net = make_network(1, areas=240)
-    store.put_areas(net.area_types)
-    store.put_kpis(net.kpis)
-    store.put_tactics(
-        [
-            TacticRow(
-                area_id=a,
-                tactic=t,
-                kpi=k,
-                tactic_id=tactic_id(a, t, k),
-                adopted_period=g,
-                units=10,
-                decisions=10,
-                outcome_n=0,
-                outcome_mean_delta=None,
-                published_at=0.0,
-            )
-            for a, t, k, g in net.adoptions.iter_rows()
-        ]
-    )
+    load_network(store, net)
     result = run_exchange(store)
     picked = [(a, x) for a in sorted(result.clusters) for x in result.proven_elsewhere(a)][:2]
     imports = []

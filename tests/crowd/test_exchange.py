@@ -19,7 +19,7 @@ from tailguard.crowd.exchange import ExchangeSettings, run_exchange
 from tailguard.crowd.publish import period_of, publish, tactic_name, tactic_pairs
 from tailguard.crowd.sequential import benjamini_hochberg, msprt_p_uplift, srm_p_value
 from tailguard.crowd.store import CrowdStore, LocalTest
-from tailguard.crowd.synth import make_network
+from tailguard.crowd.synth import load_network, make_network
 from tailguard.errors import InvalidInputError, NotFoundError
 from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
 from tailguard.ledger import Ledger
@@ -31,28 +31,7 @@ T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 def load(store: CrowdStore, seed: int = 1) -> None:
     """Publish a synthetic network into ``store`` (the publishing path minus the ledger)."""
     net = make_network(seed, areas=240)
-    store.put_areas(net.area_types)
-    store.put_kpis(net.kpis)
-    from tailguard.crowd.publish import tactic_id
-    from tailguard.crowd.store import TacticRow
-
-    store.put_tactics(
-        [
-            TacticRow(
-                area_id=a,
-                tactic=t,
-                kpi=k,
-                tactic_id=tactic_id(a, t, k),
-                adopted_period=g,
-                units=10,
-                decisions=10,
-                outcome_n=0,
-                outcome_mean_delta=None,
-                published_at=0.0,
-            )
-            for a, t, k, g in net.adoptions.iter_rows()
-        ]
-    )
+    load_network(store, net)
 
 
 def test_benjamini_hochberg_steps_up_from_the_largest_passing_rank() -> None:

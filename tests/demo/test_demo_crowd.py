@@ -9,9 +9,8 @@ from pathlib import Path
 from tailguard.clock import FakeClock
 from tailguard.control import ApproverList, ControlPlane, ToolRegistry
 from tailguard.crowd.exchange import run_exchange
-from tailguard.crowd.publish import tactic_id
-from tailguard.crowd.store import CrowdStore, TacticRow
-from tailguard.crowd.synth import make_network
+from tailguard.crowd.store import CrowdStore
+from tailguard.crowd.synth import load_network, make_network
 from tailguard.demo.crowd import DemoCrowd
 from tailguard.demo.run import DemoConfig, run_demo
 from tailguard.learning import SelfLearnStore
@@ -23,25 +22,7 @@ NIGHT = datetime(2026, 3, 9, 0, tzinfo=UTC)
 def load(store: CrowdStore) -> None:
     """Publish a synthetic network with hidden truth into ``store`` (no ledger records)."""
     net = make_network(1, areas=240)
-    store.put_areas(net.area_types)
-    store.put_kpis(net.kpis)
-    store.put_tactics(
-        [
-            TacticRow(
-                area_id=a,
-                tactic=t,
-                kpi=k,
-                tactic_id=tactic_id(a, t, k),
-                adopted_period=g,
-                units=10,
-                decisions=10,
-                outcome_n=0,
-                outcome_mean_delta=None,
-                published_at=0.0,
-            )
-            for a, t, k, g in net.adoptions.iter_rows()
-        ]
-    )
+    load_network(store, net)
 
 
 def test_a_night_starts_a_governed_local_test_of_each_tactic_proven_elsewhere(

@@ -8,8 +8,8 @@ A/B tests' status moves, as a test progresses.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tailguard.errors import InvalidInputError, LedgerError, NotFoundError
+from tailguard.ledger import access
 
 metadata = sa.MetaData()
 _F = sa.Float(precision=53)
@@ -276,21 +277,7 @@ class CrowdStore:
         return int(self._write(run, f"publish to {table.name}"))
 
     def _write(self, fn: Any, what: str) -> Any:
-        try:
-            with self.engine.begin() as conn:
-                return fn(conn)
-        except sa.exc.IntegrityError as exc:
-            raise LedgerError(f"cannot {what}: {exc.orig}") from exc
-        except sa.exc.SQLAlchemyError as exc:
-            raise LedgerError(f"cannot {what}: {exc}") from exc
+        return access.write(self.engine, fn, what)
 
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        try:
-            conn = self.engine.connect()
-        except sa.exc.SQLAlchemyError as exc:
-            raise LedgerError(f"cannot read the crowd store: {exc}") from exc
-        with conn:
-            if self.engine.dialect.name == "sqlite":
-                conn = conn.execution_options(tailguard_read_only=True)
-            yield conn
+    def _read(self) -> AbstractContextManager[sa.Connection]:
+        return access.read(self.engine, "crowd store")

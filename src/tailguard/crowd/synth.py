@@ -11,9 +11,13 @@ data, for scoring only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
+
+if TYPE_CHECKING:
+    from tailguard.crowd.store import CrowdStore
 
 TYPES = ("metro", "suburban", "rural")
 KPIS = ("ftf_pct", "nps_p10", "lateness_p90_min")
@@ -161,4 +165,31 @@ def make_network(
     )
     return Network(
         area_types=types, kpis=kpis, adoptions=adoptions, effects=effects, weeks=weeks, ramp=ramp
+    )
+
+
+def load_network(store: CrowdStore, net: Network, *, units: int = 10) -> None:
+    """Put a synthetic network into the exchange's tables (areas, weekly KPIs, and each
+    adoption as a published tactic), as nightly publishing would, without ledger records."""
+    from tailguard.crowd.publish import tactic_id
+    from tailguard.crowd.store import TacticRow
+
+    store.put_areas(net.area_types)
+    store.put_kpis(net.kpis)
+    store.put_tactics(
+        [
+            TacticRow(
+                area_id=a,
+                tactic=t,
+                kpi=k,
+                tactic_id=tactic_id(a, t, k),
+                adopted_period=g,
+                units=units,
+                decisions=units,
+                outcome_n=0,
+                outcome_mean_delta=None,
+                published_at=0.0,
+            )
+            for a, t, k, g in net.adoptions.iter_rows()
+        ]
     )

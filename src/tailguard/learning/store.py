@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -27,6 +27,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from tailguard.errors import InvalidInputError, LedgerError, NotFoundError
+from tailguard.ledger import access
 
 metadata = sa.MetaData()
 _Time = sa.Float(precision=53)
@@ -468,26 +469,10 @@ class SelfLearnStore:
     # --------------------------------------------------------------- plumbing
 
     def _write(self, fn: Any, what: str) -> Any:
-        try:
-            with self.engine.begin() as conn:
-                return fn(conn)
-        except sa.exc.IntegrityError as exc:
-            raise LedgerError(f"cannot {what}: {exc.orig}") from exc
-        except sa.exc.SQLAlchemyError as exc:
-            raise LedgerError(f"cannot {what}: {exc}") from exc
+        return access.write(self.engine, fn, what)
 
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        try:
-            conn = self.engine.connect()
-        except sa.exc.SQLAlchemyError as exc:
-            raise LedgerError(f"cannot read the self-learn store: {exc}") from exc
-        with conn:
-            # A deferred BEGIN on SQLite: a reader (the dashboard, the weekly cycle) never
-            # takes the write lock the agents' writer needs (the option means nothing elsewhere).
-            if self.engine.dialect.name == "sqlite":
-                conn = conn.execution_options(tailguard_read_only=True)
-            yield conn
+    def _read(self) -> AbstractContextManager[sa.Connection]:
+        return access.read(self.engine, "self-learn store")
 
 
 def _row_dict(m: Mapping[str, Any]) -> dict[str, Any]:
