@@ -96,6 +96,33 @@ def test_context_matters_where_the_data_say_so() -> None:
     assert model.probabilities("g", "rural|-", ["boost", "hold:g"], rng)[1] > 0.9
 
 
+def test_the_catalogue_choice_stands_until_an_alternative_is_credibly_better() -> None:
+    """Conservative: a level that looks a little better on little data gets only its floor
+    (the catalogue's arm keeps the rest); with strong evidence it takes over."""
+    arms = ["boost", "boost@2", "hold:g"]
+    weak = _observations(
+        [("urban|-", "boost", 0.0, 12), ("urban|-", "boost@2", 0.08, 12),
+         ("urban|-", "hold:g", -0.5, 12)]
+    )  # fmt: skip
+    rng = np.random.default_rng(3)
+    guarded = fit_thompson(weak, now=NOW, version="v").probabilities("g", "urban|-", arms, rng)
+    free = fit_thompson(
+        weak, now=NOW, version="v", config=LearningConfig(conservative=False)
+    ).probabilities("g", "urban|-", arms, rng)
+    assert guarded[0] > 0.9 > free[0]
+    assert guarded[1] == pytest.approx(0.01, abs=0.02)
+    strong = _observations(
+        [("urban|-", "boost", 0.0, 80), ("urban|-", "boost@2", 1.0, 80),
+         ("urban|-", "hold:g", -0.5, 80)]
+    )  # fmt: skip
+    p = fit_thompson(strong, now=NOW, version="v").probabilities("g", "urban|-", arms, rng)
+    assert p[1] == pytest.approx(0.98, abs=1e-9)
+    # Holding is an alternative like any other: it wins where acting credibly hurts.
+    harm = _observations([("rural|-", "boost", -1.0, 80), ("rural|-", "hold:g", 0.0, 80)])
+    p = fit_thompson(harm, now=NOW, version="v").probabilities("g", "rural|-", arms[::2], rng)
+    assert p[1] == pytest.approx(0.99, abs=1e-9)
+
+
 def test_a_bucket_without_data_borrows_from_the_pool() -> None:
     """Pooling: an arm's mean in an unseen bucket sits near its mean over all buckets."""
     data = _observations([("urban|-", "a", 1.0, 100), ("suburban|-", "a", 1.0, 100)])

@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -221,6 +222,27 @@ def test_opening_a_bad_url_names_the_problem() -> None:
         Ledger.open("mysql://localhost/x")
     with pytest.raises(InvalidInputError, match="empty"):
         Ledger.open("  ")
+
+
+@pytest.mark.parametrize(("query", "expected"), [("", 2), ("?synchronous=normal", 1)])
+def test_a_sqlite_url_chooses_how_often_commits_are_synced(
+    tmp_path: Path, query: str, expected: int
+) -> None:
+    """Full sync by default; ``?synchronous=normal`` for throw-away runs; the chain is the same."""
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'l.db'}{query}")
+    try:
+        ledger.append("run", run("r1"))
+        with ledger.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == expected
+        assert ledger.verify().ok
+    finally:
+        ledger.close()
+
+
+def test_an_unknown_sqlite_sync_mode_is_refused(tmp_path: Path) -> None:
+    """A typo in the URL's synchronous= is bad input naming the choices."""
+    with pytest.raises(InvalidInputError, match="synchronous='sometimes'.*full, normal"):
+        Ledger.open(f"sqlite:///{tmp_path / 'l.db'}?synchronous=sometimes")
 
 
 def test_unreachable_postgres_is_reported_as_unavailable() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from tailguard.agents.approver import ApproverPolicy, SimulatedApprover
 from tailguard.agents.catalogue import Catalogue, default_catalogue
 from tailguard.agents.downstream import DownstreamAgent
+from tailguard.agents.signals import Signals
 from tailguard.agents.simdownstream import SimulatorDownstream
 from tailguard.agents.tick import AreaAgents, TickReport, build_registry
 from tailguard.clock import FakeClock
@@ -59,6 +60,29 @@ class AgentWorld:
         self.ledger.close()
 
 
+def warm_up(
+    sim: Simulator,
+    engine: ScorecardEngine,
+    hours: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> Signals:
+    """Run ``sim`` for ``hours`` with no agents, feeding ``engine`` and a fresh agents' memory.
+
+    Returns the memory (:class:`Signals`) to hand to :func:`build_world`: the agents then start
+    with what the warm-up told (each technician's hire date from their status events, usual
+    detractor rates), not with a blank roster whose tenures stay unknown until each tech next
+    reports.
+    """
+    signals = Signals()
+    for h in range(hours):
+        events = sim.step()
+        engine.ingest(events)
+        signals.update(events, sim.now)
+        if progress is not None:
+            progress(h + 1, hours)
+    return signals
+
+
 def build_world(
     sim: Simulator,
     engine: ScorecardEngine,
@@ -73,6 +97,8 @@ def build_world(
     guard: GuardConfig | None = None,
     choice_policy: ChoicePolicy | None = None,
     pulse: bool = True,
+    signals: Signals | None = None,
+    durable: bool = True,
 ) -> AgentWorld:
     """Area agents for ``sim`` writing ``ledger.db`` and ``pulse.db`` into ``out_dir``.
 
@@ -90,12 +116,19 @@ def build_world(
         choice_policy: with ``policy="fixed"``, another policy that does not learn (uniform
             choice, an evaluation harness's oracle) instead of the catalogue's weights.
         pulse: write the pulse store (benchmarks leave it out).
+        signals: the agents' event memory, already fed the warm-up (:func:`warm_up`), so that
+            they start knowing the roster (hire dates, usual detractor rates) as an agent
+            deployed on a running network would; None: they start with no memory.
+        durable: sync every ledger commit to disk; False (benchmarks, throw-away runs) lets
+            SQLite sync only at checkpoints (``synchronous=normal``: safe against a crash of
+            the process, not against a power cut).
     """
     approver_policy = approver or ApproverPolicy()
     clock = FakeClock(sim.now)
     cat = catalogue or default_catalogue()
     agent = downstream(sim) if downstream is not None else SimulatorDownstream(sim)
-    ledger = Ledger.open(f"sqlite:///{out_dir / 'ledger.db'}", clock=clock)
+    suffix = "" if durable else "?synchronous=normal"
+    ledger = Ledger.open(f"sqlite:///{out_dir / 'ledger.db'}{suffix}", clock=clock)
     control = ControlPlane(
         build_registry(cat, lambda: agent, clock),
         ledger,
@@ -123,6 +156,7 @@ def build_world(
         rules=builtin_rules(),
         clock=clock,
         pulse=PulseStore.open(str(out_dir / "pulse.db")) if pulse else None,
+        signals=signals,
         seed=seed,
         learner=learner,
         choice_policy=choice_policy,

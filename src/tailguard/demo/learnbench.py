@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 
 from tailguard.agents.catalogue import Catalogue, default_catalogue
-from tailguard.agents.world import build_world
+from tailguard.agents.world import build_world, warm_up
 from tailguard.learning.arms import is_hold, split_arm
 from tailguard.metrics import ScorecardEngine
 from tailguard.rules.guardbands import GUARD_BANDS, inside_expr
@@ -168,8 +168,7 @@ def run_one(policy: str, seed: int, config: BenchConfig, workdir: str) -> dict[s
     """One policy on one seed: weekly guard-band shares, regret, harmful picks, spend."""
     sim = Simulator(NetworkConfig(areas=config.areas, seed=seed))
     engine = ScorecardEngine()
-    for _ in range(config.warmup_days * 24):
-        engine.ingest(sim.step())
+    signals = warm_up(sim, engine, config.warmup_days * 24)
     hours = config.weeks * 7 * 24
     weekly: list[dict[str, float]] = []
     acc: dict[str, float] = {}
@@ -192,6 +191,8 @@ def run_one(policy: str, seed: int, config: BenchConfig, workdir: str) -> dict[s
             policy="learning" if policy == "learning" else "fixed",
             choice_policy=choice,
             pulse=False,
+            signals=signals,
+            durable=False,
         )
     for h in range(hours):
         if world is None:

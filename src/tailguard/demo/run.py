@@ -1,7 +1,8 @@
 """``tailguard demo``: the network with the area agents on, against the same seed with them off.
 
-1. Build the network and warm it up for ``warmup_days`` with scorecards only, so every
-   KPI window is full before anyone acts.
+1. Build the network and warm it up for ``warmup_days`` with no one acting, feeding the
+   scorecards and the agents' memory (the roster's hire dates), so every KPI window is full
+   and every tech's tenure known before anyone acts.
 2. Fork the world (a copy: common random numbers, the two arms are identical until the
    agents act) into the agents-on and agents-off arms.
 3. Agents-on: every hour, the simulator steps, the area agents tick (scorecard, pulse, rules,
@@ -37,7 +38,7 @@ import sqlalchemy as sa
 
 from tailguard.agents.approver import ApproverPolicy
 from tailguard.agents.catalogue import Catalogue
-from tailguard.agents.world import build_world
+from tailguard.agents.world import build_world, warm_up
 from tailguard.clock import format_ts
 from tailguard.control import ControlPlane
 from tailguard.control.store import gates as control_gates
@@ -150,10 +151,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
 
     sim = Simulator(NetworkConfig(areas=config.areas, seed=config.seed))
     engine = ScorecardEngine()
-    warm = config.warmup_days * 24
-    for h in range(warm):
-        engine.ingest(sim.step())
-        say("warm-up", h + 1, warm)
+    signals = warm_up(sim, engine, config.warmup_days * 24, lambda d, t: say("warm-up", d, t))
     engine.scorecard(sim.now)
     start = sim.now
     hours = config.weeks * 7 * 24
@@ -175,6 +173,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
         catalogue=config.catalogue,
         approver=config.approver,
         policy=config.policy,
+        signals=signals,
     )
     agents, ledger, control, learning = world.agents, world.ledger, world.control, world.learning
     catalogue = agents.catalogue

@@ -19,7 +19,18 @@ reward (:mod:`tailguard.learning.arms`), fitted nightly from the self-learn stor
   not trusted yet: with ``u`` such arms among ``K``, a share ``u/K`` of the decisions is spread
   evenly over them (each gets at least ``1/K``) and the rest follows the posterior;
 * **floor**: every eligible arm keeps at least ``floor`` probability (1 % by default), so that
-  any other policy can still be evaluated off-policy on the logged data.
+  any other policy can still be evaluated off-policy on the logged data;
+* **the catalogue as the baseline** (``conservative``, on by default): the catalogue's own
+  choice (an entry at its own arguments) is what an operator signed off; the policy moves
+  probability away from it to another level, or to holding, only as far as the posterior is
+  confident that the other arm is better than the best of the catalogue's arms. An arm's
+  Thompson share counts in full when that confidence is at least ``confidence[1]`` (95 %), not
+  at all below ``confidence[0]`` (80 %), linearly in between; what it cannot have goes back to
+  the catalogue's arms. This is baseline-guarded policy improvement in the spirit of SPIBB
+  (Laroche, Trichelair and Tachet des Combes, 2019): where rewards are too noisy to tell arms
+  apart, the policy does what the fixed weights do instead of spreading its decisions over
+  arms it cannot rank, and it departs from them where the evidence is strong (a routing boost
+  that hurts rural areas, a shadow that veterans resent).
 
 The Thompson probabilities (the chance that each arm's posterior draw is the largest) are
 estimated with ``draws`` Monte-Carlo draws (standard error at most ``0.5 / sqrt(draws)``, 0.016
@@ -115,6 +126,8 @@ class LearningConfig:
     cost_weight: float = 0.02
     hold_arm: bool = True
     default_prior: float = 0.1
+    conservative: bool = True
+    confidence: tuple[float, float] = (0.8, 0.95)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.floor < 0.5:
@@ -123,6 +136,10 @@ class LearningConfig:
             raise InvalidInputError("half_life_days, prior_sd and between_sd must be positive")
         if self.draws < 10:
             raise InvalidInputError("draws must be at least 10")
+        object.__setattr__(self, "confidence", tuple(float(c) for c in self.confidence))
+        lo, hi = self.confidence
+        if not 0.5 <= lo < hi <= 1.0:
+            raise InvalidInputError("confidence must be two levels with 0.5 <= low < high <= 1")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -184,6 +201,8 @@ class ThompsonModel:
         gen = rng if rng is not None else np.random.default_rng(_stable_seed(group, bucket, arms))
         draws = gen.standard_normal((self.config.draws, k)) * sd + mean
         p = np.bincount(draws.argmax(axis=1), minlength=k) / self.config.draws
+        if self.config.conservative:
+            p = self._guard(arms, mean, draws, p)
         untrusted = np.array([n < self.config.burn_in for _, _, n in post])
         if untrusted.any():
             # Burn-in: a share u/K of the decisions goes uniformly to the u untrusted arms, so
@@ -191,6 +210,24 @@ class ThompsonModel:
             share = untrusted.sum() / k
             p = share * untrusted / untrusted.sum() + (1.0 - share) * p
         return apply_floor(p, self.config.floor)
+
+    def _guard(
+        self, arms: Sequence[str], mean: np.ndarray, draws: np.ndarray, p: np.ndarray
+    ) -> np.ndarray:
+        """Keep on the catalogue's arms the share of every other arm not credibly better."""
+        base = np.array([not is_hold(a) and split_arm(a)[1] == 0 for a in arms])
+        if not base.any() or base.all():
+            return p
+        best = int(np.flatnonzero(base)[np.argmax(mean[base])])
+        confident = (draws > draws[:, [best]]).mean(axis=0)
+        lo, hi = self.config.confidence
+        gate = np.where(base, 1.0, np.clip((confident - lo) / (hi - lo), 0.0, 1.0))
+        kept = p * gate
+        spare = 1.0 - float(kept.sum())
+        on_base = p * base
+        share = on_base / on_base.sum() if on_base.sum() > 0 else base / base.sum()
+        out: np.ndarray = kept + spare * share
+        return out
 
     # --------------------------------------------------------- persistence
 

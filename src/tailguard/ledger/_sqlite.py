@@ -6,6 +6,12 @@ the SQLAlchemy SQLite dialect docs). Every transaction on the engine is ``BEGIN 
 (it takes the write lock up front, so read-then-append cannot interleave between processes)
 unless opened with the execution option ``tailguard_read_only=True``, which gives a deferred
 ``BEGIN`` that never blocks writers under WAL.
+
+Durability: by default every commit is synced to disk (SQLite's ``synchronous=FULL``). A URL
+may ask for ``?synchronous=normal``: in WAL mode a commit is then durable against a crash of
+the process but the last commits may be lost on a power cut (the database stays consistent and
+the hash chain intact). Benchmarks and throw-away simulations use it; a ledger of record should
+not.
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
 
+from tailguard.errors import InvalidInputError
+
 _BUSY_TIMEOUT_MS = 30_000
+_SYNCHRONOUS = ("full", "normal", "off", "extra")
 
 
 class SQLiteBackend:
@@ -26,6 +35,12 @@ class SQLiteBackend:
     def create_engine(self, url: sa.URL) -> sa.Engine:
         """An engine whose connections use WAL and explicit BEGIN [IMMEDIATE]."""
         in_memory = url.database in (None, "", ":memory:")
+        synchronous = str(url.query.get("synchronous", "full")).lower()
+        if synchronous not in _SYNCHRONOUS:
+            raise InvalidInputError(
+                f"synchronous={synchronous!r} in the SQLite URL: one of {', '.join(_SYNCHRONOUS)}"
+            )
+        url = url.difference_update_query(["synchronous"])
         kwargs: dict[str, Any] = {"connect_args": {"timeout": _BUSY_TIMEOUT_MS / 1000}}
         if in_memory:
             # One shared connection, or every checkout would see a different empty database.
@@ -40,6 +55,7 @@ class SQLiteBackend:
             cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 

@@ -10,6 +10,11 @@ import numpy as np
 
 from tailguard.sim.rng import Streams, logit_noise
 
+#: Mean share of travel time a routing boost of weight 0.15 saves, urban / suburban / rural.
+ROUTE_SAVING = (0.10, 0.05, -0.12)
+#: Mean NPS points a master-tech shadow costs a veteran's customers.
+SHADOW_VETERAN_NPS = -0.8
+
 
 def _draw(rand: Streams, purpose: str, key: int, mean: float, sd: float) -> float:
     u = rand.uniform(purpose, np.asarray([key]))
@@ -17,8 +22,12 @@ def _draw(rand: Streams, purpose: str, key: int, mean: float, sd: float) -> floa
 
 
 def route_saving(rand: Streams, key: int, area_type: int) -> float:
-    """Share of travel time a routing boost saves: helps in cities, can hurt rural detours."""
-    return _draw(rand, "eff-route", key, (0.10, 0.06, -0.03)[area_type], 0.04)
+    """Share of travel time a routing boost saves: helps in cities, hurts rural areas.
+
+    Padding a rural zip's travel estimate sends techs out early on long detours between sparse
+    jobs, so there it costs about as much drive time as it saves in a city.
+    """
+    return _draw(rand, "eff-route", key, ROUTE_SAVING[area_type], 0.04)
 
 
 def surge_join(rand: Streams, key: int, area_type: int) -> float:
@@ -40,7 +49,8 @@ def apology_lift(rand: Streams, key: int, area_type: int) -> float:
 def shadow_effect(rand: Streams, key: int, *, rookie: bool) -> tuple[float, float, float]:
     """(diagnosis log-odds, NPS points, recall-rate multiplier delta) of a master-tech shadow.
 
-    Large for rookies; about zero for veterans, whose NPS can even dip (they resent it).
+    Large for rookies; harmful for veterans, who resent being watched: their customers notice
+    (NPS down) and their recall rate rises while the shadow lasts.
     """
     if rookie:
         return (
@@ -49,9 +59,9 @@ def shadow_effect(rand: Streams, key: int, *, rookie: bool) -> tuple[float, floa
             _draw(rand, "eff-shadow-recall", key, -0.35, 0.1),
         )
     return (
-        _draw(rand, "eff-shadow-skill", key, 0.05, 0.1),
-        _draw(rand, "eff-shadow-nps", key, -0.15, 0.2),
-        _draw(rand, "eff-shadow-recall", key, 0.0, 0.05),
+        _draw(rand, "eff-shadow-skill", key, 0.0, 0.1),
+        _draw(rand, "eff-shadow-nps", key, SHADOW_VETERAN_NPS, 0.3),
+        _draw(rand, "eff-shadow-recall", key, 0.10, 0.05),
     )
 
 

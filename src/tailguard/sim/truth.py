@@ -15,6 +15,8 @@ import math
 from collections.abc import Mapping
 from typing import Any, Final
 
+from tailguard.sim.effects import ROUTE_SAVING, SHADOW_VETERAN_NPS
+
 AREA_TYPES: Final = ("urban", "suburban", "rural")
 
 
@@ -36,7 +38,7 @@ def expected_effect(
         known = [v for v in values if v is not None]
         return sum(known) / len(known) if known else None
     if kind == "routing_weight_boost":
-        return (0.10, 0.06, -0.03)[t] * float(args.get("weight", 0.15)) / 0.15
+        return ROUTE_SAVING[t] * float(args.get("weight", 0.15)) / 0.15
     if kind == "surge_pay_window":
         return (0.14, 0.10, 0.05)[t]
     if kind == "recruiting_sms":
@@ -56,7 +58,7 @@ def expected_effect(
 
 def _by_tenure(kind: str, args: Mapping[str, Any], t: int, *, rookie: bool) -> float:
     if kind == "master_tech_shadow":
-        return 1.6 if rookie else -0.15  # NPS points: a veteran resents being shadowed
+        return 1.6 if rookie else SHADOW_VETERAN_NPS  # NPS points: a veteran resents it
     accept = (0.8 if rookie else 0.6) * (1.0, 0.95, 0.85)[t]
     if kind == "surge_shift_offer":
         return 0.85 * accept
