@@ -126,3 +126,17 @@ def test_the_cost_term_lowers_the_reward() -> None:
     paid = rewards(decision_frame(frame, {}), RewardConfig(cost_weight=0.5))["reward"].to_list()
     assert paid[0] == pytest.approx(free[0] - 1.0)
     assert paid[1] == pytest.approx(free[1])
+
+
+def test_a_clipped_reward_caps_one_outlier_at_clip_spreads() -> None:
+    """Winsorised: an hour-long jump counts as ``clip`` robust spreads, ordinary changes as is."""
+    rows = [{"baseline_value": 10.0, "outcome_value": 10.0 + d} for d in (-1, 0, 1, 2, -2, 60)]
+    frame = decision_frame(_store_rows(rows), {})
+    plain = rewards(frame)["reward"].to_list()
+    clipped = rewards(frame, RewardConfig(clip=3.0))["reward"].to_list()
+    assert max(plain) > 3.0
+    assert max(clipped) == pytest.approx(3.0)
+    assert min(clipped) >= -3.0
+    assert [c for p, c in zip(plain, clipped, strict=True) if abs(p) < 3] == [
+        p for p in plain if abs(p) < 3
+    ]

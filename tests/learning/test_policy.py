@@ -97,20 +97,27 @@ def test_context_matters_where_the_data_say_so() -> None:
 
 
 def test_the_catalogue_choice_stands_until_an_alternative_is_credibly_better() -> None:
-    """Conservative: a level that looks a little better on little data gets only its floor
-    (the catalogue's arm keeps the rest); with strong evidence it takes over."""
+    """Conservative: a level that looks a little better on little data keeps only a quarter of
+    its Thompson share (the catalogue's arm gets the rest); with strong evidence it takes over."""
     arms = ["boost", "boost@2", "hold:g"]
     weak = _observations(
         [("urban|-", "boost", 0.0, 12), ("urban|-", "boost@2", 0.08, 12),
          ("urban|-", "hold:g", -0.5, 12)]
     )  # fmt: skip
     rng = np.random.default_rng(3)
-    guarded = fit_thompson(weak, now=NOW, version="v").probabilities("g", "urban|-", arms, rng)
     free = fit_thompson(
         weak, now=NOW, version="v", config=LearningConfig(conservative=False)
-    ).probabilities("g", "urban|-", arms, rng)
-    assert guarded[0] > 0.9 > free[0]
-    assert guarded[1] == pytest.approx(0.01, abs=0.02)
+    ).probabilities("g", "urban|-", arms, np.random.default_rng(3))
+    guarded = fit_thompson(weak, now=NOW, version="v").probabilities(
+        "g", "urban|-", arms, np.random.default_rng(3)
+    )
+    strict = fit_thompson(
+        weak, now=NOW, version="v", config=LearningConfig(keep_exploring=0.0)
+    ).probabilities("g", "urban|-", arms, np.random.default_rng(3))
+    assert free[1] > free[0]
+    assert guarded[1] == pytest.approx(0.01 + 0.97 * 0.25 * (free[1] - 0.01) / 0.97, abs=1e-9)
+    assert guarded[0] > 0.7
+    assert strict[1] == pytest.approx(0.01) and strict[0] == pytest.approx(0.98)
     strong = _observations(
         [("urban|-", "boost", 0.0, 80), ("urban|-", "boost@2", 1.0, 80),
          ("urban|-", "hold:g", -0.5, 80)]

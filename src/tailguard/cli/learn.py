@@ -271,6 +271,17 @@ def _bench_table(result: dict[str, Any]) -> None:
             + ": "
             + ", ".join(f"wk{r['week']} {r['diff_points']:+.2f} {r['ci95']}" for r in rows)
         )
+    check = result.get("ope_check") or {}
+    if check.get("seeds"):
+        console.print(
+            "estimators vs on-policy (fixed weights estimated from the uniform log): "
+            + ", ".join(
+                f"{e} coverage {check[f'{e}_coverage']:.2f}, mean |error| "
+                f"{check[f'{e}_mean_abs_error']:.3f}"
+                for e in ("snips", "dr")
+                if f"{e}_coverage" in check
+            )
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -101,7 +101,8 @@ def truth_of(catalogue: Catalogue, arm: str, bucket: str) -> float:
     entry_id, level = split_arm(arm)
     entry = catalogue.entry(entry_id)
     area_type, _, tenure = bucket.partition("|")
-    return normalised(entry.kind, entry.level_args(level), area_type, tenure)
+    kpi = entry.outcome.kpi if entry.outcome is not None else None
+    return normalised(entry.kind, entry.level_args(level), area_type, tenure, kpi)
 
 
 def cost_of(catalogue: Catalogue, arm: str) -> float:
@@ -216,11 +217,72 @@ def run_one(policy: str, seed: int, config: BenchConfig, workdir: str) -> dict[s
     if world is not None:
         decisions = world.learning.frame()
         result.update(score_decisions(catalogue, decisions))
+        if policy in ("fixed", "uniform"):
+            result["log"] = decisions  # for the estimators' check (:func:`ope_check`)
         if world.agents.learner is not None:
             result["versions"] = len(world.agents.updates)
             result["rollbacks"] = len(world.agents.learner.rollbacks)
         world.close()
     return result
+
+
+def ope_check(
+    runs: Sequence[Mapping[str, Any]], catalogue: Catalogue, *, bootstrap: int = 200
+) -> dict[str, Any]:
+    """The estimators against on-policy truth: the fixed weights' value estimated off-policy from
+    the uniform run's log, against the mean reward the fixed run actually got, seed by seed.
+
+    Both logs' rewards are computed together (one robust spread and baseline slope per KPI), so
+    the two values are in the same units. The uniform log covers every arm, so the estimate is
+    identifiable; it is still a different world (the fixed run's own actions change which tails
+    fire later), which is part of what this check measures.
+    """
+    from tailguard.learning.arms import decision_frame, rewards
+    from tailguard.learning.ope import evaluate
+    from tailguard.learning.policy import FixedPolicy
+
+    by_seed: dict[int, dict[str, pl.DataFrame]] = {}
+    for r in runs:
+        if "log" in r:
+            by_seed.setdefault(int(r["seed"]), {})[str(r["policy"])] = r["log"]
+    groups = catalogue.groups()
+    fixed = FixedPolicy(weights={e.id: e.weight for e in catalogue.entries}, version="fixed")
+    rows: list[dict[str, Any]] = []
+    for seed, logs in sorted(by_seed.items()):
+        if not {"fixed", "uniform"} <= set(logs):
+            continue
+        both = pl.concat(
+            [
+                decision_frame(logs[p], groups).with_columns(pl.lit(p).alias("run"))
+                for p in ("fixed", "uniform")
+            ],
+            how="diagonal_relaxed",
+        )
+        rewarded = rewards(both)
+        on_policy = rewarded.filter(pl.col("run") == "fixed")["reward"].mean()
+        logged = rewarded.filter(pl.col("run") == "uniform")
+        if on_policy is None or logged.is_empty():
+            continue
+        result = evaluate(logged, fixed, name="fixed", bootstrap=bootstrap, seed=seed)
+        row: dict[str, Any] = {"seed": seed, "on_policy": round(float(on_policy), 4)}  # type: ignore[arg-type]
+        for est in ("snips", "dr"):
+            value = result.estimators[est]
+            row[est] = value["value"]
+            row[f"{est}_ci95"] = value["ci95"]
+        rows.append(row)
+    out: dict[str, Any] = {"seeds": rows}
+    for est in ("snips", "dr"):
+        got = [r for r in rows if r[est] is not None and None not in r[f"{est}_ci95"]]
+        if got:
+            out[f"{est}_coverage"] = round(
+                sum(r[f"{est}_ci95"][0] <= r["on_policy"] <= r[f"{est}_ci95"][1] for r in got)
+                / len(got),
+                3,
+            )
+            out[f"{est}_mean_abs_error"] = round(
+                float(np.mean([abs(r[est] - r["on_policy"]) for r in got])), 4
+            )
+    return out
 
 
 def _t95(values: Sequence[float]) -> tuple[float, list[float | None]]:
@@ -325,5 +387,9 @@ def run_bench(
                     p, s = futures[fut]
                     say(f"{p} seed {s}", i + 1, len(jobs))
     summary = summarise(runs, config)
-    summary["runs"] = sorted(runs, key=lambda r: (r["seed"], r["policy"]))
+    summary["ope_check"] = ope_check(runs, default_catalogue())
+    summary["runs"] = sorted(
+        ({k: v for k, v in r.items() if k != "log"} for r in runs),
+        key=lambda r: (r["seed"], r["policy"]),
+    )
     return summary

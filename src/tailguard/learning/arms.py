@@ -88,9 +88,15 @@ class RewardConfig:
     Attributes:
         cost_weight: reward units taken off per $100 of the decision's estimated cost (0: the
             reward is the KPI change alone).
+        clip: when set, the standardised change is clipped to [-clip, clip] before the cost
+            term (a winsorised reward: one zip whose P90 lateness jumps by an hour tells less
+            than its size says, and would otherwise swamp dozens of ordinary decisions). The
+            learning policy clips at 3; off-policy evaluation does not clip by default, so its
+            estimates stay in plain KPI-change units.
     """
 
     cost_weight: float = 0.0
+    clip: float | None = None
 
 
 def decision_frame(store_frame: pl.DataFrame, groups: Mapping[str, str]) -> pl.DataFrame:
@@ -170,7 +176,10 @@ def rewards(decisions: pl.DataFrame, config: RewardConfig | None = None) -> pl.D
     )
     out = with_delta.join(spread.select("outcome_kpi", "scale"), on="outcome_kpi", how="left")
     cost = pl.col("cost_usd").fill_null(0.0)
+    standard = pl.col("delta") / pl.col("scale")
+    if cfg.clip is not None:
+        standard = standard.clip(-cfg.clip, cfg.clip)
     return out.with_columns(
-        (pl.col("delta") / pl.col("scale") - cfg.cost_weight * cost / 100.0).alias("reward"),
+        (standard - cfg.cost_weight * cost / 100.0).alias("reward"),
         (pl.col("status") == "executed").alias("acted"),
     )

@@ -144,7 +144,10 @@ class PolicyLearner:
         """Fit a new version on every measured decision up to ``now`` and record it."""
         previous = self.versions.state().active
         frame = decision_frame(self.store.frame(), self.groups)
-        rewarded = rewards(frame, RewardConfig(cost_weight=self.config.cost_weight))
+        rewarded = rewards(
+            frame,
+            RewardConfig(cost_weight=self.config.cost_weight, clip=self.config.reward_clip),
+        )
         rewarded = rewarded.filter(pl.col("measured_at") <= now)
         digest = _digest(rewarded)
         n = self.versions.count() + 1

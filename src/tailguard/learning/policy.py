@@ -24,9 +24,10 @@ reward (:mod:`tailguard.learning.arms`), fitted nightly from the self-learn stor
   choice (an entry at its own arguments) is what an operator signed off; the policy moves
   probability away from it to another level, or to holding, only as far as the posterior is
   confident that the other arm is better than the best of the catalogue's arms. An arm's
-  Thompson share counts in full when that confidence is at least ``confidence[1]`` (95 %), not
-  at all below ``confidence[0]`` (80 %), linearly in between; what it cannot have goes back to
-  the catalogue's arms. This is baseline-guarded policy improvement in the spirit of SPIBB
+  Thompson share counts in full when that confidence is at least ``confidence[1]`` (95 %), only
+  a ``keep_exploring`` part of it (a quarter) below ``confidence[0]`` (80 %), linearly in
+  between; what it cannot have goes back to the catalogue's arms. The part kept is what lets
+  evidence about the other arms keep coming, in proportion to how uncertain the posterior is. This is baseline-guarded policy improvement in the spirit of SPIBB
   (Laroche, Trichelair and Tachet des Combes, 2019): where rewards are too noisy to tell arms
   apart, the policy does what the fixed weights do instead of spreading its decisions over
   arms it cannot rank, and it departs from them where the evidence is strong (a routing boost
@@ -128,6 +129,8 @@ class LearningConfig:
     default_prior: float = 0.1
     conservative: bool = True
     confidence: tuple[float, float] = (0.8, 0.95)
+    keep_exploring: float = 0.25
+    reward_clip: float | None = 3.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.floor < 0.5:
@@ -140,6 +143,10 @@ class LearningConfig:
         lo, hi = self.confidence
         if not 0.5 <= lo < hi <= 1.0:
             raise InvalidInputError("confidence must be two levels with 0.5 <= low < high <= 1")
+        if not 0.0 <= self.keep_exploring <= 1.0:
+            raise InvalidInputError("keep_exploring must be in [0, 1]")
+        if self.reward_clip is not None and self.reward_clip <= 0:
+            raise InvalidInputError("reward_clip must be positive (or None)")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -221,7 +228,8 @@ class ThompsonModel:
         best = int(np.flatnonzero(base)[np.argmax(mean[base])])
         confident = (draws > draws[:, [best]]).mean(axis=0)
         lo, hi = self.config.confidence
-        gate = np.where(base, 1.0, np.clip((confident - lo) / (hi - lo), 0.0, 1.0))
+        credible = np.clip((confident - lo) / (hi - lo), 0.0, 1.0)
+        gate = np.where(base, 1.0, np.maximum(credible, self.config.keep_exploring))
         kept = p * gate
         spare = 1.0 - float(kept.sum())
         on_base = p * base

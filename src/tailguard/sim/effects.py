@@ -11,7 +11,7 @@ import numpy as np
 from tailguard.sim.rng import Streams, logit_noise
 
 #: Mean share of travel time a routing boost of weight 0.15 saves, urban / suburban / rural.
-ROUTE_SAVING = (0.10, 0.05, -0.12)
+ROUTE_SAVING = (0.10, 0.05, -0.25)
 #: Mean NPS points a master-tech shadow costs a veteran's customers.
 SHADOW_VETERAN_NPS = -0.8
 
@@ -24,8 +24,9 @@ def _draw(rand: Streams, purpose: str, key: int, mean: float, sd: float) -> floa
 def route_saving(rand: Streams, key: int, area_type: int) -> float:
     """Share of travel time a routing boost saves: helps in cities, hurts rural areas.
 
-    Padding a rural zip's travel estimate sends techs out early on long detours between sparse
-    jobs, so there it costs about as much drive time as it saves in a city.
+    The boost pads the zip's travel estimate, so techs leave earlier (which helps arrivals
+    everywhere), and re-routes them: shorter drives in cities, long detours between sparse rural
+    jobs, which cost more than the earlier start gains (see :mod:`tailguard.sim.truth`).
     """
     return _draw(rand, "eff-route", key, ROUTE_SAVING[area_type], 0.04)
 
