@@ -23,7 +23,8 @@ def test_the_warm_up_tells_the_agents_every_active_techs_hire_date(tmp_path: Pat
         techs = engine.units(sim.now, "tech").select("area_id", "tech_id").unique()
         known = techs.join(hires, on=["area_id", "tech_id"], how="left")
         share = known["hired_on"].is_not_null().mean()
-        assert share is not None and float(share) > 0.9
+        assert share is not None
+        assert float(share) > 0.9
         assert (hires["hired_on"] <= sim.now.date()).all()
         world.hour()
     finally:

@@ -94,7 +94,8 @@ def test_regret_and_harm_are_scored_against_the_best_arm_of_every_level() -> Non
     )
     rural = truth_of(CAT, ROUTING, "rural|-")
     urban = truth_of(CAT, ROUTING, "urban|-")
-    assert rural == pytest.approx(-0.24) and urban == pytest.approx(0.6)
+    assert rural == pytest.approx(-0.24)
+    assert urban == pytest.approx(0.6)
     score = score_decisions(CAT, log)
     assert score["decisions"] == 3
     assert score["regret"] == pytest.approx(0.24 + 0.4 + 1.0)

@@ -117,7 +117,8 @@ def test_the_catalogue_choice_stands_until_an_alternative_is_credibly_better() -
     assert free[1] > free[0]
     assert guarded[1] == pytest.approx(0.01 + 0.97 * 0.25 * (free[1] - 0.01) / 0.97, abs=1e-9)
     assert guarded[0] > 0.7
-    assert strict[1] == pytest.approx(0.01) and strict[0] == pytest.approx(0.98)
+    assert strict[1] == pytest.approx(0.01)
+    assert strict[0] == pytest.approx(0.98)
     strong = _observations(
         [("urban|-", "boost", 0.0, 80), ("urban|-", "boost@2", 1.0, 80),
          ("urban|-", "hold:g", -0.5, 80)]

@@ -241,7 +241,7 @@ def test_a_sqlite_url_chooses_how_often_commits_are_synced(
 
 def test_an_unknown_sqlite_sync_mode_is_refused(tmp_path: Path) -> None:
     """A typo in the URL's synchronous= is bad input naming the choices."""
-    with pytest.raises(InvalidInputError, match="synchronous='sometimes'.*full, normal"):
+    with pytest.raises(InvalidInputError, match=r"synchronous='sometimes'.*full, normal"):
         Ledger.open(f"sqlite:///{tmp_path / 'l.db'}?synchronous=sometimes")
 
 
