@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tailguard.service.web import approvals, chat, coaches, dashboards, network, signin
+from tailguard.service.web import approvals, chat, coaches, dashboards, learning, network, signin
 
 router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
@@ -19,5 +19,6 @@ router.include_router(dashboards.router)
 router.include_router(network.router)
 router.include_router(chat.router)
 router.include_router(coaches.router)
+router.include_router(learning.router)
 
 __all__ = ["router"]
