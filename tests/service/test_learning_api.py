@@ -77,4 +77,3 @@ def test_switches_take_only_booleans(service: Service) -> None:
     for body in ({"pinned": 0.0}, {"frozen": 1}, {"pinned": "true"}):
         bad = service.client.post("/v1/learning/switches", json=body, headers=service.h("root"))
         assert bad.status_code == 422, body
-

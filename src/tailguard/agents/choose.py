@@ -8,7 +8,10 @@ weight / sum of the eligible weights; with another policy (the learning one,
 drawn with that policy's probabilities for the decision's context bucket. The drawn arm's
 probability is logged as the decision's propensity (with the arms and the whole vector), so
 that off-policy evaluation of another policy is possible later. The random stream is seeded per
-(seed, hour), so a run replays.
+(seed, hour), so a run replays. Where an area runs a local A/B test of a tactic (``cells``,
+the crowd exchange's tests), a unit in the test's B cell gets the tactic's arm whatever the
+policy says (logged with propensity 1 given the unit's random assignment, and the test id and
+cell), and a unit in the A cell follows the policy.
 
 Each area keeps its own state here (cooldowns, weekly spend and counts, customers already
 credited); the choice for all areas is one pass over frames partitioned by area.
@@ -17,10 +20,10 @@ credited); the choice for all areas is one pass over frames partitioned by area.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -126,6 +129,16 @@ class _Ranked:
             yield {c: self._data[c][i] for c in self._columns}
 
 
+class Cells(Protocol):
+    """Local A/B tests an area runs (the crowd exchange's B cells), as the chooser sees them."""
+
+    def cell(self, area_id: str, unit_id: str, arms: Sequence[str]) -> tuple[str, str, str] | None:
+        """``(test_id, cell, arm)`` when ``unit_id`` of ``area_id`` is in a test of one of
+        ``arms``: cell ``B`` gets ``arm`` whatever the policy says, cell ``A`` follows the
+        policy (both are logged with the test id); None when no test covers the decision."""
+        ...
+
+
 class Chooser:
     """The hourly choice over a catalogue (see the module docstring).
 
@@ -164,6 +177,8 @@ class Chooser:
             self._order.setdefault(entry.group, i)
         self._reserved: dict[str, tuple[str, str, str, float]] = {}
         self._restored: set[str] = set()  # decisions replayed by restore()
+        #: Local A/B tests whose B cells this chooser serves (None: no test runs).
+        self.cells: Cells | None = None
 
     def state(self, area_id: str) -> AreaState:
         """The area's state (created on first use)."""
@@ -214,6 +229,17 @@ class Chooser:
                 bucket = bucket_of(self.area_types.get(area_id), eligible[0][2][2])
                 probs = self.policy.probabilities(group, bucket, arms, rng)
                 i = int(rng.choice(len(arms), p=probs)) if len(arms) > 1 else 0
+                test = (
+                    self.cells.cell(area_id, eligible[0][2][0], arms)
+                    if self.cells is not None
+                    else None
+                )
+                if test is not None and test[1] == "B":
+                    # The B cell of a local test gets the tactic: the unit's assignment (random,
+                    # logged with the test) decided, so the propensity given it is 1.
+                    i = arms.index(test[2])
+                    probs = np.zeros(len(arms))
+                    probs[i] = 1.0
                 entry, trigger, (target_id, args, unit_row), level = options[i]
                 choice = self._commit(
                     entry,
@@ -234,6 +260,7 @@ class Chooser:
                         "bucket": bucket,
                         "arms": arms,
                         "probs": [round(float(p), 6) for p in probs],
+                        **({"test_id": test[0], "cell": test[1]} if test is not None else {}),
                     },
                 )
                 out.append(choice)

@@ -10,10 +10,14 @@ Every simulated midnight of the agents-on arm, :meth:`DemoCrowd.night`:
    A/B test through the control plane's ``crowd_start_local_test`` tool (execute_low), on
    the area's zips as eligible units.
 
-What the demo does not do: serve the B cell. The agents' choice code decides what each area
-executes (it belongs to the learning loop), so a local test started here is recorded, logged
-and counted but stays ``testing`` until that code reads the B cells; the adopt tool
-(approval-gated) is registered for when it does. The summary says so (``tests_open``).
+4. reads every open test on its units' measured decisions and records a decisive verdict
+   (:class:`tailguard.demo.cells.LocalCells`).
+
+The area agents' chooser serves the tests: a decision on a zip of a test's B cell plays the
+tactic, one on the A cell follows the policy, and an adopted tactic is played on every zip of
+the area. Tactics that target technicians or customers are published and estimated, but the
+demo's tests run on zips only, so a test of such a tactic is started and recorded but not
+served (``tests.unservable`` in the summary).
 
 The unit-level outcome KPIs of the catalogue are published under the area KPI they feed
 (:data:`KPI_FOR`), since the exchange estimates lifts on the pulse's area KPIs.
@@ -34,6 +38,7 @@ from tailguard.crowd.exchange import ExchangeResult, ExchangeSettings, run_excha
 from tailguard.crowd.publish import EPOCH_MONDAY, period_of, publish, tactic_pairs, weekly_kpis
 from tailguard.crowd.reputation import innovation_delta
 from tailguard.crowd.store import CrowdStore
+from tailguard.demo.cells import LocalCells, describe
 from tailguard.crowd.tools import crowd_tools
 from tailguard.learning import SelfLearnStore
 from tailguard.ledger import Ledger
@@ -65,6 +70,7 @@ class DemoCrowd:
     refused: Counter[str] = field(default_factory=Counter)
     last: ExchangeResult | None = None
     kpis_through: int | None = None
+    cells: LocalCells | None = None
 
     def __post_init__(self) -> None:
         self.store = CrowdStore(self.ledger.engine)
@@ -83,7 +89,7 @@ class DemoCrowd:
     def for_world(cls, world: Any, *, seed: int) -> DemoCrowd:
         """The exchange wired to a :class:`tailguard.agents.world.AgentWorld`."""
         areas = world.sim.net.areas_frame()
-        return cls(
+        crowd = cls(
             ledger=world.ledger,
             control=world.control,
             learning=world.learning,
@@ -92,6 +98,14 @@ class DemoCrowd:
             units=dict(zip(areas["area_id"], areas["zips"].to_list(), strict=True)),
             seed=seed,
         )
+        crowd.cells = LocalCells(
+            store=crowd.store,
+            ledger=crowd.ledger,
+            catalogue=world.agents.catalogue,
+            units=crowd.units,
+        )
+        world.agents.chooser.cells = crowd.cells
+        return crowd
 
     def night(self, now: datetime) -> dict[str, Any]:
         """Publish, run the exchange, start local tests of tactics proven elsewhere."""
@@ -107,8 +121,12 @@ class DemoCrowd:
         if self.last is None or report.tactics or report.kpi_rows:
             self.last = run_exchange(self.store, self.settings)
         result = self.last
-        tested = {(t.area_id, t.tactic, t.kpi) for t in self.store.local_tests()}
         period = period_of(now)
+        closed = 0
+        if self.cells is not None:
+            self.cells.refresh(len(self.nights))
+            closed = self.cells.look(self.learning.frame(), period=period)
+        tested = {(t.area_id, t.tactic, t.kpi) for t in self.store.local_tests()}
         started = 0
         for area in sorted(result.clusters):
             todo = [
@@ -116,6 +134,8 @@ class DemoCrowd:
             ]
             if todo and len(self.units.get(area, ())) >= 2:
                 started += self._start_tests(area, todo, period)
+        if self.cells is not None and started:
+            self.cells.refresh(len(self.nights))
         night = {
             "as_of": now.isoformat(),
             "period": period,
@@ -124,6 +144,7 @@ class DemoCrowd:
             "lifts": len(result.lifts),
             "discoveries": sum(1 for x in result.lifts if x.discovered),
             "tests_started": started,
+            "tests_closed": closed,
             "seconds": round(time.perf_counter() - t0, 3),
         }
         self.nights.append(night)
@@ -202,6 +223,7 @@ class DemoCrowd:
                 "stopped": status.get("stopped_guard", 0) + status.get("stopped_srm", 0),
                 "open": status.get("testing", 0),
                 "refused": dict(sorted(self.refused.items())),
+                **(describe(self.cells) if self.cells is not None else {}),
             },
             "innovation_delta_leaders": [
                 {"area_id": r.area_id, "points": r.points, "replications": r.replications}
