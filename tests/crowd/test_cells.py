@@ -127,7 +127,8 @@ def test_a_clear_uplift_is_adopted_and_then_served_on_every_unit(ledger: Ledger)
     assert cells.look(_decisions(units, b_units), period=101) == 1
     [closed] = store.local_tests()
     assert closed.status == "adopted"
-    assert closed.lift is not None and 4.5 < closed.lift < 5.5
+    assert closed.lift is not None
+    assert 4.5 < closed.lift < 5.5
     records = [r.fields for r in ledger.records(kind="crowd_test")]
     assert records[-1]["status"] == "adopted"
     assert records[-1]["crowd_test_id"] == test.test_id

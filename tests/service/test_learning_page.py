@@ -82,7 +82,7 @@ def test_the_learning_page_shows_what_the_policy_does_and_its_history(web: Servi
 
 def test_an_admin_rolls_back_and_freezes_from_the_page(web: Service) -> None:
     """The forms change the policy state; each change is a ledger record naming the admin."""
-    first, second = _two_versions(web)
+    first, _second = _two_versions(web)
     _sign_in(web, "root")
     html = web.client.get("/learning").text
     assert 'action="/learning/rollback"' in html

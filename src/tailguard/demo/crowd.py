@@ -38,8 +38,8 @@ from tailguard.crowd.exchange import ExchangeResult, ExchangeSettings, run_excha
 from tailguard.crowd.publish import EPOCH_MONDAY, period_of, publish, tactic_pairs, weekly_kpis
 from tailguard.crowd.reputation import innovation_delta
 from tailguard.crowd.store import CrowdStore
-from tailguard.demo.cells import LocalCells, describe
 from tailguard.crowd.tools import crowd_tools
+from tailguard.demo.cells import LocalCells, describe
 from tailguard.learning import SelfLearnStore
 from tailguard.ledger import Ledger
 from tailguard.pulse import PulseStore

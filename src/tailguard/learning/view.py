@@ -40,7 +40,7 @@ def behaviour(model: ThompsonModel, *, seed: int = 0) -> list[dict[str, Any]]:
         if not arms:
             continue
         probs = model.probabilities(group, bucket, arms, rng)
-        described = []
+        described: list[dict[str, Any]] = []
         for arm, p in zip(arms, probs, strict=True):
             mean, sd, _ = model.posterior(group, bucket, arm)
             cell = model.cells.get((group, bucket, arm))
