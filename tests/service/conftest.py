@@ -129,9 +129,7 @@ PEOPLE = {
 }
 
 
-@pytest.fixture
-def service(ledger_url: str, tmp_path: Path) -> Iterator[Service]:
-    """The service with a test tool registry and one key per person of :data:`PEOPLE`."""
+def _service(ledger_url: str, tmp_path: Path, *, pages: bool) -> Iterator[Service]:
     calls = Calls()
     clock = FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     settings = ServiceSettings(
@@ -140,11 +138,25 @@ def service(ledger_url: str, tmp_path: Path) -> Iterator[Service]:
         clock=clock,
         registry=make_registry(calls),
         metrics_refresh_s=0.0,
+        **({"secret_key": "service-page-tests"} if pages else {}),
     )
-    app = create_app(settings, optional_routers=False)
+    app = create_app(settings, optional_routers=pages)
     state: ServiceState = app.state.tailguard
     keys = {name: state.keys.create(name, role)[1] for name, role in PEOPLE.items()}
-    with TestClient(app, raise_server_exceptions=False) as client:
+    base = "http://127.0.0.1" if pages else "http://testserver"
+    with TestClient(app, base_url=base, raise_server_exceptions=False) as client:
         yield Service(
             app=app, client=client, keys=keys, calls=calls, clock=clock, ledger_url=ledger_url
         )
+
+
+@pytest.fixture
+def service(ledger_url: str, tmp_path: Path) -> Iterator[Service]:
+    """The service with a test tool registry and one key per person of :data:`PEOPLE`."""
+    yield from _service(ledger_url, tmp_path, pages=False)
+
+
+@pytest.fixture
+def web(ledger_url: str, tmp_path: Path) -> Iterator[Service]:
+    """The same with the dashboard pages (sign in with a key at ``/signin``)."""
+    yield from _service(ledger_url, tmp_path, pages=True)

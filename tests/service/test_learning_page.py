@@ -3,42 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
-from fastapi.testclient import TestClient
-
-from tailguard.clock import FakeClock
 from tailguard.learning.versions import PolicyStore
-from tailguard.service import ServiceSettings, create_app
-from tailguard.service.settings import ServiceState
 
-from .conftest import PEOPLE, Calls, Service, make_registry
+from .conftest import Service
 from .test_learning_api import _two_versions
-
-
-@pytest.fixture
-def web(ledger_url: str, tmp_path: Path) -> Iterator[Service]:
-    """The service with its dashboard pages, one key per person."""
-    calls = Calls()
-    clock = FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    settings = ServiceSettings(
-        ledger_url=ledger_url,
-        pulse_url=str(tmp_path / "pulse.db"),
-        clock=clock,
-        registry=make_registry(calls),
-        metrics_refresh_s=0.0,
-        secret_key="learning-page-tests",
-    )
-    app = create_app(settings)
-    state: ServiceState = app.state.tailguard
-    keys = {name: state.keys.create(name, role)[1] for name, role in PEOPLE.items()}
-    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
-        yield Service(
-            app=app, client=client, keys=keys, calls=calls, clock=clock, ledger_url=ledger_url
-        )
 
 
 def _csrf(html: str) -> str:
