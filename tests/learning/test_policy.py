@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tailguard.errors import InvalidInputError
@@ -200,6 +200,7 @@ def test_bad_settings_are_refused(bad: dict[str, float]) -> None:
         LearningConfig(**bad)  # type: ignore[arg-type]
 
 
+@settings(deadline=None)  # each example fits a model with Polars: slow on a busy machine
 @given(
     st.lists(
         st.tuples(st.sampled_from(["a", "b", "c", "hold:g"]), st.floats(-3, 3), st.integers(0, 12)),
