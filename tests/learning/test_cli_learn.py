@@ -111,6 +111,7 @@ def test_bench_scores_policies_against_the_hidden_truth() -> None:
     )  # fmt: skip
     policies = out["policies"]
     assert set(policies) == {"off", "uniform", "oracle"}  # type: ignore[arg-type]
+    assert out["ope_check"] == {"seeds": []}  # no fixed run to check the estimators against
     for name, p in policies.items():  # type: ignore[attr-defined]
         assert len(p["guardband_pass_pct_by_week"]) == 1
         assert 0.0 <= p["guardband_pass_pct_by_week"][0] <= 100.0

@@ -220,7 +220,11 @@ def bench(
         warmup_days=warmup_days,
     )
     if fmt is OutputFormat.json:
-        result = run_bench(config)
+        # stdout holds only the JSON; each finished run is a plain line on stderr.
+        result = run_bench(
+            config,
+            lambda what, done, total: print(f"run {done}/{total}: {what}", file=sys.stderr),
+        )
     else:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
