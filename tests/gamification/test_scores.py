@@ -1,0 +1,200 @@
+"""TechPower's normalisation and opt-in, kit streaks, and gaming flags on hand-made events."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from tailguard.errors import InvalidInputError
+from tailguard.gamification import (
+    FixLedger,
+    KitStreaks,
+    TechPowerBook,
+    TechPowerConfig,
+    gaming_flags,
+    leaderboard,
+)
+
+MONDAY = datetime(2026, 3, 2, 8, tzinfo=UTC)
+_COUNTER = iter(range(10**9))
+
+
+def job(tech: str, code: str, revenue: float, *, fix: bool = True, hours: float = 0.0,
+        area: str = "PA-0001", recall_of: str | None = None, original: str | None = None,
+        staged: int = 0, used: int = 0, job_id: str | None = None) -> dict[str, Any]:  # fmt: skip
+    ts = MONDAY + timedelta(hours=hours)
+    return {
+        "event_id": f"e{next(_COUNTER)}",
+        "type": "job.completed",
+        "ts": ts,
+        "completed_at": ts,
+        "area_id": area,
+        "job_id": job_id or f"J{next(_COUNTER)}",
+        "tech_id": tech,
+        "job_code": code,
+        "revenue": revenue,
+        "first_time_fix": fix,
+        "recall_of_job_id": recall_of,
+        "original_tech_id": original,
+        "parts_prestaged": staged,
+        "parts_used": used,
+        "nps": None,
+    }
+
+
+def survey(tech: str, nps: int, area: str = "PA-0001") -> dict[str, Any]:
+    return {**job(tech, "?", 0.0, area=area), "type": "cx.survey", "nps": nps}
+
+
+def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema_overrides={"ts": pl.Datetime("us", "UTC"),
+                                                "completed_at": pl.Datetime("us", "UTC")})  # fmt: skip
+
+
+def test_revenue_is_judged_within_the_job_code() -> None:
+    """A fridge tech earning less than a dishwasher tech in dollars still leads when both are
+    the best of their code: each z-score is within the code."""
+    rows = []
+    for tech, code, rev in (("T1", "FR", 500.0), ("T2", "FR", 400.0), ("T3", "DW", 150.0),
+                            ("T4", "DW", 100.0)):  # fmt: skip
+        rows += [job(tech, code, rev, hours=h) for h in range(3)]
+    book = TechPowerBook(TechPowerConfig(fix=0.0, nps=0.0))
+    assert book.ingest(frame(rows)) == 12
+    scores = book.scores(date(2026, 3, 2)).sort("tech_id")
+    z = dict(zip(scores["tech_id"], scores["revenue_z"], strict=True))
+    assert z["T1"] == pytest.approx(z["T3"])
+    assert z["T2"] == pytest.approx(z["T4"])
+    assert z["T1"] == pytest.approx(1 / 2**0.5)  # (x - mean) / sample sd of two values
+    tp = dict(zip(scores["tech_id"], scores["techpower"], strict=True))
+    assert tp["T1"] == pytest.approx(100 + 15 * z["T1"])
+    ranks = dict(zip(scores["tech_id"], scores["area_rank"], strict=True))
+    assert {ranks["T1"], ranks["T3"]} == {1}
+
+
+def test_a_recalled_fix_does_not_score() -> None:
+    """T1 records three fixes but one comes back (charged to T1): its net fix rate is 2/3."""
+    rows = [job("T1", "FR", 300.0, hours=h) for h in range(3)]
+    rows += [job("T2", "FR", 300.0, hours=h) for h in range(3)]
+    rows.append(job("T9", "FR", 0.0, fix=False, hours=5, recall_of="J-x", original="T1"))
+    book = TechPowerBook(TechPowerConfig(min_jobs=3))
+    book.ingest(frame(rows))
+    scores = book.scores(date(2026, 3, 2))
+    net = dict(zip(scores["tech_id"], scores["net_fix_pct"], strict=True))
+    assert net["T1"] == pytest.approx(200 / 3)
+    assert net["T2"] == pytest.approx(100.0)
+    assert "T9" not in net  # one job: below min_jobs
+    fix_z = dict(zip(scores["tech_id"], scores["fix_z"], strict=True))
+    assert fix_z["T1"] < 0 < fix_z["T2"]
+
+
+def test_incremental_ingest_matches_one_batch() -> None:
+    """Hour by hour or all at once: the same week's scores."""
+    rows = [job(f"T{i % 4}", "FR" if i % 3 else "DW", 100.0 + 7 * i, fix=i % 5 != 0, hours=i)
+            for i in range(40)]  # fmt: skip
+    rows += [survey(f"T{i % 4}", 6 + i % 5) for i in range(12)]
+    whole, parts = TechPowerBook(), TechPowerBook()
+    whole.ingest(frame(rows))
+    for k in range(0, len(rows), 7):
+        parts.ingest(frame(rows[k : k + 7]))
+    a = whole.scores(date(2026, 3, 2)).sort("tech_id")
+    b = parts.scores(date(2026, 3, 2)).sort("tech_id")
+    assert_frame_equal(a, b, check_exact=False, rel_tol=1e-9)  # sums in another order
+    assert whole.weeks() == [date(2026, 3, 2)]
+
+
+def test_only_opted_in_techs_are_listed() -> None:
+    """T1 is the best but has not opted in: scored, never shown; the board ranks the rest."""
+    rows = []
+    for tech, rev in (("T1", 900.0), ("T2", 500.0), ("T3", 300.0)):
+        rows += [job(tech, "FR", rev, hours=h) for h in range(3)]
+    book = TechPowerBook()
+    book.ingest(frame(rows))
+    scores = book.scores(date(2026, 3, 2))
+    assert "T1" in scores["tech_id"].to_list()
+    board = leaderboard(scores, "PA-0001", {"T2", "T3"})
+    assert board["tech_id"].to_list() == ["T2", "T3"]
+    assert board["board_rank"].to_list() == [1, 2]
+    assert leaderboard(scores, "PA-0001", set()).is_empty()
+
+
+def test_bad_weights_are_refused() -> None:
+    """Negative or all-zero weights, a zero scale."""
+    for bad in ({"revenue": -1.0}, {"revenue": 0.0, "fix": 0.0, "nps": 0.0}, {"scale": 0.0}):
+        with pytest.raises(InvalidInputError):
+            TechPowerConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_ten_fully_used_kits_in_a_row_earn_a_kit() -> None:
+    """A miss resets; jobs with nothing pre-staged neither count nor break the streak."""
+    rows = [job("T1", "FR", 1.0, hours=h, staged=2, used=2) for h in range(9)]
+    rows.append(job("T1", "FR", 1.0, hours=9.5, staged=0, used=0))  # neutral
+    rows.append(job("T1", "FR", 1.0, hours=10, staged=1, used=1))  # the tenth
+    rows += [job("T2", "FR", 1.0, hours=h, staged=1, used=1) for h in range(5)]
+    rows.append(job("T2", "FR", 1.0, hours=6, staged=2, used=1))  # a miss
+    streaks = KitStreaks(length=10)
+    awards = streaks.ingest(frame(rows))
+    assert [(a.tech_id, a.streak) for a in awards] == [("T1", 10)]
+    assert streaks.current == {"T1": 0, "T2": 0}
+    more = streaks.ingest(frame([job("T2", "FR", 1.0, hours=20 + h, staged=1, used=1)
+                                 for h in range(10)]))  # fmt: skip
+    assert [a.tech_id for a in more] == ["T2"]
+    with pytest.raises(InvalidInputError):
+        KitStreaks(length=1)
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), max_size=40))
+def test_a_streak_never_exceeds_its_length(jobs: list[tuple[int, int]]) -> None:
+    """Whatever the sequence, the current streak stays below the length and every award is
+    exactly ``length`` full jobs."""
+    rows = [job("T1", "FR", 1.0, hours=i, staged=s, used=u) for i, (s, u) in enumerate(jobs)]
+    streaks = KitStreaks(length=4)
+    awards = streaks.ingest(frame(rows)) if rows else []
+    full = sum(1 for s, u in jobs if s > 0 and u >= s)
+    assert all(a.streak == 4 for a in awards)
+    assert len(awards) <= full // 4
+    assert streaks.current.get("T1", 0) < 4
+
+
+def test_a_tech_whose_fixes_come_back_is_flagged() -> None:
+    """T0 gets 12 of 20 fixes recalled against a network share near 5 %: flagged; the others
+    are not, and a tech with too few mature fixes is not tested."""
+    ledger = FixLedger(window_days=30)
+    rows = []
+    recalls = []
+    for t in range(10):
+        for k in range(20):
+            jid = f"J{t}-{k}"
+            rows.append(job(f"T{t}", "FR", 1.0, hours=k, job_id=jid))
+            if (t == 0 and k < 12) or (t > 0 and k == 0):
+                recalls.append(job("T99", "FR", 0.0, fix=False, hours=200 + k, recall_of=jid,
+                                   original=f"T{t}"))  # fmt: skip
+    rows += [job("T5", "FR", 1.0, hours=k, job_id=f"new-{k}") for k in range(3)]
+    ledger.ingest(frame(rows))
+    ledger.ingest(frame(recalls))
+    now = MONDAY + timedelta(days=40)
+    per_tech = ledger.frame(now)
+    flags = gaming_flags(per_tech).sort("tech_id")
+    flagged = flags.filter(pl.col("flagged"))["tech_id"].to_list()
+    assert flagged == ["T0"]
+    t0 = flags.filter(pl.col("tech_id") == "T0").row(0, named=True)
+    assert t0["share"] == pytest.approx(12 / 20)
+    assert t0["network_share"] == pytest.approx((12 + 9) / (20 * 10 + 3))
+    ledger.forget(MONDAY + timedelta(days=1))
+    assert ledger.frame(now).is_empty()
+
+
+def test_fresh_fixes_are_not_judged_yet() -> None:
+    """A fix recorded a week ago may still come back: it is not counted as clean."""
+    ledger = FixLedger(window_days=30)
+    ledger.ingest(frame([job("T1", "FR", 1.0, hours=h) for h in range(10)]))
+    assert ledger.frame(MONDAY + timedelta(days=7)).is_empty()
+    assert int(ledger.frame(MONDAY + timedelta(days=31))["mature"].sum()) == 10
+    with pytest.raises(InvalidInputError):
+        gaming_flags(ledger.frame(MONDAY), q=0.0)
