@@ -55,7 +55,10 @@ def test_cards_carry_the_numbers_of_the_ledger_and_the_store(
     assert card.evidence_total == len(outcomes)
     assert set(card.evidence) <= {r.record_id for r in outcomes}
 
-    ops = {c.card_id: c for c in parse_cards(comp.read("ops-surge-shift-offer/patterns/effects.md") or "")}
+    ops = {
+        c.card_id: c
+        for c in parse_cards(comp.read("ops-surge-shift-offer/patterns/effects.md") or "")
+    }
     kind_card = ops["ops-surge-shift-offer/earnings_week"]
     rows = store.list_interventions(kind="surge_shift_offer", limit=1000)
     measured = [r["outcome_value"] - r["baseline_value"] for r in rows]
@@ -106,7 +109,9 @@ def test_a_role_whose_quality_drops_below_50_is_flagged(
     assert [(f["type"], f["subject"], f["value"]) for f in flags] == [
         ("role_quality", "recruiter", 31.25)
     ]
-    assert "role_quality of recruiter (31.25)" in (comp.read("admin/metrics/weekly-summary.md") or "")
+    assert "role_quality of recruiter (31.25)" in (
+        comp.read("admin/metrics/weekly-summary.md") or ""
+    )
     assert "role_quality of recruiter" in (comp.read("recruiter/postmortems/regressions.md") or "")
 
 
@@ -115,12 +120,22 @@ def test_an_effect_turning_negative_is_flagged(
 ) -> None:
     """A kind that improved its KPI and then, within the window, worsens it is flagged."""
     store = SelfLearnStore(ledger.engine)
-    add_decisions(plane, store, clock, kind="apology_credit", kpi="nps_mean", deltas=[1, 2, 1.5], prefix="a")
+    add_decisions(
+        plane, store, clock, kind="apology_credit", kpi="nps_mean", deltas=[1, 2, 1.5], prefix="a"
+    )
     clock.advance(timedelta(days=10))
     add_decisions(
-        plane, store, clock, kind="apology_credit", kpi="nps_mean", deltas=[-1, -2, -0.5], prefix="b"
+        plane,
+        store,
+        clock,
+        kind="apology_credit",
+        kpi="nps_mean",
+        deltas=[-1, -2, -0.5],
+        prefix="b",
     )
     clock.advance(timedelta(days=2))
     flags = curate(plane, Compendium(tmp_path / "c"), store).regressions
-    assert [(f["type"], f["subject"]) for f in flags] == [("effect_negative", "apology_credit on nps_mean")]
+    assert [(f["type"], f["subject"]) for f in flags] == [
+        ("effect_negative", "apology_credit on nps_mean")
+    ]
     assert flags[0]["value"] < 0 < flags[0]["previous"]

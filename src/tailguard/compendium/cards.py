@@ -42,6 +42,7 @@ _EFFECT = re.compile(
 _EVIDENCE = re.compile(
     r"^(?P<ids>[A-Za-z0-9_-]+(?:, [A-Za-z0-9_-]+)*)(?: \((?P<all>\d+) in all\))?$"
 )
+_NONE = re.compile(r"^none(?: \((?P<all>\d+) in all\))?$")
 _TITLE_BAD = re.compile(r"[\r\n]")
 
 
@@ -95,6 +96,10 @@ class Card:
             raise InvalidInputError(f"bad card id {self.card_id!r}")
         if not self.title or _TITLE_BAD.search(self.title):
             raise InvalidInputError("a card title is one non-empty line")
+        if self.evidence_total < len(self.evidence):
+            raise InvalidInputError("evidence_total is below the ids listed")
+        if any(line.lstrip().startswith("#") for line in self.prose.splitlines()):
+            raise InvalidInputError("a card's prose may not hold headings")
 
     def numbers(self) -> tuple[str, str, str]:
         """What the curator owns and compares: status, effect line and evidence line."""
@@ -195,7 +200,10 @@ def _parse_one(lines: list[str], start: int, card_id: str, path: str) -> tuple[C
         raise CardFormatError(path, line_of["effect"], "the mean lies outside its interval")
     evidence: tuple[str, ...] = ()
     total = 0
-    if values["evidence"] != "none":
+    none = _NONE.match(values["evidence"])
+    if none is not None:
+        total = int(none.group("all") or 0)
+    else:
         ev = _EVIDENCE.match(values["evidence"])
         if ev is None:
             raise CardFormatError(
