@@ -50,9 +50,12 @@ def test_a_file_past_1500_lines_is_frozen_split_by_h2_and_indexed(
     ]
     assert comp.read(done[0]["archived"]) == text
     part = comp.read(done[0]["parts"][1]) or ""
-    assert "## Topic 1\n" in part and "line 1.599" in part and "Topic 2" not in part
+    assert "## Topic 1\n" in part
+    assert "line 1.599" in part
+    assert "Topic 2" not in part
     stub = comp.read(rel) or ""
-    assert len(stub.splitlines()) < 20 and digest in stub
+    assert len(stub.splitlines()) < 20
+    assert digest in stub
     assert "(outreach-cadence/topic-2.md)" in stub
     index = comp.read("recruiter/INDEX.md") or ""
     assert (
@@ -75,7 +78,9 @@ def test_a_file_without_h2_is_split_by_size_with_a_note(
     assert item["by_size"] is True
     assert [p.rsplit("/", 1)[1] for p in item["parts"]] == [f"part-0{k}.md" for k in range(1, 5)]
     first = comp.read(item["parts"][0]) or ""
-    assert "Split by size" in first and "rule 499\n" in first and "rule 500\n" not in first
+    assert "Split by size" in first
+    assert "rule 499\n" in first
+    assert "rule 500\n" not in first
     assert "split by size (no H2 headings)" in (comp.read(rel) or "")
 
 
@@ -93,7 +98,8 @@ def test_cli_shard_and_verify_print_the_documented_json(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     (item,) = json.loads(out.stdout)["sharded"]
-    assert item["file"] == "admin/metrics/log.md" and len(item["parts"]) == 2
+    assert item["file"] == "admin/metrics/log.md"
+    assert len(item["parts"]) == 2
     assert (comp_dir / item["archived"]).is_file()
     ok = subprocess.run(
         [*cmd, "verify", "--db", url, "--dir", str(comp_dir), "--format", "json"],
@@ -107,5 +113,6 @@ def test_cli_shard_and_verify_print_the_documented_json(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.returncode == 2
+    assert bad.stdout == ""
     assert len(bad.stderr.strip().splitlines()) == 1
