@@ -30,6 +30,21 @@ SEARCH_TOOL: Final = "search_compendium"
 CHANGE_KIND: Final = "compendium_change"
 _HASH = {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"}
 
+SEARCH_DESCRIPTION: Final = (
+    "Search the knowledge compendium's pattern cards (what worked, what failed, with its "
+    "measured effect); most relevant first."
+)
+SEARCH_PARAMETERS: Final[Mapping[str, Any]] = {
+    "type": "object",
+    "properties": {
+        "query": {"type": "string", "minLength": 1, "maxLength": 400},
+        "department": {"type": "string", "maxLength": 120},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 20},
+    },
+    "required": ["query"],
+    "additionalProperties": False,
+}
+
 WRITE_POLICY = Policy(
     risk_level=RiskLevel.EXECUTE_LOW,
     success_metric="compendium verify passes and the file's cards parse",
@@ -119,20 +134,8 @@ def compendium_tools(*, compendium: Compendium, ledger: Ledger, clock: Clock) ->
         ),
         Tool(
             name=SEARCH_TOOL,
-            description=(
-                "Search the knowledge compendium's pattern cards (what worked, what failed, "
-                "with its measured effect); most relevant first."
-            ),
-            parameters={
-                "type": "object",
-                "properties": {
-                    "query": {"type": "string", "minLength": 1, "maxLength": 400},
-                    "department": {"type": "string", "maxLength": 120},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": 20},
-                },
-                "required": ["query"],
-                "additionalProperties": False,
-            },
+            description=SEARCH_DESCRIPTION,
+            parameters=SEARCH_PARAMETERS,
             handler=find,
             policy=SEARCH_POLICY,
         ),
