@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from tailguard.clock import FakeClock
+from tailguard.clock import Clock, FakeClock
 from tailguard.control import (
     ControlPlane,
     Evaluation,
@@ -40,7 +40,7 @@ def _echo(args: Mapping[str, Any], ctx: ToolContext) -> Any:
     return dict(args)
 
 
-def make_plane(ledger: Ledger, clock: FakeClock) -> ControlPlane:
+def make_plane(ledger: Ledger, clock: Clock) -> ControlPlane:
     """A control plane with ``lookup`` (read) and ``act`` (suggest) tools."""
     registry = ToolRegistry()
     schema = {"type": "object", "properties": {"x": {"type": "integer"}}}

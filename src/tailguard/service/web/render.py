@@ -37,6 +37,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/quality", "Quality"),
     ("/network", "Network"),
     ("/coaches", "Coaches"),
+    ("/compendium", "Compendium"),
     ("/chat", "Chat"),
 )
 
