@@ -25,9 +25,10 @@ def test_the_demo_curates_weekly_and_every_card_matches_the_ledger_and_store(
     tmp_path: Path,
 ) -> None:
     """Two demo weeks: two curations; every intervention-kind card's mean, interval, count and
-    step ids are recomputed from the self-learn store and the ledger; the history verifies."""
+    step ids are recomputed from the self-learn store and the ledger; the history verifies;
+    the weekly OKRs cite cards behind their levers."""
     out = tmp_path / "demo"
-    run_demo(DemoConfig(areas=4, weeks=2, seed=5, out=out, warmup_days=1, weekly=False))
+    run_demo(DemoConfig(areas=4, weeks=2, seed=5, out=out, warmup_days=1))
     curations = [
         json.loads(line)
         for line in (out / "compendium" / "curations.jsonl").read_text().splitlines()
@@ -61,3 +62,10 @@ def test_the_demo_curates_weekly_and_every_card_matches_the_ledger_and_store(
     assert checked > 0
     assert (out / "compendium" / "admin" / "metrics" / "weekly-summary.md").is_file()
     assert (out / "compendium" / "recruiter" / "INDEX.md").is_file()
+    okrs = [json.loads(p.read_text()) for p in sorted((out / "weeks").glob("*/*/okr.json"))]
+    assert okrs
+    cited = [c for okr in okrs for lever in okr["levers"] for c in lever["cards"]]
+    assert cited
+    assert {c["card_id"] for c in cited} <= set(cards)
+    html = [p.read_text() for p in (out / "weeks").glob("*/*/okr.html")]
+    assert any("<b>Compendium:</b>" in h for h in html)
