@@ -135,6 +135,20 @@ def render_cards(title: str, intro: str, cards: Sequence[Card]) -> str:
     return "\n".join(p for p in parts if p)
 
 
+def parse_effect(text: str) -> Effect | None:
+    """An effect line's value (``measure +m (95% CI ...)``), or None when it does not read so."""
+    m = _EFFECT.match(text)
+    if m is None:
+        return None
+    return Effect(
+        measure=m.group("measure"),
+        mean=float(m.group("mean")),
+        lo=float(m.group("lo")),
+        hi=float(m.group("hi")),
+        n=int(m.group("n")),
+    )
+
+
 def _number(text: str) -> float:
     return float(text)
 

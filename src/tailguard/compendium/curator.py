@@ -103,6 +103,7 @@ def upsert(
         changes.append(
             {
                 "card_id": card.card_id,
+                "title": card.title,
                 "change": change,
                 "status": card.status,
                 "effect": card.effect.render(),

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from tailguard.compendium.cards import Card, CardFormatError, parse_cards
+from tailguard.compendium.cards import Card, CardFormatError, Effect, parse_cards
 from tailguard.compendium.tree import ARCHIVE, Compendium
 
 _STATUS_RANK: Final = {"proven": 2, "suspected": 1, "retired": 0}
@@ -98,17 +98,22 @@ def problems(compendium: Compendium) -> list[CardFormatError]:
     return out
 
 
-def strength(card: Card) -> float:
-    """How sure the effect is: |mean| over the interval's half width (0 when unknown)."""
-    half = (card.effect.hi - card.effect.lo) / 2.0
+def strength(effect: Effect) -> float:
+    """How sure an effect is: |mean| over the interval's half width (capped at 10)."""
+    half = (effect.hi - effect.lo) / 2.0
     if half <= 0:
-        return 0.0 if card.effect.mean == 0 else 10.0
-    return min(abs(card.effect.mean) / half, 10.0)
+        return 0.0 if effect.mean == 0 else 10.0
+    return min(abs(effect.mean) / half, 10.0)
+
+
+def rank(status: str, effect: Effect) -> tuple[int, float, int]:
+    """The sort key of "most relevant first" (larger is more relevant)."""
+    return (_STATUS_RANK.get(status, 0), round(strength(effect), 6), effect.n)
 
 
 def relevance(card: Card) -> tuple[int, float, int]:
-    """The sort key of "most relevant first" (larger is more relevant)."""
-    return (_STATUS_RANK[card.status], round(strength(card), 6), card.effect.n)
+    """:func:`rank` of a card."""
+    return rank(card.status, card.effect)
 
 
 def search(
@@ -131,8 +136,8 @@ def search(
         matched = sum(1 for w in words if any(h == w or h.startswith(w) for h in have))
         if not matched:
             continue
-        rank, power, n = relevance(c)
-        score = matched / len(words) + 0.1 * rank + 0.01 * power + 0.001 * math.log1p(n)
+        status_rank, power, n = relevance(c)
+        score = matched / len(words) + 0.1 * status_rank + 0.01 * power + 0.001 * math.log1p(n)
         hits.append(SearchHit(found=found, score=score))
     hits.sort(key=lambda h: (-h.score, h.found.card.card_id))
     return hits[:limit]

@@ -267,7 +267,7 @@ def run_week(
     ledger = Ledger.open(ledger_url)
     try:
         learned = _learned(ledger, library, as_of)
-        cited = ops_cards(ledger_url, as_of)  # the compendium's cards behind each lever
+        cited = ops_cards(ledger, as_of)  # the compendium's cards behind each lever
         past = committed_okrs(ledger, (as_of - timedelta(days=7)).date().isoformat())
         values = {r["area_id"]: r for r in score_source.to_dicts()}
         scores = {a: score_okr(o, values.get(a, {})) for a, o in past.items() if a in chosen}
