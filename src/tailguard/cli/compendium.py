@@ -41,9 +41,25 @@ def curate(
     db: str = _DB,
     directory: Path | None = _DIR,
     min_n: int = typer.Option(10, "--min-n", min=1, help="Observations before a card is proven."),
+    prose: bool = typer.Option(
+        False,
+        "--prose",
+        help="Let the model named by $TAILGUARD_MODEL word new or changed cards (never numbers).",
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Turn run outcomes and measured decisions into pattern cards; flag regressions."""
+    import os
+
+    from tailguard.errors import InvalidInputError
+    from tailguard.roles.prose import provider_prose
+    from tailguard.roles.providers import MODEL_ENV, provider_from_env
+
+    writer = None
+    if prose:
+        if not os.environ.get(MODEL_ENV):
+            raise InvalidInputError(f"--prose needs a model: set ${MODEL_ENV} (e.g. anthropic:...)")
+        writer = provider_prose(provider_from_env())
     from tailguard.compendium import Compendium, CuratorSettings
     from tailguard.compendium import curate as run_curate
     from tailguard.control import ControlPlane
@@ -53,7 +69,10 @@ def curate(
         plane = _plane(ledger)
         assert isinstance(plane, ControlPlane)
         report = run_curate(
-            plane, Compendium(_dir(db, directory)), settings=CuratorSettings(min_n=min_n)
+            plane,
+            Compendium(_dir(db, directory)),
+            settings=CuratorSettings(min_n=min_n),
+            prose=writer,
         )
     if fmt is OutputFormat.json:
         emit_json(report.to_dict())
