@@ -14,7 +14,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,10 +79,19 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     """The service on loopback over a freshly seeded ledger and pulse store."""
-    root = tmp_path_factory.mktemp("web")
+    with live_service(tmp_path_factory.mktemp("web")) as live:
+        yield live
+
+
+@contextmanager
+def live_service(root: Path, prepare: Callable[[str], None] | None = None) -> Iterator[LiveService]:
+    """Seed a ledger and pulse store in ``root``, let ``prepare(ledger_url)`` add to them,
+    then run the service over them until the block ends."""
     ledger_url = f"sqlite:///{root / 'ledger.db'}"
     pulse = str(root / "pulse.db")
     seeded = seed(ledger_url, pulse)
+    if prepare is not None:
+        prepare(ledger_url)
     port = _free_port()
     log = root / "server.log"
     effects = root / "effects.jsonl"

@@ -36,6 +36,7 @@ def _register_all() -> None:
     from tailguard.cli import (
         agents,
         chat,
+        compendium,
         crowd,
         demo,
         keys,
@@ -54,6 +55,7 @@ def _register_all() -> None:
     agents.register(app)
     learn.register(app)
     crowd.register(app)
+    compendium.register(app)
 
 
 _register_all()

@@ -43,6 +43,7 @@ from tailguard.clock import format_ts
 from tailguard.control import ControlPlane
 from tailguard.control.store import gates as control_gates
 from tailguard.demo.compare import compare_arms, paired_difference
+from tailguard.demo.compendium import curate_week
 from tailguard.demo.crowd import DemoCrowd
 from tailguard.errors import InvalidInputError
 from tailguard.ledger.kpis import control_plane_kpis
@@ -198,6 +199,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
             crowd.night(now)  # publishing, the exchange, local tests (demo/crowd.py)
         if (h + 1) % (7 * 24) == 0:
             week_versions.append(agents.chooser.policy.version)
+            curate_week(world, out)  # the compendium's curator (demo/compendium.py)
         if config.weekly and (h + 1) % (7 * 24) == 0:
             weekly_wait += _weekly(engine, now, out, ledger_url, weeks, last=h + 1 == hours)
         say("agents on", h + 1, hours)
@@ -250,9 +252,6 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
         "wall_seconds": walls,
         "crowd": crowd.summary(start=start, weeks=config.weeks),
     }
-    on, off = summary["agents_on"], summary["agents_off"]
-    assert isinstance(on, dict)
-    assert isinstance(off, dict)
     from tailguard.demo.report import render_report
 
     tw = time.perf_counter()

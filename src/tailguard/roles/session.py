@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailguard.clock import Clock, SystemClock
+from tailguard.compendium import Compendium, register_tools
 from tailguard.control import ApproverList, Approvers, ControlPlane, ToolRegistry
 from tailguard.ledger import Ledger
 from tailguard.ledger.kpis import control_plane_kpis
@@ -63,11 +64,14 @@ def assemble_chat(
     clock: Clock,
     provider: ModelProvider | None = None,
     daily_run_cap: int | None = DAILY_RUN_CAP,
+    compendium: Compendium | None = None,
     **control_options: Any,
 ) -> ChatStack:
     """A chat stack over an open ledger and store: the control plane, conversations, agent.
 
-    Args are as :func:`open_chat`'s; ``approvers`` decide the stack's gates.
+    Args are as :func:`open_chat`'s; ``approvers`` decide the stack's gates; with a
+    ``compendium`` the role agents get their department's cards in the system prompt and the
+    ``search_compendium`` read tool.
     """
     control = ControlPlane(
         recruiting_registry(store, ledger),
@@ -77,12 +81,14 @@ def assemble_chat(
         daily_run_cap=daily_run_cap,
         **control_options,
     )
+    if compendium is not None:
+        register_tools(control, compendium, ledger)
     conversations = ConversationStore(ledger.engine, clock=clock)
     agent = RoleAgent(
         control=control,
         provider=provider or provider_from_env(scripted_rules=RECRUITING_RULES),
         conversations=conversations,
-        domain=RecruitingDomain(store=store),
+        domain=RecruitingDomain(store=store, compendium=compendium),
         clock=clock,
     )
     return ChatStack(

@@ -37,6 +37,7 @@ from tailguard.errors import InvalidInputError, NotFoundError
 from tailguard.ledger import Ledger
 from tailguard.metrics.kpis import KPI_IDS
 from tailguard.weekly.benchmark import Benchmark, benchmark
+from tailguard.weekly.cite import cite, ops_cards
 from tailguard.weekly.library import LeverLibrary, load_library
 from tailguard.weekly.okr import build_okr, commit, committed_okrs, score_okr
 from tailguard.weekly.pack import DISTRIBUTIONS, Pack, build_pack
@@ -266,6 +267,7 @@ def run_week(
     ledger = Ledger.open(ledger_url)
     try:
         learned = _learned(ledger, library, as_of)
+        cited = ops_cards(ledger, as_of)  # the compendium's cards behind each lever
         past = committed_okrs(ledger, (as_of - timedelta(days=7)).date().isoformat())
         values = {r["area_id"]: r for r in score_source.to_dicts()}
         scores = {a: score_okr(o, values.get(a, {})) for a, o in past.items() if a in chosen}
@@ -302,6 +304,7 @@ def run_week(
             hint = {c["kpi_id"]: c["areas"][0]["area_id"] for c in cf if c["areas"]}
             plays = choose(library, ctx, learned, copy_hint=hint)
             okr = build_okr(area, week_of, format_ts(as_of), plays, mine)
+            cite(okr, cited)
             okrs[area] = okr
             pack = _with(pack, okr=okr, last_week_score=scores.get(area))
             jobs.append(AreaJob(pack=pack, okr=okr, bench=mine, out=Path(out_dir) / area))

@@ -56,6 +56,8 @@ RECRUITING_RULES: tuple[ScriptRule, ...] = (
     _rule(r"\bopportunities\b", ("get_opportunities", {})),
     _rule(r"\bhiring benchmarks?\b", ("get_hiring_benchmarks", {})),
     _rule(r"\bconversion insights?\b", ("get_conversion_insights", {})),
+    # every role, when the compendium is on
+    _rule(r"\bcompendium (?:for|about) (?P<q>[^?.!]+)", ("search_compendium", {"query": "{q}"})),
     # admin
     _rule(r"\bsystem health\b", ("get_system_health", {})),
     _rule(r"\b(?:agent )?kpis?\b", ("get_agent_kpis", {})),

@@ -1,5 +1,5 @@
 """The browser dashboard: sign-in, approvals inbox, run monitor, costs, audit log, quality,
-network view, the coaches' page and the role chat pages (server-rendered Jinja2, local CSS/JS,
+network view, the coaches' page, the compendium pages and the role chat pages (server-rendered Jinja2, local CSS/JS,
 inline SVG plots).
 
 ``create_app`` includes :data:`router`. Every page but the sign-in page and the static assets
@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tailguard.service.web import approvals, chat, coaches, dashboards, learning, network, signin
+from tailguard.service.web import (
+    approvals,
+    chat,
+    coaches,
+    compendium,
+    dashboards,
+    learning,
+    network,
+    signin,
+)
 
 router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
@@ -20,5 +29,6 @@ router.include_router(network.router)
 router.include_router(chat.router)
 router.include_router(coaches.router)
 router.include_router(learning.router)
+router.include_router(compendium.router)
 
 __all__ = ["router"]
