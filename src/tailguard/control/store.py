@@ -143,6 +143,25 @@ rollbacks = sa.Table(
     sa.Column("at", _Time, nullable=False),
 )
 
+#: One row per gate an approval policy has assessed (:mod:`tailguard.control.delegation`):
+#: ``approve`` (the policy decides it), ``sample`` (covered, sent to a person for review) or
+#: ``outside`` (a person decides). The primary key makes the assessment once-only across
+#: processes; the spend columns feed the policy's caps.
+policy_reviews = sa.Table(
+    "tailguard_control_policy_reviews",
+    metadata,
+    sa.Column("gate_id", sa.String(64), primary_key=True),
+    sa.Column("policy", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("area_id", sa.String(255), nullable=True),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("spend_micros", sa.BigInteger, nullable=False, default=0),
+    sa.Column("assessed_at", _Time, nullable=False),
+)
+sa.Index("ix_policy_reviews_cap", policy_reviews.c.policy, policy_reviews.c.day)
+
 
 class ControlStore:
     """The control plane's tables on one engine (the ledger's).

@@ -16,6 +16,11 @@ Definitions (a figure with no data is ``None``, never 0):
 - ``rollback_rate``: steps now ``rolled_back`` / steps that ran (ever ``executed``).
 - ``human_override_rate``: gates ``rejected`` / gates decided (``approved``, ``rejected``,
   ``timeout``).
+- ``decisions_by_policy`` / ``decisions_by_person``: gates approved or rejected by a delegated
+  approval policy (``decided_by`` starts with ``policy:``) and by a person.
+- ``sampled_reviews_decided``: gates a policy covered but sent to a person for review
+  (``gate_detail.policy_verdict = sample``) that the person decided; ``sampled_override_rate``:
+  the share of them rejected or approved with edits.
 - ``approval_bypass_count``: steps that ran although approval was required (the step is
   ``execute_high``, names an approval gate, or a gate was opened for it) without an ``approved``
   gate for that step; ``bypasses`` splits it by the step's gate decision (none, pending,
@@ -48,7 +53,12 @@ _RUN = pl.Struct(
 _STEP = pl.Struct(
     {"tool_name": pl.Utf8, "risk_level": pl.Utf8, "status": pl.Utf8, "approval_gate_id": pl.Utf8}
 )
-_GATE = pl.Struct({"step_id": pl.Utf8, "tool_name": pl.Utf8, "decision": pl.Utf8})
+_GATE = pl.Struct(
+    {"step_id": pl.Utf8, "tool_name": pl.Utf8, "decision": pl.Utf8, "decided_by": pl.Utf8}
+)
+_GATE_DETAIL = pl.Struct({"policy_verdict": pl.Utf8, "edited": pl.Boolean})
+#: Decisions recorded under this prefix were made by a delegated approval policy.
+POLICY_PREFIX = "policy:"
 _OUTCOME = pl.Struct({"objective_met": pl.Utf8})
 _FINISHED = ("completed", "failed", "aborted")
 _RAN = ("executed", "rolled_back")
@@ -66,7 +76,9 @@ def control_plane_kpis(
     """
     # Every record of a run in the window is recorded at or after its start, so records older
     # than ``since`` can be skipped in SQL; later ones are needed for the current state.
-    table = records_arrow(ledger, kinds=("run", "step", "gate", "outcome"), since=since)
+    table = records_arrow(
+        ledger, kinds=("run", "step", "gate", "outcome", "gate_detail"), since=since
+    )
     runs, steps, gates, outcomes = _current_state(pl.from_arrow(table))  # type: ignore[arg-type]
     lo = to_micros(since) if since is not None else None
     hi = to_micros(until) if until is not None else None
@@ -166,6 +178,22 @@ def _current_state(
         attach(step_rows).join(executed_at, on="record_id", how="left").join(ran, on="record_id")
     )
     gates = attach(_decode(frame, "gate", _GATE))
+    # Companion records: the policy's verdict when it assessed the gate, and edits on decision.
+    details = (
+        _decode(
+            frame.filter(pl.col("fields").str.contains('"policy_verdict"|"edited"')),
+            "gate_detail",
+            _GATE_DETAIL,
+        )
+        .group_by("record_id")
+        .agg(
+            (pl.col("policy_verdict") == "sample").any().alias("sampled"),
+            pl.col("edited").fill_null(False).any().alias("edited"),
+        )
+    )
+    gates = gates.join(details, on="record_id", how="left").with_columns(
+        pl.col("sampled").fill_null(False), pl.col("edited").fill_null(False)
+    )
     outcomes = attach(_decode(frame, "outcome", _OUTCOME))
     # A step needs approval if it is high-risk, names a gate, or had a gate opened for it; it
     # passed if any gate for it (by step_id or by the step's approval_gate_id) is approved.
@@ -231,6 +259,10 @@ def _kpis(
     rolled_back = int((ran["status"] == "rolled_back").sum())
     decided = gates.filter(pl.col("decision").is_in(_DECIDED))
     rejected = int((decided["decision"] == "rejected").sum())
+    judged = decided.filter(pl.col("decision").is_in(("approved", "rejected")))
+    by_policy = int(judged["decided_by"].fill_null("").str.starts_with(POLICY_PREFIX).sum())
+    reviews = judged.filter(pl.col("sampled"))
+    overridden = int(((reviews["decision"] == "rejected") | reviews["edited"]).sum())
     bypassed = ran.filter(pl.col("needs_approval") & ~pl.col("has_approval"))
     by_decision = bypassed["gate_decision"].fill_null("none").value_counts()
     bypass_detail = dict.fromkeys(("none", "pending", "rejected", "timeout"), 0)
@@ -241,6 +273,10 @@ def _kpis(
         "gates": gates.height,
         "gates_decided": decided.height,
         "human_override_rate": _ratio(rejected, decided.height),
+        "decisions_by_policy": by_policy,
+        "decisions_by_person": judged.height - by_policy,
+        "sampled_reviews_decided": reviews.height,
+        "sampled_override_rate": _ratio(overridden, reviews.height),
         "approval_bypass_count": bypassed.height,
         "bypasses": bypass_detail,
     }
