@@ -141,3 +141,53 @@ def test_the_agents_off_arm_in_its_own_process_is_the_network_nobody_steers(
     assert off.height == 2 * 168
     # Equal up to the last bits of a float: Polars' parallel sums may add in another order.
     assert_frame_equal(off, expected, rel_tol=1e-12, abs_tol=1e-9)
+
+
+POLICY_FILE = Path(__file__).parents[2] / "docs" / "approval-policies.yaml"
+
+
+def test_demo_with_approval_policies_counts_policy_and_person_decisions(tmp_path: Path) -> None:
+    """With --approval-policies, covered gates are decided by policy, the rest by the
+    simulated person; both are counted, and zero bypasses still holds in the ledger."""
+    out = tmp_path / "demo"
+    policies = tmp_path / "policies.yaml"
+    # Sample a third so that a small run has sampled gates reaching the person.
+    policies.write_text(POLICY_FILE.read_text().replace("sample_pct: 5", "sample_pct: 30"))
+    args = ["demo", "--areas", "4", "--weeks", "1", "--warmup-days", "2", "--seed", "3"]
+    args += ["--no-weekly", "--out", str(out), "--approval-policies", str(policies)]
+    result = CliRunner().invoke(app, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    approvals = json.loads((out / "summary.json").read_text())["approvals"]
+    assert approvals["by_policy"] > 0
+    assert approvals["by_person"] > 0
+    assert approvals["by_policy"] + approvals["by_person"] == (
+        approvals["approved"] + approvals["rejected"]
+    )
+    assert approvals["bypasses"] == 0
+    reviews = approvals["policies"]
+    assert reviews["assessed"]["sample"] > 0
+    assert [v["identity"] for v in reviews["versions"]] == [
+        "policy:apology-credits@v1",
+        "policy:nearby-job-offers@v1",
+    ]
+    with Ledger.open(f"sqlite:///{out / 'ledger.db'}", create=False) as ledger:
+        deciders = {
+            r.fields["decided_by"]
+            for r in ledger.records(kind="gate")
+            if r.fields["decision"] in ("approved", "rejected")
+        }
+        assert ledger.verify().ok
+    assert deciders == {"policy:apology-credits@v1", "policy:nearby-job-offers@v1", "sim-approver"}
+
+
+def test_demo_refuses_a_bad_policy_file_with_its_line(tmp_path: Path) -> None:
+    """A policy naming a tool the catalogue does not gate exits 2 naming file and line."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("approval_policies:\n  - name: x\n    tools: [refund_everything]\n")
+    args = ["demo", "--out", str(tmp_path / "o"), "--approval-policies", str(bad)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "tailguard", *args], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"tailguard: error: {bad}:3: x: 'refund_everything' is not a gated tool")

@@ -5,7 +5,7 @@ The demo, the tick benchmark and the tests all run the same assembly; this modul
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +18,8 @@ from tailguard.agents.simdownstream import SimulatorDownstream
 from tailguard.agents.tick import AreaAgents, TickReport, build_registry
 from tailguard.clock import FakeClock
 from tailguard.control import ApproverList, ControlPlane
+from tailguard.control.approval_policies import ApprovalPolicy
+from tailguard.control.delegation import DelegatedApprovers, PolicyDecider, register_policies
 from tailguard.learning import SelfLearnStore
 from tailguard.learning.loop import GuardConfig, PolicyLearner
 from tailguard.learning.policy import ChoicePolicy, LearningConfig
@@ -43,15 +45,23 @@ class AgentWorld:
     learning: SelfLearnStore
     agents: AreaAgents
     approver: SimulatedApprover
+    decider: PolicyDecider | None = None
 
     def hour(self) -> TickReport:
-        """Step the simulator one hour, tick every agent, let the approver work the hour."""
+        """Step the simulator one hour, tick every agent, let the approvers work the hour.
+
+        At each poll the delegated approval policies (if any) decide the gates they cover
+        first; the simulated person then decides what is left (outside every policy, or
+        sampled for review).
+        """
         events = self.sim.step()
         now = self.sim.now
         self.clock.set(now)
         report = self.agents.tick(events)
         for minutes in APPROVER_POLLS:
             self.clock.set(now + timedelta(minutes=minutes))
+            if self.decider is not None:
+                self.decider.sweep(self.clock.now())
             self.approver.poll(self.clock.now())
         return report
 
@@ -99,6 +109,7 @@ def build_world(
     pulse: bool = True,
     signals: Signals | None = None,
     durable: bool = True,
+    approval_policies: Sequence[ApprovalPolicy] = (),
 ) -> AgentWorld:
     """Area agents for ``sim`` writing ``ledger.db`` and ``pulse.db`` into ``out_dir``.
 
@@ -122,6 +133,9 @@ def build_world(
         durable: sync every ledger commit to disk; False (benchmarks, throw-away runs) lets
             SQLite sync only at checkpoints (``synchronous=normal``: safe against a crash of
             the process, not against a power cut).
+        approval_policies: delegated approval policies (registered in the ledger as
+            versions); the gates they cover are decided by them, the rest by the simulated
+            approver.
     """
     approver_policy = approver or ApproverPolicy()
     clock = FakeClock(sim.now)
@@ -129,11 +143,19 @@ def build_world(
     agent = downstream(sim) if downstream is not None else SimulatorDownstream(sim)
     suffix = "" if durable else "?synchronous=normal"
     ledger = Ledger.open(f"sqlite:///{out_dir / 'ledger.db'}{suffix}", clock=clock)
+    people = ApproverList(approver_ids=frozenset({approver_policy.approver_id}))
+    active = (
+        register_policies(
+            ledger, approval_policies, registered_by="demo", source="--approval-policies"
+        )
+        if approval_policies
+        else []
+    )
     control = ControlPlane(
         build_registry(cat, lambda: agent, clock),
         ledger,
         clock=clock,
-        approvers=ApproverList(approver_ids=frozenset({approver_policy.approver_id})),
+        approvers=DelegatedApprovers(policies=tuple(active), people=people) if active else people,
     )
     learning = SelfLearnStore(ledger.engine)
     learner = None
@@ -170,4 +192,5 @@ def build_world(
         learning=learning,
         agents=agents,
         approver=SimulatedApprover(control, approver_policy, seed=seed),
+        decider=PolicyDecider(control, active) if active else None,
     )

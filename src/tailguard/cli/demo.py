@@ -10,6 +10,11 @@ import typer
 from tailguard.cli._common import FORMAT_OPTION, OutputFormat, emit_json, fail
 
 
+def _never(args: object, ctx: object) -> None:
+    """The handler of a registry built only to read the tools' schemas; never called."""
+    raise AssertionError("not a runnable tool")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.command(name="demo")(demo)
@@ -35,11 +40,22 @@ def demo(
         help="learning (nightly-updated Thompson sampling with a guardrail) or fixed (the "
         "catalogue's weights).",
     ),
+    approval_policies: Path | None = typer.Option(
+        None,
+        "--approval-policies",
+        help="Delegated approval policies (YAML): the gates they cover are decided by policy, "
+        "the rest by the simulated approver. See docs/approval-policies.md.",
+    ),
     output_format: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Simulate the network with the area agents on and off; write the ledger, summary.json
     and report.html to --out, and print the summary."""
-    from tailguard.agents.catalogue import load_catalogue
+    from tailguard.agents.catalogue import default_catalogue, load_catalogue
+    from tailguard.control.approval_policies import (
+        ApprovalPolicy,
+        gated_tool_schemas,
+        load_approval_policies,
+    )
     from tailguard.demo.run import DemoConfig, run_demo
 
     if seed < 0:
@@ -49,6 +65,10 @@ def demo(
     if out.exists() and not out.is_dir():
         fail(f"--out {str(out)!r} exists and is not a directory")
     cat = load_catalogue(catalogue) if catalogue is not None else None
+    policies: tuple[ApprovalPolicy, ...] = ()
+    if approval_policies is not None:
+        tools = (cat or default_catalogue()).registry(lambda _entry: _never)
+        policies = tuple(load_approval_policies(approval_policies, tools=gated_tool_schemas(tools)))
     config = DemoConfig(
         areas=areas,
         weeks=weeks,
@@ -58,6 +78,7 @@ def demo(
         catalogue=cat,
         weekly=weekly,
         policy=policy,
+        approval_policies=policies,
     )
     show = sys.stderr.isatty() and output_format == OutputFormat.table
     if show:
@@ -96,5 +117,6 @@ def demo(
         f"  approvals: {ap['approved']} approved, {ap['rejected']} rejected, "
         f"{ap['timeout']} timed out, {ap['pending']} pending; bypasses: {ap['bypasses']}"
     )
+    typer.echo(f"  decided by policy: {ap['by_policy']}, by a person: {ap['by_person']}")
     typer.echo(f"  ledger: {led['records']} records, verified: {led['verified']}")
     typer.echo(f"  report: {out / 'report.html'}")

@@ -41,6 +41,13 @@ def serve(
         envvar="TAILGUARD_CHECKPOINT_FILE",
         help="Append a signed checkpoint of the ledger's head here at startup and hourly.",
     ),
+    approval_policies: Path | None = typer.Option(
+        None,
+        "--approval-policies",
+        envvar="TAILGUARD_APPROVAL_POLICIES",
+        help="Delegated approval policies (YAML, docs/approval-policies.md): the gates they "
+        "cover are decided by policy; the rest wait for a person.",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
 ) -> None:
     """Serve the /v1 API, the dashboards, /healthz, /readyz and /metrics."""
@@ -55,6 +62,7 @@ def serve(
         pulse_url=pulse,
         checkpoint_key=checkpoint_key,
         checkpoint_file=checkpoint_file,
+        approval_policies=approval_policies,
     )
     if secret_key:
         settings = dataclasses.replace(settings, secret_key=secret_key)

@@ -28,7 +28,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,15 +254,16 @@ def parse_approval_policies(
     text: str,
     file: str = "<approval policies>",
     *,
-    tools: Mapping[str, Mapping[str, Any]] | None = None,
+    tools: Mapping[str, Mapping[str, Any] | None] | None = None,
 ) -> list[ApprovalPolicy]:
     """Parse an approval-policy file.
 
     Args:
         text: the YAML (see the module docstring).
         file: its name, for error messages.
-        tools: gated tool name -> its arguments' JSON Schema; when given, every policy's tools
-            must be among them and every argument it names must be one of the tool's.
+        tools: gated tool name -> its arguments' JSON Schema (None: not known here); when
+            given, every policy's tools must be among them and every argument it names must be
+            one of the tool's (where its schema is known).
 
     Raises:
         ConfigFileError: anything wrong, with file, line and reason.
@@ -297,7 +298,7 @@ def parse_approval_policies(
 def _check_tool(
     policy: ApprovalPolicy,
     tool: str,
-    tools: Mapping[str, Mapping[str, Any]],
+    tools: Mapping[str, Mapping[str, Any] | None],
     file: str,
     line: int | None,
 ) -> None:
@@ -306,7 +307,10 @@ def _check_tool(
         raise ConfigFileError(
             file, line, f"{policy.name}: {tool!r} is not a gated tool (gated tools: {known})"
         )
-    props = tools[tool].get("properties", {})
+    schema = tools[tool]
+    if schema is None:
+        return
+    props = schema.get("properties", {})
     named = [lim.arg for lim in policy.limits]
     named += [a for a in (policy.spend_arg, policy.spend_per_item_of) if a is not None]
     for arg in named:
@@ -317,7 +321,7 @@ def _check_tool(
 
 
 def load_approval_policies(
-    path: str | Path, *, tools: Mapping[str, Mapping[str, Any]] | None = None
+    path: str | Path, *, tools: Mapping[str, Mapping[str, Any] | None] | None = None
 ) -> list[ApprovalPolicy]:
     """Read and parse an approval-policy file (see :func:`parse_approval_policies`).
 
@@ -332,11 +336,16 @@ def load_approval_policies(
     return parse_approval_policies(text, str(p), tools=tools)
 
 
-def gated_tool_schemas(registry: Any, names: Sequence[str] | None = None) -> dict[str, Any]:
-    """Tool name -> arguments' JSON Schema for the registry's tools that need approval."""
-    out: dict[str, Any] = {}
-    for name in names if names is not None else registry.names():
-        policy = registry.policy(name)
+def gated_tool_schemas(
+    registry: Any, policies: Mapping[str, Any] | None = None
+) -> dict[str, Mapping[str, Any] | None]:
+    """Tool name -> arguments' JSON Schema of the registry's tools that need approval, plus
+    (schema unknown: None) the gated tools of a policy table with no handler here."""
+    out: dict[str, Mapping[str, Any] | None] = {}
+    for name, policy in (policies or {}).items():
         if policy.requires_approval:
+            out[name] = None
+    for name in registry.names():
+        if registry.policy(name).requires_approval:
             out[name] = registry.tool(name).parameters
     return out

@@ -344,3 +344,12 @@ def review_counts(control: Any) -> dict[str, Any]:
         "sampled_overridden": overridden,
         "sampled_override_rate": None if not decided else round(overridden / len(decided), 4),
     }
+
+
+def review_notes(control: Any, gate_ids: Sequence[str]) -> dict[str, str]:
+    """gate id -> the policy's note on it, for an inbox ("sampled for review by ...")."""
+    if not gate_ids:
+        return {}
+    with control.store.read() as conn:
+        rows = rows_by_key(conn, policy_reviews.c.gate_id, gate_ids)
+    return {gid: f"{row.reason} (v{row.version})" for gid, row in rows.items()}

@@ -41,6 +41,8 @@ from tailguard.agents.catalogue import Catalogue
 from tailguard.agents.world import build_world, warm_up
 from tailguard.clock import format_ts
 from tailguard.control import ControlPlane
+from tailguard.control.approval_policies import POLICY_PREFIX, ApprovalPolicy
+from tailguard.control.delegation import policy_versions, review_counts
 from tailguard.control.store import gates as control_gates
 from tailguard.demo.compare import compare_arms, paired_difference
 from tailguard.demo.compendium import curate_week
@@ -68,6 +70,7 @@ class DemoConfig:
     approver: ApproverPolicy = field(default_factory=ApproverPolicy)
     weekly: bool = True
     policy: str = "learning"
+    approval_policies: tuple[ApprovalPolicy, ...] = ()
 
     def __post_init__(self) -> None:
         if self.policy not in ("learning", "fixed"):
@@ -175,6 +178,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
         approver=config.approver,
         policy=config.policy,
         signals=signals,
+        approval_policies=config.approval_policies,
     )
     agents, ledger, control, learning = world.agents, world.ledger, world.control, world.learning
     catalogue = agents.catalogue
@@ -240,7 +244,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
         "learning_curve": learning_curve(hourly, start, week_versions),
         "policy_versions": _policy_versions(agents),
         "interventions": _interventions(decisions),
-        "approvals": _approval_summary(approvals, cp_kpis),
+        "approvals": _approval_summary(approvals, cp_kpis, control, delegated=bool(world.decider)),
         "ledger": {"records": ledger.count(), "verified": bool(verify.ok)},
         "catalogue": {"source": catalogue.source, "policy_version": catalogue.policy_version},
         "tick_seconds": {
@@ -525,23 +529,41 @@ def _approvals(control: ControlPlane) -> pl.DataFrame:
     )
 
 
-def _approval_summary(approvals: pl.DataFrame, cp_kpis: dict[str, Any]) -> dict[str, Any]:
+def _approval_summary(
+    approvals: pl.DataFrame, cp_kpis: dict[str, Any], control: ControlPlane, *, delegated: bool
+) -> dict[str, Any]:
     counts = dict(approvals.group_by("decision").len().iter_rows())
     decided = approvals.filter(pl.col("decision").is_in(["approved", "rejected"]))
+    by_policy = decided.filter(pl.col("decided_by").str.starts_with(POLICY_PREFIX))
+    by_person = decided.filter(~pl.col("decided_by").str.starts_with(POLICY_PREFIX))
     overall = cp_kpis.get("overall", {}) if isinstance(cp_kpis.get("overall"), dict) else {}
+    policies: dict[str, Any] | None = None
+    if delegated:
+        reviews = review_counts(control)
+        policies = {
+            "versions": [
+                {k: v[k] for k in ("identity", "summary", "sha256")}
+                for v in policy_versions(control.ledger)
+            ],
+            **reviews,
+        }
     return {
         "approved": int(counts.get("approved", 0)),
         "rejected": int(counts.get("rejected", 0)),
         "timeout": int(counts.get("timeout", 0)),
         "pending": int(counts.get("pending", 0)),
         "bypasses": int(overall.get("approval_bypass_count", 0) or 0),
-        # Every decided gate of the demo is decided by the simulated approver, standing in for a
-        # person; approval policies that decide gates by rule do not exist yet.
-        "by_person": decided.height,
-        "by_policy": 0,
+        # Gates decided by a delegated approval policy (``policy:<name>@v<n>``) and by the
+        # simulated approver, who stands in for a person.
+        "by_person": by_person.height,
+        "by_policy": by_policy.height,
         "median_latency_min": None
         if decided.is_empty()
         else round(float(decided["latency_min"].median()), 2),  # type: ignore[arg-type]
+        "median_latency_min_by_person": None
+        if by_person.is_empty()
+        else round(float(by_person["latency_min"].median()), 2),  # type: ignore[arg-type]
+        "policies": policies,
     }
 
 

@@ -83,6 +83,17 @@ def resume_stranded(state: ServiceState) -> dict[str, str]:
 
 async def _sweep_gates(state: ServiceState) -> None:
     try:
+        swept = await asyncio.to_thread(state.sweep_policies)
+    except TailguardError as exc:
+        log.warning("approval policies could not decide: %s", exc.message)
+    else:
+        if swept is not None and swept.approved:
+            log.info(
+                "approval policies approved %d gate(s)",
+                len(swept.approved),
+                extra={"gates": swept.approved},
+            )
+    try:
         expired = await asyncio.to_thread(state.plane.expire_gates)
     except TailguardError as exc:
         log.warning("gate expiry failed: %s", exc.message)

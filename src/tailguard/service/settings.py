@@ -14,7 +14,15 @@ from typing import Any
 from opentelemetry import trace
 
 from tailguard.clock import Clock, SystemClock
-from tailguard.control import ControlPlane, ToolRegistry, builtin_policies
+from tailguard.control import Approvers, ControlPlane, ToolRegistry, builtin_policies
+from tailguard.control.approval_policies import gated_tool_schemas, load_approval_policies
+from tailguard.control.delegation import (
+    ActivePolicy,
+    DelegatedApprovers,
+    PolicyDecider,
+    PolicySweep,
+    register_policies,
+)
 from tailguard.control.policy import Policy
 from tailguard.errors import InvalidInputError
 from tailguard.ledger import Ledger
@@ -55,6 +63,10 @@ class ServiceSettings:
         max_body_bytes: the largest request body accepted (413 beyond).
         max_json_depth: the deepest nesting of arrays and objects a JSON body may have (422
             beyond).
+        approval_policies: a delegated approval-policy file (docs/approval-policies.md): its
+            policies are versioned in the ledger at startup, and the gate sweep (at startup
+            and every 30 s, or :meth:`ServiceState.sweep_policies`) decides the gates they
+            cover as ``policy:<name>@v<n>``; everything else waits for a person.
     """
 
     ledger_url: str
@@ -72,6 +84,7 @@ class ServiceSettings:
     checkpoint_every_s: float = 3600.0
     max_body_bytes: int = 1_048_576
     max_json_depth: int = 64
+    approval_policies: Path | None = None
 
     def resolved_pulse_url(self) -> str:
         """The pulse store URL, defaulting to ``pulse.db`` beside a SQLite ledger."""
@@ -104,6 +117,8 @@ class ServiceState:
     closers: list[Callable[[], None]] = field(default_factory=list)
     """Run last-first by :meth:`close`, before the pulse store and the ledger: what optional
     modules opened for this state (each closer must be safe to call after a manual close)."""
+    decider: PolicyDecider | None = None
+    """Decides the gates the delegated approval policies cover (None: no policies)."""
     decide_lock: AbstractContextManager[Any] = field(default_factory=contextlib.nullcontext)
     """Held around :meth:`ControlPlane.decide` (database work only, never a tool handler). On
     SQLite, a lock: the database has one writer, and concurrent deciders queued here wait in
@@ -117,11 +132,26 @@ class ServiceState:
         try:
             keys = KeyStore(ledger.engine, clock=settings.clock)
             registry = settings.registry if settings.registry is not None else ToolRegistry()
+            policies = dict(settings.policies or builtin_policies())
+            active: list[ActivePolicy] = []
+            if settings.approval_policies is not None:
+                parsed = load_approval_policies(
+                    settings.approval_policies, tools=gated_tool_schemas(registry, policies)
+                )
+                active = register_policies(
+                    ledger,
+                    parsed,
+                    registered_by="service",
+                    source=str(settings.approval_policies),
+                )
+            approvers: Approvers = keys
+            if active:
+                approvers = DelegatedApprovers(policies=tuple(active), people=keys)
             plane = ControlPlane(
                 registry,
                 ledger,
                 clock=settings.clock,
-                approvers=keys,
+                approvers=approvers,
                 tracer_provider=settings.tracer_provider,
             )
             checkpointer = None
@@ -140,6 +170,7 @@ class ServiceState:
             raise
         return cls(
             checkpointer=checkpointer,
+            decider=PolicyDecider(plane, active) if active else None,
             decide_lock=threading.Lock()
             if ledger.backend.name == "sqlite"
             else contextlib.nullcontext(),
@@ -148,9 +179,22 @@ class ServiceState:
             keys=keys,
             plane=plane,
             registry=registry,
-            policies=dict(settings.policies or builtin_policies()),
+            policies=policies,
             rules=settings.rules or builtin_rules(),
         )
+
+    def sweep_policies(self) -> PolicySweep | None:
+        """Let the delegated approval policies decide the gates they cover, then run the
+        approved calls whose tools this process holds (others: their owner's process runs
+        them, as after a person's approval). None when no policy is set."""
+        if self.decider is None:
+            return None
+        with self.decide_lock:
+            report = self.decider.sweep()
+        mine = [g for g in report.approved if self.plane.gates.get(g).tool_name in self.registry]
+        if mine:
+            self.plane.resume_batch(mine)
+        return report
 
     @property
     def pulse(self) -> PulseStore:
