@@ -69,6 +69,16 @@ class LiveService:
             assert result.gate_id is not None, result
             return result.gate_id
 
+    def new_credit_gate(self, who: str, customer: str, amount: float) -> str:
+        """Open a pending apology_credit gate (money: the inbox shows and filters its amount)."""
+        with Ledger.open(self.ledger_url) as ledger:
+            plane = ControlPlane(make_registry(), ledger, approvers=KeyStore(ledger.engine))
+            run = plane.start_run("cx", who, f"apology for {customer}")
+            args = {"customer_id": customer, "amount_usd": amount, "message": "Sorry"}
+            result = plane.execute(run, "apology_credit", args)
+            assert result.gate_id is not None, result
+            return result.gate_id
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -57,7 +57,7 @@ _CREDIT_SCHEMA = {
     "type": "object",
     "properties": {
         "customer_id": {"type": "string"},
-        "amount_usd": {"type": "number"},
+        "amount_usd": {"type": "number", "minimum": 0, "maximum": 1000},
         "message": {"type": "string"},
     },
     "required": ["customer_id", "amount_usd"],

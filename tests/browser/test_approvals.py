@@ -10,7 +10,13 @@ from .conftest import LiveService, sign_in
 
 
 def _card(page: Page, gate_id: str):  # type: ignore[no-untyped-def]
-    return page.locator(f'[data-testid=gate-card][data-gate-id="{gate_id}"]')
+    return page.locator(f'[data-testid=gate-row][data-gate-id="{gate_id}"]')
+
+
+def _open(card):  # type: ignore[no-untyped-def]
+    """Open a row's details (its reason field and edit form)."""
+    card.get_by_test_id("details-toggle").click()
+    return card
 
 
 def test_approving_a_gate_from_the_inbox_resumes_the_run(page: Page, service: LiveService) -> None:
@@ -20,10 +26,10 @@ def test_approving_a_gate_from_the_inbox_resumes_the_run(page: Page, service: Li
     sign_in(page, service, "alice")
     card = _card(page, gate_id)
     expect(card).to_contain_text("close_account")
-    expect(card).to_contain_text("execute_high")
+    expect(card).to_contain_text("execute high")
     expect(card).to_contain_text("acc-17")  # the audit field, in clear
     expect(card).to_contain_text("olga")
-    card.locator("input[name=reason]").fill("customer asked twice")
+    _open(card).get_by_label("Reason", exact=True).fill("customer asked twice")
     card.get_by_role("button", name="Approve", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text("close_account executed")
     expect(_card(page, gate_id)).to_have_count(0)
@@ -45,7 +51,7 @@ def test_rejecting_a_gate_never_runs_the_call(page: Page, service: LiveService) 
     gate_id = service.seeded.gates["reject"]
     sign_in(page, service, "bob")
     card = _card(page, gate_id)
-    card.locator("input[name=reason]").fill("wrong account")
+    _open(card).get_by_label("Reason", exact=True).fill("wrong account")
     card.get_by_role("button", name="Reject").click()
     expect(page.get_by_role("status")).to_contain_text("will never run")
     gate = service.gate(gate_id)

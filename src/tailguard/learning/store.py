@@ -419,6 +419,48 @@ class SelfLearnStore:
             row["decided_at"] = _dt(row["decided_at"])
         return [DecisionState(**row) for row in rows]
 
+    def for_gates(self, gate_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """gate id -> the decision that opened it (trigger, context, target, entry, cost), for
+        an approver's inbox; gates no area agent opened are absent."""
+        ids = sorted(set(gate_ids))
+        out: dict[str, dict[str, Any]] = {}
+        c = interventions.c
+        for lo in range(0, len(ids), 500):
+            query = sa.select(
+                c.gate_id,
+                c.decision_id,
+                c.area_id,
+                c.entry_id,
+                c.kind,
+                c.trigger,
+                c.target_type,
+                c.target_id,
+                c.context,
+                c.cost_usd,
+                c.outcome_kpi,
+                c.baseline_value,
+            ).where(c.gate_id.in_(ids[lo : lo + 500]))
+            with self._read() as conn:
+                for row in conn.execute(query):
+                    item = dict(row._mapping)
+                    item["context"] = json.loads(item["context"]) if item["context"] else {}
+                    out[item.pop("gate_id")] = item
+        return out
+
+    def spend_since(
+        self, since: datetime, *, statuses: Sequence[str] = ("executed", "pending_approval")
+    ) -> dict[tuple[str, str], float]:
+        """(area, catalogue entry) -> dollars of the decisions taken since ``since`` that ran
+        or wait at a gate (what a weekly budget has committed)."""
+        c = interventions.c
+        query = (
+            sa.select(c.area_id, c.entry_id, sa.func.sum(c.cost_usd))
+            .where(c.decided_at >= _ts(since), c.status.in_(list(statuses)))
+            .group_by(c.area_id, c.entry_id)
+        )
+        with self._read() as conn:
+            return {(a, e): float(v or 0.0) for a, e, v in conn.execute(query)}
+
     def last_decided_at(self) -> datetime | None:
         """When the latest decision was taken (None: no decision yet)."""
         query = sa.select(sa.func.max(interventions.c.decided_at))

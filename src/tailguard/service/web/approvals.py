@@ -1,4 +1,7 @@
-"""The approvals inbox: pending gates as cards, decided through the control plane.
+"""The approvals inbox: a dense table of pending gates, decided one by one or many at once.
+
+What each row shows (the call in plain words, trigger, budget left, edit form from the tool's
+JSON Schema) is built in :mod:`.inbox`.
 
 A decision here is the same operation as over the API (:mod:`tailguard.service.approvals`):
 :meth:`ControlPlane.decide` with the signed-in person as the approver (the control plane
@@ -11,39 +14,67 @@ carries the conversation on to its answer.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from tailguard.control.delegation import review_notes
 from tailguard.control.store import runs as run_table
-from tailguard.errors import InvalidInputError
+from tailguard.errors import InvalidInputError, TailguardError
+from tailguard.learning import SelfLearnStore
 from tailguard.service import approvals, queries
 from tailguard.service.api.models import PendingApproval
 from tailguard.service.auth import Role
 from tailguard.service.settings import ServiceState
+from tailguard.service.web.inbox import (
+    FormField,
+    InboxFilter,
+    amount_of,
+    args_of_form,
+    describe,
+    form_fields,
+    trigger_text,
+    week_start,
+)
 from tailguard.service.web.render import guarded, guarded_post, render, render_text
 from tailguard.service.web.session import WebSession, redirect_with_flash, service_state
 
 router = APIRouter()
 
-MAX_CARDS = 200
+MAX_CARDS = 1000
 
 
 class GateCard(PendingApproval):
-    """What an approver sees of one pending gate: the API's pending approval, and its run."""
+    """What an approver sees of one pending gate: the API's pending approval, its run, and the
+    call in plain words with its area, amount, trigger, budget and policy note."""
 
     role: str | None
     goal_text: str | None
     expires_in_s: float | None
     other_fields: tuple[str, ...]
+    area_id: str | None = None
+    action: str = ""
+    amount_usd: float | None = None
+    trigger: str | None = None
+    budget_left_usd: float | None = None
+    budget_usd: float | None = None
+    policy_note: str | None = None
+    fields: tuple[FormField, ...] = ()
 
 
-def pending_cards(state: ServiceState, *, full_args: bool) -> list[GateCard]:
+def pending_cards(
+    state: ServiceState, *, full_args: bool, where: InboxFilter | None = None
+) -> list[GateCard]:
     """Pending, unexpired gates, oldest first; full arguments only for ``full_args``."""
     now = state.settings.clock.now()
     rows = queries.pending_gates(state.ledger, now=now, limit=MAX_CARDS)
+    decisions = SelfLearnStore(state.ledger.engine).for_gates([r.gate_id for r in rows])
+    spent = SelfLearnStore(state.ledger.engine).spend_since(week_start(now)) if decisions else {}
+    notes = review_notes(state.plane, [r.gate_id for r in rows])
     run_ids = sorted({row.run_id for row in rows})
     runs: dict[str, Any] = {}
     if run_ids:
@@ -58,6 +89,20 @@ def pending_cards(state: ServiceState, *, full_args: bool) -> list[GateCard]:
     for row in rows:
         item = approvals.pending_approval(state, row, now=now, full_args=full_args)
         run = runs.get(row.run_id)
+        args = json.loads(row.args_json)
+        decision = decisions.get(row.gate_id)
+        area = (decision or {}).get("area_id") or area_of_initiator(row.initiator_id)
+        amount = amount_of(args)
+        if where is not None and not where.keeps(
+            area=area, tool=row.tool_name, risk=row.risk_level, amount=amount
+        ):
+            continue
+        budget = _budget(decision, spent)
+        schema = (
+            state.registry.tool(row.tool_name).parameters
+            if row.tool_name in state.registry
+            else None
+        )
         cards.append(
             GateCard(
                 **dict(item),
@@ -66,12 +111,46 @@ def pending_cards(state: ServiceState, *, full_args: bool) -> list[GateCard]:
                 expires_in_s=None
                 if row.expires_at is None
                 else max(0.0, row.expires_at - now.timestamp()),
-                other_fields=tuple(
-                    sorted(k for k in json.loads(row.args_json) if k not in item.audit_args)
-                ),
+                other_fields=tuple(sorted(k for k in args if k not in item.audit_args)),
+                area_id=area,
+                action=describe(row.tool_name, args if full_args else item.audit_args),
+                amount_usd=amount if full_args or _money_audited(item.audit_args) else None,
+                trigger=trigger_text(decision),
+                budget_left_usd=None if budget is None else budget[0],
+                budget_usd=None if budget is None else budget[1],
+                policy_note=notes.get(row.gate_id),
+                fields=tuple(form_fields(schema, args)) if full_args else (),
             )
         )
     return cards
+
+
+def _money_audited(audit_args: dict[str, Any]) -> bool:
+    return amount_of(audit_args) is not None
+
+
+def area_of_initiator(initiator_id: str) -> str | None:
+    """The planning area of an area agent's run (``area-agent:<area>``)."""
+    prefix = "area-agent:"
+    return initiator_id[len(prefix) :] if initiator_id.startswith(prefix) else None
+
+
+def _budget(
+    decision: dict[str, Any] | None, spent: dict[tuple[str, str], float]
+) -> tuple[float, float] | None:
+    """(left, weekly budget) of the catalogue entry that asked, in its area this week."""
+    if not decision:
+        return None
+    from tailguard.agents.catalogue import default_catalogue
+
+    try:
+        entry = default_catalogue().entry(str(decision["entry_id"]))
+    except KeyError:
+        return None
+    if entry.weekly_budget_usd is None:
+        return None
+    used = spent.get((str(decision["area_id"]), entry.id), 0.0)
+    return max(0.0, entry.weekly_budget_usd - used), entry.weekly_budget_usd
 
 
 def _parse_edit(text: str | None) -> dict[str, Any]:
@@ -92,11 +171,14 @@ def decide_gate(
     *,
     reason: str | None,
     edited_text: str | None = None,
+    edited_form: Mapping[str, Any] | None = None,
 ) -> str:
     """Decide a gate as ``approver_id`` and resume its run; returns what happened, for people.
 
     ``decision`` is ``approve``, ``reject`` or ``edit`` (approve with the fields of
-    ``edited_text``, a JSON object, replacing the call's; fields left out keep their values).
+    ``edited_text``, a JSON object, replacing the call's; fields left out keep their values;
+    or with ``edited_form``, the ``arg.<name>`` fields of the form generated from the tool's
+    JSON Schema).
 
     Raises:
         InvalidInputError, PermissionDeniedError, NotFoundError, ConflictError: from the
@@ -105,7 +187,13 @@ def decide_gate(
     if decision not in ("approve", "reject", "edit"):
         raise InvalidInputError(f"unknown decision {decision!r}")
     call = state.plane.gates.get(gate_id)
-    edited = {**call.args, **_parse_edit(edited_text)} if decision == "edit" else None
+    edited = None
+    if decision == "edit":
+        if edited_form is not None and call.tool_name in state.registry:
+            schema = state.registry.tool(call.tool_name).parameters
+            edited = {**call.args, **args_of_form(schema, edited_form)}
+        else:
+            edited = {**call.args, **_parse_edit(edited_text)}
     outcome = approvals.decide(
         state, approver_id, gate_id, decision, edited_args=edited, reason=reason or None
     )
@@ -145,12 +233,24 @@ def inbox(request: Request) -> Response:
     def page(session: WebSession) -> Response:
         state = service_state(request)
         can = session.principal.role.allows(Role.APPROVER)
-        cards = pending_cards(state, full_args=can)
+        where = InboxFilter.of_query(request.query_params)
+        everything = pending_cards(state, full_args=can)
+        cards = [
+            c
+            for c in everything
+            if where.keeps(area=c.area_id, tool=c.tool_name, risk=c.risk_level, amount=c.amount_usd)
+        ]
         return render(
             request,
             "approvals.html",
             session,
             cards=cards,
+            total=len(everything),
+            where=where,
+            feed_url="/approvals/feed.json?" + urlencode(where.query()),
+            areas=sorted({c.area_id for c in everything if c.area_id}),
+            tools=sorted({c.tool_name for c in everything}),
+            risks=sorted({c.risk_level for c in everything}),
             awaiting=awaiting_items(state, full_args=can),
             can_decide=can,
         )
@@ -188,12 +288,14 @@ def feed(request: Request) -> Response:
     def page(session: WebSession) -> Response:
         state = service_state(request)
         can = session.principal.role.allows(Role.APPROVER)
-        cards = pending_cards(state, full_args=can)
+        cards = pending_cards(
+            state, full_args=can, where=InboxFilter.of_query(request.query_params)
+        )
         items = [
             {
                 "gate_id": c.gate_id,
                 "html": render_text(
-                    "_gate_card.html",
+                    "_gate_row.html",
                     c=c,
                     can_decide=can,
                     csrf=session.csrf,
@@ -212,10 +314,59 @@ def feed(request: Request) -> Response:
     return session_or_redirect
 
 
+@router.post("/approvals/batch", include_in_schema=False)
+async def decide_selected(request: Request) -> Response:
+    """Approve or reject the selected gates at once (one transaction), then back to the inbox."""
+    form = await request.form()
+
+    def action(session: WebSession) -> Response:
+        state = service_state(request)
+        decision = str(form.get("decision") or "")
+        if decision not in ("approve", "reject"):
+            raise InvalidInputError(f"unknown decision {decision!r}", details={"field": "decision"})
+        gate_ids = list(dict.fromkeys(str(g) for g in form.getlist("gate_id") if g))
+        if not gate_ids:
+            raise InvalidInputError("select at least one gate", details={"field": "gate_id"})
+        reason = str(form.get("reason") or "").strip() or None
+        message = decide_selected_gates(
+            state, session.principal.subject, gate_ids, decision, reason=reason
+        )
+        return redirect_with_flash(request, str(form.get("back") or "/approvals"), message)
+
+    return guarded_post(request, Role.APPROVER, dict(form), action)
+
+
+def decide_selected_gates(
+    state: ServiceState, approver_id: str, gate_ids: list[str], decision: str, *, reason: str | None
+) -> str:
+    """Decide many gates as ``approver_id`` in one transaction, resume the approved runs, and
+    say what happened (how many decided, and why any was refused)."""
+    items = [approvals.DecisionItem(g, decision, reason=reason) for g in gate_ids]
+    outcomes = approvals.decide_many(state, approver_id, items)
+    done = [o for o in outcomes if not isinstance(o, TailguardError)]
+    refused = [
+        (g, o) for g, o in zip(gate_ids, outcomes, strict=True) if isinstance(o, TailguardError)
+    ]
+    ran = 0
+    for outcome in done:
+        resumed = approvals.resume_decided(state, outcome, through_agent=True)
+        ran += int(resumed.result is not None and resumed.result.ok)
+    verb = "Approved" if decision == "approve" else "Rejected"
+    text = f"{verb} {len(done)} gate" + ("s" if len(done) != 1 else "") + "."
+    if decision == "approve" and ran:
+        text += f" {ran} call" + ("s" if ran != 1 else "") + " executed."
+    if refused:
+        first = refused[0][1].message
+        text += f" {len(refused)} refused (first: {first})."
+    return text
+
+
 @router.post("/approvals/{gate_id}", include_in_schema=False)
 async def decide(request: Request, gate_id: str) -> Response:
     """Approve, reject, or edit and approve one gate, then go back to the inbox."""
     form = await request.form()
+
+    form_args = {k: v for k, v in form.items() if k.startswith("arg.")}
 
     def action(session: WebSession) -> Response:
         state = service_state(request)
@@ -227,6 +378,7 @@ async def decide(request: Request, gate_id: str) -> Response:
             decision,
             reason=str(form.get("reason") or "").strip() or None,
             edited_text=str(form.get("args") or "") if decision == "edit" else None,
+            edited_form=form_args if decision == "edit" and form_args else None,
         )
         return redirect_with_flash(request, str(form.get("back") or "/approvals"), message)
 

@@ -1,0 +1,139 @@
+"""The inbox's plain words, filters and schema form, and its bulk decision route."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tailguard.errors import InvalidInputError
+from tailguard.service.web.inbox import (
+    InboxFilter,
+    amount_of,
+    args_of_form,
+    describe,
+    form_fields,
+)
+
+from .conftest import GATED, Service
+
+CREDIT = {
+    "type": "object",
+    "properties": {
+        "customer_ids": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "amount_usd": {"type": "number", "minimum": 0, "maximum": 100},
+        "jobs": {"type": "integer", "minimum": 0},
+        "urgent": {"type": "boolean"},
+        "channel": {"type": "string", "enum": ["sms", "email"]},
+    },
+    "required": ["customer_ids", "amount_usd"],
+}
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "words", "amount"),
+    [
+        (
+            "send_apology_credit",
+            {"customer_ids": ["C1", "C2", "C3", "C4", "C5"], "amount_usd": 25},
+            "$25 apology credit to 5 customers",
+            125.0,
+        ),
+        (
+            "offer_nearby_jobs",
+            {"tech_id": "T000123", "jobs": 2, "bonus_usd": 17.5},
+            "Offer tech T000123 2 nearby jobs at $17.50 each",
+            35.0,
+        ),
+        (
+            "open_surge_pay_window",
+            {"zip": "32837", "bonus_usd": 10, "hours": 6},
+            "$10 a job surge pay in zip 32837 for 6 h",
+            10.0,
+        ),
+        ("close_account", {"account_id": "acc-17"}, "Close account for account acc-17", None),
+    ],
+)
+def test_a_call_reads_in_plain_words_with_its_money(
+    tool: str, args: dict[str, Any], words: str, amount: float | None
+) -> None:
+    """Each catalogue tool is described with its amount and target; the total is counted."""
+    assert describe(tool, args) == words
+    assert amount_of(args) == amount
+
+
+def test_filters_keep_only_matching_rows_and_refuse_a_bad_amount() -> None:
+    """Area, tool, risk and amount bounds all apply; a call with no money fails an amount bound."""
+    where = InboxFilter.of_query({"area": "A1", "min_usd": "$20", "max_usd": "1,000"})
+    assert where.keeps(area="A1", tool="t", risk="execute_high", amount=125.0)
+    assert not where.keeps(area="A2", tool="t", risk="execute_high", amount=125.0)
+    assert not where.keeps(area="A1", tool="t", risk="execute_high", amount=None)
+    assert where.query() == {"area": "A1", "min_usd": "20", "max_usd": "1000"}
+    with pytest.raises(InvalidInputError, match="min_usd must be a number") as caught:
+        InboxFilter.of_query({"min_usd": "lots"})
+    assert caught.value.details == {"field": "min_usd"}
+
+
+def test_the_edit_form_follows_the_schema_and_reads_back_typed_values() -> None:
+    """One field per argument with its bounds; posted text comes back as the schema's types."""
+    fields = {f.name: f for f in form_fields(CREDIT, {"customer_ids": ["C1"], "amount_usd": 25})}
+    assert fields["amount_usd"].kind == "number"
+    assert (fields["amount_usd"].minimum, fields["amount_usd"].maximum) == (0.0, 100.0)
+    assert fields["customer_ids"].kind == "list"
+    assert fields["customer_ids"].value == "C1"
+    assert fields["channel"].choices == ("sms", "email")
+    assert fields["customer_ids"].required
+    assert not fields["jobs"].required
+    posted = {
+        "arg.customer_ids": "C1\nC2, C3",
+        "arg.amount_usd": "12.5",
+        "arg.jobs": "3",
+        "arg.urgent": "true",
+        "arg.channel": "sms",
+    }
+    assert args_of_form(CREDIT, posted) == {
+        "customer_ids": ["C1", "C2", "C3"],
+        "amount_usd": 12.5,
+        "jobs": 3,
+        "urgent": True,
+        "channel": "sms",
+    }
+    with pytest.raises(InvalidInputError, match="jobs: '2.5' is not a valid integer"):
+        args_of_form(CREDIT, {**posted, "arg.jobs": "2.5"})
+    with pytest.raises(InvalidInputError, match="amount_usd is required"):
+        args_of_form(CREDIT, {**posted, "arg.amount_usd": " "})
+
+
+def _signed_in(client: TestClient, key: str) -> str:
+    form = client.get("/signin").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf is not None
+    signed = client.post("/signin", data={"csrf": csrf.group(1), "api_key": key})
+    assert signed.status_code == 200, signed.text
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/approvals").text)
+    assert token is not None
+    return token.group(1)
+
+
+def test_the_batch_form_decides_the_selected_and_refuses_an_empty_selection(web: Service) -> None:
+    """Two gates approved in one post run once each; a post without gates is a 422."""
+    gates = [web.gated_call("olga", account=f"acc-b{i}")["gate_id"] for i in range(2)]
+    client = web.client
+    token = _signed_in(client, web.keys["alice"])
+    page = client.get("/approvals").text
+    assert all(f'data-gate-id="{g}"' in page for g in gates)
+    done = client.post(
+        "/approvals/batch",
+        data={"csrf": token, "decision": "approve", "gate_id": gates, "reason": "fine"},
+    )
+    assert done.status_code == 200, done.text
+    assert "Approved 2 gates. 2 calls executed." in done.text
+    assert [c["account_id"] for c in web.calls.of(GATED)] == ["acc-b0", "acc-b1"]
+    empty = client.post("/approvals/batch", data={"csrf": token, "decision": "approve"})
+    assert empty.status_code == 422
+    assert "select at least one gate" in empty.text
+    bad_filter = client.get("/approvals?min_usd=lots")
+    assert bad_filter.status_code == 422
+    assert "min_usd must be a number" in bad_filter.text
