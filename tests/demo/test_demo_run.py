@@ -191,3 +191,37 @@ def test_demo_refuses_a_bad_policy_file_with_its_line(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith(f"tailguard: error: {bad}:3: x: 'refund_everything' is not a gated tool")
+
+
+def test_demo_prints_progress_lines_and_the_next_commands(tmp_path: Path) -> None:
+    """Not on a terminal: plain progress lines on stderr; the table ends with the commands
+    that open the dashboards over this run's ledger, and they work."""
+    out = tmp_path / "demo"
+    args = ["demo", "--areas", "2", "--weeks", "1", "--warmup-days", "1", "--no-weekly"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "tailguard", *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    progress = proc.stderr.strip().splitlines()
+    assert "tailguard demo: warm-up 24/24 h" in progress
+    assert "tailguard demo: agents on 168/168 h" in progress
+    assert all(line.startswith("tailguard demo: ") for line in progress)
+    assert len(progress) < 30  # a line a simulated day, not one an hour
+    lines = proc.stdout.splitlines()
+    start = lines.index("Next: the dashboards over this run's ledger")
+    key_cmd, serve_cmd, url = (line.strip() for line in lines[start + 1 : start + 4])
+    db = f"sqlite:///{out.resolve() / 'ledger.db'}"
+    assert key_cmd == f"tailguard keys create --name me --role admin --db {db}"
+    assert serve_cmd == f"tailguard serve --db {db} --port 8000"
+    assert "http://127.0.0.1:8000/" in url
+    made = subprocess.run(
+        [sys.executable, "-m", "tailguard", *key_cmd.split()[1:]],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "tg_" in made.stdout

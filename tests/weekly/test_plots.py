@@ -56,15 +56,26 @@ def test_scales_cover_the_network_and_its_levels() -> None:
     assert ftf.days == 20
 
 
-def test_pack_figure_is_a_png(network: Network, tmp_path: Path) -> None:
-    """The worker's figure of a real pack decodes as a PNG of the expected size."""
+def test_pack_figure_is_printed_in_strips_that_never_cut_a_chart(
+    network: Network, tmp_path: Path
+) -> None:
+    """The worker's figure of a real pack comes as PNG strips of whole KPI rows (so a PDF page
+    breaks between charts), together the full figure; the page's stylesheet is not escaped."""
     out = tmp_path / "w"
     run_week(network.ledger_url, network.ends[1], out, ["PA-0001"], workers=1, pdf=False)
     html = (out / "PA-0001" / "pack.html").read_text(encoding="utf-8")
-    b64 = html.split('src="data:image/png;base64,')[1].split('"')[0]
-    img = Image.open(io.BytesIO(base64.b64decode(b64)))
-    assert img.format == "PNG"
-    assert img.size[0] > 700
-    assert img.size[1] > 1500
+    strips = [
+        Image.open(io.BytesIO(base64.b64decode(part.split('"')[0])))
+        for part in html.split('src="data:image/png;base64,')[1:]
+    ]
+    assert len(strips) == 5  # 13 KPI rows, 3 a strip
+    assert all(img.format == "PNG" and img.size[0] > 700 for img in strips)
+    assert sum(img.size[1] for img in strips) > 1500
+    assert all(img.size[1] < 600 for img in strips)  # each fits well inside an A4 page
+    assert 'font-family: "DejaVu Sans"' in html
+    assert "&#34;" not in html.split("</style>")[0]
+    assert "break-inside: avoid" in html
+    okr = (out / "PA-0001" / "okr.html").read_text(encoding="utf-8")
+    assert 'font-family: "DejaVu Sans"' in okr
     summary = json.loads((out / "PA-0001" / "pack.json").read_text(encoding="utf-8"))
     assert set(summary["kpis"]) >= {"nps_p10", "churn_90d_pct"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -101,7 +102,7 @@ def demo(
 
             summary = run_demo(config, step)
     else:
-        summary = run_demo(config)
+        summary = run_demo(config, _plain_progress())
     if output_format == OutputFormat.json:
         emit_json(summary)
         return
@@ -120,3 +121,33 @@ def demo(
     typer.echo(f"  decided by policy: {ap['by_policy']}, by a person: {ap['by_person']}")
     typer.echo(f"  ledger: {led['records']} records, verified: {led['verified']}")
     typer.echo(f"  report: {out / 'report.html'}")
+    for line in next_steps(out):
+        typer.echo(line)
+
+
+def next_steps(out: Path) -> list[str]:
+    """What to run after the demo: a key, the service over the demo's ledger, the URL."""
+    db = f"sqlite:///{out.resolve() / 'ledger.db'}"
+    return [
+        "",
+        "Next: the dashboards over this run's ledger",
+        f"  tailguard keys create --name me --role admin --db {db}",
+        f"  tailguard serve --db {db} --port 8000",
+        "  then open http://127.0.0.1:8000/ and sign in with the key printed above",
+    ]
+
+
+def _plain_progress() -> Callable[[str, int, int], None]:
+    """Progress as plain lines on stderr (not a terminal): each stage's start, every
+    simulated day, and its end."""
+    last: dict[str, int] = {}
+
+    def step(stage: str, done: int, total: int) -> None:
+        day = done // 24
+        if stage in last and last[stage] == day and done != total:
+            return
+        last[stage] = day
+        sys.stderr.write(f"tailguard demo: {stage} {done}/{total} h\n")
+        sys.stderr.flush()
+
+    return step

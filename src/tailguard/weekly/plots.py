@@ -12,6 +12,7 @@ the whole figure per area).
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -219,6 +220,29 @@ class PackPlotter:
 
     def png(self, pack: Pack) -> bytes:
         """The pack's figure as PNG bytes."""
+        return _encode(self._image(pack))
+
+    def png_strips(self, pack: Pack, *, rows: int = 3) -> list[bytes]:
+        """The pack's figure cut between KPI rows into strips of ``rows`` rows (PNG bytes).
+
+        A printed page breaks between strips, never through a chart: the whole figure is
+        taller than an A4 page.
+        """
+        image = self._image(pack)
+        width, height = image.size
+        # Cut halfway between one row's axes and the next (the gap holds the x label above
+        # and the title below), in pixels from the top.
+        boxes = [self.axes[i][0].get_position() for i in range(len(self.axes))]
+        cuts = [0]
+        for i in range(rows, len(boxes), rows):
+            mid = (boxes[i - 1].y0 + boxes[i].y1) / 2.0
+            cuts.append(round((1.0 - mid) * height))
+        cuts.append(height)
+        return [
+            _encode(image.crop((0, top, width, bottom))) for top, bottom in itertools.pairwise(cuts)
+        ]
+
+    def _image(self, pack: Pack) -> Image.Image:
         canvas = self.fig.canvas
         canvas.restore_region(self.background)  # type: ignore[attr-defined]
         for row, panel in zip(self.rows, pack.panels, strict=True):
@@ -254,14 +278,25 @@ class PackPlotter:
             if not (panel.trend_x.size or panel.week_x.size):
                 b.draw_artist(row["empty_b"])
         width, height = canvas.get_width_height()
-        image = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)  # type: ignore[attr-defined]
-        out = io.BytesIO()
-        # A 128-colour palette keeps the antialiased lines and makes the PNG a third of the
-        # size: faster to encode, to embed and, above all, for Chromium to print.
-        palette = image.convert("RGB").quantize(colors=128, method=Image.Quantize.FASTOCTREE)
-        palette.save(out, format="PNG", compress_level=3)
-        return out.getvalue()
+        return Image.frombuffer(
+            "RGBA",
+            (width, height),
+            canvas.buffer_rgba(),  # type: ignore[attr-defined]
+            "raw",
+            "RGBA",
+            0,
+            1,
+        ).copy()
 
     def close(self) -> None:
         """Free the figure."""
         plt.close(self.fig)
+
+
+def _encode(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    # A 128-colour palette keeps the antialiased lines and makes the PNG a third of the
+    # size: faster to encode, to embed and, above all, for Chromium to print.
+    palette = image.convert("RGB").quantize(colors=128, method=Image.Quantize.FASTOCTREE)
+    palette.save(out, format="PNG", compress_level=3)
+    return out.getvalue()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from tailguard.clock import format_ts
 from tailguard.metrics.kpis import KPIS
@@ -70,13 +71,19 @@ def environment() -> jinja2.Environment:
 
 
 @cache
-def css() -> str:
-    """The shared stylesheet, inlined into every page."""
-    return (_TEMPLATES / "_style.css").read_text(encoding="utf-8")
+def css() -> Markup:
+    """The shared stylesheet, inlined into every page.
+
+    Markup: the file is ours and trusted; autoescaping it would turn its quotes into
+    entities and the browser would drop the rules (every page fell back to serif).
+    """
+    return Markup((_TEMPLATES / "_style.css").read_text(encoding="utf-8"))
 
 
-def pack_html(pack: Pack, png: bytes) -> str:
-    """The diagnostic pack page (``png``: the figure, embedded as base64)."""
+def pack_html(pack: Pack, png: bytes | Sequence[bytes]) -> str:
+    """The diagnostic pack page (``png``: the figure, or its strips (printed on whole pages
+    each), embedded as base64)."""
+    strips = [png] if isinstance(png, bytes) else list(png)
     drifted = sum(1 for p in pack.panels if p.drift.get("level") not in ("none", None))
     return (
         environment()
@@ -85,7 +92,7 @@ def pack_html(pack: Pack, png: bytes) -> str:
             p=pack,
             as_of=format_ts(pack.as_of),
             css=css(),
-            png_b64=base64.b64encode(png).decode("ascii"),
+            strips_b64=[base64.b64encode(b).decode("ascii") for b in strips],
             gains_total=sum(g["gp_usd"] for g in pack.top_gains),
             drag_total=sum(d["gp_vs_expected_usd"] for d in pack.bottom_drag),
             n_drift=drifted,
@@ -153,7 +160,7 @@ class _Worker:
         import time
 
         t0 = time.perf_counter()
-        png = self.plotter.png(job.pack)
+        png = self.plotter.png_strips(job.pack)
         t1 = time.perf_counter()
         out = job.out
         out.mkdir(parents=True, exist_ok=True)
