@@ -36,3 +36,19 @@ def fail(message: str, *, code: int = 2) -> NoReturn:
     first_line = " ".join(str(message).split())
     sys.stderr.write(f"tailguard: error: {first_line}\n")
     raise typer.Exit(code)
+
+
+def require_ledger(db: str) -> None:
+    """Refuse (exit 2) a ``--db`` with no ledger: a mistyped path would otherwise be created
+    empty and the command would show nothing. Commands that create a ledger (``keys create``,
+    ``demo``, ``agents run``) do not call this."""
+    from tailguard.errors import NotFoundError
+    from tailguard.ledger import Ledger
+
+    try:
+        Ledger.open(db, create=False).close()
+    except NotFoundError as exc:
+        fail(
+            f"--db {db}: {exc.message}; create one with `tailguard keys create --name NAME "
+            f"--role admin --db {db}` or `tailguard demo`, or check the path"
+        )

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from tailguard.cli._common import FORMAT_OPTION, OutputFormat, emit_json
+from tailguard.cli._common import FORMAT_OPTION, OutputFormat, emit_json, require_ledger
 
 DB_OPTION = typer.Option(
     "tailguard.db",
@@ -16,10 +16,12 @@ DB_OPTION = typer.Option(
 )
 
 
-def _open(db: str) -> Any:
+def _open(db: str, *, create: bool = False) -> Any:
     from tailguard.ledger import Ledger
     from tailguard.service.auth import KeyStore
 
+    if not create:
+        require_ledger(db)
     ledger = Ledger.open(db)
     return ledger, KeyStore(ledger.engine)
 
@@ -34,7 +36,7 @@ def create(
     from tailguard.service.auth import Role
 
     parsed = Role.parse(role)
-    ledger, keys = _open(db)
+    ledger, keys = _open(db, create=True)  # the first key bootstraps a new deployment
     try:
         key, raw = keys.create(name, parsed)
     finally:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from tailguard.cli._common import require_ledger
+
 
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
@@ -56,6 +58,7 @@ def serve(
     from tailguard.service import ServiceSettings, create_app
     from tailguard.service.observe import configure_logging
 
+    require_ledger(db)
     configure_logging(log_level.upper())
     settings = ServiceSettings(
         ledger_url=db,

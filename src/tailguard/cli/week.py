@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from tailguard.cli._common import FORMAT_OPTION, OutputFormat, emit_json, fail
+from tailguard.cli._common import FORMAT_OPTION, OutputFormat, emit_json, fail, require_ledger
 from tailguard.clock import format_ts, parse_ts
 
 
@@ -54,6 +54,8 @@ def register(app: typer.Typer) -> None:
             when = parse_ts(as_of)
         except ValueError:
             fail(f"--as-of {as_of!r} is not an RFC 3339 timestamp")
+        if events is None:
+            require_ledger(db)  # with --events the week is rebuilt, into a new ledger if need be
         library = load_library(*levers)
         pulse_url = pulse
         weeks_dir = weeks
