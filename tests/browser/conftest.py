@@ -94,9 +94,15 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
 
 
 @contextmanager
-def live_service(root: Path, prepare: Callable[[str], None] | None = None) -> Iterator[LiveService]:
+def live_service(
+    root: Path,
+    prepare: Callable[[str], None] | None = None,
+    *,
+    approval_policies: Path | None = None,
+) -> Iterator[LiveService]:
     """Seed a ledger and pulse store in ``root``, let ``prepare(ledger_url)`` add to them,
-    then run the service over them until the block ends."""
+    then run the service over them (with ``approval_policies``, if given) until the block
+    ends."""
     ledger_url = f"sqlite:///{root / 'ledger.db'}"
     pulse = str(root / "pulse.db")
     seeded = seed(ledger_url, pulse)
@@ -114,6 +120,7 @@ def live_service(root: Path, prepare: Callable[[str], None] | None = None) -> It
                 pulse,
                 str(port),
                 str(effects),
+                *([str(approval_policies)] if approval_policies is not None else []),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -1,4 +1,5 @@
-"""Run the real service for the browser tests: ``python serve_app.py LEDGER PULSE PORT SIDE_EFFECTS``.
+"""Run the real service for the browser tests:
+``python serve_app.py LEDGER PULSE PORT SIDE_EFFECTS [APPROVAL_POLICIES]``.
 
 The service gets the seed's tool registry (so approved gates can resume here) and the scripted
 chat model; everything else is ``create_app`` as ``tailguard serve`` builds it.
@@ -23,11 +24,13 @@ def main() -> None:
     """Serve on 127.0.0.1 until killed."""
     start_clock_travel()  # the same date as the test session (TAILGUARD_TEST_CLOCK_AHEAD_DAYS)
     ledger, pulse, port, side_effects = sys.argv[1:5]
+    policies = Path(sys.argv[5]) if len(sys.argv) > 5 else None
     settings = ServiceSettings(
         ledger_url=ledger,
         pulse_url=pulse,
         registry=make_registry(Path(side_effects)),
         secret_key="browser-tests-secret",
+        approval_policies=policies,
     )
     uvicorn.run(create_app(settings), host="127.0.0.1", port=int(port), log_level="warning")
 
