@@ -1,6 +1,7 @@
 """Screenshots of every dashboard page, taken from the real service with Debian's Chromium.
 
-Run from the repository root: ``.venv/bin/python docs/screenshots/take.py``. It seeds a
+Run from the repository root: ``.venv/bin/python docs/screenshots/take.py [NAME ...]`` (names:
+only those screenshots, e.g. ``approvals``; none: all). It seeds a
 temporary ledger and pulse store exactly as the browser tests do (``tests/browser/seed.py``),
 starts the service on a loopback port, signs in, and writes ``docs/screenshots/<page>.png``.
 """
@@ -31,7 +32,12 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
+ONLY = frozenset(sys.argv[1:])
+
+
 def _shot(page: Page, name: str, *, full: bool = True) -> None:
+    if ONLY and name not in ONLY:
+        return
     page.screenshot(path=str(OUT / f"{name}.png"), full_page=full)
     print(f"docs/screenshots/{name}.png  {page.url}")
 
