@@ -292,6 +292,22 @@ class Ledger:
             row = conn.execution_options(**self.backend.read_options()).execute(query).first()
         return None if row is None else _row_to_record(row)
 
+    def span(self) -> tuple[datetime, datetime] | None:
+        """When the first and the last record were recorded (None: the ledger is empty).
+
+        Dashboards default to it when the ledger's data lies outside "the last N days" (a
+        demo's ledger holds simulated time).
+        """
+        first = sa.select(t.records.c.recorded_at_us).order_by(t.records.c.seq).limit(1)
+        last = sa.select(t.records.c.recorded_at_us).order_by(t.records.c.seq.desc()).limit(1)
+        with self._db_errors("read the ledger"), self.engine.connect() as conn:
+            conn = conn.execution_options(**self.backend.read_options())
+            lo = conn.execute(first).scalar()
+            hi = conn.execute(last).scalar()
+        if lo is None or hi is None:
+            return None
+        return from_micros(int(lo)), from_micros(int(hi))
+
     def count(self) -> int:
         """How many records the ledger holds."""
         with self._db_errors("read the ledger"), self.engine.connect() as conn:

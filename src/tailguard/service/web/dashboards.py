@@ -7,6 +7,7 @@ import io
 from datetime import datetime, timedelta
 from typing import Any
 
+import polars as pl
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
@@ -18,19 +19,13 @@ from tailguard.service.web import data
 from tailguard.service.web.render import guarded, render, when
 from tailguard.service.web.session import WebSession, service_state
 from tailguard.service.web.svg import line_chart, stacked_bars
+from tailguard.service.web.window import WINDOWS, Window, resolve_window
 
 router = APIRouter()
 
-WINDOWS = (1, 7, 14, 30, 90)
 
-
-def _days(request: Request, default: int = 7) -> int:
-    raw = request.query_params.get("days")
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        value = default
-    return value if value in WINDOWS else default
+def _window(request: Request, state: ServiceState, default: int) -> Window:
+    return resolve_window(request.query_params, state.ledger, _now(state), default_days=default)
 
 
 def _now(state: ServiceState) -> datetime:
@@ -43,10 +38,9 @@ def run_monitor(request: Request) -> Response:
 
     def page(session: WebSession) -> Response:
         state = service_state(request)
-        days = _days(request)
-        now = _now(state)
-        since = now - timedelta(days=days)
-        frame = data.runs(state.ledger, since=since)
+        win = _window(request, state, 7)
+        since, now = win.since, win.until
+        frame = data.runs(state.ledger, since=since).filter(pl.col("started") < now)
         summary = data.run_summary(frame)
         active = (
             frame.filter(frame["status"].is_in(["running", "waiting_approval"]))
@@ -55,7 +49,7 @@ def run_monitor(request: Request) -> Response:
             .to_dicts()
         )
         recent = frame.sort("started", descending=True).head(25).to_dicts()
-        span = data.day_range(since, now)
+        span = data.day_range(since, now - timedelta(microseconds=1))
         ones = frame.with_columns((frame["total_cost_usd"] * 0 + 1).alias("one"))
         by_status = data.daily_by(ones, "status", "one", span)
         chart = stacked_bars(
@@ -71,7 +65,8 @@ def run_monitor(request: Request) -> Response:
             request,
             "runs.html",
             session,
-            days=days,
+            days=win.days,
+            win=win,
             windows=WINDOWS,
             summary=summary,
             roles=data.per_role(frame),
@@ -167,11 +162,10 @@ def costs(request: Request) -> Response:
 
     def page(session: WebSession) -> Response:
         state = service_state(request)
-        days = _days(request, 14)
-        now = _now(state)
-        since = now - timedelta(days=days)
-        frame = data.runs(state.ledger, since=since)
-        span = data.day_range(since, now)
+        win = _window(request, state, 14)
+        since, now = win.since, win.until
+        frame = data.runs(state.ledger, since=since).filter(pl.col("started") < now)
+        span = data.day_range(since, now - timedelta(microseconds=1))
         labels = [d.strftime("%b %d") for d in span]
         by_role = data.daily_by(frame, "role", "total_cost_usd", span)
         by_area = data.daily_by(frame, "area_id", "total_cost_usd", span)
@@ -180,7 +174,8 @@ def costs(request: Request) -> Response:
             request,
             "costs.html",
             session,
-            days=days,
+            days=win.days,
+            win=win,
             windows=WINDOWS,
             total=float(frame["total_cost_usd"].sum()) if frame.height else 0.0,
             tokens=float(frame["total_tokens"].sum()) if frame.height else 0.0,
@@ -201,14 +196,15 @@ def costs(request: Request) -> Response:
 
 def _audit_frame(request: Request, state: ServiceState) -> tuple[Any, dict[str, Any]]:
     q = request.query_params
-    days = _days(request, 30)
+    win = _window(request, state, 30)
+    days = win.days
     decided_by = (q.get("decided_by") or "").strip()[:128]
     decision = q.get("decision") or ""
     decision = decision if decision in ("approved", "rejected", "timeout") else ""
     tool_name = (q.get("tool_name") or "").strip()[:128]
     frame = data.audit(
         state.ledger,
-        since=_now(state) - timedelta(days=days),
+        since=win.since,
         decided_by=decided_by or None,
         decision=decision or None,
         tool_name=tool_name or None,
@@ -276,8 +272,9 @@ def quality(request: Request) -> Response:
 
     def page(session: WebSession) -> Response:
         state = service_state(request)
-        days = _days(request, 30)
-        shown, trend, latest = data.quality_trend(state.ledger, until=_now(state), days=days)
+        win = _window(request, state, 30)
+        days = win.days
+        shown, trend, latest = data.quality_trend(state.ledger, until=win.until, days=days)
         chart = line_chart(
             "Rolling 7-day mean quality score by role",
             [d.strftime("%b %d") for d in shown],
@@ -291,6 +288,7 @@ def quality(request: Request) -> Response:
             "quality.html",
             session,
             days=days,
+            win=win,
             windows=WINDOWS,
             chart=chart,
             latest=latest,

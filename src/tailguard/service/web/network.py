@@ -36,13 +36,25 @@ _AREA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 HISTORY_HOURS = 48
 
 
+#: Severity in words and a mark, so it is never told by colour alone.
+_SEVERITY = {
+    "in": ("inside every band", "✓"),
+    "out1": ("1 band breached", "!"),
+    "out2": ("2 bands breached", "!!"),
+    "out3": ("3 or more breached", "!!!"),
+    "nodata": ("no data", "–"),
+}
+
+
 def _cell_class(breaches: int, has_data: bool) -> str:
     if not has_data:
         return "nodata"
     return "in" if breaches == 0 else f"out{min(breaches, 3)}"
 
 
-def network_cells(state: ServiceState) -> tuple[list[dict[str, Any]], dict[str, int], Any]:
+def network_cells(
+    state: ServiceState,
+) -> tuple[list[dict[str, Any]], dict[str, int | None], Any]:
     """One cell per area (id, class, breached bands) and breach counts per band."""
     latest = state.pulse.latest()
     if latest.height == 0:
@@ -61,10 +73,19 @@ def network_cells(state: ServiceState) -> tuple[list[dict[str, Any]], dict[str, 
                 "area_id": row["area_id"],
                 "cls": _cell_class(len(broken), bool(row["has_data"])),
                 "broken": broken,
+                "severity": _SEVERITY[_cell_class(len(broken), bool(row["has_data"]))],
             }
         )
-    per_band = {
-        b.doc: int(status.select((~pl.col(f"gb_{b.id}")).sum()).item()) for b in GUARD_BANDS
+    # A band no area has data for (the year-on-year band needs last year's jobs) is "no data",
+    # never "0 areas outside".
+    # (guardband_status counts a KPI without data as inside; here it is told apart.)
+    per_band: dict[str, int | None] = {
+        b.doc: None
+        if b.kind != "threshold"
+        or b.kpi not in latest.columns
+        or latest[b.kpi].null_count() == latest.height
+        else int(status.select((~pl.col(f"gb_{b.id}")).sum()).item())
+        for b in GUARD_BANDS
     }
     as_of = latest["as_of"].max()
     return cells, per_band, as_of
@@ -78,11 +99,21 @@ def network(request: Request) -> Response:
         state = service_state(request)
         cells, per_band, as_of = network_cells(state)
         inside = sum(1 for c in cells if c["cls"] == "in")
+        order = request.query_params.get("sort") or "severity"
+        if order == "area":
+            rows = sorted(cells, key=lambda c: c["area_id"])
+        else:
+            order = "severity"
+            rows = sorted(
+                cells, key=lambda c: (c["cls"] == "nodata", -len(c["broken"]), c["area_id"])
+            )
         return render(
             request,
             "network.html",
             session,
             cells=cells,
+            rows=[c for c in rows if c["cls"] != "in"][:200],
+            order=order,
             per_band=per_band,
             inside=inside,
             as_of=as_of,
