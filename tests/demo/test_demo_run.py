@@ -157,7 +157,17 @@ def test_demo_with_approval_policies_counts_policy_and_person_decisions(tmp_path
     args += ["--no-weekly", "--out", str(out), "--approval-policies", str(policies)]
     result = CliRunner().invoke(app, [*args, "--format", "json"])
     assert result.exit_code == 0, result.output
-    approvals = json.loads((out / "summary.json").read_text())["approvals"]
+    summary = json.loads((out / "summary.json").read_text())
+    approvals = summary["approvals"]
+    # The report leads with the business figures, each with its interval and a plain verdict.
+    figures = {f["kpi"]: f for f in summary["business"]["figures"]}
+    assert figures["lateness_p90_min"]["verdict"] in (
+        "helped",
+        "hurt",
+        "no difference we can tell",
+    )
+    assert len(figures["lateness_p90_min"]["ci95"]) == 2
+    assert "Did it help?" in (out / "report.html").read_text()
     assert approvals["by_policy"] > 0
     assert approvals["by_person"] > 0
     assert approvals["by_policy"] + approvals["by_person"] == (

@@ -168,6 +168,7 @@ def render_report(
         context = {
             "run": _run_info(summary),
             "headline": _headline(summary, control_kpis, checks),
+            "business": summary.get("business"),
             **_bands_section(summary, hourly, checks),
             **_interventions_section(summary, interventions, checks),
             **_approvals_section(summary, approvals, checks),

@@ -34,16 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import sqlalchemy as sa
 
 from tailguard.agents.approver import ApproverPolicy
 from tailguard.agents.catalogue import Catalogue
 from tailguard.agents.world import build_world, warm_up
 from tailguard.clock import format_ts
-from tailguard.control import ControlPlane
-from tailguard.control.approval_policies import POLICY_PREFIX, ApprovalPolicy
-from tailguard.control.delegation import policy_versions, review_counts
-from tailguard.control.store import gates as control_gates
+from tailguard.control.approval_policies import ApprovalPolicy
+from tailguard.demo.approvals import approval_summary, approvals_frame
+from tailguard.demo.business import business_figures
 from tailguard.demo.compare import compare_arms, paired_difference
 from tailguard.demo.compendium import curate_week
 from tailguard.demo.crowd import DemoCrowd
@@ -223,7 +221,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
     hourly = pl.concat([*on_rows, off_rows])
     hourly.write_parquet(out / "hourly.parquet")
     decisions = learning.frame()
-    approvals = _approvals(control)
+    approvals = approvals_frame(control)
     end = sim.now
     cp_kpis = control_plane_kpis(ledger, since=start, until=end + timedelta(days=1))
     # The last week's cycle has gone on meanwhile; its OKR records are verified and counted.
@@ -231,7 +229,8 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
     _wait_for_okrs(weeks)
     walls["weekly_wait_loop"], walls["weekly_wait_okrs"] = weekly_wait, time.perf_counter() - tw
     verify = ledger.verify()
-    summary = {
+    interventions = _interventions(decisions)
+    summary: dict[str, Any] = {
         "areas": config.areas,
         "weeks": config.weeks,
         "seed": config.seed,
@@ -243,8 +242,8 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
         "policy": config.policy,
         "learning_curve": learning_curve(hourly, start, week_versions),
         "policy_versions": _policy_versions(agents),
-        "interventions": _interventions(decisions),
-        "approvals": _approval_summary(approvals, cp_kpis, control, delegated=bool(world.decider)),
+        "interventions": interventions,
+        "approvals": approval_summary(approvals, cp_kpis, control, delegated=bool(world.decider)),
         "ledger": {"records": ledger.count(), "verified": bool(verify.ok)},
         "catalogue": {"source": catalogue.source, "policy_version": catalogue.policy_version},
         "tick_seconds": {
@@ -256,6 +255,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
         "wall_seconds": walls,
         "crowd": crowd.summary(start=start, weeks=config.weeks),
     }
+    summary["business"] = business_figures(hourly, spend_usd=summary["interventions"]["cost_usd"])
     from tailguard.demo.report import render_report
 
     tw = time.perf_counter()
@@ -478,93 +478,6 @@ def _join_weeks(weeks: list[_Week], out: Path) -> list[tuple[str, str]]:
             )
         links.append((f"week of {day} (failed: see ERROR.txt)", f"weeks/{day}/ERROR.txt"))
     return links
-
-
-def _approvals(control: ControlPlane) -> pl.DataFrame:
-    c = control_gates.c
-    with control.store.read() as conn:
-        rows = [
-            dict(r._mapping)
-            for r in conn.execute(
-                sa.select(
-                    c.gate_id,
-                    c.tool_name,
-                    c.risk_level,
-                    c.initiator_id,
-                    c.presented_at,
-                    c.decided_at,
-                    c.decision,
-                    c.decided_by,
-                )
-            )
-        ]
-    schema = {
-        "gate_id": pl.String,
-        "tool_name": pl.String,
-        "risk_level": pl.String,
-        "initiator_id": pl.String,
-        "presented_at": pl.Float64,
-        "decided_at": pl.Float64,
-        "decision": pl.String,
-        "decided_by": pl.String,
-    }
-    df = pl.DataFrame(rows, schema=schema, orient="row")
-    return df.with_columns(
-        pl.col("initiator_id").str.replace("area-agent:", "").alias("area_id"),
-        ((pl.col("decided_at") - pl.col("presented_at")) / 60.0).alias("latency_min"),
-        *[
-            (pl.col(t) * 1e6).cast(pl.Int64).cast(pl.Datetime("us", "UTC")).alias(t)
-            for t in ("presented_at", "decided_at")
-        ],
-    ).select(
-        "gate_id",
-        "area_id",
-        "tool_name",
-        "risk_level",
-        "presented_at",
-        "decided_at",
-        "decision",
-        "decided_by",
-        "latency_min",
-    )
-
-
-def _approval_summary(
-    approvals: pl.DataFrame, cp_kpis: dict[str, Any], control: ControlPlane, *, delegated: bool
-) -> dict[str, Any]:
-    counts = dict(approvals.group_by("decision").len().iter_rows())
-    decided = approvals.filter(pl.col("decision").is_in(["approved", "rejected"]))
-    by_policy = decided.filter(pl.col("decided_by").str.starts_with(POLICY_PREFIX))
-    by_person = decided.filter(~pl.col("decided_by").str.starts_with(POLICY_PREFIX))
-    overall = cp_kpis.get("overall", {}) if isinstance(cp_kpis.get("overall"), dict) else {}
-    policies: dict[str, Any] | None = None
-    if delegated:
-        reviews = review_counts(control)
-        policies = {
-            "versions": [
-                {k: v[k] for k in ("identity", "summary", "sha256")}
-                for v in policy_versions(control.ledger)
-            ],
-            **reviews,
-        }
-    return {
-        "approved": int(counts.get("approved", 0)),
-        "rejected": int(counts.get("rejected", 0)),
-        "timeout": int(counts.get("timeout", 0)),
-        "pending": int(counts.get("pending", 0)),
-        "bypasses": int(overall.get("approval_bypass_count", 0) or 0),
-        # Gates decided by a delegated approval policy (``policy:<name>@v<n>``) and by the
-        # simulated approver, who stands in for a person.
-        "by_person": by_person.height,
-        "by_policy": by_policy.height,
-        "median_latency_min": None
-        if decided.is_empty()
-        else round(float(decided["latency_min"].median()), 2),  # type: ignore[arg-type]
-        "median_latency_min_by_person": None
-        if by_person.is_empty()
-        else round(float(by_person["latency_min"].median()), 2),  # type: ignore[arg-type]
-        "policies": policies,
-    }
 
 
 def _report_interventions(decisions: pl.DataFrame) -> pl.DataFrame:
