@@ -100,7 +100,7 @@ def test_the_edit_form_follows_the_schema_and_reads_back_typed_values() -> None:
         "urgent": True,
         "channel": "sms",
     }
-    with pytest.raises(InvalidInputError, match="jobs: '2.5' is not a valid integer"):
+    with pytest.raises(InvalidInputError, match=r"jobs: '2\.5' is not a valid integer"):
         args_of_form(CREDIT, {**posted, "arg.jobs": "2.5"})
     with pytest.raises(InvalidInputError, match="amount_usd is required"):
         args_of_form(CREDIT, {**posted, "arg.amount_usd": " "})
