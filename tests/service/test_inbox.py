@@ -137,3 +137,50 @@ def test_the_batch_form_decides_the_selected_and_refuses_an_empty_selection(web:
     bad_filter = client.get("/approvals?min_usd=lots")
     assert bad_filter.status_code == 422
     assert "min_usd must be a number" in bad_filter.text
+
+
+def test_a_row_shows_its_trigger_and_the_weekly_budget_left(web: Service) -> None:
+    """A gate an area agent opened shows its tail rule with the KPI value it saw, and what the
+    catalogue entry's weekly budget has left in that area after this pending credit."""
+    from tailguard.learning import SelfLearnStore
+    from tailguard.learning.store import Decision, StatusUpdate
+
+    step = web.gated_call("olga", account="acc-budget")
+    store = SelfLearnStore(web.state.ledger.engine)
+    now = web.clock.now()
+    store.record_decisions(
+        [
+            Decision(
+                decision_id="d-budget",
+                area_id="PA-0042",
+                entry_id="detractor_apology_credit",
+                kind="apology_credit",
+                tool_name=GATED,
+                trigger="nps_detractor_tail",
+                target_type="customers",
+                target_id="C1",
+                args={"account_id": "acc-budget"},
+                context={"kpis": {"nps_p10": 5.25}},
+                propensity=0.5,
+                policy_version="test",
+                decided_at=now,
+                outcome_kpi="nps_p10",
+            )
+        ]
+    )
+    store.update_status(
+        [
+            StatusUpdate(
+                decision_id="d-budget",
+                status="pending_approval",
+                gate_id=step["gate_id"],
+                cost_usd=125.0,
+            )
+        ]
+    )
+    _signed_in(web.client, web.keys["alice"])
+    page = web.client.get("/approvals").text
+    row = page.split(f'data-gate-id="{step["gate_id"]}"')[1].split("</tbody>")[0]
+    assert "nps_detractor_tail (nps_p10 5.25)" in row
+    assert '$375 <span class="sub">of $500</span>' in row
+    assert 'data-area="PA-0042"' in page

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -72,8 +73,9 @@ def pending_cards(
     """Pending, unexpired gates, oldest first; full arguments only for ``full_args``."""
     now = state.settings.clock.now()
     rows = queries.pending_gates(state.ledger, now=now, limit=MAX_CARDS)
-    decisions = SelfLearnStore(state.ledger.engine).for_gates([r.gate_id for r in rows])
-    spent = SelfLearnStore(state.ledger.engine).spend_since(week_start(now)) if decisions else {}
+    learning = SelfLearnStore(state.ledger.engine)
+    decisions = learning.for_gates([r.gate_id for r in rows]) if rows else {}
+    spent = learning.spend_since(week_start(now)) if decisions else {}
     notes = review_notes(state.plane, [r.gate_id for r in rows])
     run_ids = sorted({row.run_id for row in rows})
     runs: dict[str, Any] = {}
@@ -141,16 +143,23 @@ def _budget(
     """(left, weekly budget) of the catalogue entry that asked, in its area this week."""
     if not decision:
         return None
+    budget = _entry_budgets().get(str(decision["entry_id"]))
+    if budget is None:
+        return None
+    used = spent.get((str(decision["area_id"]), str(decision["entry_id"])), 0.0)
+    return max(0.0, budget - used), budget
+
+
+@cache
+def _entry_budgets() -> dict[str, float]:
+    """Catalogue entry -> its weekly budget (the built-in catalogue, parsed once)."""
     from tailguard.agents.catalogue import default_catalogue
 
-    try:
-        entry = default_catalogue().entry(str(decision["entry_id"]))
-    except KeyError:
-        return None
-    if entry.weekly_budget_usd is None:
-        return None
-    used = spent.get((str(decision["area_id"]), entry.id), 0.0)
-    return max(0.0, entry.weekly_budget_usd - used), entry.weekly_budget_usd
+    return {
+        e.id: float(e.weekly_budget_usd)
+        for e in default_catalogue().entries
+        if e.weekly_budget_usd is not None
+    }
 
 
 def _parse_edit(text: str | None) -> dict[str, Any]:
