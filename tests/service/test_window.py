@@ -55,3 +55,17 @@ def test_a_bad_date_range_is_a_422_naming_the_field(web: Service) -> None:
         page = web.client.get(f"/runs?{query}")
         assert page.status_code == 422, query
         assert reason in page.text
+
+
+def test_the_audit_log_keeps_to_the_absolute_range(web: Service) -> None:
+    """A decision made the day after the range is left out of that range's audit log."""
+    first = web.gated_call("olga", account="acc-aud-1")["gate_id"]
+    web.state.plane.decide(first, "reject", "alice", reason="day one")
+    day = web.clock.now().date()
+    web.clock.advance(timedelta(days=1))
+    second = web.gated_call("olga", account="acc-aud-2")["gate_id"]
+    web.state.plane.decide(second, "reject", "alice", reason="day two")
+    _sign_in(web)
+    page = web.client.get(f"/audit?from={day.isoformat()}&to={day.isoformat()}").text
+    assert "day one" in page
+    assert "day two" not in page

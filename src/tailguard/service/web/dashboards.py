@@ -209,6 +209,11 @@ def _audit_frame(request: Request, state: ServiceState) -> tuple[Any, dict[str, 
         decision=decision or None,
         tool_name=tool_name or None,
     )
+    if win.absolute:  # whole days: drop decisions after the range's last day
+        decided = pl.col("decided_at").str.to_datetime(
+            time_zone="UTC", time_unit="us", strict=False
+        )
+        frame = frame.filter(decided.is_null() | (decided < win.until))
     filters = {"days": days, "decided_by": decided_by, "decision": decision, "tool_name": tool_name}
     return frame, filters
 
