@@ -39,6 +39,7 @@ def _register_all() -> None:
         compendium,
         crowd,
         demo,
+        gamification,
         keys,
         learn,
         ledger,
@@ -56,6 +57,7 @@ def _register_all() -> None:
     learn.register(app)
     crowd.register(app)
     compendium.register(app)
+    gamification.register(app)
 
 
 _register_all()

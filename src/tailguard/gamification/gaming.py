@@ -181,13 +181,15 @@ def gaming_flags(
     p = np.full(per_tech.height, np.nan)
     idx = np.flatnonzero(tested)
     if idx.size:
-        chi = -2.0 * (np.log(np.maximum(p_unfixed[idx], 1e-300)) + np.log(p_recalls[idx]))
+        chi = -2.0 * (
+            np.log(np.maximum(p_unfixed[idx], 1e-300)) + np.log(np.maximum(p_recalls[idx], 1e-300))
+        )
         p[idx] = stats.chi2.sf(chi, df=4)
     qv = np.full(per_tech.height, np.nan)
     if idx.size:
         qv[idx] = stats.false_discovery_control(p[idx], method="bh")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(expected > 0, r / expected, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = np.where(expected > 1e-9, r / np.maximum(expected, 1e-9), np.nan)
     flagged = tested & (np.nan_to_num(qv, nan=1.0) <= q) & (np.nan_to_num(ratio) >= min_ratio)
     return per_tech.with_columns(
         pl.Series("expected", expected),

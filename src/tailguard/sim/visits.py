@@ -222,9 +222,7 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
     st.truth_fixed += np.bincount(area, weights=fixed & (kind != 1), minlength=n_a).astype(np.int64)
     st.truth_recorded += np.bincount(area, weights=ftf, minlength=n_a).astype(np.int64)
     # Gamed first-time fixes (a follow-up recorded as done is not a first-time fix).
-    st.truth_gamed += np.bincount(area, weights=gamed & (kind != 1), minlength=n_a).astype(
-        np.int64
-    )
+    st.truth_gamed += np.bincount(area, weights=gamed & (kind != 1), minlength=n_a).astype(np.int64)
     st.truth_recalls_made += np.bincount(area, weights=recall, minlength=n_a).astype(np.int64)
     st.truth_parts_missing += np.bincount(area, weights=missing, minlength=n_a).astype(np.int64)
     n_t = net.n_techs
