@@ -42,26 +42,40 @@ def bench(
     if seeds < 1 or workers < 1 or not 0 < q < 1:
         fail("--seeds and --workers must be >= 1 and --q in (0, 1)")
     try:
-        config = GameBenchConfig(areas=areas, baseline_days=baseline_days, weeks=weeks,
-                                 bonus_usd=bonus_usd, q=q)  # fmt: skip
+        config = GameBenchConfig(
+            areas=areas, baseline_days=baseline_days, weeks=weeks, bonus_usd=bonus_usd, q=q
+        )
     except InvalidInputError as exc:
         fail(exc.message)
 
     def tell(done: int, total: int) -> None:
         print(f"gamification bench: {done}/{total} seeds", file=sys.stderr, flush=True)
 
-    result = run_bench(list(range(seed_base, seed_base + seeds)), config, workers=workers,
-                       progress=tell)  # fmt: skip
+    result = run_bench(
+        list(range(seed_base, seed_base + seeds)), config, workers=workers, progress=tell
+    )
     if fmt is OutputFormat.json:
         emit_json(result)
         return
-    typer.echo(f"{'week':>4}  {'precision':>18}  {'recall':>18}  {'recorded FTF +pts':>20}  "
-               f"{'true FTF +pts':>20}  {'bonus $/area-wk':>16}")  # fmt: skip
+    typer.echo(
+        f"{'week':>4}  {'precision':>18}  {'recall':>18}  {'recorded FTF +pts':>20}  "
+        f"{'true FTF +pts':>20}  {'bonus $/area-wk':>16}"
+    )
     for row in result["by_week"]:
-        cells = [_cell(row[c]) for c in ("precision", "recall", "recorded_ftf_gain",
-                                          "true_ftf_gain", "bonus_usd_per_area_week")]  # fmt: skip
-        typer.echo(f"{row['week']:>4}  {cells[0]:>18}  {cells[1]:>18}  {cells[2]:>20}  "
-                   f"{cells[3]:>20}  {cells[4]:>16}")  # fmt: skip
+        cells = [
+            _cell(row[c])
+            for c in (
+                "precision",
+                "recall",
+                "recorded_ftf_gain",
+                "true_ftf_gain",
+                "bonus_usd_per_area_week",
+            )
+        ]
+        typer.echo(
+            f"{row['week']:>4}  {cells[0]:>18}  {cells[1]:>18}  {cells[2]:>20}  "
+            f"{cells[3]:>20}  {cells[4]:>16}"
+        )
     typer.echo(
         f"bonus paid per true FTF point (area-week): {result['usd_per_true_ftf_point_area_week']}"
     )

@@ -63,8 +63,9 @@ def run_seed(config: GameBenchConfig, seed: int) -> list[dict[str, Any]]:
     rng = np.random.default_rng([seed, 31])
     on = [area_id(a) for a in range(config.areas) if rng.random() < 0.5]
     for area in on:
-        sim.apply(GamificationReward(area_id=area, parameter="ftf_bonus_usd",
-                                     value=config.bonus_usd))  # fmt: skip
+        sim.apply(
+            GamificationReward(area_id=area, parameter="ftf_bonus_usd", value=config.bonus_usd)
+        )
     start = sim.now
     before = Evaluation(sim).quality()
     spend0 = Evaluation(sim).spend().get("gamification_reward", 0.0)
@@ -102,9 +103,12 @@ def run_seed(config: GameBenchConfig, seed: int) -> list[dict[str, Any]]:
 
 
 def bench(
-    seeds: Sequence[int], config: GameBenchConfig, *, workers: int = 1,
+    seeds: Sequence[int],
+    config: GameBenchConfig,
+    *,
+    workers: int = 1,
     progress: Progress | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Every seed's weeks, and per week the mean with its 95 % interval over the seeds."""
     rows: list[dict[str, Any]] = []
     if workers <= 1:
@@ -123,8 +127,15 @@ def bench(
     for week in range(1, config.weeks + 1):
         part = frame.filter(pl.col("week") == week)
         row: dict[str, Any] = {"week": week}
-        for col in ("precision", "recall", "recorded_ftf_gain", "true_ftf_gain",
-                    "bonus_usd_per_area_week", "flagged", "gamers"):  # fmt: skip
+        for col in (
+            "precision",
+            "recall",
+            "recorded_ftf_gain",
+            "true_ftf_gain",
+            "bonus_usd_per_area_week",
+            "flagged",
+            "gamers",
+        ):
             row[col] = _mean_ci(part[col].drop_nulls().to_numpy())
         by_week.append(row)
     last = by_week[-1]
@@ -183,5 +194,8 @@ def _mean_ci(values: np.ndarray) -> dict[str, Any]:
     if values.size < 2:
         return {"mean": round(mean, 4), "ci95": None, "n": 1}
     half = float(stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
-    return {"mean": round(mean, 4), "ci95": [round(mean - half, 4), round(mean + half, 4)],
-            "n": int(values.size)}  # fmt: skip
+    return {
+        "mean": round(mean, 4),
+        "ci95": [round(mean - half, 4), round(mean + half, 4)],
+        "n": int(values.size),
+    }

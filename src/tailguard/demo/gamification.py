@@ -24,6 +24,7 @@ from tailguard.agents.simdownstream import SimulatorDownstream
 from tailguard.agents.world import AgentWorld
 from tailguard.gamification.gaming import FixLedger
 from tailguard.gamification.program import GamificationProgram, ProgramConfig
+from tailguard.gamification.store import GameStore
 from tailguard.gamification.tools import gamification_tools
 from tailguard.sim.evaluation import Evaluation
 from tailguard.sim.ids import area_id, tech_id
@@ -59,8 +60,12 @@ class DemoGamification:
                 requested_at=world.clock.now(),
             )
             done = downstream.send(job)
-            return {"status": done.status, "detail": done.detail, "cost_usd": done.cost_usd,
-                    "ref": done.external_ref}  # fmt: skip
+            return {
+                "status": done.status,
+                "detail": done.detail,
+                "cost_usd": done.cost_usd,
+                "ref": done.external_ref,
+            }
 
         for tool in gamification_tools(act):
             world.control.registry.register(tool)
@@ -69,7 +74,13 @@ class DemoGamification:
         opted = [t for t, u in zip(techs, rng.random(len(techs)), strict=True) if u < OPT_IN_SHARE]
         areas = [area_id(i) for i in range(sim.net.n_areas)]
         self.program = GamificationProgram(
-            world.control, areas, config=config, seed=seed, opted_in=opted, fixes=fixes
+            world.control,
+            areas,
+            config=config,
+            seed=seed,
+            opted_in=opted,
+            fixes=fixes,
+            store=GameStore(world.ledger),
         )
         self._truth0 = Evaluation(sim).quality()
         self._spend0 = _spend(Evaluation(sim).spend())

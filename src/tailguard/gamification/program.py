@@ -33,6 +33,7 @@ import polars as pl
 from tailguard.control import ControlPlane, Run, StepResult
 from tailguard.errors import InvalidInputError, TailguardError
 from tailguard.gamification.gaming import FixLedger, gaming_flags
+from tailguard.gamification.store import GameStore
 from tailguard.gamification.streaks import KitAward, KitStreaks
 from tailguard.gamification.techpower import TechPowerBook, leaderboard
 
@@ -106,6 +107,8 @@ class GamificationProgram:
         opted_in: techs who chose to be shown on leaderboards (all others are scored only).
         fixes: a fix ledger already fed with history (each tech's baseline before the bonus);
             None: a new one (techs are then judged against the network until they have one).
+        store: where the scores, streaks, arms and actions are kept for the technician's page
+            and the operator's view (None: in memory only).
     """
 
     def __init__(
@@ -117,6 +120,7 @@ class GamificationProgram:
         seed: int = 0,
         opted_in: Collection[str] = (),
         fixes: FixLedger | None = None,
+        store: GameStore | None = None,
     ) -> None:
         self.control = control
         self.config = cfg = config or ProgramConfig()
@@ -139,12 +143,18 @@ class GamificationProgram:
         self._due: list[KitAward] = []
         self._kit_spent: dict[tuple[str, date], float] = {}
         self._open: list[Run] = []
+        self.store = store
+        self._tech_area: dict[str, str] = {}
+        self._actions: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ hourly
     def ingest(self, events: pl.DataFrame) -> None:
         """Fold an hour of events into the scores, the streaks and the fix ledger."""
         self.techpower.ingest(events)
         self.fixes.ingest(events)
+        if self.store is not None and events.height:
+            done = events.filter(pl.col("tech_id").is_not_null() & pl.col("area_id").is_not_null())
+            self._tech_area.update(done.select("tech_id", "area_id").unique("tech_id").iter_rows())
         earned = self.streaks.ingest(events)
         self.stats.kits_earned += len(earned)
         self._due.extend(a for a in earned if self.arms.get(a.area_id, _OFF).kit_value_usd > 0)
@@ -162,6 +172,18 @@ class GamificationProgram:
                     args = {"area_id": area, "parameter": parameter, "value": value}
                     self._count(self.control.execute(run, "set_gamification_reward", args))
             self.started[area] = now
+        if self.store is not None:
+            self.store.put_arms(
+                {
+                    a: {
+                        "ftf_bonus_usd": m.ftf_bonus_usd,
+                        "kit_value_usd": m.kit_value_usd,
+                        "propensity": m.propensity,
+                    }
+                    for a, m in self.arms.items()
+                }
+            )
+            self.store.seed_opt_ins(sorted(self.opted_in), by="field-app", now=now)
 
     def night(self, now: datetime) -> None:
         """Resume approved calls, pay earned kits, withhold gamed fix bonuses (module doc)."""
@@ -175,18 +197,36 @@ class GamificationProgram:
                 self.stats.kits_over_budget += 1
                 continue
             self._kit_spent[(award.area_id, week)] = spent + arm.kit_value_usd
-            args = {"tech_id": award.tech_id, "value_usd": arm.kit_value_usd,
-                    "streak": award.streak}  # fmt: skip
+            args = {
+                "tech_id": award.tech_id,
+                "value_usd": arm.kit_value_usd,
+                "streak": award.streak,
+            }
             self.stats.kits_requested += 1
-            self._count(self.control.execute(run, "award_kit_bonus", args))
+            result = self.control.execute(run, "award_kit_bonus", args)
+            self._count(result)
+            self._keep(result, now, area=award.area_id, tech=award.tech_id, usd=arm.kit_value_usd)
         for tech, q in self.gaming_suspects(now):
             evidence = f"fixes since the bonus come back beyond the tech's own past (q={q:.3f})"
             result = self.control.execute(
                 run, "withhold_fix_bonus", {"tech_id": tech, "evidence": evidence}
             )
             self._count(result)
+            self._keep(result, now, area=None, tech=tech, usd=0.0, detail=evidence)
             if result.outcome == "executed":
                 self.stats.withheld.append(tech)
+        if self.store is not None:
+            length = self.streaks.length
+            self.store.put_streaks(
+                {
+                    "tech_id": t,
+                    "area_id": self._tech_area.get(t, ""),
+                    "current": n,
+                    "length": length,
+                    "awarded": self.streaks.awarded.get(t, 0),
+                }
+                for t, n in self.streaks.current.items()
+            )
 
     def gaming_suspects(self, now: datetime) -> list[tuple[str, float]]:
         """Techs of fix-bonus areas flagged tonight and not yet withheld, with their q-value."""
@@ -209,6 +249,8 @@ class GamificationProgram:
         """TechPower of ``week`` (a Monday); keeps every area's opted-in leaderboard."""
         scores = self.techpower.scores(week)
         self.scores[week] = scores
+        if self.store is not None:
+            self.store.put_week(week, scores)
         boards = [
             leaderboard(scores, area, self.opted_in, top=self.config.leaderboard_top)
             for area in self.arms
@@ -272,11 +314,38 @@ class GamificationProgram:
                         self.stats.refused.append(f"{gate}: {result.message}")
                     else:
                         self._count(result, resumed=True)
+                        self._keep(result, self.control.clock.now())
             if self.control.pending_gates(run.run_id):
                 still.append(run)
             else:
                 self.control.finish_run(run)
         self._open = still
+
+    def _keep(
+        self,
+        result: StepResult,
+        now: datetime,
+        *,
+        area: str | None = None,
+        tech: str | None = None,
+        usd: float = 0.0,
+        detail: str | None = None,
+    ) -> None:
+        """Keep a kit or withholding call (and, when resumed, its new status) in the store."""
+        if self.store is None or result.tool_name == "set_gamification_reward":
+            return
+        known = self._actions.setdefault(
+            result.step_id,
+            {
+                "at": now,
+                "kind": result.tool_name,
+                "area_id": area,
+                "tech_id": tech,
+                "usd": usd,
+                "detail": detail,
+            },
+        )
+        self.store.put_action(result.step_id, status=result.outcome, **known)
 
     def _count(self, result: StepResult, *, resumed: bool = False) -> None:
         key = f"{result.tool_name}:{result.outcome}"
