@@ -28,7 +28,8 @@ def test_gamification_pays_through_gates_and_reports_against_the_truth(tmp_path:
     assert detection["gamers"] <= detection["gamed_fixes"]
     assert game["spend_usd"] == sum(game["spend_by_kind_usd"].values())
     assert game["kits"]["earned"] > 0
-    assert set(game["layers"]) == {"ftf_bonus", "kit_streak"}
+    assert set(game["layers"]) == {"ftf_bonus", "kit_streak", "missions"}
+    assert set(game["missions"]) >= {"open", "completed", "failed", "expired", "control", "xp"}
     assert summary["approvals"]["bypasses"] == 0
     with Ledger.open(f"sqlite:///{out / 'ledger.db'}") as ledger:
         assert ledger.verify().ok

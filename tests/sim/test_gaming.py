@@ -72,3 +72,17 @@ def test_no_bonus_no_gaming() -> None:
     for _ in range(24 * 3):
         sim.step()
     assert Evaluation(sim).gaming()["gamed_fixes"].sum() == 0
+
+
+def test_a_mission_lifts_the_techs_fixes_and_is_refused_when_malformed() -> None:
+    from tailguard.sim.interventions import TechMission
+
+    sim = Simulator(NetworkConfig(areas=2, seed=8))
+    sim.step()
+    tech = Evaluation(sim).gaming()["tech_id"][0]
+    sent = sim.apply(TechMission(tech_id=tech, metric="fix"))
+    assert sent.accepted
+    truth = Evaluation(sim).interventions().row(-1, named=True)
+    assert '"skill": ' in truth["true_effect"]
+    assert not sim.apply(TechMission(tech_id=tech, metric="speed")).accepted
+    assert not sim.apply(TechMission(tech_id=tech, metric="nps", jobs=0)).accepted

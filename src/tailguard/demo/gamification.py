@@ -51,6 +51,8 @@ class DemoGamification:
         downstream = SimulatorDownstream(sim)
 
         def act(kind: str, area: str, args: Mapping[str, Any], key: str) -> dict[str, Any]:
+            if kind == "xp_grant":  # the field app's points: nothing in the simulated world
+                return {"status": "executed", "detail": f"{args.get('xp')} XP", "cost_usd": 0.0}
             job = InterventionJob(
                 job_id=key,
                 kind=kind,
@@ -85,6 +87,9 @@ class DemoGamification:
         self._truth0 = Evaluation(sim).quality()
         self._spend0 = _spend(Evaluation(sim).spend())
         self._nights = 0
+        # Each week's mission cohort: (night it began, treated, control, truth then).
+        self._cohorts: list[tuple[int, set[str], set[str], pl.DataFrame]] = []
+        self._mission_rows: list[dict[str, Any]] = []
 
     def start(self, now: datetime) -> None:
         """Ask for every area's reward sizes (gated)."""
@@ -100,9 +105,40 @@ class DemoGamification:
         """The nightly step; at a week's end also the week's TechPower and leaderboards."""
         self.program.night(now)
         self._nights += 1
+        self._close_cohorts()
         if self._nights % 7 == 0:
             last_monday = (now - timedelta(days=1)).date()
+            before = set(self.program.missions.missions)
             self.program.week(last_monday - timedelta(days=last_monday.weekday()))
+            book = self.program.missions
+            treated = {book.missions[m].tech_id for m in set(book.missions) - before}
+            control = {
+                t for t, (_a, _m, at) in book.control.items() if at == self.world.clock.now()
+            }
+            if treated and control:
+                truth = Evaluation(self.world.sim).gaming()
+                self._cohorts.append((self._nights, treated, control, truth))
+
+    def _close_cohorts(self) -> None:
+        """A cohort's week is over: each tech's recorded and true first-time fix % over it."""
+        keep = []
+        for start, treated, control, before in self._cohorts:
+            if self._nights - start < 7:
+                keep.append((start, treated, control, before))
+                continue
+            after = Evaluation(self.world.sim).gaming()
+            week = after.join(before, on="tech_id", suffix="_0").select(
+                "tech_id",
+                (pl.col("first_visits") - pl.col("first_visits_0")).alias("n"),
+                (pl.col("recorded_fixes") - pl.col("recorded_fixes_0")).alias("recorded"),
+                (pl.col("true_fixes") - pl.col("true_fixes_0")).alias("true"),
+            )
+            for row in week.filter(pl.col("n") > 0).iter_rows(named=True):
+                group = "mission" if row["tech_id"] in treated else None
+                group = group or ("control" if row["tech_id"] in control else None)
+                if group:
+                    self._mission_rows.append({**row, "group": group})
+        self._cohorts = keep
 
     def summary(self) -> dict[str, Any]:
         """The programme's counts and its judgement against the hidden truth (JSON-ready)."""
@@ -115,6 +151,7 @@ class DemoGamification:
         out["spend_usd"] = round(sum(by_kind.values()), 2)
         out["spend_by_kind_usd"] = by_kind
         out["layers"] = layer_effects(self._truth0, ev.quality(), self.program.arms)
+        out["layers"]["missions"] = mission_effect(self._mission_rows)
         return out
 
 
@@ -176,6 +213,29 @@ def layer_effects(
             "true_ftf_gain_points": _welch(window, "true_ftf", flag),
         }
     return out
+
+
+def mission_effect(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Missions against the randomised control techs: first-time fix % over the mission's
+    week, as recorded and as true (points, 95 % Welch interval). Techs are the unit."""
+    if not rows:
+        return {
+            "techs_mission": 0,
+            "techs_control": 0,
+            "recorded_ftf_gain_points": {"mean": None, "ci95": None},
+            "true_ftf_gain_points": {"mean": None, "ci95": None},
+        }
+    frame = pl.DataFrame(rows).with_columns(
+        (100.0 * pl.col("recorded") / pl.col("n")).alias("recorded_ftf"),
+        (100.0 * pl.col("true") / pl.col("n")).alias("true_ftf"),
+    )
+    on = pl.col("group") == "mission"
+    return {
+        "techs_mission": frame.filter(on).height,
+        "techs_control": frame.filter(~on).height,
+        "recorded_ftf_gain_points": _welch(frame, "recorded_ftf", on),
+        "true_ftf_gain_points": _welch(frame, "true_ftf", on),
+    }
 
 
 def _welch(frame: pl.DataFrame, col: str, on: pl.Expr) -> dict[str, Any]:

@@ -33,6 +33,7 @@ import polars as pl
 from tailguard.control import ControlPlane, Run, StepResult
 from tailguard.errors import InvalidInputError, TailguardError
 from tailguard.gamification.gaming import FixLedger, gaming_flags
+from tailguard.gamification.missions import Mission, MissionBook, MissionConfig
 from tailguard.gamification.store import GameStore
 from tailguard.gamification.streaks import KitAward, KitStreaks
 from tailguard.gamification.techpower import TechPowerBook, leaderboard
@@ -53,6 +54,7 @@ class ProgramConfig:
         streak_length: fully used pre-staged kits in a row that earn a prize.
         gaming_q: the false discovery rate of the gaming flags.
         leaderboard_top: techs shown per area board.
+        missions: who gets a sprint mission and what it asks (None: no missions).
     """
 
     ftf_bonus_levels: tuple[float, ...] = (0.0, 10.0)
@@ -61,6 +63,7 @@ class ProgramConfig:
     streak_length: int = 10
     gaming_q: float = 0.1
     leaderboard_top: int = 10
+    missions: MissionConfig | None = field(default_factory=MissionConfig)
 
     def __post_init__(self) -> None:
         for name in ("ftf_bonus_levels", "kit_value_levels"):
@@ -146,6 +149,8 @@ class GamificationProgram:
         self.store = store
         self._tech_area: dict[str, str] = {}
         self._actions: dict[str, dict[str, Any]] = {}
+        self.missions = MissionBook(config=cfg.missions or MissionConfig(), seed=seed)
+        self._ended: list[Mission] = []
 
     # ------------------------------------------------------------------ hourly
     def ingest(self, events: pl.DataFrame) -> None:
@@ -155,6 +160,8 @@ class GamificationProgram:
         if self.store is not None and events.height:
             done = events.filter(pl.col("tech_id").is_not_null() & pl.col("area_id").is_not_null())
             self._tech_area.update(done.select("tech_id", "area_id").unique("tech_id").iter_rows())
+        if self.config.missions is not None:
+            self._ended.extend(self.missions.ingest(events))
         earned = self.streaks.ingest(events)
         self.stats.kits_earned += len(earned)
         self._due.extend(a for a in earned if self.arms.get(a.area_id, _OFF).kit_value_usd > 0)
@@ -206,6 +213,11 @@ class GamificationProgram:
             result = self.control.execute(run, "award_kit_bonus", args)
             self._count(result)
             self._keep(result, now, area=award.area_id, tech=award.tech_id, usd=arm.kit_value_usd)
+        self.missions.expire(now)
+        for m in self._take_ended():
+            if m.status == "completed" and m.xp > 0:
+                args_xp = {"tech_id": m.tech_id, "xp": m.xp, "mission_id": m.mission_id}
+                self._count(self.control.execute(run, "grant_xp", args_xp))
         for tech, q in self.gaming_suspects(now):
             evidence = f"fixes since the bonus come back beyond the tech's own past (q={q:.3f})"
             result = self.control.execute(
@@ -251,6 +263,8 @@ class GamificationProgram:
         self.scores[week] = scores
         if self.store is not None:
             self.store.put_week(week, scores)
+        if self.config.missions is not None:
+            self._assign(self.missions.propose(scores, self.control.clock.now()))
         boards = [
             leaderboard(scores, area, self.opted_in, top=self.config.leaderboard_top)
             for area in self.arms
@@ -282,6 +296,7 @@ class GamificationProgram:
                 "over_budget": s.kits_over_budget,
             },
             "withheld": len(s.withheld),
+            "missions": self.missions.counts(),
             "calls": dict(sorted(s.outcomes.items())),
             "refused": s.refused[:20],
             "techpower": {
@@ -299,6 +314,22 @@ class GamificationProgram:
         run = self.control.start_run(ROLE, INITIATOR, f"{goal} ({now:%Y-%m-%d})")
         self._open.append(run)
         return run
+
+    def _assign(self, missions: list[Mission]) -> None:
+        if not missions:
+            return
+        run = self._run(self.control.clock.now(), "weekly sprint missions for the tail")
+        for m in missions:
+            args = {"tech_id": m.tech_id, "metric": m.metric, "jobs": m.needed, "text": m.text}
+            result = self.control.execute(run, "assign_mission", args)
+            self._count(result)
+            self._keep(result, m.started_at, area=m.area_id, tech=m.tech_id, detail=m.text)
+            if result.outcome != "executed":
+                m.status = "expired"  # never reached the tech: not counted as a mission
+
+    def _take_ended(self) -> list[Mission]:
+        ended, self._ended = self._ended, []
+        return ended
 
     def _take_due(self) -> list[KitAward]:
         due, self._due = self._due, []

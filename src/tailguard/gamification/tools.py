@@ -5,6 +5,8 @@
   future pay, so it is gated like a surge window.
 * ``award_kit_bonus`` (execute_high, approval): send a technician the mystery bonus kit their
   parts-kit streak earned.
+* ``assign_mission`` and ``grant_xp`` (execute_low): a sprint mission in the field app, and
+  the XP of a completed one; neither moves money.
 * ``withhold_fix_bonus`` (execute_low): stop paying one technician the fix bonus because their
   fixes look gamed. It spends nothing and is logged with its evidence (the flag's q-value).
 
@@ -35,13 +37,18 @@ class RewardRefused(Exception):
 
 
 def gamification_tools(act: Act) -> list[Tool]:
-    """The three governed tools, each calling ``act`` with its intervention kind."""
+    """The governed tools, each calling ``act`` with its job kind (``gamification_reward``,
+    ``kit_bonus``, ``tech_mission``, ``xp_grant``, ``withhold_fix_bonus``)."""
 
     def handler(kind: str, area_arg: str | None) -> Callable[[Mapping[str, Any], ToolContext], Any]:
         def handle(args: Mapping[str, Any], ctx: ToolContext) -> ToolOutput:
             area = str(args[area_arg]) if area_arg else ctx.initiator_id.split(":", 1)[-1]
             # What the downstream acts on; the rest (evidence, the streak) is for the ledger.
-            sent = {k: v for k, v in args.items() if k not in ("area_id", "evidence", "streak")}
+            sent = {
+                k: v
+                for k, v in args.items()
+                if k not in ("area_id", "evidence", "streak", "text", "mission_id")
+            }
             if kind == "gamification_reward":
                 sent["area_id"] = area
             result = act(kind, area, sent, ctx.idempotency_key)
@@ -103,6 +110,51 @@ def gamification_tools(act: Act) -> list[Tool]:
                 idempotent=True,
                 approval_timeout=86_400,
                 success_metric="pre-staged parts fully used",
+            ),
+        ),
+        Tool(
+            name="assign_mission",
+            description=(
+                "Give a technician a sprint mission aimed at their weakest metric (first-time "
+                "fix or NPS) in the field app; it pays XP, not money."
+            ),
+            parameters={
+                "type": "object",
+                "properties": {
+                    "tech_id": _TECH,
+                    "metric": {"type": "string", "enum": ["fix", "nps"]},
+                    "jobs": {"type": "integer", "minimum": 1, "maximum": 50},
+                    "text": {"type": "string", "maxLength": 200},
+                },
+                "required": ["tech_id", "metric", "jobs"],
+                "additionalProperties": False,
+            },
+            handler=handler("tech_mission", None),
+            policy=Policy(
+                risk_level=RiskLevel.EXECUTE_LOW,
+                audit_fields=("tech_id", "metric", "jobs", "text"),
+                idempotent=True,
+                success_metric="the mission's metric improves against the control techs",
+            ),
+        ),
+        Tool(
+            name="grant_xp",
+            description="Credit a technician the XP of a completed mission (no money).",
+            parameters={
+                "type": "object",
+                "properties": {
+                    "tech_id": _TECH,
+                    "xp": {"type": "integer", "minimum": 1, "maximum": 100000},
+                    "mission_id": {"type": "string", "maxLength": 64},
+                },
+                "required": ["tech_id", "xp"],
+                "additionalProperties": False,
+            },
+            handler=handler("xp_grant", None),
+            policy=Policy(
+                risk_level=RiskLevel.EXECUTE_LOW,
+                audit_fields=("tech_id", "xp", "mission_id"),
+                idempotent=True,
             ),
         ),
         Tool(

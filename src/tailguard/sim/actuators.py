@@ -23,6 +23,7 @@ from tailguard.sim.interventions import (
     RoutingWeightBoost,
     SurgePayWindow,
     SurgeShiftOffer,
+    TechMission,
     WithholdFixBonus,
 )
 from tailguard.sim.network import ACTIVE, DORMANT
@@ -328,6 +329,24 @@ def _kit(sim: Simulator, iv: Any, now: float, seq: int, hidden: Any, details: An
     return float(iv.value_usd), "bonus kit sent", int(sim.net.tech_area[t])
 
 
+def _mission(sim: Simulator, iv: Any, now: float, seq: int, hidden: Any, details: Any) -> Any:
+    t = _tech(sim, iv.tech_id)
+    if iv.metric not in ("fix", "nps"):
+        raise _Refused(f"unknown mission metric {iv.metric!r} (fix or nps)")
+    if not 1 <= iv.jobs <= 50:
+        raise _Refused("a mission spans 1 to 50 jobs")
+    st, net = sim._st, sim.net
+    rookie = bool((now - st.tech_hired[t]) < 365 * DAY)
+    a = int(net.tech_area[t])
+    eff = effects.mission_effect(
+        st.rand, _key(sim, t, seq), iv.metric, rookie=rookie, area_type=int(net.area_type[a])
+    )
+    st.mission[t] = eff
+    st.mission_t0[t] = now
+    hidden.update(skill=eff[0], nps=eff[1], half_life_days=7.0, rookie=rookie)
+    return 0.0, f"{iv.metric} mission sent", a
+
+
 _HANDLERS: dict[type, Any] = {
     SurgePayWindow: _surge,
     NearbyJobOffer: _nearby,
@@ -340,4 +359,5 @@ _HANDLERS: dict[type, Any] = {
     GamificationReward: _gami,
     WithholdFixBonus: _withhold,
     KitBonus: _kit,
+    TechMission: _mission,
 }

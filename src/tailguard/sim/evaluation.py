@@ -86,9 +86,11 @@ class Evaluation:
                 "tech_id": [tech_id(i) for i in range(net.n_techs)],
                 "area_id": [area_id(int(a)) for a in net.tech_area],
                 "gamer": st.tech_gaming > 0,
-                "recorded_fixes": st.truth_fixes_tech,
-                "gamed_fixes": st.truth_gamed_tech,
+                "recorded_fixes": st.truth_fixes_tech.copy(),
+                "gamed_fixes": st.truth_gamed_tech.copy(),
                 "withheld": st.bonus_withheld.copy(),
+                "first_visits": st.truth_first_tech.copy(),
+                "true_fixes": st.truth_true_fixes_tech.copy(),
             }
         )
 

@@ -121,6 +121,16 @@ class KitBonus:
     value_usd: float = 50.0
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TechMission:
+    """Give a tech a sprint mission aimed at ``metric`` (``fix`` or ``nps``) in the field app."""
+
+    kind: ClassVar[str] = "tech_mission"
+    tech_id: str
+    metric: str
+    jobs: int = 5
+
+
 Intervention = (
     SurgePayWindow
     | NearbyJobOffer
@@ -133,6 +143,7 @@ Intervention = (
     | GamificationReward
     | WithholdFixBonus
     | KitBonus
+    | TechMission
 )
 
 INTERVENTION_TYPES: Final[dict[str, type[Intervention]]] = {
@@ -149,6 +160,7 @@ INTERVENTION_TYPES: Final[dict[str, type[Intervention]]] = {
         GamificationReward,
         WithholdFixBonus,
         KitBonus,
+        TechMission,
     )
 }
 

@@ -110,11 +110,13 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
     # Diagnosis and fix; the master-tech shadow and gamification effort shift the odds.
     sh_fade = fade(st.shadow_t0[t], depart, 21.0)
     shadow = st.shadow[t] * sh_fade[:, None]
+    mission = st.mission[t] * fade(st.mission_t0[t], depart, 7.0)[:, None]
     logit = (
         c.DIAG_LOGIT
         + net.area_skill[area]
         + st.tech_skill[t]
         + shadow[:, 0]
+        + mission[:, 0]
         + g_eff[:, 0]
         + g_eff[:, 3]
         + np.where(kind == 1, 1.5, 0.0)
@@ -159,6 +161,7 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
         + net.area_nps[area]
         + st.tech_nps[t]
         + shadow[:, 1]
+        + mission[:, 1]
         + detractor
         - np.clip(late_min - c.NPS_LATE_GRACE_MIN, 0.0, 150.0) / c.NPS_LATE_MIN_PER_POINT
         - c.NPS_UNFIXED * ~fixed
@@ -230,6 +233,11 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
         np.int64
     )
     st.truth_fixes_tech += np.bincount(t, weights=ftf, minlength=n_t).astype(np.int64)
+    first = kind != 1
+    st.truth_true_fixes_tech += np.bincount(t, weights=fixed & first, minlength=n_t).astype(
+        np.int64
+    )
+    st.truth_first_tech += np.bincount(t, weights=first, minlength=n_t).astype(np.int64)
     for name, amount in (
         ("surge_pay_window", surge_pay.sum()),
         ("nearby_job_offer", offer_bonus.sum()),
