@@ -28,7 +28,7 @@ def test_gamification_pays_through_gates_and_reports_against_the_truth(tmp_path:
     assert detection["gamers"] <= detection["gamed_fixes"]
     assert game["spend_usd"] == sum(game["spend_by_kind_usd"].values())
     assert game["kits"]["earned"] > 0
-    assert set(game["layers"]) == {"ftf_bonus", "kit_streak", "missions"}
+    assert set(game["layers"]) == {"ftf_bonus", "kit_streak", "coop", "missions"}
     assert set(game["missions"]) >= {"open", "completed", "failed", "expired", "control", "xp"}
     assert summary["approvals"]["bypasses"] == 0
     with Ledger.open(f"sqlite:///{out / 'ledger.db'}") as ledger:
@@ -40,7 +40,8 @@ def test_gamification_pays_through_gates_and_reports_against_the_truth(tmp_path:
                     c.tool_name.in_(["set_gamification_reward", "award_kit_bonus"])
                 )
             ).all()
-    on = [a for a, arm in game["arms"].items() if arm["ftf_bonus_usd"] or arm["kit_value_usd"]]
+    rewards = ("ftf_bonus_usd", "kit_value_usd", "coop_bonus_usd")
+    on = [a for a, arm in game["arms"].items() if any(arm[r] for r in rewards)]
     assert rows, "every reward waits at a gate"
     assert len([r for r in rows if r.tool_name == "set_gamification_reward"]) >= len(on)
     decided = [r for r in rows if r.decision in ("approved", "rejected")]

@@ -51,27 +51,49 @@ def world(db_url: str) -> Iterator[tuple[ControlPlane, FieldApp, FakeClock, Ledg
         registry.register(tool)
     with Ledger.open(db_url, clock=clock) as ledger:
         control = ControlPlane(
-            registry, ledger, clock=clock,
+            registry,
+            ledger,
+            clock=clock,
             approvers=ApproverList(approver_ids=frozenset({"ops-lead"})),
-        )  # fmt: skip
+        )
         yield control, app, clock, ledger
 
 
-def completed(tech: str, area: str, at: datetime, *, job: str, fix: bool = True,
-              staged: int = 0, used: int = 0, recall_of: str | None = None) -> dict[str, Any]:  # fmt: skip
+def completed(
+    tech: str,
+    area: str,
+    at: datetime,
+    *,
+    job: str,
+    fix: bool = True,
+    staged: int = 0,
+    used: int = 0,
+    recall_of: str | None = None,
+) -> dict[str, Any]:
     return {
-        "event_id": f"e-{job}", "type": "job.completed", "ts": at, "completed_at": at,
-        "area_id": area, "job_id": job, "tech_id": tech, "job_code": "FR", "revenue": 100.0,
-        "first_time_fix": fix, "recall_of_job_id": recall_of,
-        "original_tech_id": None, "parts_prestaged": staged, "parts_used": used, "nps": None,
-    }  # fmt: skip
+        "event_id": f"e-{job}",
+        "type": "job.completed",
+        "ts": at,
+        "completed_at": at,
+        "area_id": area,
+        "job_id": job,
+        "tech_id": tech,
+        "job_code": "FR",
+        "revenue": 100.0,
+        "first_time_fix": fix,
+        "recall_of_job_id": recall_of,
+        "original_tech_id": None,
+        "parts_prestaged": staged,
+        "parts_used": used,
+        "nps": None,
+    }
 
 
 def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(
-        rows, schema_overrides={"ts": pl.Datetime("us", "UTC"),
-                                "completed_at": pl.Datetime("us", "UTC")},
-    )  # fmt: skip
+        rows,
+        schema_overrides={"ts": pl.Datetime("us", "UTC"), "completed_at": pl.Datetime("us", "UTC")},
+    )
 
 
 def approve_all(control: ControlPlane) -> int:
@@ -83,7 +105,9 @@ def approve_all(control: ControlPlane) -> int:
 
 def test_rewards_wait_for_a_person_and_run_once_approved(world: Any) -> None:
     control, app, clock, ledger = world
-    config = ProgramConfig(ftf_bonus_levels=(10.0,), kit_value_levels=(50.0,))
+    config = ProgramConfig(
+        ftf_bonus_levels=(10.0,), kit_value_levels=(50.0,), coop_bonus_levels=(0.0,)
+    )
     program = GamificationProgram(control, ["PA-0001", "PA-0002"], config=config, seed=1)
     program.start(START)
     assert app.jobs == {}  # execute_high: nothing happens before a person says yes
@@ -106,16 +130,28 @@ def test_rewards_wait_for_a_person_and_run_once_approved(world: Any) -> None:
 def test_streak_kits_are_gated_and_capped_by_the_weekly_budget(world: Any) -> None:
     """Three techs finish a 2-job streak; the area's budget covers two $50 kits."""
     control, app, clock, ledger = world
-    config = ProgramConfig(ftf_bonus_levels=(0.0,), kit_value_levels=(50.0,), streak_length=2,
-                           kit_budget_usd_week=100.0)  # fmt: skip
+    config = ProgramConfig(
+        ftf_bonus_levels=(0.0,),
+        kit_value_levels=(50.0,),
+        coop_bonus_levels=(0.0,),
+        streak_length=2,
+        kit_budget_usd_week=100.0,
+    )
     program = GamificationProgram(control, ["PA-0001"], config=config, seed=1)
     program.start(START)
     approve_all(control)
     rows = [
-        completed(f"T{t}", "PA-0001", START + timedelta(hours=h + 3 * t), job=f"J{t}-{h}",
-                  staged=1, used=1)
-        for t in range(3) for h in range(2)
-    ]  # fmt: skip
+        completed(
+            f"T{t}",
+            "PA-0001",
+            START + timedelta(hours=h + 3 * t),
+            job=f"J{t}-{h}",
+            staged=1,
+            used=1,
+        )
+        for t in range(3)
+        for h in range(2)
+    ]
     program.ingest(frame(rows))
     clock.set(START + timedelta(days=1))
     program.night(clock.now())
@@ -137,7 +173,9 @@ def test_a_tech_whose_fixes_come_back_after_the_bonus_loses_it_at_once(world: An
     """Ten techs with the same month before the bonus; after it, T0 leaves nothing unfixed
     and half its fixes come back: its fix bonus is withheld (execute_low, no gate), once."""
     control, app, clock, _ledger = world
-    config = ProgramConfig(ftf_bonus_levels=(10.0,), kit_value_levels=(0.0,))
+    config = ProgramConfig(
+        ftf_bonus_levels=(10.0,), kit_value_levels=(0.0,), coop_bonus_levels=(0.0,)
+    )
     program = GamificationProgram(control, ["PA-0001"], config=config, seed=1)
     bonus_at = START + timedelta(days=30)
     rows, recalls = [], []
@@ -146,16 +184,30 @@ def test_a_tech_whose_fixes_come_back_after_the_bonus_loses_it_at_once(world: An
             at = START + timedelta(hours=20 * k)
             rows.append(completed(f"T{t}", "PA-0001", at, job=f"pre-{t}-{k}", fix=k >= 6))
             if k == 10:
-                recalls.append(completed("T99", "PA-0001", at + timedelta(days=3),
-                                         job=f"r-pre-{t}", fix=False, recall_of=f"pre-{t}-{k}"))  # fmt: skip
+                recalls.append(
+                    completed(
+                        "T99",
+                        "PA-0001",
+                        at + timedelta(days=3),
+                        job=f"r-pre-{t}",
+                        fix=False,
+                        recall_of=f"pre-{t}-{k}",
+                    )
+                )
             at = bonus_at + timedelta(hours=12 * k)
             gamer = t == 0
-            rows.append(completed(f"T{t}", "PA-0001", at, job=f"post-{t}-{k}",
-                                  fix=gamer or k >= 6))  # fmt: skip
+            rows.append(completed(f"T{t}", "PA-0001", at, job=f"post-{t}-{k}", fix=gamer or k >= 6))
             if (gamer and k % 2 == 0) or (not gamer and k == 10):
-                recalls.append(completed("T99", "PA-0001", at + timedelta(days=3),
-                                         job=f"r-post-{t}-{k}", fix=False,
-                                         recall_of=f"post-{t}-{k}"))  # fmt: skip
+                recalls.append(
+                    completed(
+                        "T99",
+                        "PA-0001",
+                        at + timedelta(days=3),
+                        job=f"r-post-{t}-{k}",
+                        fix=False,
+                        recall_of=f"post-{t}-{k}",
+                    )
+                )
     program.ingest(frame(rows))
     program.start(bonus_at)
     approve_all(control)
@@ -169,7 +221,9 @@ def test_a_tech_whose_fixes_come_back_after_the_bonus_loses_it_at_once(world: An
 
 
 def test_arms_are_drawn_per_area_with_their_probability() -> None:
-    config = ProgramConfig(ftf_bonus_levels=(0.0, 5.0, 10.0), kit_value_levels=(0.0, 50.0))
+    config = ProgramConfig(
+        ftf_bonus_levels=(0.0, 5.0, 10.0), kit_value_levels=(0.0, 50.0), coop_bonus_levels=(0.0,)
+    )
     areas = [f"PA-{i:04d}" for i in range(1, 301)]
     registry = ToolRegistry()
     with Ledger.open("sqlite://", clock=FakeClock(START)) as ledger:
@@ -187,8 +241,47 @@ def test_arms_are_drawn_per_area_with_their_probability() -> None:
         {"ftf_bonus_levels": (501.0,)},
         {"streak_length": 1},
         {"kit_budget_usd_week": -5.0},
+        {"coop_bonus_levels": (600.0,)},
+        {"coop_target_ftf_pct": 120.0},
     ],
 )
 def test_bad_programme_settings_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(InvalidInputError):
         ProgramConfig(**kwargs)
+
+
+def test_a_team_that_meets_its_goal_gets_its_bonus_through_a_gate(world: Any) -> None:
+    """PA-0001's team fixes 9 of 10 first visits in the week (goal 88 %): two members paid
+    $25 each once a person approves; PA-0002's team fixes 5 of 10: nothing."""
+    control, app, clock, ledger = world
+    config = ProgramConfig(
+        ftf_bonus_levels=(0.0,), kit_value_levels=(0.0,), coop_bonus_levels=(25.0,), missions=None
+    )
+    program = GamificationProgram(control, ["PA-0001", "PA-0002"], config=config, seed=1)
+    program.start(START)
+    assert approve_all(control) == 2  # each area's co-op parameter
+    rows = [
+        completed(
+            f"T{k % 2}-{area}",
+            area,
+            START + timedelta(hours=5 + k),
+            job=f"{area}-{k}",
+            fix=k < (9 if area == "PA-0001" else 5),
+        )
+        for area in ("PA-0001", "PA-0002")
+        for k in range(10)
+    ]
+    program.ingest(frame(rows))
+    clock.set(START + timedelta(days=7))
+    program.night(clock.now())
+    program.week(START.date())
+    assert program.stats.teams_checked == 2
+    assert program.stats.teams_met == 1
+    assert approve_all(control) == 1
+    clock.set(START + timedelta(days=8))
+    program.night(clock.now())
+    teams = [j for j in app.jobs.values() if j[0] == "team_bonus"]
+    assert teams == [
+        ("team_bonus", "PA-0001", {"area_id": "PA-0001", "usd_per_member": 25.0, "members": 2})
+    ]
+    assert ledger.verify().ok

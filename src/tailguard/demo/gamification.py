@@ -31,8 +31,8 @@ from tailguard.sim.ids import area_id, tech_id
 
 #: Share of technicians who opt in to be shown on their area's leaderboard.
 OPT_IN_SHARE = 0.6
-#: Spend kinds of the simulator that are gamification's (fix bonuses paid, bonus kits).
-_SPEND_KINDS = ("gamification_reward", "kit_bonus")
+#: Spend kinds of the simulator that are gamification's (fix bonuses paid, kits, team bonuses).
+_SPEND_KINDS = ("gamification_reward", "kit_bonus", "team_bonus")
 
 
 class DemoGamification:
@@ -203,7 +203,11 @@ def layer_effects(
         ).alias("true_ftf"),
     )
     out: dict[str, Any] = {}
-    for layer, attr in (("ftf_bonus", "ftf_bonus_usd"), ("kit_streak", "kit_value_usd")):
+    for layer, attr in (
+        ("ftf_bonus", "ftf_bonus_usd"),
+        ("kit_streak", "kit_value_usd"),
+        ("coop", "coop_bonus_usd"),
+    ):
         on = {a for a, arm in arms.items() if getattr(arm, attr) > 0}
         flag = pl.col("area_id").is_in(list(on))
         out[layer] = {

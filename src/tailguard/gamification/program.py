@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -50,6 +50,10 @@ class ProgramConfig:
         ftf_bonus_levels: the fix-bonus sizes areas are randomised over (USD per recorded
             first-time fix; 0 is the control arm).
         kit_value_levels: the parts-kit streak prize sizes (USD; 0: no streak prizes).
+        coop_bonus_levels: the co-op bonus per team member for a week the area's team meets
+            its goal (USD; 0: no co-op goal).
+        coop_target_ftf_pct: the team goal: the area's recorded first-time fix share of the
+            week's first visits at least this (and, for the badge, no member withheld).
         kit_budget_usd_week: at most this much in kit prizes per area and week.
         streak_length: fully used pre-staged kits in a row that earn a prize.
         gaming_q: the false discovery rate of the gaming flags.
@@ -59,6 +63,8 @@ class ProgramConfig:
 
     ftf_bonus_levels: tuple[float, ...] = (0.0, 10.0)
     kit_value_levels: tuple[float, ...] = (0.0, 50.0)
+    coop_bonus_levels: tuple[float, ...] = (0.0, 25.0)
+    coop_target_ftf_pct: float = 88.0
     kit_budget_usd_week: float = 300.0
     streak_length: int = 10
     gaming_q: float = 0.1
@@ -66,7 +72,9 @@ class ProgramConfig:
     missions: MissionConfig | None = field(default_factory=MissionConfig)
 
     def __post_init__(self) -> None:
-        for name in ("ftf_bonus_levels", "kit_value_levels"):
+        if not 50 <= self.coop_target_ftf_pct <= 100:
+            raise InvalidInputError("coop_target_ftf_pct must be between 50 and 100")
+        for name in ("ftf_bonus_levels", "kit_value_levels", "coop_bonus_levels"):
             levels = getattr(self, name)
             if not levels or any(not 0 <= v <= 500 for v in levels):
                 raise InvalidInputError(f"{name}: one or more levels between 0 and 500 USD")
@@ -81,6 +89,7 @@ class Arm:
     ftf_bonus_usd: float
     kit_value_usd: float
     propensity: float
+    coop_bonus_usd: float = 0.0
 
 
 @dataclass
@@ -92,6 +101,10 @@ class ProgramStats:
     kits_requested: int = 0
     kits_paid: int = 0
     kits_paid_usd: float = 0.0
+    teams_checked: int = 0
+    teams_met: int = 0
+    teams_paid: int = 0
+    teams_paid_usd: float = 0.0
     rewards_set: int = 0
     withheld: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
@@ -129,13 +142,16 @@ class GamificationProgram:
         self.config = cfg = config or ProgramConfig()
         self.opted_in = set(opted_in)
         rng = np.random.default_rng([seed, 23])
-        p = 1.0 / (len(cfg.ftf_bonus_levels) * len(cfg.kit_value_levels))
-        self.arms: dict[str, Arm] = {
-            a: Arm(
-                float(rng.choice(cfg.ftf_bonus_levels)), float(rng.choice(cfg.kit_value_levels)), p
+        p = 1.0 / (
+            len(cfg.ftf_bonus_levels) * len(cfg.kit_value_levels) * len(cfg.coop_bonus_levels)
+        )
+        self.arms: dict[str, Arm] = {}
+        for a in sorted(areas):
+            ftf, kit = (
+                float(rng.choice(cfg.ftf_bonus_levels)),
+                float(rng.choice(cfg.kit_value_levels)),
             )
-            for a in sorted(areas)
-        }
+            self.arms[a] = Arm(ftf, kit, p, float(rng.choice(cfg.coop_bonus_levels)))
         self.techpower = TechPowerBook()
         self.streaks = KitStreaks(length=cfg.streak_length)
         self.fixes = fixes if fixes is not None else FixLedger()
@@ -174,6 +190,7 @@ class GamificationProgram:
             for parameter, value in (
                 ("ftf_bonus_usd", arm.ftf_bonus_usd),
                 ("kit_streak_value_usd", arm.kit_value_usd),
+                ("coop_bonus_usd", arm.coop_bonus_usd),
             ):
                 if value > 0:
                     args = {"area_id": area, "parameter": parameter, "value": value}
@@ -185,6 +202,7 @@ class GamificationProgram:
                     a: {
                         "ftf_bonus_usd": m.ftf_bonus_usd,
                         "kit_value_usd": m.kit_value_usd,
+                        "coop_bonus_usd": m.coop_bonus_usd,
                         "propensity": m.propensity,
                     }
                     for a, m in self.arms.items()
@@ -265,6 +283,7 @@ class GamificationProgram:
             self.store.put_week(week, scores)
         if self.config.missions is not None:
             self._assign(self.missions.propose(scores, self.control.clock.now()))
+        self._coop(week)
         boards = [
             leaderboard(scores, area, self.opted_in, top=self.config.leaderboard_top)
             for area in self.arms
@@ -283,6 +302,7 @@ class GamificationProgram:
                 a: {
                     "ftf_bonus_usd": arm.ftf_bonus_usd,
                     "kit_value_usd": arm.kit_value_usd,
+                    "coop_bonus_usd": arm.coop_bonus_usd,
                     "propensity": arm.propensity,
                 }
                 for a, arm in self.arms.items()
@@ -297,6 +317,12 @@ class GamificationProgram:
             },
             "withheld": len(s.withheld),
             "missions": self.missions.counts(),
+            "coop": {
+                "checked": s.teams_checked,
+                "met": s.teams_met,
+                "paid": s.teams_paid,
+                "paid_usd": round(s.teams_paid_usd, 2),
+            },
             "calls": dict(sorted(s.outcomes.items())),
             "refused": s.refused[:20],
             "techpower": {
@@ -314,6 +340,45 @@ class GamificationProgram:
         run = self.control.start_run(ROLE, INITIATOR, f"{goal} ({now:%Y-%m-%d})")
         self._open.append(run)
         return run
+
+    def _coop(self, week: date) -> None:
+        """Teams of co-op areas that met the goal in ``week`` get the bonus (gated)."""
+        areas = [a for a, arm in self.arms.items() if arm.coop_bonus_usd > 0 and a in self.started]
+        if not areas:
+            return
+        lo = datetime(week.year, week.month, week.day, tzinfo=UTC)
+        visits = self.fixes.visits().filter(
+            (pl.col("ts") >= lo)
+            & (pl.col("ts") < lo + timedelta(days=7))
+            & pl.col("area_id").is_in(areas)
+        )
+        teams = visits.group_by("area_id").agg(
+            (100.0 * pl.col("fixed").mean()).alias("ftf"), pl.col("tech_id").n_unique().alias("n")
+        )
+        run = None
+        for area, ftf, members in teams.sort("area_id").iter_rows():
+            self.stats.teams_checked += 1
+            if ftf < self.config.coop_target_ftf_pct:
+                continue
+            self.stats.teams_met += 1
+            run = run or self._run(self.control.clock.now(), "co-op goals of the week")
+            usd = self.arms[area].coop_bonus_usd
+            args = {
+                "area_id": area,
+                "usd_per_member": usd,
+                "members": int(members),
+                "week": week.isoformat(),
+                "team_ftf_pct": round(float(ftf), 2),
+            }
+            result = self.control.execute(run, "award_team_bonus", args)
+            self._count(result)
+            self._keep(
+                result,
+                self.control.clock.now(),
+                area=area,
+                usd=usd * int(members),
+                detail=f"team FTF {ftf:.1f} % in the week of {week}",
+            )
 
     def _assign(self, missions: list[Mission]) -> None:
         if not missions:
@@ -387,6 +452,10 @@ class GamificationProgram:
             return
         if result.tool_name == "set_gamification_reward":
             self.stats.rewards_set += 1
+        elif result.tool_name == "award_team_bonus":
+            self.stats.teams_paid += 1
+            value = result.value if isinstance(result.value, Mapping) else {}
+            self.stats.teams_paid_usd += float(value.get("cost_usd") or 0.0)
         elif result.tool_name == "award_kit_bonus":
             self.stats.kits_paid += 1
             value = result.value if isinstance(result.value, Mapping) else {}

@@ -5,6 +5,8 @@
   future pay, so it is gated like a surge window.
 * ``award_kit_bonus`` (execute_high, approval): send a technician the mystery bonus kit their
   parts-kit streak earned.
+* ``award_team_bonus`` (execute_high, approval): pay an area's team the co-op bonus for a
+  team goal met (a badge and a dollar bonus per member).
 * ``assign_mission`` and ``grant_xp`` (execute_low): a sprint mission in the field app, and
   the XP of a completed one; neither moves money.
 * ``withhold_fix_bonus`` (execute_low): stop paying one technician the fix bonus because their
@@ -47,9 +49,18 @@ def gamification_tools(act: Act) -> list[Tool]:
             sent = {
                 k: v
                 for k, v in args.items()
-                if k not in ("area_id", "evidence", "streak", "text", "mission_id")
+                if k
+                not in (
+                    "area_id",
+                    "evidence",
+                    "streak",
+                    "text",
+                    "mission_id",
+                    "week",
+                    "team_ftf_pct",
+                )
             }
-            if kind == "gamification_reward":
+            if kind in ("gamification_reward", "team_bonus"):
                 sent["area_id"] = area
             result = act(kind, area, sent, ctx.idempotency_key)
             if result.get("status") != "executed":
@@ -110,6 +121,34 @@ def gamification_tools(act: Act) -> list[Tool]:
                 idempotent=True,
                 approval_timeout=86_400,
                 success_metric="pre-staged parts fully used",
+            ),
+        ),
+        Tool(
+            name="award_team_bonus",
+            description=(
+                "Pay every member of an area's team the co-op bonus for a team goal met this "
+                "week (with the team's badge)."
+            ),
+            parameters={
+                "type": "object",
+                "properties": {
+                    "area_id": _AREA,
+                    "usd_per_member": {"type": "number", "exclusiveMinimum": 0, "maximum": 500},
+                    "members": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    "week": {"type": "string", "format": "date"},
+                    "team_ftf_pct": {"type": "number", "minimum": 0, "maximum": 100},
+                },
+                "required": ["area_id", "usd_per_member", "members"],
+                "additionalProperties": False,
+            },
+            handler=handler("team_bonus", "area_id"),
+            policy=Policy(
+                risk_level=RiskLevel.EXECUTE_HIGH,
+                requires_approval=True,
+                audit_fields=("area_id", "usd_per_member", "members", "week", "team_ftf_pct"),
+                idempotent=True,
+                approval_timeout=86_400,
+                success_metric="the team's first-time fix stays above the goal",
             ),
         ),
         Tool(

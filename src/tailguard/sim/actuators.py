@@ -23,6 +23,7 @@ from tailguard.sim.interventions import (
     RoutingWeightBoost,
     SurgePayWindow,
     SurgeShiftOffer,
+    TeamBonus,
     TechMission,
     WithholdFixBonus,
 )
@@ -347,6 +348,15 @@ def _mission(sim: Simulator, iv: Any, now: float, seq: int, hidden: Any, details
     return 0.0, f"{iv.metric} mission sent", a
 
 
+def _team(sim: Simulator, iv: Any, now: float, seq: int, hidden: Any, details: Any) -> Any:
+    a = _area(sim, iv.area_id)
+    if not 0 < iv.usd_per_member <= 500 or not 1 <= iv.members <= 1000:
+        raise _Refused("a team bonus is $0-500 a member for 1 to 1,000 members")
+    # The bonus is the prize; the co-op incentive itself is the area's coop_bonus_usd.
+    details.update(members=int(iv.members))
+    return float(iv.usd_per_member) * int(iv.members), "team bonus paid", a
+
+
 _HANDLERS: dict[type, Any] = {
     SurgePayWindow: _surge,
     NearbyJobOffer: _nearby,
@@ -360,4 +370,5 @@ _HANDLERS: dict[type, Any] = {
     WithholdFixBonus: _withhold,
     KitBonus: _kit,
     TechMission: _mission,
+    TeamBonus: _team,
 }

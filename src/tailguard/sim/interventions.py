@@ -122,6 +122,16 @@ class KitBonus:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class TeamBonus:
+    """Pay every member of an area's team ``usd_per_member`` for a co-op goal they met."""
+
+    kind: ClassVar[str] = "team_bonus"
+    area_id: str
+    usd_per_member: float
+    members: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TechMission:
     """Give a tech a sprint mission aimed at ``metric`` (``fix`` or ``nps``) in the field app."""
 
@@ -144,6 +154,7 @@ Intervention = (
     | WithholdFixBonus
     | KitBonus
     | TechMission
+    | TeamBonus
 )
 
 INTERVENTION_TYPES: Final[dict[str, type[Intervention]]] = {
@@ -161,6 +172,7 @@ INTERVENTION_TYPES: Final[dict[str, type[Intervention]]] = {
         WithholdFixBonus,
         KitBonus,
         TechMission,
+        TeamBonus,
     )
 }
 
