@@ -34,6 +34,7 @@ from tailguard.control import ControlPlane, Run, StepResult
 from tailguard.errors import InvalidInputError, TailguardError
 from tailguard.gamification.gaming import FixLedger, gaming_flags
 from tailguard.gamification.missions import Mission, MissionBook, MissionConfig
+from tailguard.gamification.replays import ReplayLibrary
 from tailguard.gamification.store import GameStore
 from tailguard.gamification.streaks import KitAward, KitStreaks
 from tailguard.gamification.techpower import TechPowerBook, leaderboard
@@ -281,6 +282,7 @@ class GamificationProgram:
         self.scores[week] = scores
         if self.store is not None:
             self.store.put_week(week, scores)
+            ReplayLibrary(self.store).put_weak(week, self.techpower.code_scores(week))
         if self.config.missions is not None:
             self._assign(self.missions.propose(scores, self.control.clock.now()))
         self._coop(week)

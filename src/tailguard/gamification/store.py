@@ -163,7 +163,8 @@ class GameStore:
         self._replace(actions, [row], "action_id")
 
     def set_opt_in(self, tech_id: str, opted_in: bool, *, by: str, now: datetime) -> None:
-        """A technician opts in or out of leaderboards (and replays): a row and a record."""
+        """A technician opts in or out of leaderboards and replays: a row and a record; opting
+        out withdraws their published replays at once."""
         if not tech_id or len(tech_id) > 64:
             raise InvalidInputError("a technician id of 1 to 64 characters is required")
         self._replace(
@@ -187,6 +188,10 @@ class GameStore:
                 "by": by,
             },
         )
+        if not opted_in:
+            from tailguard.gamification.replays import ReplayLibrary
+
+            ReplayLibrary(self).withdraw(tech_id, now)
 
     def seed_opt_ins(self, tech_ids: Iterable[str], *, by: str, now: datetime) -> int:
         """Opt-ins as the field app reported them when the programme began (rows only)."""
