@@ -9,7 +9,8 @@ from tailguard.events.bus.base import Bus, Delivery
 from tailguard.events.bus.memory import MemoryBus
 from tailguard.events.bus.nats_jetstream import NatsJetStreamBus
 from tailguard.events.bus.redis_streams import RedisStreamsBus
-from tailguard.events.bus.wire import WireFormat, parse_format
+from tailguard.events.bus.wire import WireFormat
+from tailguard.events.bus.wire import parse_format as _parse_format
 from tailguard.events.deadletter import DeadLetterSink
 
 __all__ = [
@@ -57,7 +58,7 @@ def open_bus(
     params = {key: values[-1] for key, values in raw.items()}
     visibility = _number(params, "visibility", 30.0)
     batch = int(_number(params, "batch", 1000))
-    wire = parse_format(format or params.get("format") or "auto")
+    wire = _parse_format(format or params.get("format") or "auto")
     scheme = parts.scheme.lower()
     if scheme == "memory":
         return MemoryBus(visibility_timeout=visibility, batch_events=batch)
