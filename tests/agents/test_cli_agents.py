@@ -108,14 +108,20 @@ def test_run_prints_a_table_summary_for_people(
     assert f"{len(MALFORMED)} dead-lettered" in out
 
 
-@pytest.mark.redis
-def test_run_follows_a_redis_stream(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, redis_url: str, unique_prefix: str
+@pytest.mark.parametrize(("server", "wire"), [("redis", "arrow"), ("nats", "json")])
+def test_run_follows_a_bus_and_shows_progress_while_catching_up(
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    unique_prefix: str,
+    server: str,
+    wire: str,
 ) -> None:
-    """`agents run --bus redis://...` with --tick-every and --hours ticks and stops by itself."""
+    """`agents run --bus` with --tick-every and --hours ticks and stops by itself, telling on
+    stderr how the catch-up of the backlog goes (Arrow and JSON messages alike)."""
     events = write_sim_events(tmp_path / "day.jsonl", areas=2, days=1, seed=4)
-    bus_url = f"{redis_url}?stream={unique_prefix}"
-    publisher = open_bus(bus_url)
+    bus_url = f"{request.getfixturevalue(server + '_url')}?stream={unique_prefix}"
+    publisher = open_bus(bus_url, format=wire)
     try:
         publisher.publish(read_all(events))
         with RecordingDownstreamServer() as server:
@@ -130,7 +136,7 @@ def test_run_follows_a_redis_stream(
                 "--downstream",
                 server.url,
                 "--warmup-days",
-                "0",
+                "0.25",
                 "--tick-every",
                 "0.05",
                 "--poll",
@@ -148,6 +154,9 @@ def test_run_follows_a_redis_stream(
     assert summary["mode"] == "follow"
     assert summary["ticks"] == 2
     assert summary["events"]["ingested"] > 0
+    assert "catching up: hour ending " in err
+    assert "messages waiting on the bus" in err
+    assert "caught up: 6 hours" in err
 
 
 @pytest.mark.parametrize(

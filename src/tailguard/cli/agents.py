@@ -325,6 +325,7 @@ def run(
                     tick_every=tick_every,
                     start=when,
                     poll_s=poll,
+                    on_hour=CatchUpProgress(runner, stream),
                 )
             finally:
                 stream.close()
@@ -333,6 +334,51 @@ def run(
         emit_json(data)
     else:
         _print(data)
+
+
+class CatchUpProgress:
+    """Progress on stderr while a follow catches up the hours behind it (a backlog, the
+    warm-up): a line at the first such hour, then at most one every ``every`` seconds, with
+    the messages still waiting on the bus, and one line when the agents start acting."""
+
+    def __init__(self, runner: Any, bus: Any, *, every: float = 5.0) -> None:
+        self._runner = runner
+        self._bus = bus
+        self._every = every
+        self._last: float | None = None
+        self.hours = 0
+        self._done = False
+
+    def _left(self) -> str:
+        from tailguard.errors import TailguardError
+
+        try:
+            left = self._bus.backlog()
+        except TailguardError:
+            left = None
+        return "unknown" if left is None else str(left)
+
+    def __call__(self, as_of: datetime, report: Any) -> None:
+        import time
+
+        events = self._runner.summary.events
+        if report is None:
+            self.hours += 1
+            now = time.monotonic()
+            if self._last is None or now - self._last >= self._every:
+                self._last = now
+                typer.echo(
+                    f"catching up: hour ending {as_of:%Y-%m-%d %H:%M}Z, {self.hours} hours, "
+                    f"{events} events read, {self._left()} messages waiting on the bus",
+                    err=True,
+                )
+        elif self.hours and not self._done:
+            self._done = True
+            typer.echo(
+                f"caught up: {self.hours} hours, {events} events read; acting from the hour "
+                f"ending {as_of:%Y-%m-%d %H:%M}Z",
+                err=True,
+            )
 
 
 def _tty(fmt: OutputFormat) -> bool:
