@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import polars as pl
 import pyarrow as pa
 import sqlalchemy as sa
+from opentelemetry import trace
 
 from tailguard.agents.catalogue import Catalogue, default_catalogue
 from tailguard.agents.feed import Feeding, HourBuffer, hour_end
@@ -176,6 +177,8 @@ class RunnerConfig:
             letter (a year-2999 ``ts``), in replay and follow alike.
         wall: the wall clock a replay compares event times with (default the system clock;
             :meth:`follow` takes its own).
+        tracer_provider: where the control plane's spans go (default: the global provider,
+            which ``tailguard agents run`` configures from the ``OTEL_*`` variables).
     """
 
     db: str
@@ -193,6 +196,7 @@ class RunnerConfig:
     wall: Clock | None = None
     policy: str = "fixed"
     area_types: Mapping[str, str] | None = None
+    tracer_provider: trace.TracerProvider | None = None
 
     def __post_init__(self) -> None:
         if self.policy not in ("fixed", "learning"):
@@ -230,6 +234,7 @@ class AgentRunner(Feeding):
                 self.ledger,
                 clock=self.clock,
                 approvers=approvers,
+                tracer_provider=config.tracer_provider or trace.get_tracer_provider(),
             )
             self.learning = _Tally(self.ledger.engine)
             self.pulse = PulseStore.open(config.pulse)

@@ -262,16 +262,28 @@ def run(
         help="Events dated later than the wall clock plus this (1d, 6h, 90m, 30s) are "
         "rejected to the dead letter as future events.",
     ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        envvar="TAILGUARD_METRICS_PORT",
+        help="Serve Prometheus metrics (tick durations, decisions) at :PORT/metrics while running.",
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", "--metrics-host", help="Address the metrics endpoint listens on."
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Run the area agents on your events: REST downstream agents, people at the gates.
 
     Prints what the run did (ticks, decisions by kind, gates, executed, dead letters).
+    Spans of the governed calls are exported as the OTEL_* variables say (docs/service.md).
     """
     from datetime import timedelta
 
     from tailguard.agents.routing import DownstreamRoutes
-    from tailguard.agents.runner import AgentRunner, RunnerConfig, redact
+    from tailguard.agents.runner import RunnerConfig, redact
     from tailguard.events.io import event_format
     from tailguard.events.skew import parse_skew
     from tailguard.metrics.files import default_dead_letter_path
@@ -308,6 +320,49 @@ def run(
         area_types=_area_types(area_types),
         max_future_skew=parse_skew(max_skew),
     )
+    from tailguard.telemetry import configure_tracing, serve_metrics
+
+    provider = configure_tracing("tailguard-agents")
+    stop_metrics = (
+        serve_metrics(metrics_port, host=metrics_host) if metrics_port is not None else None
+    )
+    try:
+        summary = _run(
+            runner_config=config,
+            events=events,
+            bus=bus,
+            hours=hours,
+            when=when,
+            tick_every=tick_every,
+            poll=poll,
+            fmt=fmt,
+        )
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
+        if provider is not None:
+            provider.force_flush()
+    data = {"db": redact(db), **summary.to_dict()}
+    if fmt is OutputFormat.json:
+        emit_json(data)
+    else:
+        _print(data)
+
+
+def _run(
+    *,
+    runner_config: Any,
+    events: Path | None,
+    bus: str | None,
+    hours: int | None,
+    when: datetime | None,
+    tick_every: float | None,
+    poll: float,
+    fmt: OutputFormat,
+) -> Any:
+    from tailguard.agents.runner import AgentRunner, redact
+
+    config = runner_config
     with AgentRunner(config) as runner, _stop_on_signals(runner):
         if events is not None:
             summary = _replay(runner, events, hours, show=_tty(fmt))
@@ -329,11 +384,7 @@ def run(
                 )
             finally:
                 stream.close()
-    data = {"db": redact(db), **summary.to_dict()}
-    if fmt is OutputFormat.json:
-        emit_json(data)
-    else:
-        _print(data)
+    return summary
 
 
 class CatchUpProgress:
