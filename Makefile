@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Parallel workers for the test suite (pytest-xdist); the machines have 2 cores.
 WORKERS ?= 2
 
-.PHONY: help install check lint typecheck test test-fast test-future demo bench clean
+.PHONY: help install servers check lint typecheck test test-fast test-future demo bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,7 +26,10 @@ lint: install  ## ruff format check and lint, import-linter contracts (pyproject
 typecheck: install  ## mypy --strict
 	$(BIN)/mypy
 
-test: install  ## the whole suite (real PostgreSQL, Redis, NATS and Chromium), in parallel
+servers:  ## start PostgreSQL, Redis and NATS if they are not up (docker compose or local binaries)
+	@bash .ci/servers
+
+test: install servers  ## the whole suite (real PostgreSQL, Redis, NATS and Chromium), in parallel
 	$(BIN)/pytest -q -n $(WORKERS) --durations=15
 
 check: lint typecheck test  ## what CI runs: lint, types, the whole suite
@@ -35,7 +38,7 @@ test-fast:  install  ## the quick loop: no servers, no browser, no slow tests, i
 	$(BIN)/pytest -q -n $(WORKERS) --durations=10 \
 		-m "not postgres and not redis and not nats and not browser and not slow"
 
-test-future: install  ## the whole suite with the clock moved a year ahead (time-machine)
+test-future: install servers  ## the whole suite with the clock moved a year ahead (time-machine)
 	TAILGUARD_TEST_CLOCK_AHEAD_DAYS=365 $(BIN)/pytest -q -n $(WORKERS) --durations=5
 
 demo: install  ## install, then a 40-area, 2-week demo into tailguard-demo/
