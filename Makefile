@@ -18,6 +18,13 @@ $(BIN)/tailguard: pyproject.toml
 
 install: $(BIN)/tailguard  ## create .venv and install tailguard with its dev tools
 
+# tailguard alone (no dev tools, no LLM SDKs, no OTLP exporter): what `make demo` needs.
+$(VENV)/.runtime: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	@touch $@
+
 lint: install  ## ruff format check and lint, import-linter contracts (pyproject.toml)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
@@ -41,7 +48,7 @@ test-fast:  install  ## the quick loop: no servers, no browser, no slow tests, i
 test-future: install servers  ## the whole suite with the clock moved a year ahead (time-machine)
 	TAILGUARD_TEST_CLOCK_AHEAD_DAYS=365 $(BIN)/pytest -q -n $(WORKERS) --durations=5
 
-demo: install  ## install, then a 40-area, 2-week demo into tailguard-demo/
+demo: $(VENV)/.runtime  ## install tailguard alone, then a 40-area, 2-week demo into tailguard-demo/
 	$(BIN)/tailguard demo --areas 40 --weeks 2 --seed 7 --out tailguard-demo
 
 bench: install  ## every benchmark with its baseline (docs/performance.md)
