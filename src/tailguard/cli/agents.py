@@ -190,6 +190,7 @@ def run(
     bus: str | None = typer.Option(
         None,
         "--bus",
+        envvar="TAILGUARD_BUS",
         help="Follow a bus: nats://host:port?stream=S or redis://host:port/0?stream=S.",
     ),
     db: str = typer.Option(
@@ -208,6 +209,7 @@ def run(
     downstream: list[str] = typer.Option(
         [],
         "--downstream",
+        envvar="TAILGUARD_DOWNSTREAM",
         help="Base URL of the downstream agents (jobs go to URL/v1/interventions); repeat as "
         "NAME=URL to give one agent its own (see `tailguard agents catalogue`).",
     ),
@@ -241,6 +243,7 @@ def run(
     dead_letter: Path | None = typer.Option(
         None,
         "--dead-letter",
+        envvar="TAILGUARD_DEAD_LETTER",
         help="Where rejected events go (default: beside --events, or "
         "tailguard-agents.deadletter.jsonl).",
     ),

@@ -40,6 +40,7 @@ def publish(
     bus: str = typer.Option(
         ...,
         "--bus",
+        envvar="TAILGUARD_BUS",
         help="nats://host:port?stream=S or redis://host:port/0?stream=S (as `agents run`; "
         "&batch=N sets the events per message).",
     ),
