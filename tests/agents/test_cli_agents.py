@@ -335,3 +335,27 @@ def test_sigterm_stops_a_follow_cleanly_with_its_summary(tmp_path: Path) -> None
     summary = json.loads(out)
     assert summary["stopped_by"] == "stopped"
     assert summary["mode"] == "follow"
+
+
+def test_downstream_calls_carry_the_header_given_on_the_command_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, small_file: Path
+) -> None:
+    """--downstream-header 'Authorization: Bearer T' goes with every REST call; a malformed
+    header is refused without echoing its value."""
+    with RecordingDownstreamServer() as server:
+        code, _, err = _cli(
+            capsys, "agents", "run", "--events", str(small_file), "--db", str(tmp_path / "l.db"),
+            "--downstream", server.url, "--downstream-header", "Authorization: Bearer s3cret",
+            "--warmup-days", "1", "--hours", "6", "--format", "json",
+        )  # fmt: skip
+        received = server.received
+    assert code == 0, err
+    assert received, "the run made no downstream call to check"
+    assert {r.authorization for r in received} == {"Bearer s3cret"}
+    code, _, err = _cli(
+        capsys, "agents", "run", "--events", str(small_file), "--db", str(tmp_path / "m.db"),
+        "--downstream", "http://127.0.0.1:9", "--downstream-header", "Bearer s3cret",
+    )  # fmt: skip
+    assert code == 2
+    assert "'Name: value'" in err
+    assert "s3cret" not in err

@@ -169,6 +169,7 @@ class RunnerConfig:
         window_days: the scorecard window W.
         seed: the choice policy's seed.
         downstream_timeout_s: per-attempt timeout of a REST call.
+        downstream_headers: headers every REST call carries (an auth token).
         approvers: who may decide gates (default: the ledger's approver and admin API keys).
         policy: ``fixed`` (the catalogue's weights) or ``learning`` (the nightly-updated
             policy with its guardrail; docs/learning.md).
@@ -191,6 +192,7 @@ class RunnerConfig:
     window_days: int = 7
     seed: int = 0
     downstream_timeout_s: float = 2.0
+    downstream_headers: Mapping[str, str] | None = None
     approvers: Approvers | None = None
     max_future_skew: timedelta = DEFAULT_MAX_SKEW
     wall: Clock | None = None
@@ -218,7 +220,11 @@ class AgentRunner(Feeding):
         cat = config.catalogue or default_catalogue()
         config.downstream.check(e.downstream for e in cat.entries)
         self.dead_letter = DeadLetterSink(config.dead_letter, clock=SystemClock())
-        self.downstream = RoutedDownstream(config.downstream, timeout_s=config.downstream_timeout_s)
+        self.downstream = RoutedDownstream(
+            config.downstream,
+            timeout_s=config.downstream_timeout_s,
+            headers=config.downstream_headers,
+        )
         self.ledger = Ledger.open(config.db, clock=self.clock)
         self.pulse: PulseStore | None = None
         self._keys: Any = None

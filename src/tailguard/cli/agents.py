@@ -213,6 +213,12 @@ def run(
         help="Base URL of the downstream agents (jobs go to URL/v1/interventions); repeat as "
         "NAME=URL to give one agent its own (see `tailguard agents catalogue`).",
     ),
+    downstream_header: list[str] = typer.Option(
+        [],
+        "--downstream-header",
+        help="A header every downstream call carries, as 'Name: value' (repeat for more), "
+        "e.g. 'Authorization: Bearer TOKEN'.",
+    ),
     catalogue: Path | None = CATALOGUE_OPTION,
     rules: Path | None = RULES_OPTION,
     hours: int | None = typer.Option(
@@ -311,6 +317,7 @@ def run(
         else Path("tailguard-agents.deadletter.jsonl")
     )
     config = RunnerConfig(
+        downstream_headers=_headers(downstream_header),
         db=db,
         pulse=ServiceSettings(ledger_url=db, pulse_url=pulse).resolved_pulse_url(),
         downstream=routes,
@@ -433,6 +440,19 @@ class CatchUpProgress:
                 f"ending {as_of:%Y-%m-%d %H:%M}Z",
                 err=True,
             )
+
+
+def _headers(values: list[str]) -> dict[str, str]:
+    """``--downstream-header 'Name: value'`` options as a mapping; a bad one is refused."""
+    headers: dict[str, str] = {}
+    for value in values:
+        name, sep, text = value.partition(":")
+        name = name.strip()
+        if not sep or not name or any(c in name for c in " \t\r\n") or "\n" in text:
+            # The value is a secret more often than not: never echoed.
+            fail("--downstream-header: give each as 'Name: value' (e.g. 'Authorization: Bearer T')")
+        headers[name] = text.strip()
+    return headers
 
 
 def _tty(fmt: OutputFormat) -> bool:
