@@ -330,3 +330,35 @@ def test_every_tick_is_timed_and_every_decision_counted(tmp_path: Path) -> None:
     decided = sum(sample("tailguard_decisions_total", kind=k) for k in kinds)
     assert decided - decided_before == sum(summary.decisions_by_kind.values())
     assert decided > decided_before
+
+
+def test_the_service_hands_the_global_tracer_provider_to_its_control_plane(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A service opened without a provider of its own traces runs to the global provider."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from tailguard.service import ServiceSettings
+    from tailguard.service.settings import ServiceState
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    # The process-wide provider can be set once per process: stand in for it here only.
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    state = ServiceState.open(
+        ServiceSettings(ledger_url=str(tmp_path / "l.db"), pulse_url=str(tmp_path / "p.db"))
+    )
+    try:
+        run = state.plane.start_run("ops", "alice", "check the spans")
+        state.plane.finish_run(run, "completed")
+    finally:
+        state.close()
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert "invoke_agent ops" in spans
+    attributes = spans["invoke_agent ops"].attributes
+    assert attributes is not None
+    assert attributes["gen_ai.operation.name"] == "invoke_agent"
