@@ -40,6 +40,7 @@ def _register_all() -> None:
         crowd,
         demo,
         events,
+        gamification,
         keys,
         learn,
         ledger,
@@ -58,6 +59,7 @@ def _register_all() -> None:
     learn.register(app)
     crowd.register(app)
     compendium.register(app)
+    gamification.register(app)
 
 
 _register_all()

@@ -15,6 +15,7 @@ from tailguard.sim.interventions import (
     ApologyCredit,
     GamificationReward,
     Intervention,
+    KitBonus,
     LockerBuffer,
     MasterTechShadow,
     NearbyJobOffer,
@@ -22,6 +23,7 @@ from tailguard.sim.interventions import (
     RoutingWeightBoost,
     SurgePayWindow,
     SurgeShiftOffer,
+    WithholdFixBonus,
 )
 from tailguard.sim.network import ACTIVE, DORMANT
 from tailguard.sim.state import DAY, HOUR
@@ -308,6 +310,24 @@ def _gami(sim: Simulator, iv: Any, now: float, seq: int, hidden: Any, details: A
     return 0.0, f"{iv.parameter} = {iv.value:g}", a
 
 
+def _withhold(sim: Simulator, iv: Any, now: float, seq: int, hidden: Any, details: Any) -> Any:
+    t = _tech(sim, iv.tech_id, active=False)
+    st = sim._st
+    if st.bonus_withheld[t]:
+        raise _Refused(f"the fix bonus of {iv.tech_id} is already withheld")
+    st.bonus_withheld[t] = True
+    hidden.update(gamer=bool(st.tech_gaming[t] > 0), gamed_fixes=int(st.truth_gamed_tech[t]))
+    return 0.0, "fix bonus withheld", int(sim.net.tech_area[t])
+
+
+def _kit(sim: Simulator, iv: Any, now: float, seq: int, hidden: Any, details: Any) -> Any:
+    t = _tech(sim, iv.tech_id)
+    if not 0 < iv.value_usd <= 500:
+        raise _Refused("a bonus kit is worth more than $0 and at most $500")
+    # The kit is the prize; the streak incentive itself is the area's kit_streak_value_usd.
+    return float(iv.value_usd), "bonus kit sent", int(sim.net.tech_area[t])
+
+
 _HANDLERS: dict[type, Any] = {
     SurgePayWindow: _surge,
     NearbyJobOffer: _nearby,
@@ -318,4 +338,6 @@ _HANDLERS: dict[type, Any] = {
     MasterTechShadow: _shadow,
     RecruitingSms: _sms,
     GamificationReward: _gami,
+    WithholdFixBonus: _withhold,
+    KitBonus: _kit,
 }

@@ -104,6 +104,23 @@ class GamificationReward:
     value: float
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WithholdFixBonus:
+    """Stop paying one tech the area's bonus on recorded first-time fixes (gaming flagged)."""
+
+    kind: ClassVar[str] = "withhold_fix_bonus"
+    tech_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class KitBonus:
+    """Give a tech a mystery bonus parts kit worth ``value_usd`` (a parts-kit streak's prize)."""
+
+    kind: ClassVar[str] = "kit_bonus"
+    tech_id: str
+    value_usd: float = 50.0
+
+
 Intervention = (
     SurgePayWindow
     | NearbyJobOffer
@@ -114,6 +131,8 @@ Intervention = (
     | MasterTechShadow
     | RecruitingSms
     | GamificationReward
+    | WithholdFixBonus
+    | KitBonus
 )
 
 INTERVENTION_TYPES: Final[dict[str, type[Intervention]]] = {
@@ -128,6 +147,8 @@ INTERVENTION_TYPES: Final[dict[str, type[Intervention]]] = {
         MasterTechShadow,
         RecruitingSms,
         GamificationReward,
+        WithholdFixBonus,
+        KitBonus,
     )
 }
 
