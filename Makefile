@@ -10,13 +10,15 @@ WORKERS ?= 2
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(BIN)/tailguard: pyproject.toml
+# Stamps rather than $(BIN)/tailguard: `make demo` installs tailguard alone into the same venv,
+# and a later `make check` must still install the dev tools.
+$(VENV)/.dev: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
-install: $(BIN)/tailguard  ## create .venv and install tailguard with its dev tools
+install: $(VENV)/.dev  ## create .venv and install tailguard with its dev tools
 
 # tailguard alone (no dev tools, no LLM SDKs, no OTLP exporter): what `make demo` needs.
 $(VENV)/.runtime: pyproject.toml
