@@ -45,6 +45,7 @@ from tailguard.metrics import ScorecardEngine
 from tailguard.pulse import PulseStore
 from tailguard.rules import RuleEngine, RuleSet
 from tailguard.rules.guardbands import GUARD_BANDS, inside_expr
+from tailguard.telemetry import DECISIONS, TICK_SECONDS
 
 if TYPE_CHECKING:
     from tailguard.agents.recovery import Recovery
@@ -198,6 +199,7 @@ class AreaAgents:
 
     def tick(self, events: pa.Table | pl.DataFrame) -> TickReport:
         """Run one hour for every area (see the module docstring)."""
+        started = time.perf_counter()
         now = self.clock.now()
         report = TickReport(at=now)
         lap = _Lap(report.seconds)
@@ -259,6 +261,7 @@ class AreaAgents:
         lap("record")
         self._execute(choices, report)
         lap("execute")
+        TICK_SECONDS.observe(time.perf_counter() - started)
         return report
 
     # --------------------------------------------------------------- pieces
@@ -330,6 +333,8 @@ class AreaAgents:
         return _Lockers(self.signals, keys)
 
     def _record(self, choices: list[Choice], now: datetime) -> None:
+        for c in choices:
+            DECISIONS.labels(kind="hold" if c.hold else c.entry.kind).inc()
         self.learning.record_decisions(
             [
                 Decision(

@@ -39,6 +39,7 @@ def _register_all() -> None:
         compendium,
         crowd,
         demo,
+        events,
         gamification,
         keys,
         learn,
@@ -54,6 +55,7 @@ def _register_all() -> None:
     for module in (demo, simulate, scorecard, ledger, tools, chat, keys, serve, mcp, week):
         module.register(app)
     agents.register(app)
+    events.register(app)
     learn.register(app)
     crowd.register(app)
     compendium.register(app)
