@@ -33,8 +33,7 @@ from tailguard.agents.choose import Choice, Chooser, Situation
 from tailguard.agents.downstream import DownstreamAgent, InterventionJob
 from tailguard.agents.signals import SIGNAL_SPECS, Signals
 from tailguard.clock import Clock
-from tailguard.control import ControlPlane, ToolContext, ToolOutput, ToolRegistry
-from tailguard.control.batch import RunRequest
+from tailguard.control import ControlPlane, RunRequest, ToolContext, ToolOutput, ToolRegistry
 from tailguard.control.results import Run, StepOutcome, StepResult
 from tailguard.control.store import gates as control_gates
 from tailguard.errors import TailguardError

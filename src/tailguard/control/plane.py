@@ -23,30 +23,22 @@ from typing import Any
 
 import sqlalchemy as sa
 from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
 
-from tailguard.clock import Clock, SystemClock, format_ts
+from tailguard.clock import Clock, SystemClock
 from tailguard.control.approvals import GateMixin
-from tailguard.control.batch import BatchMixin
-from tailguard.control.budget import FINISHED_STATUSES, Budgets, Reservation, RunBudget, RunTotals
+from tailguard.control.budget import Budgets, Reservation, RunBudget, RunTotals
+from tailguard.control.chain import Call, Invoke, compensator, governed_checks
 from tailguard.control.evaluator import HeuristicScorer, Scorer
+from tailguard.control.executor import ExecutorMixin
 from tailguard.control.gates import Approvers, GateStore
 from tailguard.control.ratelimit import RateLimiter, SqlRateLimiter
 from tailguard.control.records import RunLedger, new_id, run_row, summarize
-from tailguard.control.results import Run, RunOutcome, StepOutcome, StepResult
+from tailguard.control.results import Run, RunOutcome, StepResult
 from tailguard.control.rollback import RollbackMixin
 from tailguard.control.store import ControlStore, runs
 from tailguard.control.tools import ToolRegistry, Usage
 from tailguard.control.tracing import RunTracer
-from tailguard.control.wrappers import (
-    Attempt,
-    Call,
-    Executor,
-    InvokeHandler,
-    ValidateArgs,
-    governed_chain,
-)
-from tailguard.errors import ConflictError, InvalidInputError, LedgerError, NotFoundError
+from tailguard.errors import InvalidInputError, TailguardError
 
 __all__ = ["ControlPlane", "ModelCall", "RunLedger", "summarize"]
 
@@ -61,7 +53,7 @@ from tailguard.control.records import pending_dict as _pending_dict  # noqa: F40
 from tailguard.control.results import GateDecision, PendingCall  # noqa: F401
 from tailguard.control.store import rollbacks, step_payloads  # noqa: F401
 from tailguard.control.tools import Compensation, args_hash, canonical_json  # noqa: F401
-from tailguard.errors import PermissionDeniedError, PolicyError, TailguardError  # noqa: F401
+from tailguard.errors import PermissionDeniedError, PolicyError  # noqa: F401
 
 
 class ModelCall:
@@ -76,7 +68,7 @@ class ModelCall:
         self.actual = usage
 
 
-class ControlPlane(BatchMixin, GateMixin, RollbackMixin):
+class ControlPlane(ExecutorMixin, GateMixin, RollbackMixin):
     """Governed execution of tools, with runs, gates, budgets, rollback and outcomes.
 
     Args:
@@ -119,20 +111,15 @@ class ControlPlane(BatchMixin, GateMixin, RollbackMixin):
         self.gates = GateStore(self.store)
         self.tracer = RunTracer(tracer_provider)
         self._max_retries = max_retries
-        self._chain: Executor = governed_chain(
+        self._checks = governed_checks(
             registry=registry,
             limiter=self.rate_limiter,
             budgets=self.budgets,
-            gates=self.gates,
             approvers=approvers,
             clock=self.clock,
-            on_alert=self._write_alert,
-            before_handler=self._write_intent,
-            max_retries=max_retries,
         )
-        self._compensate: Executor = ValidateArgs(
-            registry=registry, wrapped=InvokeHandler(clock=self.clock, max_retries=0)
-        )
+        self._invoke = Invoke(clock=self.clock, max_retries=max_retries)
+        self._compensate = compensator(registry, self.clock)
 
     # ----------------------------------------------------------------- runs
 
@@ -194,60 +181,11 @@ class ControlPlane(BatchMixin, GateMixin, RollbackMixin):
             InvalidInputError: an unknown status.
             ConflictError: the run is already finished, or ``completed`` with gates pending.
         """
-        if status not in FINISHED_STATUSES:
-            raise InvalidInputError(
-                f"a run finishes as completed, failed or aborted, not {status!r}"
-            )
-        if status == "completed" and self.gates.pending_for_run(run.run_id):
-            raise ConflictError(f"run {run.run_id} still has pending approval gates")
-        with self.store.write() as conn:
-            self.store.lock(conn, f"run:{run.run_id}")
-            current = conn.execute(
-                sa.select(runs.c.status).where(runs.c.run_id == run.run_id)
-            ).scalar()
-            if current is None:
-                raise NotFoundError(f"unknown run {run.run_id!r}")
-            if current in FINISHED_STATUSES:
-                raise ConflictError(f"run {run.run_id} is already {current}")
-            conn.execute(sa.update(runs).where(runs.c.run_id == run.run_id).values(status=status))
-        now = self.clock.now()
-        steps, gates = self._latest_of_run(run.run_id)
-        totals = self.budgets.totals(run.run_id)
-        run_fields, outcome = self._closing(
-            run,
-            status,
-            steps,
-            gates,
-            totals=totals,
-            now=now,
-            follow_up=follow_up,
-            user_feedback=user_feedback,
-        )
-        self._append(
-            [
-                ("run", run_fields),
-                (
-                    "outcome",
-                    {
-                        "outcome_id": outcome.outcome_id,
-                        "run_id": run.run_id,
-                        "objective_met": outcome.objective_met,
-                        "quality_score": outcome.quality_score,
-                        "user_feedback": user_feedback,
-                        "follow_up_tasks": list(outcome.follow_up_tasks),
-                        "outcome_deltas": outcome.outcome_deltas,
-                        "evaluated_at": format_ts(now),
-                    },
-                ),
-            ]
-        )
-        self.tracer.end_run(
-            run_id=run.run_id,
-            status=status,
-            input_tokens=totals.input_tokens,
-            output_tokens=totals.output_tokens,
-            cost_usd=totals.cost_usd,
-        )
+        outcome = self._finish([run], status, follow_up=follow_up, user_feedback=user_feedback)[
+            run.run_id
+        ]
+        if isinstance(outcome, TailguardError):
+            raise outcome
         return outcome
 
     # ------------------------------------------------------------ execution
@@ -276,8 +214,8 @@ class ControlPlane(BatchMixin, GateMixin, RollbackMixin):
             rate_limited, budget_exceeded or error, with the reason.
 
         Raises:
-            LedgerError: the outcome could not be recorded (the handler did not run unless it
-                is a read or suggest tool whose record failed after it ran).
+            LedgerError: the outcome could not be recorded (the handler ran only if its
+                intent and checks were committed first; see :mod:`.executor`).
         """
         step_id = new_id("step")
         call = Call(
@@ -289,44 +227,8 @@ class ControlPlane(BatchMixin, GateMixin, RollbackMixin):
             idempotency_key=step_id,
             estimate=estimate,
         )
-        return self._run_call(call)
-
-    def _run_call(self, call: Call) -> StepResult:
-        span = self.tracer.step_span(
-            run_id=call.run.run_id,
-            step_id=call.step_id,
-            tool_name=call.tool_name,
-            role=call.run.role,
-            risk_level=self._risk_of(call.tool_name),
-            gate_id=call.gate_id,
-        )
-        try:
-            try:
-                attempt = self._chain(call)
-            except LedgerError as exc:
-                # The control store is unreachable: nothing ran; record what the ledger allows.
-                attempt = Attempt(outcome=StepOutcome.ERROR, reason=f"ledger_error: {exc.message}")
-            result = self._record(attempt.call or call, attempt)
-        except BaseException as exc:
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            span.end()
-            raise
-        if result.gate_id:
-            span.set_attribute("tailguard.gate_id", result.gate_id)
-        span.set_attribute("tailguard.step_outcome", result.outcome.value)
-        if attempt.usage is not None:
-            span.set_attribute("gen_ai.usage.input_tokens", attempt.usage.input_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", attempt.usage.output_tokens)
-        if result.outcome is StepOutcome.ERROR:
-            span.set_status(Status(StatusCode.ERROR, result.reason or "error"))
-        span.end()
-        return result
-
-    def _risk_of(self, tool_name: str) -> str | None:
-        return (
-            self.registry.policy(tool_name).risk_level.value if tool_name in self.registry else None
-        )
+        (item,), _ = self._govern([call])
+        return self._result_of(item)
 
     # ------------------------------------------------------------- budgets
 

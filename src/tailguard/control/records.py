@@ -19,13 +19,13 @@ import sqlalchemy as sa
 
 from tailguard.clock import Clock, format_ts
 from tailguard.control.budget import Budgets, RunBudget, RunTotals
+from tailguard.control.chain import Attempt, Call
 from tailguard.control.evaluator import RunView, Scorer
 from tailguard.control.gates import GateStore
 from tailguard.control.policy import Policy, RiskLevel
 from tailguard.control.results import PendingCall, Run, RunOutcome, StepOutcome, StepResult
-from tailguard.control.store import ControlStore, runs, step_payloads, to_micros
+from tailguard.control.store import ControlStore, runs, to_micros
 from tailguard.control.tools import ToolRegistry, Usage, args_hash, canonical_json
-from tailguard.control.wrappers import Attempt, Call
 from tailguard.errors import LedgerError, NotFoundError, TailguardError
 
 
@@ -242,22 +242,6 @@ class RunRecorder:
             raise NotFoundError(f"unknown run {run_id!r}")
         return run_of_row(row)
 
-    def _record(self, call: Call, attempt: Attempt) -> StepResult:
-        result = self._step_result(call, attempt)
-        if attempt.outcome is StepOutcome.PENDING_APPROVAL:
-            assert attempt.gate is not None
-            records = self._pending_gate_records(attempt.gate)
-            if len(self.gates.pending_for_run(call.run.run_id)) == 1:
-                records.append(("run", self._run_fields(call.run, "waiting_approval")))
-            self._append(records)
-            return result
-        payload = self._payload_row(call, attempt)
-        if payload is not None:
-            with self.store.write() as conn:
-                conn.execute(sa.insert(step_payloads).values(**payload))
-        self._append(self._final_records(call, attempt))
-        return result
-
     def _step_result(self, call: Call, attempt: Attempt) -> StepResult:
         """What :meth:`ControlPlane.execute` returns for ``call`` after ``attempt``."""
         return StepResult(
@@ -337,18 +321,6 @@ class RunRecorder:
                 },
             ),
         ]
-
-    def _write_intent(self, call: Call) -> None:
-        """Write-ahead evidence for side-effecting tools: no record, no side effect."""
-        assert call.policy is not None
-        if call.policy.risk_level.rank < RiskLevel.EXECUTE_LOW.rank:
-            return
-        try:
-            self._append([("step_detail", self._step_detail(call, None, phase="intent"))])
-        except TailguardError as exc:
-            raise LedgerError(
-                f"cannot record the intent of {call.tool_name}: {exc.message}"
-            ) from exc
 
     def _write_alert(self, run: Run, totals: RunTotals) -> None:
         self._append([self._alert_record(run, totals)])

@@ -11,18 +11,18 @@ import json
 
 import sqlalchemy as sa
 
+from tailguard.control.chain import Call, Compensate
 from tailguard.control.records import STEP_FIELDS, RunRecorder, summarize
 from tailguard.control.results import StepOutcome, StepResult
 from tailguard.control.store import rollbacks, step_payloads
 from tailguard.control.tools import Compensation
-from tailguard.control.wrappers import Call, Executor
 from tailguard.errors import ConflictError, NotFoundError, PolicyError
 
 
 class RollbackMixin(RunRecorder):
     """The rollback method of ``ControlPlane``."""
 
-    _compensate: Executor
+    _compensate: Compensate
 
     def rollback(self, step_id: str, *, requested_by: str, reason: str | None = None) -> StepResult:
         """Undo an executed step with its policy's compensating tool; recorded as ``rolled_back``.

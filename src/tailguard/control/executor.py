@@ -1,33 +1,35 @@
-"""Governed execution in batches: many runs' calls, gates and records in a few transactions.
+"""The one execute path: every governed call, alone or in a batch, in a few transactions.
 
-The hourly tick of the area agents governs hundreds of calls at once; one by one each costs
-about twenty small transactions. The methods here apply the same checks, build the same ledger
-records with the same functions, and write them set-wise:
+``ControlPlane.execute`` is a batch of one call; the hourly tick of the area agents governs
+hundreds of calls of new runs at once (:meth:`ExecutorMixin.execute_batch`); approved calls are
+resumed in batches too (:meth:`ExecutorMixin.resume_batch`, ``resume`` is a batch of one). All
+of them go through :meth:`ExecutorMixin._govern`:
 
-* :meth:`BatchMixin.execute_batch` opens runs and takes each call through validation, policy,
-  rate limit, budget and approval gate (:mod:`.wrappers`' functions), then writes in ONE
-  transaction the runs, the gates, the stopped steps and the write-ahead intent of every call
-  about to run. Only after that commit do the handlers run (no record, no side effect); a
-  second transaction records their results and closes the runs that wait for nothing.
-* :meth:`BatchMixin.resume_batch` resumes approved gates: one transaction checks them and
-  claims them (the claim row is the exactly-once guarantee of :meth:`resume`) with their
-  intents, the handlers run, one transaction records results and stores the claims' results.
-* :meth:`BatchMixin.finish_runs` closes many runs in one transaction.
+1. ONE transaction opens the new runs, takes every call down the checks of :mod:`.chain`
+   (validation, policy, rate limit, budget, approval gate) and writes the gates, the stopped
+   steps and the write-ahead intent of every call about to run.
+2. Only after that commit do the handlers run (no record, no side effect).
+3. A second transaction settles usage and reservations, stores payloads and claim results,
+   records the results and closes the runs that wait for nothing (with ``finish``).
 
-Each run's own records keep the order the one-call path gives them; records of different runs
-interleave differently. A run's budget is checked before its calls run and again, in memory,
-before each handler (usage reported by an earlier call of the batch counts), so a batch stops
-at a cap where one-by-one calls would; such a stopped call has an intent record followed by a
+Runs close the same way alone or many at once (:meth:`ExecutorMixin.finish_runs`). Each run's
+own records keep the order one-by-one calls give them; records of different runs interleave
+differently. A run's budget is checked when its calls are admitted and again, in memory, before
+each handler (usage reported by an earlier call of the batch counts), so a batch stops at a cap
+where one-by-one calls would; such a stopped call has an intent record followed by a
 ``skipped`` step.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from opentelemetry.trace import Status, StatusCode
 
 from tailguard.clock import format_ts
 from tailguard.control.batch_parts import (
@@ -36,8 +38,6 @@ from tailguard.control.batch_parts import (
     Records,
     RunBatchResult,
     RunRequest,
-    RunUsage,
-    budget_refusal,
     claim_all,
     claim_json,
     gate_row,
@@ -46,49 +46,36 @@ from tailguard.control.batch_parts import (
     stored_claims,
     usage_counts,
 )
-from tailguard.control.budget import (
-    FINISHED_STATUSES,
-    RunBudget,
-    RunTotals,
-    check_open_row,
-    totals_of_row,
-)
+from tailguard.control.budget import FINISHED_STATUSES, RunBudget, RunTotals, totals_of_row
+from tailguard.control.chain import Attempt, Call, Check, Invoke, run_checks
 from tailguard.control.evaluator import Scorer
 from tailguard.control.gates import Approvers, pending_of_row
 from tailguard.control.policy import RiskLevel
-from tailguard.control.ratelimit import RateLimiter, SqlRateLimiter
 from tailguard.control.records import RunRecorder, new_id, run_of_row, run_row
 from tailguard.control.results import Run, RunOutcome, StepOutcome, StepResult
 from tailguard.control.store import claims, gates, runs, step_payloads
+from tailguard.control.tools import Usage
 from tailguard.control.tracing import RunTracer
-from tailguard.control.wrappers import (
-    Attempt,
-    Call,
-    InvokeHandler,
-    new_pending_call,
-    policy_refusal,
-    validate_call,
-)
 from tailguard.errors import (
-    BudgetExceededError,
     ConflictError,
     InvalidInputError,
+    LedgerError,
     NotFoundError,
     TailguardError,
 )
 from tailguard.faults import crash_point
 
 
-class BatchMixin(RunRecorder):
-    """The batch methods of ``ControlPlane`` (see the module docstring)."""
+class ExecutorMixin(RunRecorder):
+    """The execution methods of ``ControlPlane`` (see the module docstring)."""
 
     approvers: Approvers | None
-    rate_limiter: RateLimiter
     scorer: Scorer
     tracer: RunTracer
     daily_run_cap: int | None
     default_budget: RunBudget
-    _max_retries: int
+    _checks: Sequence[Check]
+    _invoke: Invoke
 
     # ------------------------------------------------------------- execute
 
@@ -111,150 +98,155 @@ class BatchMixin(RunRecorder):
             if not req.role or not req.initiator_id:
                 raise InvalidInputError("a run needs a role and an initiator_id")
         now = self.clock.now()
-        batch: list[tuple[Run, list[BatchItem]]] = []
-        with self._batch_tx() as tx:
-            conn = tx.conn
-            if self.daily_run_cap is not None:
-                for req in requests:
-                    self.budgets.count_daily_run_in(
-                        conn, req.initiator_id, now=now, cap=self.daily_run_cap
+        opened: list[tuple[Run, list[Call]]] = []
+        for req in requests:
+            run = Run(
+                run_id=new_id("run"),
+                role=req.role,
+                initiator_id=req.initiator_id,
+                goal_text=req.goal_text,
+                conversation_id=None,
+                started_at=now,
+                budget=req.budget or self.default_budget,
+            )
+            calls = []
+            for tool_name, args in req.calls:
+                step_id = new_id("step")
+                calls.append(
+                    Call(
+                        run=run,
+                        tool_name=tool_name,
+                        args=args,
+                        step_id=step_id,
+                        requester_id=run.initiator_id,
+                        idempotency_key=step_id,
                     )
-            run_rows: list[dict[str, Any]] = []
-            gate_rows: list[dict[str, Any]] = []
-            for req in requests:
-                run = Run(
-                    run_id=new_id("run"),
-                    role=req.role,
-                    initiator_id=req.initiator_id,
-                    goal_text=req.goal_text,
-                    conversation_id=None,
-                    started_at=now,
-                    budget=req.budget or self.default_budget,
                 )
-                run_rows.append(run_row(run))
-                records: Records = [
-                    ("run", self._run_fields(run, "running", steps_count=0, totals=ZERO_TOTALS))
-                ]
-                items: list[BatchItem] = []
-                steps = 0
-                waiting = False
-                for tool_name, args in req.calls:
-                    step_id = new_id("step")
-                    item = BatchItem(
-                        call=Call(
-                            run=run,
-                            tool_name=tool_name,
-                            args=args,
-                            step_id=step_id,
-                            requester_id=run.initiator_id,
-                            idempotency_key=step_id,
-                        )
-                    )
-                    items.append(item)
-                    self._check_new(conn, item, now)
-                    attempt = item.attempt
-                    if attempt is None:  # passed every check: its intent goes first
-                        records += self._intent_records(item.call)
-                    elif attempt.outcome is StepOutcome.PENDING_APPROVAL:
-                        assert attempt.gate is not None
-                        gate_rows.append(gate_row(attempt.gate))
-                        records += self._pending_gate_records(attempt.gate)
-                        if not waiting:
-                            waiting = True
-                            records.append(
-                                (
-                                    "run",
-                                    self._run_fields(
-                                        run,
-                                        "waiting_approval",
-                                        steps_count=steps,
-                                        totals=ZERO_TOTALS,
-                                    ),
-                                )
-                            )
-                    else:
-                        records += self._final_records(item.call, attempt)
-                        item.recorded = True
-                        steps += 1
-                tx.append_many(records)
-                batch.append((run, items))
-            if run_rows:
-                conn.execute(sa.insert(runs), run_rows)
-            if gate_rows:
-                conn.execute(sa.insert(gates), gate_rows)
-        for run, _ in batch:
+            opened.append((run, calls))
+        items, finished = self._govern(
+            [call for _, calls in opened for call in calls],
+            new_runs=[run for run, _ in opened],
+            finish=finish,
+        )
+        out = []
+        at = 0
+        for run, calls in opened:
+            mine = items[at : at + len(calls)]
+            at += len(calls)
+            out.append(
+                RunBatchResult(
+                    run=run,
+                    results=tuple(self._result_of(i) for i in mine),
+                    finished=run.run_id in finished,
+                )
+            )
+        return out
+
+    def _govern(
+        self, calls: Sequence[Call], *, new_runs: Sequence[Run] = (), finish: bool = False
+    ) -> tuple[list[BatchItem], set[str]]:
+        """The three phases for calls of runs opened here (``new_runs``) or already open.
+
+        Returns the calls' items (in order, each with its attempt) and the runs closed.
+        """
+        items = [BatchItem(call=call) for call in calls]
+        now = self.clock.now()
+        try:
+            with self._batch_tx() as tx:
+                if new_runs:
+                    self._open_runs(tx, new_runs, now)
+                self._admit(tx, items, opened={r.run_id for r in new_runs})
+        except LedgerError as exc:
+            if new_runs:
+                raise
+            # The control store is unreachable: nothing ran; record what the ledger allows.
+            failed = Attempt(outcome=StepOutcome.ERROR, reason=f"ledger_error: {exc.message}")
+            for item in items:
+                item.attempt = failed
+            self._append([r for item in items for r in self._final_records(item.call, failed)])
+            for item in items:
+                self._trace_step(item)
+            return items, set()
+        for run in new_runs:
             self.tracer.start_run(
                 run_id=run.run_id,
                 role=run.role,
                 initiator_id=run.initiator_id,
-                conversation_id=None,
+                conversation_id=run.conversation_id,
             )
-        self._run_handlers([item for _, items in batch for item in items], fresh=True)
-        closing = [
-            run
-            for run, items in batch
-            if finish
-            and not any(
-                i.attempt is not None and i.attempt.outcome is StepOutcome.PENDING_APPROVAL
-                for i in items
-            )
-        ]
-        finished = self._record_results(
-            [item for _, items in batch for item in items], close=closing
-        )
-        return [
-            RunBatchResult(
-                run=run,
-                results=tuple(self._result_of(i) for i in items),
-                finished=run.run_id in finished,
-            )
-            for run, items in batch
-        ]
+        self._run_handlers(items)
+        waiting = {
+            i.call.run.run_id
+            for i in items
+            if i.attempt is not None and i.attempt.outcome is StepOutcome.PENDING_APPROVAL
+        }
+        closing = [r for r in new_runs if finish and r.run_id not in waiting]
+        finished = self._record_results(items, close=closing)
+        return items, finished
 
-    def _check_new(self, conn: sa.Connection, item: BatchItem, now: datetime) -> None:
-        """The checks of the governed chain before the handler, for a call of a new run."""
-        checked = validate_call(self.registry, item.call)
-        if isinstance(checked, Attempt):
-            item.attempt = checked
-            return
-        item.call = checked
-        refused = policy_refusal(checked)
-        if refused is not None:
-            item.attempt = refused
-            return
-        policy = checked.policy
-        assert policy is not None
-        if policy.rate_limit is not None:
-            if isinstance(self.rate_limiter, SqlRateLimiter):
-                decision = self.rate_limiter.acquire_in(
-                    conn, checked.requester_id, checked.tool_name, limit=policy.rate_limit, now=now
+    def _open_runs(self, tx: Any, new_runs: Sequence[Run], now: datetime) -> None:
+        """Count the runs against the daily caps, store them and write their first records."""
+        conn = tx.conn
+        if self.daily_run_cap is not None:
+            for run in new_runs:
+                self.budgets.count_daily_run_in(
+                    conn, run.initiator_id, now=now, cap=self.daily_run_cap
                 )
+        conn.execute(sa.insert(runs), [run_row(run) for run in new_runs])
+        tx.append_many(
+            [
+                ("run", self._run_fields(run, "running", steps_count=0, totals=ZERO_TOTALS))
+                for run in new_runs
+            ]
+        )
+
+    def _admit(self, tx: Any, items: Sequence[BatchItem], *, opened: set[str]) -> None:
+        """Phase 1: the checks of :mod:`.chain`; gates, stopped steps and intents recorded."""
+        conn = tx.conn
+        calls, stopped = run_checks(self._checks, [item.call for item in items], conn)
+        gated = {
+            c.run.run_id
+            for c, a in zip(calls, stopped, strict=True)
+            if a is not None and a.outcome is StepOutcome.PENDING_APPROVAL
+        }
+        earlier = [r for r in gated if r not in opened]
+        # A run already open and waiting at a gate says so once, when its first gate opened.
+        waiting = self.gates.pending_runs_in(conn, earlier) if earlier else set()
+        prior_steps = tx.step_counts(earlier) if earlier else {}
+        prior_rows = rows_by_id(conn, set(earlier)) if earlier else {}
+        steps: Counter[str] = Counter()
+        records: Records = []
+        gate_rows: list[dict[str, Any]] = []
+        for item, call, attempt in zip(items, calls, stopped, strict=True):
+            item.call = call
+            item.attempt = attempt
+            run = call.run
+            if attempt is None:  # passed every check: its intent goes first
+                records += self._intent_records(call)
+            elif attempt.outcome is StepOutcome.PENDING_APPROVAL:
+                assert attempt.gate is not None
+                gate_rows.append(gate_row(attempt.gate))
+                records += self._pending_gate_records(attempt.gate)
+                if run.run_id not in waiting:
+                    waiting.add(run.run_id)
+                    row = prior_rows.get(run.run_id)
+                    totals = ZERO_TOTALS if row is None else totals_of_row(row)
+                    count = prior_steps.get(run.run_id, 0) + steps[run.run_id]
+                    records.append(
+                        (
+                            "run",
+                            self._run_fields(
+                                run, "waiting_approval", steps_count=count, totals=totals
+                            ),
+                        )
+                    )
             else:
-                decision = self.rate_limiter.acquire(
-                    checked.requester_id, checked.tool_name, limit=policy.rate_limit, now=now
-                )
-            if not decision.allowed:
-                item.attempt = Attempt(
-                    outcome=StepOutcome.RATE_LIMITED,
-                    reason=(
-                        f"rate_limited: {decision.used}/{policy.rate_limit} calls per minute "
-                        f"used; retry in {decision.retry_after_s:.1f}s"
-                    ),
-                )
-                return
-        # The run was opened in this batch: nothing used, its clock starts now; the budget is
-        # checked against usage again before each handler runs (_run_handlers).
-        if policy.requires_approval:
-            if self.approvers is None:
-                item.attempt = Attempt(
-                    outcome=StepOutcome.REJECTED,
-                    reason="no_approver: no approver is configured, so gated calls are denied",
-                )
-                return
-            pending = new_pending_call(checked, now)
-            item.attempt = Attempt(
-                outcome=StepOutcome.PENDING_APPROVAL, reason=pending.reason, gate=pending
-            )
+                records += self._final_records(call, attempt)
+                item.recorded = True
+                steps[run.run_id] += 1
+        tx.append_many(records)
+        if gate_rows:
+            conn.execute(sa.insert(gates), gate_rows)
 
     # -------------------------------------------------------------- resume
 
@@ -292,60 +284,36 @@ class BatchMixin(RunRecorder):
                     )
                 else:
                     approved.append(row)
+            # The claim row is the exactly-once guarantee: the gates claimed here run here.
             won = claim_all(conn, [r.gate_id for r in approved], now)
             stored = stored_claims(conn, [r.gate_id for r in approved if r.gate_id not in won])
             run_rows = rows_by_id(conn, {r.run_id for r in approved if r.gate_id in won})
-            records: Records = []
             for row in approved:
                 if row.gate_id not in won:
                     out[row.gate_id] = replayed_result(row, stored.get(row.gate_id))
                     continue
-                item = self._resumed_item(row, run_rows[row.run_id], now)
-                todo.append(item)
-                if item.attempt is None:
-                    records += self._intent_records(item.call)
-            tx.append_many(records)
-        self._run_handlers(todo, fresh=False)
+                pending = pending_of_row(row)
+                todo.append(
+                    BatchItem(
+                        call=Call(
+                            run=run_of_row(run_rows[row.run_id]),
+                            tool_name=pending.tool_name,
+                            args=pending.args,
+                            step_id=pending.step_id,
+                            requester_id=pending.requester_id,
+                            idempotency_key=pending.idempotency_key,
+                            gate_id=pending.gate_id,
+                        )
+                    )
+                )
+            if todo:
+                self._admit(tx, todo, opened=set())
+        self._run_handlers(todo)
         self._record_results(todo, close=[])
         for item in todo:
             assert item.call.gate_id is not None
             out[item.call.gate_id] = self._result_of(item)
         return out
-
-    def _resumed_item(self, row: Any, run: Any, now: datetime) -> BatchItem:
-        call = pending_of_row(row)
-        item = BatchItem(
-            call=Call(
-                run=run_of_row(run),
-                tool_name=call.tool_name,
-                args=call.args,
-                step_id=call.step_id,
-                requester_id=call.requester_id,
-                idempotency_key=call.idempotency_key,
-                gate_id=call.gate_id,
-            )
-        )
-        checked = validate_call(self.registry, item.call)
-        if isinstance(checked, Attempt):
-            item.attempt = checked
-            return item
-        item.call = checked
-        item.base = (int(run.input_tokens + run.output_tokens), int(run.cost_micros))
-        item.attempt = policy_refusal(checked)
-        if item.attempt is not None:
-            return item
-        try:
-            # Time spent waiting at the gate does not count against the wall-time cap.
-            check_open_row(run, now, wall_time=False)
-        except BudgetExceededError as exc:
-            item.attempt = Attempt(
-                outcome=StepOutcome.BUDGET_EXCEEDED, reason=f"budget_exceeded: {exc.message}"
-            )
-        except ConflictError as exc:
-            item.attempt = Attempt(
-                outcome=StepOutcome.REJECTED, reason=f"run_closed: {exc.message}"
-            )
-        return item
 
     # -------------------------------------------------------------- finish
 
@@ -357,22 +325,28 @@ class BatchMixin(RunRecorder):
         Returns, per run id, its evaluated outcome or the error :meth:`finish_run` would raise
         (ConflictError: already finished, or ``completed`` with gates pending; NotFoundError).
         """
+        return self._finish(to_close, status)
+
+    def _finish(
+        self,
+        to_close: Sequence[Run],
+        status: str,
+        *,
+        follow_up: bool | None = None,
+        user_feedback: str | None = None,
+    ) -> dict[str, RunOutcome | TailguardError]:
         if status not in FINISHED_STATUSES:
             raise InvalidInputError(
                 f"a run finishes as completed, failed or aborted, not {status!r}"
             )
         out: dict[str, RunOutcome | TailguardError] = {}
         with self._batch_tx() as tx:
-            closed = self._close_runs(tx, list(to_close), status, out)
+            closed = self._close_runs(
+                tx, list(to_close), status, out, follow_up=follow_up, user_feedback=user_feedback
+            )
         for run_id, outcome, totals in closed:
             out[run_id] = outcome
-            self.tracer.end_run(
-                run_id=run_id,
-                status=status,
-                input_tokens=totals.input_tokens,
-                output_tokens=totals.output_tokens,
-                cost_usd=totals.cost_usd,
-            )
+            self._trace_end(run_id, status, totals)
         return {r.run_id: out[r.run_id] for r in to_close}
 
     def _close_runs(
@@ -382,6 +356,9 @@ class BatchMixin(RunRecorder):
         status: str,
         errors: dict[str, RunOutcome | TailguardError],
         extra: Mapping[str, Records] | None = None,
+        *,
+        follow_up: bool | None = None,
+        user_feedback: str | None = None,
     ) -> list[tuple[str, RunOutcome, RunTotals]]:
         """Close runs inside ``tx``; ``extra`` holds records of this batch not flushed yet."""
         if not to_close:
@@ -430,6 +407,8 @@ class BatchMixin(RunRecorder):
                 list(gates_.values()),
                 totals=totals,
                 now=now,
+                follow_up=follow_up,
+                user_feedback=user_feedback,
             )
             records.append(("run", run_fields))
             records.append(
@@ -440,7 +419,7 @@ class BatchMixin(RunRecorder):
                         "run_id": run.run_id,
                         "objective_met": outcome.objective_met,
                         "quality_score": outcome.quality_score,
-                        "user_feedback": None,
+                        "user_feedback": user_feedback,
                         "follow_up_tasks": list(outcome.follow_up_tasks),
                         "outcome_deltas": outcome.outcome_deltas,
                         "evaluated_at": format_ts(now),
@@ -460,23 +439,21 @@ class BatchMixin(RunRecorder):
             return []
         return [("step_detail", self._step_detail(call, None, phase="intent"))]
 
-    def _run_handlers(self, items: list[BatchItem], *, fresh: bool) -> None:
+    def _run_handlers(self, items: list[BatchItem]) -> None:
         """Phase 2: run every call that passed its checks, after its intent was committed."""
-        invoke = InvokeHandler(clock=self.clock, max_retries=self._max_retries)
-        usage: dict[str, RunUsage] = {}
-        for item in items:
-            if item.attempt is not None:
-                continue
-            call = item.call
-            used = usage.setdefault(call.run.run_id, RunUsage(*item.base))
-            refused = budget_refusal(call, used, self.clock.now(), wall_time=fresh)
-            if refused is not None:
-                item.attempt = refused
-                continue
-            attempt = invoke(call)
-            if attempt.outcome is StepOutcome.EXECUTED and attempt.usage is not None:
-                used.tokens += attempt.usage.total_tokens
-                used.cost_micros += round(attempt.usage.cost_usd * 1_000_000)
+        admitted = [item for item in items if item.attempt is None]
+        if not admitted:
+            return
+        try:
+            attempts = self._invoke([item.call for item in admitted])
+        except BaseException:
+            # Nothing will settle the reservations of this batch: release them.
+            with contextlib.suppress(TailguardError, sa.exc.SQLAlchemyError):
+                for item in admitted:
+                    if item.call.reservation is not None:
+                        self.budgets.settle(item.call.reservation, None)
+            raise
+        for item, attempt in zip(admitted, attempts, strict=True):
             item.attempt = attempt
 
     def _record_results(self, items: list[BatchItem], *, close: list[Run]) -> set[str]:
@@ -489,15 +466,21 @@ class BatchMixin(RunRecorder):
             for item in items:
                 attempt = item.attempt
                 assert attempt is not None
-                if attempt.outcome is StepOutcome.PENDING_APPROVAL:
-                    continue
                 call = item.call
+                executed = attempt.outcome is StepOutcome.EXECUTED
                 records = by_run.setdefault(call.run.run_id, [])
-                if usage_counts(attempt, call.run):
+                totals: RunTotals | None = None
+                if call.reservation is not None:
+                    # The estimate gives way to the actual usage (released if nothing ran).
+                    actual = (attempt.usage or Usage()) if executed else None
+                    totals = self.budgets.settle_in(tx.conn, call.reservation, actual)
+                elif usage_counts(attempt, call.run):
                     assert attempt.usage is not None
                     totals = self.budgets.record_usage_in(tx.conn, call.run.run_id, attempt.usage)
-                    if totals.alert_due:
-                        records.append(self._alert_record(call.run, totals))
+                if totals is not None and totals.alert_due:
+                    records.append(self._alert_record(call.run, totals))
+                if attempt.outcome is StepOutcome.PENDING_APPROVAL:
+                    continue
                 payload = self._payload_row(call, attempt)
                 if payload is not None:
                     payloads.append(payload)
@@ -505,12 +488,7 @@ class BatchMixin(RunRecorder):
                     records += self._final_records(call, attempt)
                 if call.gate_id is not None:
                     result = self._step_result(call, attempt)
-                    claim_rows.append(
-                        {
-                            "gid": call.gate_id,
-                            "result_json": claim_json(result),
-                        }
-                    )
+                    claim_rows.append({"gid": call.gate_id, "result_json": claim_json(result)})
             for records in by_run.values():
                 tx.append_many(records)
             if payloads:
@@ -525,16 +503,19 @@ class BatchMixin(RunRecorder):
             errors: dict[str, RunOutcome | TailguardError] = {}
             closed = self._close_runs(tx, close, "completed", errors, extra=by_run)
         for run_id, _outcome, totals in closed:
-            self.tracer.end_run(
-                run_id=run_id,
-                status="completed",
-                input_tokens=totals.input_tokens,
-                output_tokens=totals.output_tokens,
-                cost_usd=totals.cost_usd,
-            )
+            self._trace_end(run_id, "completed", totals)
         for item in items:
             self._trace_step(item)
         return {run_id for run_id, _, _ in closed}
+
+    def _trace_end(self, run_id: str, status: str, totals: RunTotals) -> None:
+        self.tracer.end_run(
+            run_id=run_id,
+            status=status,
+            input_tokens=totals.input_tokens,
+            output_tokens=totals.output_tokens,
+            cost_usd=totals.cost_usd,
+        )
 
     def _trace_step(self, item: BatchItem) -> None:
         attempt = item.attempt
@@ -552,6 +533,11 @@ class BatchMixin(RunRecorder):
         if gate_id:
             span.set_attribute("tailguard.gate_id", gate_id)
         span.set_attribute("tailguard.step_outcome", attempt.outcome.value)
+        if attempt.usage is not None:
+            span.set_attribute("gen_ai.usage.input_tokens", attempt.usage.input_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", attempt.usage.output_tokens)
+        if attempt.outcome is StepOutcome.ERROR:
+            span.set_status(Status(StatusCode.ERROR, attempt.reason or "error"))
         span.end()
 
     def _result_of(self, item: BatchItem) -> StepResult:
@@ -559,4 +545,4 @@ class BatchMixin(RunRecorder):
         return self._step_result(item.call, item.attempt)
 
 
-__all__ = ["BatchMixin", "RunBatchResult", "RunRequest"]
+__all__ = ["ExecutorMixin", "RunBatchResult", "RunRequest"]
