@@ -41,6 +41,8 @@ class RunRequest:
         goal_text: the run's goal.
         calls: ``(tool_name, args)`` pairs.
         budget: the run's caps (default: the plane's default budget).
+        area_id: the area the run is about, if any (stored with the run, found by queries).
+        hour: the hour the run is about, if any.
     """
 
     role: str
@@ -48,6 +50,8 @@ class RunRequest:
     goal_text: str | None
     calls: Sequence[tuple[str, Mapping[str, Any]]]
     budget: RunBudget | None = None
+    area_id: str | None = None
+    hour: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -108,6 +108,8 @@ class ExecutorMixin(RunRecorder):
                 conversation_id=None,
                 started_at=now,
                 budget=req.budget or self.default_budget,
+                area_id=req.area_id,
+                hour=req.hour,
             )
             calls = []
             for tool_name, args in req.calls:

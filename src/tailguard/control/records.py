@@ -139,6 +139,8 @@ def run_row(run: Run) -> dict[str, Any]:
         "reserved_tokens": 0,
         "reserved_cost_micros": 0,
         "alerted": False,
+        "area_id": run.area_id,
+        "hour": run.hour.timestamp() if run.hour is not None else None,
     }
 
 
@@ -157,6 +159,8 @@ def run_of_row(row: Any) -> Run:
             max_seconds=row.max_seconds,
             alert_cost_usd=None if row.alert_cost_micros is None else row.alert_cost_micros / 1e6,
         ),
+        area_id=row.area_id,
+        hour=None if row.hour is None else datetime.fromtimestamp(row.hour, UTC),
     )
 
 
