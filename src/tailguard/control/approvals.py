@@ -3,7 +3,7 @@
 A gated call waits in the gate table (:mod:`.gates`) until an approver decides it. The decision
 must match the pending gate, the requester cannot approve their own gate, and a gate past its
 deadline expires and never runs. An approved call runs once across all processes through
-:meth:`GateMixin.resume`.
+:meth:`Approvals.resume`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from tailguard.clock import format_ts
 from tailguard.control.batch_parts import claim_all, claim_json, rows_by_id
 from tailguard.control.budget import FINISHED_STATUSES, totals_of_row
+from tailguard.control.executor import Executor
 from tailguard.control.gates import Approvers, pending_of_row
-from tailguard.control.records import RunRecorder, pending_dict, run_of_row
+from tailguard.control.records import PlaneParts, RunRecorder, pending_dict, run_of_row
 from tailguard.control.results import (
     DecisionRequest,
     GateDecision,
@@ -40,14 +41,21 @@ from tailguard.errors import (
 from tailguard.identity import same_principal
 
 
-class GateMixin(RunRecorder):
-    """The approval-gate methods of ``ControlPlane``."""
+class Approvals(RunRecorder):
+    """Decide, resume, cancel and time out approval gates.
 
-    approvers: Approvers | None
+    Args:
+        parts: what the plane's parts share.
+        approvers: who may decide gates; None means every gated call is denied.
+        executor: runs the approved calls (resumption is the one execute path too).
+    """
 
-    def resume_batch(self, gate_ids: Sequence[str]) -> dict[str, StepResult | TailguardError]:
-        """Run approved calls exactly once (``ControlPlane`` has it from ``BatchMixin``)."""
-        raise NotImplementedError
+    def __init__(
+        self, parts: PlaneParts, *, approvers: Approvers | None, executor: Executor
+    ) -> None:
+        super().__init__(parts)
+        self.approvers = approvers
+        self._executor = executor
 
     def pending_gates(self, run_id: str | None = None) -> list[PendingCall]:
         """Gates waiting for a decision (of one run, or all)."""
@@ -308,7 +316,7 @@ class GateMixin(RunRecorder):
             if now >= call.expires_at:
                 self._expire(call, now)
                 raise ConflictError(f"gate {gate_id} timed out; the call never runs")
-        result = self.resume_batch([gate_id])[gate_id]
+        result = self._executor.resume_batch([gate_id])[gate_id]
         if isinstance(result, TailguardError):
             raise result
         return result
@@ -341,7 +349,7 @@ class GateMixin(RunRecorder):
         ]
         if not due:
             return {}
-        return self.resume_batch(due)
+        return self._executor.resume_batch(due)
 
     def cancel_approved(
         self, gate_id: str, operator_id: str, *, reason: str | None = None

@@ -56,7 +56,7 @@ class RunRequest:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RunBatchResult:
-    """What became of one run of :meth:`BatchMixin.execute_batch`.
+    """What became of one run of :meth:`Executor.execute_batch`.
 
     Attributes:
         run: the run's handle.

@@ -1,9 +1,9 @@
 """The one execute path: every governed call, alone or in a batch, in a few transactions.
 
 ``ControlPlane.execute`` is a batch of one call; the hourly tick of the area agents governs
-hundreds of calls of new runs at once (:meth:`ExecutorMixin.execute_batch`); approved calls are
-resumed in batches too (:meth:`ExecutorMixin.resume_batch`, ``resume`` is a batch of one). All
-of them go through :meth:`ExecutorMixin._govern`:
+hundreds of calls of new runs at once (:meth:`Executor.execute_batch`); approved calls are
+resumed in batches too (:meth:`Executor.resume_batch`, ``resume`` is a batch of one). All
+of them go through :meth:`Executor.govern`:
 
 1. ONE transaction opens the new runs, takes every call down the checks of :mod:`.chain`
    (validation, policy, rate limit, budget, approval gate) and writes the gates, the stopped
@@ -12,7 +12,7 @@ of them go through :meth:`ExecutorMixin._govern`:
 3. A second transaction settles usage and reservations, stores payloads and claim results,
    records the results and closes the runs that wait for nothing (with ``finish``).
 
-Runs close the same way alone or many at once (:meth:`ExecutorMixin.finish_runs`). Each run's
+Runs close the same way alone or many at once (:meth:`Executor.finish_runs`). Each run's
 own records keep the order one-by-one calls give them; records of different runs interleave
 differently. A run's budget is checked when its calls are admitted and again, in memory, before
 each handler (usage reported by an earlier call of the batch counts), so a batch stops at a cap
@@ -48,10 +48,9 @@ from tailguard.control.batch_parts import (
 )
 from tailguard.control.budget import FINISHED_STATUSES, RunBudget, RunTotals, totals_of_row
 from tailguard.control.chain import Attempt, Call, Check, Invoke, run_checks
-from tailguard.control.evaluator import Scorer
-from tailguard.control.gates import Approvers, pending_of_row
+from tailguard.control.gates import pending_of_row
 from tailguard.control.policy import RiskLevel
-from tailguard.control.records import RunRecorder, new_id, run_of_row, run_row
+from tailguard.control.records import PlaneParts, RunRecorder, new_id, run_of_row, run_row
 from tailguard.control.results import Run, RunOutcome, StepOutcome, StepResult
 from tailguard.control.store import claims, gates, runs, step_payloads
 from tailguard.control.tools import Usage
@@ -66,16 +65,34 @@ from tailguard.errors import (
 from tailguard.faults import crash_point
 
 
-class ExecutorMixin(RunRecorder):
-    """The execution methods of ``ControlPlane`` (see the module docstring)."""
+class Executor(RunRecorder):
+    """The one path of governed calls, and the opening and closing of runs (see the module).
 
-    approvers: Approvers | None
-    scorer: Scorer
-    tracer: RunTracer
-    daily_run_cap: int | None
-    default_budget: RunBudget
-    _checks: Sequence[Check]
-    _invoke: Invoke
+    Args:
+        parts: what the plane's parts share.
+        checks: the governance steps before a handler (:func:`.chain.governed_checks`).
+        invoke: the handler step.
+        tracer: OpenTelemetry spans of runs and steps.
+        daily_run_cap: runs per initiator per UTC day; None means unlimited.
+        default_budget: the budget of runs opened without one.
+    """
+
+    def __init__(
+        self,
+        parts: PlaneParts,
+        *,
+        checks: Sequence[Check],
+        invoke: Invoke,
+        tracer: RunTracer,
+        daily_run_cap: int | None,
+        default_budget: RunBudget,
+    ) -> None:
+        super().__init__(parts)
+        self._checks = tuple(checks)
+        self._invoke = invoke
+        self.tracer = tracer
+        self.daily_run_cap = daily_run_cap
+        self.default_budget = default_budget
 
     # ------------------------------------------------------------- execute
 
@@ -125,7 +142,7 @@ class ExecutorMixin(RunRecorder):
                     )
                 )
             opened.append((run, calls))
-        items, finished = self._govern(
+        items, finished = self.govern(
             [call for _, calls in opened for call in calls],
             new_runs=[run for run, _ in opened],
             finish=finish,
@@ -138,16 +155,35 @@ class ExecutorMixin(RunRecorder):
             out.append(
                 RunBatchResult(
                     run=run,
-                    results=tuple(self._result_of(i) for i in mine),
+                    results=tuple(self.result_of(i) for i in mine),
                     finished=run.run_id in finished,
                 )
             )
         return out
 
-    def _govern(
+    def open_run(self, run: Run) -> None:
+        """Store a run opened on its own (``ControlPlane.start_run``) and write its record.
+
+        Raises:
+            BudgetExceededError: the initiator reached the daily run cap.
+            LedgerError: the run could not be recorded.
+        """
+        self.budgets.count_daily_run(run.initiator_id, now=run.started_at, cap=self.daily_run_cap)
+        with self.store.write() as conn:
+            conn.execute(sa.insert(runs).values(**run_row(run)))
+        self._append([("run", self._run_fields(run, "running", steps_count=0))])
+        self.tracer.start_run(
+            run_id=run.run_id,
+            role=run.role,
+            initiator_id=run.initiator_id,
+            conversation_id=run.conversation_id,
+        )
+
+    def govern(
         self, calls: Sequence[Call], *, new_runs: Sequence[Run] = (), finish: bool = False
     ) -> tuple[list[BatchItem], set[str]]:
-        """The three phases for calls of runs opened here (``new_runs``) or already open.
+        """The three phases for calls of runs opened here (``new_runs``) or already open
+        (``ControlPlane.execute`` is one call of an open run).
 
         Returns the calls' items (in order, each with its attempt) and the runs closed.
         """
@@ -314,7 +350,7 @@ class ExecutorMixin(RunRecorder):
         self._record_results(todo, close=[])
         for item in todo:
             assert item.call.gate_id is not None
-            out[item.call.gate_id] = self._result_of(item)
+            out[item.call.gate_id] = self.result_of(item)
         return out
 
     # -------------------------------------------------------------- finish
@@ -327,9 +363,9 @@ class ExecutorMixin(RunRecorder):
         Returns, per run id, its evaluated outcome or the error :meth:`finish_run` would raise
         (ConflictError: already finished, or ``completed`` with gates pending; NotFoundError).
         """
-        return self._finish(to_close, status)
+        return self.finish(to_close, status)
 
-    def _finish(
+    def finish(
         self,
         to_close: Sequence[Run],
         status: str,
@@ -337,6 +373,7 @@ class ExecutorMixin(RunRecorder):
         follow_up: bool | None = None,
         user_feedback: str | None = None,
     ) -> dict[str, RunOutcome | TailguardError]:
+        """:meth:`finish_runs` with the engagement signal and feedback of ``finish_run``."""
         if status not in FINISHED_STATUSES:
             raise InvalidInputError(
                 f"a run finishes as completed, failed or aborted, not {status!r}"
@@ -542,9 +579,9 @@ class ExecutorMixin(RunRecorder):
             span.set_status(Status(StatusCode.ERROR, attempt.reason or "error"))
         span.end()
 
-    def _result_of(self, item: BatchItem) -> StepResult:
+    def result_of(self, item: BatchItem) -> StepResult:
         assert item.attempt is not None
         return self._step_result(item.call, item.attempt)
 
 
-__all__ = ["ExecutorMixin", "RunBatchResult", "RunRequest"]
+__all__ = ["Executor", "RunBatchResult", "RunRequest"]

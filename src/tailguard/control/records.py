@@ -1,6 +1,6 @@
 """What the control plane writes to the ledger, and the run state it reads back.
 
-:class:`RunRecorder` is the base of :class:`~tailguard.control.plane.ControlPlane`: it holds
+:class:`RunRecorder` is the base of the control plane's parts (executor, approvals, rollback): it holds
 the builders of the ``run``, ``step``, ``step_detail``, ``gate`` and ``alert`` records of
 INTERFACES.md section 5 and the one place they are appended. The module-level helpers are the
 pure parts shared by the plane, its approval gates and its rollback.
@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -220,11 +221,9 @@ def step_detail_record(
     }
 
 
-class RunRecorder:
-    """Builds and appends the control plane's ledger records; base of ``ControlPlane``.
-
-    The attributes are set by ``ControlPlane.__init__``.
-    """
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlaneParts:
+    """What the parts of the control plane share (``ControlPlane`` builds it once)."""
 
     registry: ToolRegistry
     ledger: RunLedger
@@ -233,6 +232,23 @@ class RunRecorder:
     budgets: Budgets
     gates: GateStore
     scorer: Scorer
+
+
+class RunRecorder:
+    """Builds and appends the control plane's ledger records.
+
+    The base of the plane's parts (:class:`~.executor.Executor`, :class:`~.approvals.Approvals`,
+    :class:`~.rollback.Rollback`): each writes the same records the same way.
+    """
+
+    def __init__(self, parts: PlaneParts) -> None:
+        self.registry = parts.registry
+        self.ledger = parts.ledger
+        self.clock = parts.clock
+        self.store = parts.store
+        self.budgets = parts.budgets
+        self.gates = parts.gates
+        self.scorer = parts.scorer
 
     def get_run(self, run_id: str) -> Run:
         """Rebuild the handle of a run (in any process).
@@ -326,7 +342,8 @@ class RunRecorder:
             ),
         ]
 
-    def _write_alert(self, run: Run, totals: RunTotals) -> None:
+    def write_alert(self, run: Run, totals: RunTotals) -> None:
+        """Append the cost ``alert`` record of a run that passed its threshold."""
         self._append([self._alert_record(run, totals)])
 
     def _alert_record(self, run: Run, totals: RunTotals) -> tuple[str, Mapping[str, Any]]:
