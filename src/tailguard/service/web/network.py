@@ -21,6 +21,7 @@ from tailguard.learning import SelfLearnStore
 from tailguard.ledger import queries as ledger_queries
 from tailguard.metrics.kpis import KPIS
 from tailguard.rules import GUARD_BANDS, RuleEngine, guardband_status
+from tailguard.rules.model import OPS
 from tailguard.service import queries
 from tailguard.service.auth import Role
 from tailguard.service.settings import ServiceState
@@ -94,7 +95,7 @@ def _bands_by_kpi() -> dict[str, Any]:
 
 
 def _inside(value: float, op: str, bound: float) -> bool:
-    return {"<": value < bound, "<=": value <= bound, ">": value > bound, ">=": value >= bound}[op]
+    return bool(OPS[op](value, bound))
 
 
 def area_scorecard(state: ServiceState, area_id: str) -> tuple[list[dict[str, Any]], Any, Any]:
