@@ -41,8 +41,8 @@ from tailguard.agents.routing import DownstreamRoutes, RoutedDownstream
 from tailguard.agents.tick import AreaAgents, TickReport, build_registry
 from tailguard.clock import Clock, FakeClock, SystemClock, format_ts
 from tailguard.control import ControlPlane
+from tailguard.control import queries as control_queries
 from tailguard.control.gates import Approvers
-from tailguard.control.store import gates as control_gates
 from tailguard.errors import InvalidInputError
 from tailguard.events import DeadLetterSink, Deduplicator
 from tailguard.events.skew import DEFAULT_MAX_SKEW
@@ -388,13 +388,10 @@ class AgentRunner(Feeding):
                 counts["timed_out"] += 1
             else:
                 waiting.append(gate_id)
-        c = control_gates.c
         names = {"pending": "pending", "approved": "approved", "rejected": "rejected"}
-        for lo in range(0, len(waiting), 500):
-            query = sa.select(c.decision).where(c.gate_id.in_(waiting[lo : lo + 500]))
-            with self.control.store.read() as conn:
-                for decision in conn.execute(query).scalars():
-                    counts[names.get(decision, "timed_out")] += 1
+        found = control_queries.gate_decisions(self.control.ledger.engine, waiting)
+        for state in found.values():
+            counts[names.get(state.decision, "timed_out")] += 1
         return counts
 
     def close(self) -> None:

@@ -34,14 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import sqlalchemy as sa
 
 from tailguard.agents.approver import ApproverPolicy
 from tailguard.agents.catalogue import Catalogue
 from tailguard.agents.world import build_world, warm_up
 from tailguard.clock import format_ts
 from tailguard.control import ControlPlane
-from tailguard.control.store import gates as control_gates
+from tailguard.control import queries as control_queries
 from tailguard.demo.compare import compare_arms, paired_difference
 from tailguard.demo.compendium import curate_week
 from tailguard.demo.crowd import DemoCrowd
@@ -497,23 +496,19 @@ def _join_weeks(weeks: list[_Week], out: Path) -> list[tuple[str, str]]:
 
 
 def _approvals(control: ControlPlane) -> pl.DataFrame:
-    c = control_gates.c
-    with control.store.read() as conn:
-        rows = [
-            dict(r._mapping)
-            for r in conn.execute(
-                sa.select(
-                    c.gate_id,
-                    c.tool_name,
-                    c.risk_level,
-                    c.initiator_id,
-                    c.presented_at,
-                    c.decided_at,
-                    c.decision,
-                    c.decided_by,
-                )
-            )
-        ]
+    rows = [
+        {
+            "gate_id": g.gate_id,
+            "tool_name": g.tool_name,
+            "risk_level": g.risk_level,
+            "initiator_id": g.initiator_id,
+            "presented_at": g.presented_at.timestamp(),
+            "decided_at": g.decided_at.timestamp() if g.decided_at else None,
+            "decision": g.decision,
+            "decided_by": g.decided_by,
+        }
+        for g in control_queries.all_gates(control.ledger.engine)
+    ]
     schema = {
         "gate_id": pl.String,
         "tool_name": pl.String,

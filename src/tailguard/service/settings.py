@@ -17,8 +17,7 @@ from tailguard.clock import Clock, SystemClock
 from tailguard.control import ControlPlane, ToolRegistry, builtin_policies
 from tailguard.control.policy import Policy
 from tailguard.errors import InvalidInputError
-from tailguard.ledger import Ledger
-from tailguard.ledger._backend import parse_url
+from tailguard.ledger import Ledger, parse_url
 from tailguard.ledger.checkpoint import Checkpointer, CheckpointKey
 from tailguard.pulse import PulseStore
 from tailguard.rules import RuleSet, builtin_rules

@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from tailguard.control.store import runs as run_table
+from tailguard.control import queries as control_queries
 from tailguard.errors import InvalidInputError
 from tailguard.service import approvals, queries
 from tailguard.service.api.models import PendingApproval
@@ -44,16 +43,12 @@ def pending_cards(state: ServiceState, *, full_args: bool) -> list[GateCard]:
     """Pending, unexpired gates, oldest first; full arguments only for ``full_args``."""
     now = state.settings.clock.now()
     rows = queries.pending_gates(state.ledger, now=now, limit=MAX_CARDS)
-    run_ids = sorted({row.run_id for row in rows})
-    runs: dict[str, Any] = {}
-    if run_ids:
-        with state.ledger.engine.connect() as conn:
-            for r in conn.execute(
-                sa.select(run_table.c.run_id, run_table.c.role, run_table.c.goal_text).where(
-                    run_table.c.run_id.in_(run_ids)
-                )
-            ):
-                runs[r.run_id] = r
+    runs = {
+        run_id: found.run
+        for run_id, found in control_queries.runs_by_id(
+            state.ledger.engine, {row.run_id for row in rows}
+        ).items()
+    }
     cards = []
     for row in rows:
         item = approvals.pending_approval(state, row, now=now, full_args=full_args)
