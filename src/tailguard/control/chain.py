@@ -17,6 +17,7 @@ handler: no record, no side effect. Each step knows one concern and can be teste
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -96,6 +97,9 @@ class Attempt:
     gate: PendingCall | None = None
     totals: RunTotals | None = None
     summary: str | None = None
+    #: Wall-clock span of the handler (epoch ns), for the step's trace span.
+    started_ns: int | None = None
+    ended_ns: int | None = None
 
 
 #: Per call of a batch: the call passed on, or the attempt that stopped it.
@@ -354,6 +358,7 @@ class Invoke:
         )
         attempts = 1 + (self.max_retries if call.policy.idempotent else 0)
         started = self.clock.monotonic()
+        started_ns = time.time_ns()
         error: Exception | None = None
         for attempt in range(attempts):
             try:
@@ -370,6 +375,8 @@ class Invoke:
                 summary=output.summary if output is not None else None,
                 retries=attempt,
                 latency_ms=latency,
+                started_ns=started_ns,
+                ended_ns=time.time_ns(),
             )
         assert error is not None
         message = error.message if isinstance(error, TailguardError) else str(error)
@@ -378,6 +385,8 @@ class Invoke:
             reason=f"tool_error: {type(error).__name__}: {message}",
             retries=attempts - 1,
             latency_ms=(self.clock.monotonic() - started) * 1000.0,
+            started_ns=started_ns,
+            ended_ns=time.time_ns(),
         )
 
 

@@ -567,6 +567,8 @@ class Executor(RunRecorder):
             role=call.run.role,
             risk_level=call.policy.risk_level.value if call.policy else None,
             gate_id=call.gate_id,
+            # The handler's own time when it ran (the span is written after the commit).
+            start_time=attempt.started_ns,
         )
         gate_id = attempt.gate.gate_id if attempt.gate else call.gate_id
         if gate_id:
@@ -577,7 +579,7 @@ class Executor(RunRecorder):
             span.set_attribute("gen_ai.usage.output_tokens", attempt.usage.output_tokens)
         if attempt.outcome is StepOutcome.ERROR:
             span.set_status(Status(StatusCode.ERROR, attempt.reason or "error"))
-        span.end()
+        span.end(end_time=attempt.ended_ns)
 
     def result_of(self, item: BatchItem) -> StepResult:
         assert item.attempt is not None
