@@ -5,18 +5,27 @@ BIN := $(VENV)/bin
 # Parallel workers for the test suite (pytest-xdist); the machines have 2 cores.
 WORKERS ?= 2
 
-.PHONY: help install check lint typecheck test test-fast test-future demo bench clean
+.PHONY: help install servers check lint typecheck test test-fast test-future demo bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(BIN)/tailguard: pyproject.toml
+# Stamps rather than $(BIN)/tailguard: `make demo` installs tailguard alone into the same venv,
+# and a later `make check` must still install the dev tools.
+$(VENV)/.dev: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
-install: $(BIN)/tailguard  ## create .venv and install tailguard with its dev tools
+install: $(VENV)/.dev  ## create .venv and install tailguard with its dev tools
+
+# tailguard alone (no dev tools, no LLM SDKs, no OTLP exporter): what `make demo` needs.
+$(VENV)/.runtime: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	@touch $@
 
 lint: install  ## ruff format check and lint, import-linter contracts (pyproject.toml)
 	$(BIN)/ruff format --check src tests bench
@@ -26,7 +35,10 @@ lint: install  ## ruff format check and lint, import-linter contracts (pyproject
 typecheck: install  ## mypy --strict
 	$(BIN)/mypy
 
-test: install  ## the whole suite (real PostgreSQL, Redis, NATS and Chromium), in parallel
+servers:  ## start PostgreSQL, Redis and NATS if they are not up (docker compose or local binaries)
+	@bash .ci/servers
+
+test: install servers  ## the whole suite (real PostgreSQL, Redis, NATS and Chromium), in parallel
 	$(BIN)/pytest -q -n $(WORKERS) --durations=15
 
 check: lint typecheck test  ## what CI runs: lint, types, the whole suite
@@ -35,10 +47,10 @@ test-fast:  install  ## the quick loop: no servers, no browser, no slow tests, i
 	$(BIN)/pytest -q -n $(WORKERS) --durations=10 \
 		-m "not postgres and not redis and not nats and not browser and not slow"
 
-test-future: install  ## the whole suite with the clock moved a year ahead (time-machine)
+test-future: install servers  ## the whole suite with the clock moved a year ahead (time-machine)
 	TAILGUARD_TEST_CLOCK_AHEAD_DAYS=365 $(BIN)/pytest -q -n $(WORKERS) --durations=5
 
-demo: install  ## install, then a 40-area, 2-week demo into tailguard-demo/
+demo: $(VENV)/.runtime  ## install tailguard alone, then a 40-area, 2-week demo into tailguard-demo/
 	$(BIN)/tailguard demo --areas 40 --weeks 2 --seed 7 --out tailguard-demo
 
 bench: install  ## every benchmark with its baseline (docs/performance.md)

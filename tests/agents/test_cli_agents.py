@@ -108,14 +108,20 @@ def test_run_prints_a_table_summary_for_people(
     assert f"{len(MALFORMED)} dead-lettered" in out
 
 
-@pytest.mark.redis
-def test_run_follows_a_redis_stream(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, redis_url: str, unique_prefix: str
+@pytest.mark.parametrize(("server", "wire"), [("redis", "arrow"), ("nats", "json")])
+def test_run_follows_a_bus_and_shows_progress_while_catching_up(
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    unique_prefix: str,
+    server: str,
+    wire: str,
 ) -> None:
-    """`agents run --bus redis://...` with --tick-every and --hours ticks and stops by itself."""
+    """`agents run --bus` with --tick-every and --hours ticks and stops by itself, telling on
+    stderr how the catch-up of the backlog goes (Arrow and JSON messages alike)."""
     events = write_sim_events(tmp_path / "day.jsonl", areas=2, days=1, seed=4)
-    bus_url = f"{redis_url}?stream={unique_prefix}"
-    publisher = open_bus(bus_url)
+    bus_url = f"{request.getfixturevalue(server + '_url')}?stream={unique_prefix}"
+    publisher = open_bus(bus_url, format=wire)
     try:
         publisher.publish(read_all(events))
         with RecordingDownstreamServer() as server:
@@ -130,7 +136,7 @@ def test_run_follows_a_redis_stream(
                 "--downstream",
                 server.url,
                 "--warmup-days",
-                "0",
+                "0.25",
                 "--tick-every",
                 "0.05",
                 "--poll",
@@ -148,6 +154,9 @@ def test_run_follows_a_redis_stream(
     assert summary["mode"] == "follow"
     assert summary["ticks"] == 2
     assert summary["events"]["ingested"] > 0
+    assert "catching up: hour ending " in err
+    assert "messages waiting on the bus" in err
+    assert "caught up: 6 hours" in err
 
 
 @pytest.mark.parametrize(
@@ -326,3 +335,27 @@ def test_sigterm_stops_a_follow_cleanly_with_its_summary(tmp_path: Path) -> None
     summary = json.loads(out)
     assert summary["stopped_by"] == "stopped"
     assert summary["mode"] == "follow"
+
+
+def test_downstream_calls_carry_the_header_given_on_the_command_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, small_file: Path
+) -> None:
+    """--downstream-header 'Authorization: Bearer T' goes with every REST call; a malformed
+    header is refused without echoing its value."""
+    with RecordingDownstreamServer() as server:
+        code, _, err = _cli(
+            capsys, "agents", "run", "--events", str(small_file), "--db", str(tmp_path / "l.db"),
+            "--downstream", server.url, "--downstream-header", "Authorization: Bearer s3cret",
+            "--warmup-days", "1", "--hours", "6", "--format", "json",
+        )  # fmt: skip
+        received = server.received
+    assert code == 0, err
+    assert received, "the run made no downstream call to check"
+    assert {r.authorization for r in received} == {"Bearer s3cret"}
+    code, _, err = _cli(
+        capsys, "agents", "run", "--events", str(small_file), "--db", str(tmp_path / "m.db"),
+        "--downstream", "http://127.0.0.1:9", "--downstream-header", "Bearer s3cret",
+    )  # fmt: skip
+    assert code == 2
+    assert "'Name: value'" in err
+    assert "s3cret" not in err

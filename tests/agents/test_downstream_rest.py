@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -90,6 +91,12 @@ def test_circuit_opens_after_repeated_failures_and_stops_calling() -> None:
         ) as client,
     ):
         results = [client.send(_job(i)) for i in range(4)]
+        # A timed-out request may reach the server's handler thread after the client gave up
+        # (a loaded machine): let the two that were sent arrive, then count.
+        deadline = time.monotonic() + 2.0
+        while len(server.received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
         calls = len(server.received)
     assert [r.status for r in results] == ["failed"] * 4
     assert "circuit open" in results[3].detail

@@ -118,3 +118,4 @@ def test_chat_turn_pauses_at_its_card(app_client: tuple[TestClient, Seeded, Path
     assert page.status_code == 200
     assert 'data-testid="chat-approval-card"' in page.text
     assert "send_message" in page.text
+    assert 'data-testid="stand-in"' in page.text  # the scripted model says it is one

@@ -19,13 +19,13 @@ from tailguard.control import (
     Policy,
     RiskLevel,
     RunBudget,
+    RunRequest,
     StepOutcome,
     StepResult,
     Tool,
     ToolContext,
     ToolRegistry,
 )
-from tailguard.control.batch import RunRequest
 from tailguard.control.store import claims
 from tailguard.errors import ConflictError, NotFoundError, TailguardError
 from tailguard.ledger import Ledger

@@ -133,3 +133,38 @@ def test_runs_and_steps_emit_genai_spans(tmp_path: Path) -> None:
     assert send.attributes["tailguard.gate_id"] == gated.gate_id
     assert tool.parent is not None
     assert tool.parent.span_id == agent.context.span_id
+
+
+def test_a_step_span_covers_its_handler(tmp_path: Path) -> None:
+    """The execute_tool span is written after the commit, but spans the handler's own run."""
+    import time
+
+    from tailguard.control import Policy, RiskLevel, Tool, ToolRegistry
+
+    seen: list[int] = []
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    registry = ToolRegistry()
+    registry.register(
+        Tool(
+            name="probe",
+            description="notes when it runs",
+            parameters={"type": "object"},
+            handler=lambda args, ctx: seen.append(time.time_ns()) or {"ok": True},
+            policy=Policy(risk_level=RiskLevel.READ),
+        )
+    )
+    from tailguard.control import ControlPlane
+
+    clock = FakeClock()
+    with Ledger.open(f"sqlite:///{tmp_path / 'l.db'}", clock=clock) as ledger:
+        plane = ControlPlane(registry, ledger, clock=clock, tracer_provider=provider)
+        run = plane.start_run("ops", "olga", "probe")
+        plane.execute(run, "probe", {})
+        done_ns = time.time_ns()
+        plane.finish_run(run)
+    span = next(s for s in exporter.get_finished_spans() if s.name == "execute_tool probe")
+    assert span.start_time is not None
+    assert span.end_time is not None
+    assert span.start_time <= seen[0] <= span.end_time <= done_ns

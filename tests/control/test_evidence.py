@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from tailguard.clock import FakeClock
-from tailguard.control import ControlPlane, StepOutcome
-from tailguard.control.batch import RunRequest
+from tailguard.control import ControlPlane, RunRequest, StepOutcome
 from tailguard.ledger import Ledger, LedgerRecord
 
 SEND = {"receiverId": "d1", "content": "hello"}

@@ -162,39 +162,65 @@ def test_a_streak_never_exceeds_its_length(jobs: list[tuple[int, int]]) -> None:
     assert streaks.current.get("T1", 0) < 4
 
 
-def test_a_tech_whose_fixes_come_back_is_flagged() -> None:
-    """T0 gets 12 of 20 fixes recalled against a network share near 5 %: flagged; the others
-    are not, and a tech with too few mature fixes is not tested."""
-    ledger = FixLedger(window_days=30)
-    rows = []
-    recalls = []
-    for t in range(10):
-        for k in range(20):
-            jid = f"J{t}-{k}"
-            rows.append(job(f"T{t}", "FR", 1.0, hours=k, job_id=jid))
-            if (t == 0 and k < 12) or (t > 0 and k == 0):
-                recalls.append(job("T99", "FR", 0.0, fix=False, hours=200 + k, recall_of=jid,
-                                   original=f"T{t}"))  # fmt: skip
-    rows += [job("T5", "FR", 1.0, hours=k, job_id=f"new-{k}") for k in range(3)]
+def _history(ledger: FixLedger, tech: str, *, visits: int, unfixed: int, recalls: int,
+             start: float, tag: str) -> list[dict[str, Any]]:  # fmt: skip
+    """``visits`` first visits of ``tech`` from hour ``start``, the first ``unfixed`` recorded
+    unfixed, and the recalls (a day later) of the first ``recalls`` fixes."""
+    rows, back = [], []
+    for k in range(visits):
+        jid = f"{tag}-{tech}-{k}"
+        fixed = k >= unfixed
+        rows.append(job(tech, "FR", 1.0, hours=start + k, job_id=jid, fix=fixed))
+        if fixed and k - unfixed < recalls:
+            back.append(job("T99", "FR", 0.0, hours=start + k + 24, recall_of=jid, original=tech))
     ledger.ingest(frame(rows))
-    ledger.ingest(frame(recalls))
-    now = MONDAY + timedelta(days=40)
-    per_tech = ledger.frame(now)
-    flags = gaming_flags(per_tech).sort("tech_id")
-    flagged = flags.filter(pl.col("flagged"))["tech_id"].to_list()
-    assert flagged == ["T0"]
-    t0 = flags.filter(pl.col("tech_id") == "T0").row(0, named=True)
-    assert t0["share"] == pytest.approx(12 / 20)
-    assert t0["network_share"] == pytest.approx((12 + 9) / (20 * 10 + 3))
-    ledger.forget(MONDAY + timedelta(days=1))
-    assert ledger.frame(now).is_empty()
+    return back
 
 
-def test_fresh_fixes_are_not_judged_yet() -> None:
-    """A fix recorded a week ago may still come back: it is not counted as clean."""
+def test_a_tech_whose_fixes_turn_into_recalls_after_the_reward_is_flagged() -> None:
+    """Before the reward every tech leaves 6 of 30 first visits unfixed and 1 fix comes back.
+    After it, T0 leaves none unfixed and 12 of 30 fixes come back: flagged. T1 recalled
+    a lot before and after (an honest, weak tech): not flagged, its own baseline explains
+    it. A tech with too few visits since the reward is not tested."""
     ledger = FixLedger(window_days=30)
-    ledger.ingest(frame([job("T1", "FR", 1.0, hours=h) for h in range(10)]))
-    assert ledger.frame(MONDAY + timedelta(days=7)).is_empty()
-    assert int(ledger.frame(MONDAY + timedelta(days=31))["mature"].sum()) == 10
+    reward = MONDAY + timedelta(days=40)
+    recalls: list[dict[str, Any]] = []
+    for t in range(12):
+        before = 6 if t == 1 else 1
+        recalls += _history(ledger, f"T{t}", visits=30, unfixed=6, recalls=before, start=0,
+                            tag="pre")  # fmt: skip
+        after = {0: 12, 1: 6}.get(t, 1)
+        recalls += _history(ledger, f"T{t}", visits=30, unfixed=0 if t == 0 else 6,
+                            recalls=after, start=40 * 24, tag="post")  # fmt: skip
+    _history(ledger, "T50", visits=3, unfixed=0, recalls=3, start=40 * 24, tag="few")
+    ledger.ingest(frame(recalls))
+    per_tech = ledger.frame(MONDAY + timedelta(days=80), since=reward)
+    flags = gaming_flags(per_tech).sort("tech_id")
+    assert flags.filter(pl.col("flagged"))["tech_id"].to_list() == ["T0"]
+    t0 = flags.filter(pl.col("tech_id") == "T0").row(0, named=True)
+    assert (t0["visits"], t0["unfixed"], t0["recalled"]) == (30, 0, 12)
+    assert (t0["visits_before"], t0["unfixed_before"], t0["recalled_before"]) == (30, 6, 1)
+    assert t0["ratio"] > 3
+    assert flags.filter(pl.col("tech_id") == "T50")["p"].to_list() == [None]
+    ledger.forget(MONDAY + timedelta(days=100))
+    assert ledger.frame(MONDAY + timedelta(days=100)).is_empty()
+
+
+def test_fresh_fixes_count_by_the_share_of_their_window_that_has_passed() -> None:
+    """A fix is not judged in its first two days; halfway through its 30 days it counts half;
+    after the window, and once it came back, it counts whole."""
+    ledger = FixLedger(window_days=30, lag_days=2)
+    ledger.ingest(frame([job("T1", "FR", 1.0, hours=0, job_id="a"),
+                         job("T1", "FR", 1.0, hours=0, job_id="b"),
+                         job("T1", "FR", 1.0, hours=0, job_id="c", fix=False)]))  # fmt: skip
+    assert ledger.frame(MONDAY + timedelta(days=1))["exposure"].item() == 0.0
+    assert ledger.frame(MONDAY + timedelta(days=17))["exposure"].item() == pytest.approx(1.0)
+    ledger.ingest(frame([job("T9", "FR", 0.0, hours=48, recall_of="a", original="T1")]))
+    assert ledger.frame(MONDAY + timedelta(days=17)).filter(pl.col("tech_id") == "T1")[
+        "exposure"
+    ].item() == pytest.approx(1.5)
+    assert ledger.frame(MONDAY + timedelta(days=40)).filter(pl.col("tech_id") == "T1")[
+        "exposure"
+    ].item() == pytest.approx(2.0)
     with pytest.raises(InvalidInputError):
         gaming_flags(ledger.frame(MONDAY), q=0.0)

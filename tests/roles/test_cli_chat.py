@@ -66,6 +66,7 @@ def test_chat_gate_is_approved_by_a_later_invocation(
         capsys,
     )
     assert (code, paused["status"]) == (0, "waiting_approval")
+    assert (paused["model"], paused["stand_in"]) == ("scripted:rules", True)
     [gate_id] = paused["gate_ids"]
     code, done, _ = _run(
         ["chat", "--approve", gate_id, "--as", "admin", "--db", db, "--format", "json"], capsys
@@ -94,3 +95,15 @@ def test_bad_chat_usage_exits_2_with_a_reason(
     assert code == 2
     assert reason in err
     assert err.count("\n") == 1
+
+
+def test_the_scripted_model_says_it_is_a_stand_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --provider the table output tells the reader no language model answered."""
+    with pytest.raises(SystemExit) as done:
+        main(["chat", "--role", "carrier", "--message", "signals for account ACC-001",
+              "--db", str(tmp_path / "c.db")])  # fmt: skip
+    out, _ = capsys.readouterr()
+    assert done.value.code == 0
+    assert "scripted stand-in, not a language model" in out

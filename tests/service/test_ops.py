@@ -83,7 +83,8 @@ def test_metrics_count_requests_by_route_template_and_gates(service: Service) ->
         == base + 3
     )
     assert _sample(text, "tailguard_gates_pending") == 1.0
-    assert _sample(text, "tailguard_approval_bypass_count") == 0.0
+    assert _sample(text, "tailguard_approval_bypasses_total") == 0.0
+    assert "# TYPE tailguard_approval_bypasses_total counter" in text
     assert "tailguard_http_request_duration_seconds_bucket" in text
     assert "tailguard_tick_duration_seconds" in text
     records = _sample(text, "tailguard_ledger_records_total")

@@ -79,3 +79,23 @@ def test_pack_figure_is_printed_in_strips_that_never_cut_a_chart(
     assert 'font-family: "DejaVu Sans"' in okr
     summary = json.loads((out / "PA-0001" / "pack.json").read_text(encoding="utf-8"))
     assert set(summary["kpis"]) >= {"nps_p10", "churn_90d_pct"}
+
+
+def test_drawing_a_pack_figure_leaves_matplotlibs_global_style_alone() -> None:
+    """The pack's style applies to its figure only: the process's rcParams are unchanged."""
+    import matplotlib
+
+    from tailguard.metrics.kpis import KPI_IDS
+    from tailguard.weekly.plots import PackPlotter, Scale
+
+    # Importing the module (done above) set nothing either.
+    for key in ("font.size", "axes.spines.top", "axes.spines.right"):
+        assert matplotlib.rcParams[key] == matplotlib.rcParamsDefault[key]
+    before = dict(matplotlib.rcParams)
+    plotter = PackPlotter({k: Scale(x=(0.0, 1.0), y=(0.0, 1.0)) for k in KPI_IDS})
+    try:
+        assert not plotter.axes[0][0].spines["top"].get_visible()
+        assert plotter.rows[0]["empty_a"].get_fontsize() == 7.5
+    finally:
+        plotter.close()
+    assert dict(matplotlib.rcParams) == before

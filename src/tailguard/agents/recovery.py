@@ -21,17 +21,13 @@ which the events rebuild (a restarted runner warms up again).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from tailguard.control.store import gates as control_gates
-from tailguard.control.store import runs as control_runs
+from tailguard.control import queries as control_queries
 from tailguard.control.tools import args_hash
 from tailguard.errors import NotFoundError
 from tailguard.learning import DecisionState, StatusUpdate
@@ -75,15 +71,6 @@ class Recovery:
         }
 
 
-def goal_of(area_id: str, at: datetime) -> str:
-    """The goal text of an area agent's run opened at ``at`` (how a run is found again).
-
-    The same text as :meth:`AreaAgents._execute` writes (tests/agents/test_runner_restart.py
-    checks that a run opened there is found here).
-    """
-    return f"hourly tail pruning of {area_id} at {at.isoformat()}"
-
-
 def recover(agents: AreaAgents, now: datetime | None = None) -> Recovery:
     """Adopt the earlier process's runs at gates and rebuild its chooser state (see module).
 
@@ -94,7 +81,7 @@ def recover(agents: AreaAgents, now: datetime | None = None) -> Recovery:
     """
     learning = agents.learning
     waiting = learning.decision_states(statuses=UNSETTLED)
-    held = {g for opened in agents._open.values() for g in opened.decisions}
+    held = {g for gate_ids in agents.held_gates().values() for g in gate_ids}
     gated: dict[str, dict[str, str]] = {}  # run_id -> gate_id -> decision_id
     orphans: dict[tuple[str, datetime], list[DecisionState]] = {}
     for d in waiting:
@@ -135,7 +122,7 @@ def recover(agents: AreaAgents, now: datetime | None = None) -> Recovery:
                 for d in decisions.values()
             ]
             continue
-        agents._adopt(run, decisions)
+        agents.adopt(run, decisions)
         opened += 1
     if to_close:
         # Runs whose every call was settled above, left open by the interruption (a closed
@@ -145,7 +132,7 @@ def recover(agents: AreaAgents, now: datetime | None = None) -> Recovery:
     restored = _restore_chooser(agents, now)
     return Recovery(
         runs=opened,
-        gates=sum(len(d) for r, d in gated.items() if r in agents._open),
+        gates=sum(len(d) for r, d in gated.items() if r in agents.held_gates()),
         settled=settled,
         abandoned=abandoned,
         restored=restored,
@@ -156,14 +143,15 @@ def _run_of(agents: AreaAgents, area_id: str, at: datetime) -> str | None:
     """The run the agents opened for ``area_id``'s decisions taken at ``at`` (None: none)."""
     from tailguard.agents.tick import ROLE, initiator_of
 
-    c = control_runs.c
-    query = sa.select(c.run_id).where(
-        c.role == ROLE,
-        c.initiator_id == initiator_of(area_id),
-        c.goal_text == goal_of(area_id, at),
+    found = control_queries.runs_of(
+        agents.control.ledger.engine,
+        role=ROLE,
+        initiator_id=initiator_of(area_id),
+        area_id=area_id,
+        hour=at,
+        limit=1,
     )
-    with agents.control.store.read() as conn:
-        return conn.execute(query.order_by(c.started_at).limit(1)).scalar()
+    return found[0].run.run_id if found else None
 
 
 def _settle_from_ledger(
@@ -177,15 +165,10 @@ def _settle_from_ledger(
     recorded from it. One with neither had its call interrupted: it is recorded ``failed``
     with the run to reconcile the downstream agent's jobs against.
     """
-    c = control_gates.c
-    with agents.control.store.read() as conn:
-        rows = conn.execute(
-            sa.select(c.gate_id, c.step_id, c.tool_name, c.args_json).where(c.run_id == run_id)
-        ).all()
     gate_of: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for row in rows:
-        key = (row.tool_name, args_hash(_loads(row.args_json)))
-        gate_of.setdefault(key, []).append((row.gate_id, row.step_id))
+    for gate in control_queries.gates_of_runs(agents.control.ledger.engine, [run_id]):
+        key = (gate.tool_name, args_hash(gate.args))
+        gate_of.setdefault(key, []).append((gate.gate_id, gate.step_id))
     steps: dict[str, dict[str, Any]] = {}
     for record in agents.control.ledger.records(kind="step", run_id=run_id):
         steps[record.fields["step_id"]] = dict(record.fields)  # the latest record wins
@@ -245,11 +228,6 @@ def _from_step(decision_id: str, run_id: str, fields: dict[str, Any]) -> StatusU
         )
     status = "rejected" if fields.get("status") == "rejected" else "failed"
     return StatusUpdate(**common, status=status, reason=f"{fields.get('status')}: {summary}")
-
-
-def _loads(text: str) -> dict[str, Any]:
-    value = json.loads(text)
-    return value if isinstance(value, dict) else {}
 
 
 def _restore_chooser(agents: AreaAgents, now: datetime | None) -> int:

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import polars as pl
 import pyarrow as pa
 import sqlalchemy as sa
+from opentelemetry import trace
 
 from tailguard.agents.catalogue import Catalogue, default_catalogue
 from tailguard.agents.feed import Feeding, HourBuffer, hour_end
@@ -40,8 +41,8 @@ from tailguard.agents.routing import DownstreamRoutes, RoutedDownstream
 from tailguard.agents.tick import AreaAgents, TickReport, build_registry
 from tailguard.clock import Clock, FakeClock, SystemClock, format_ts
 from tailguard.control import ControlPlane
+from tailguard.control import queries as control_queries
 from tailguard.control.gates import Approvers
-from tailguard.control.store import gates as control_gates
 from tailguard.errors import InvalidInputError
 from tailguard.events import DeadLetterSink, Deduplicator
 from tailguard.events.skew import DEFAULT_MAX_SKEW
@@ -168,6 +169,7 @@ class RunnerConfig:
         window_days: the scorecard window W.
         seed: the choice policy's seed.
         downstream_timeout_s: per-attempt timeout of a REST call.
+        downstream_headers: headers every REST call carries (an auth token).
         approvers: who may decide gates (default: the ledger's approver and admin API keys).
         policy: ``fixed`` (the catalogue's weights) or ``learning`` (the nightly-updated
             policy with its guardrail; docs/learning.md).
@@ -176,6 +178,8 @@ class RunnerConfig:
             letter (a year-2999 ``ts``), in replay and follow alike.
         wall: the wall clock a replay compares event times with (default the system clock;
             :meth:`follow` takes its own).
+        tracer_provider: where the control plane's spans go (default: the global provider,
+            which ``tailguard agents run`` configures from the ``OTEL_*`` variables).
     """
 
     db: str
@@ -188,11 +192,13 @@ class RunnerConfig:
     window_days: int = 7
     seed: int = 0
     downstream_timeout_s: float = 2.0
+    downstream_headers: Mapping[str, str] | None = None
     approvers: Approvers | None = None
     max_future_skew: timedelta = DEFAULT_MAX_SKEW
     wall: Clock | None = None
     policy: str = "fixed"
     area_types: Mapping[str, str] | None = None
+    tracer_provider: trace.TracerProvider | None = None
 
     def __post_init__(self) -> None:
         if self.policy not in ("fixed", "learning"):
@@ -214,7 +220,11 @@ class AgentRunner(Feeding):
         cat = config.catalogue or default_catalogue()
         config.downstream.check(e.downstream for e in cat.entries)
         self.dead_letter = DeadLetterSink(config.dead_letter, clock=SystemClock())
-        self.downstream = RoutedDownstream(config.downstream, timeout_s=config.downstream_timeout_s)
+        self.downstream = RoutedDownstream(
+            config.downstream,
+            timeout_s=config.downstream_timeout_s,
+            headers=config.downstream_headers,
+        )
         self.ledger = Ledger.open(config.db, clock=self.clock)
         self.pulse: PulseStore | None = None
         self._keys: Any = None
@@ -230,6 +240,7 @@ class AgentRunner(Feeding):
                 self.ledger,
                 clock=self.clock,
                 approvers=approvers,
+                tracer_provider=config.tracer_provider or trace.get_tracer_provider(),
             )
             self.learning = _Tally(self.ledger.engine)
             self.pulse = PulseStore.open(config.pulse)
@@ -377,13 +388,10 @@ class AgentRunner(Feeding):
                 counts["timed_out"] += 1
             else:
                 waiting.append(gate_id)
-        c = control_gates.c
         names = {"pending": "pending", "approved": "approved", "rejected": "rejected"}
-        for lo in range(0, len(waiting), 500):
-            query = sa.select(c.decision).where(c.gate_id.in_(waiting[lo : lo + 500]))
-            with self.control.store.read() as conn:
-                for decision in conn.execute(query).scalars():
-                    counts[names.get(decision, "timed_out")] += 1
+        found = control_queries.gate_decisions(self.control.ledger.engine, waiting)
+        for state in found.values():
+            counts[names.get(state.decision, "timed_out")] += 1
         return counts
 
     def close(self) -> None:

@@ -34,6 +34,7 @@ class ReceivedRequest:
     idempotency_key: str | None
     attempt: str | None
     body: dict[str, Any] | None
+    authorization: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -122,6 +123,7 @@ def _make_handler(state: _State) -> type[BaseHTTPRequestHandler]:
                         idempotency_key=key,
                         attempt=self.headers.get("X-Attempt"),
                         body=body if isinstance(body, dict) else None,
+                        authorization=self.headers.get("Authorization"),
                     )
                 )
                 n = len(state.received)

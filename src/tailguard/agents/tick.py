@@ -26,17 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
-import sqlalchemy as sa
 
 from tailguard.agents.catalogue import TARGET_ARG, Catalogue, Entry
 from tailguard.agents.choose import Choice, Chooser, Situation
 from tailguard.agents.downstream import DownstreamAgent, InterventionJob
 from tailguard.agents.signals import SIGNAL_SPECS, Signals
 from tailguard.clock import Clock
-from tailguard.control import ControlPlane, ToolContext, ToolOutput, ToolRegistry
-from tailguard.control.batch import RunRequest
+from tailguard.control import ControlPlane, RunRequest, ToolContext, ToolOutput, ToolRegistry
+from tailguard.control import queries as control_queries
 from tailguard.control.results import Run, StepOutcome, StepResult
-from tailguard.control.store import gates as control_gates
 from tailguard.errors import TailguardError
 from tailguard.learning import Decision, OutcomeDue, SelfLearnStore, StatusUpdate
 from tailguard.learning.loop import PolicyLearner, UpdateReport
@@ -45,6 +43,7 @@ from tailguard.metrics import ScorecardEngine
 from tailguard.pulse import PulseStore
 from tailguard.rules import RuleEngine, RuleSet
 from tailguard.rules.guardbands import GUARD_BANDS, inside_expr
+from tailguard.telemetry import DECISIONS, TICK_SECONDS
 
 if TYPE_CHECKING:
     from tailguard.agents.recovery import Recovery
@@ -198,6 +197,7 @@ class AreaAgents:
 
     def tick(self, events: pa.Table | pl.DataFrame) -> TickReport:
         """Run one hour for every area (see the module docstring)."""
+        started = time.perf_counter()
         now = self.clock.now()
         report = TickReport(at=now)
         lap = _Lap(report.seconds)
@@ -259,6 +259,7 @@ class AreaAgents:
         lap("record")
         self._execute(choices, report)
         lap("execute")
+        TICK_SECONDS.observe(time.perf_counter() - started)
         return report
 
     # --------------------------------------------------------------- pieces
@@ -330,6 +331,8 @@ class AreaAgents:
         return _Lockers(self.signals, keys)
 
     def _record(self, choices: list[Choice], now: datetime) -> None:
+        for c in choices:
+            DECISIONS.labels(kind="hold" if c.hold else c.entry.kind).inc()
         self.learning.record_decisions(
             [
                 Decision(
@@ -381,6 +384,8 @@ class AreaAgents:
                 role=ROLE,
                 initiator_id=initiator_of(area_id),
                 goal_text=f"hourly tail pruning of {area_id} at {now.isoformat()}",
+                area_id=area_id,
+                hour=now,
                 calls=[(c.entry.tool, c.args) for c in by_area[area_id]],
             )
             for area_id in areas
@@ -499,23 +504,24 @@ class AreaAgents:
 
         return recover(self, now)
 
-    def _adopt(self, run: Run, decisions: Mapping[str, str]) -> None:
-        """Hold ``run`` as open with its gates (gate_id -> decision_id) for reconciliation."""
+    def held_gates(self) -> dict[str, list[str]]:
+        """run id -> its gates these agents hold open (waiting for a decision), in order."""
+        return {run_id: list(opened.decisions) for run_id, opened in self._open.items()}
+
+    def adopt(self, run: Run, decisions: Mapping[str, str]) -> None:
+        """Hold ``run`` as open with its gates (gate_id -> decision_id) for reconciliation.
+
+        :meth:`recover` adopts the runs an earlier process left at gates; the next
+        :meth:`reconcile` resumes their approved calls once and records the rest.
+        """
         opened = self._open.setdefault(run.run_id, _Open(run=run, decisions={}))
         opened.decisions.update(decisions)
 
     def _decided_gates(self) -> dict[str, tuple[str, str | None]]:
         """Decision and decider of every open gate that is no longer pending (one query)."""
         ids = [g for opened in self._open.values() for g in opened.decisions]
-        out: dict[str, tuple[str, str | None]] = {}
-        c = control_gates.c
-        for lo in range(0, len(ids), 500):
-            query = sa.select(c.gate_id, c.decision, c.decided_by).where(
-                c.gate_id.in_(ids[lo : lo + 500]), c.decision != "pending"
-            )
-            with self.control.store.read() as conn:
-                out.update({r.gate_id: (r.decision, r.decided_by) for r in conn.execute(query)})
-        return out
+        found = control_queries.gate_decisions(self.control.ledger.engine, ids, decided_only=True)
+        return {g: (d.decision, d.decided_by) for g, d in found.items()}
 
     def _measure(self, now: datetime, sc: pl.DataFrame, units: Mapping[str, pl.DataFrame]) -> int:
         """Record the outcome of every decision whose horizon has passed.

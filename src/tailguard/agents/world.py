@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import pyarrow as pa
+
 from tailguard.agents.approver import ApproverPolicy, SimulatedApprover
 from tailguard.agents.catalogue import Catalogue, default_catalogue
 from tailguard.agents.downstream import DownstreamAgent
@@ -46,6 +48,8 @@ class AgentWorld:
     agents: AreaAgents
     approver: SimulatedApprover
     decider: PolicyDecider | None = None
+    #: The last hour's events (for other consumers of the same stream, e.g. gamification).
+    last_events: pa.Table | None = None
 
     def hour(self) -> TickReport:
         """Step the simulator one hour, tick every agent, let the approvers work the hour.
@@ -55,6 +59,7 @@ class AgentWorld:
         sampled for review).
         """
         events = self.sim.step()
+        self.last_events = events
         now = self.sim.now
         self.clock.set(now)
         report = self.agents.tick(events)
@@ -75,19 +80,22 @@ def warm_up(
     engine: ScorecardEngine,
     hours: int,
     progress: Callable[[int, int], None] | None = None,
+    observe: Callable[[pa.Table], None] | None = None,
 ) -> Signals:
     """Run ``sim`` for ``hours`` with no agents, feeding ``engine`` and a fresh agents' memory.
 
     Returns the memory (:class:`Signals`) to hand to :func:`build_world`: the agents then start
     with what the warm-up told (each technician's hire date from their status events, usual
     detractor rates), not with a blank roster whose tenures stay unknown until each tech next
-    reports.
+    reports. ``observe`` sees every hour's events too (another consumer's own history).
     """
     signals = Signals()
     for h in range(hours):
         events = sim.step()
         engine.ingest(events)
         signals.update(events, sim.now)
+        if observe is not None:
+            observe(events)
         if progress is not None:
             progress(h + 1, hours)
     return signals

@@ -39,6 +39,8 @@ def _register_all() -> None:
         compendium,
         crowd,
         demo,
+        events,
+        gamification,
         keys,
         learn,
         ledger,
@@ -53,9 +55,11 @@ def _register_all() -> None:
     for module in (demo, simulate, scorecard, ledger, tools, chat, keys, serve, mcp, week):
         module.register(app)
     agents.register(app)
+    events.register(app)
     learn.register(app)
     crowd.register(app)
     compendium.register(app)
+    gamification.register(app)
 
 
 _register_all()

@@ -190,6 +190,7 @@ def run(
     bus: str | None = typer.Option(
         None,
         "--bus",
+        envvar="TAILGUARD_BUS",
         help="Follow a bus: nats://host:port?stream=S or redis://host:port/0?stream=S.",
     ),
     db: str = typer.Option(
@@ -208,8 +209,15 @@ def run(
     downstream: list[str] = typer.Option(
         [],
         "--downstream",
+        envvar="TAILGUARD_DOWNSTREAM",
         help="Base URL of the downstream agents (jobs go to URL/v1/interventions); repeat as "
         "NAME=URL to give one agent its own (see `tailguard agents catalogue`).",
+    ),
+    downstream_header: list[str] = typer.Option(
+        [],
+        "--downstream-header",
+        help="A header every downstream call carries, as 'Name: value' (repeat for more), "
+        "e.g. 'Authorization: Bearer TOKEN'.",
     ),
     catalogue: Path | None = CATALOGUE_OPTION,
     rules: Path | None = RULES_OPTION,
@@ -241,6 +249,7 @@ def run(
     dead_letter: Path | None = typer.Option(
         None,
         "--dead-letter",
+        envvar="TAILGUARD_DEAD_LETTER",
         help="Where rejected events go (default: beside --events, or "
         "tailguard-agents.deadletter.jsonl).",
     ),
@@ -262,16 +271,28 @@ def run(
         help="Events dated later than the wall clock plus this (1d, 6h, 90m, 30s) are "
         "rejected to the dead letter as future events.",
     ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        envvar="TAILGUARD_METRICS_PORT",
+        help="Serve Prometheus metrics (tick durations, decisions) at :PORT/metrics while running.",
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", "--metrics-host", help="Address the metrics endpoint listens on."
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Run the area agents on your events: REST downstream agents, people at the gates.
 
     Prints what the run did (ticks, decisions by kind, gates, executed, dead letters).
+    Spans of the governed calls are exported as the OTEL_* variables say (docs/service.md).
     """
     from datetime import timedelta
 
     from tailguard.agents.routing import DownstreamRoutes
-    from tailguard.agents.runner import AgentRunner, RunnerConfig, redact
+    from tailguard.agents.runner import RunnerConfig, redact
     from tailguard.events.io import event_format
     from tailguard.events.skew import parse_skew
     from tailguard.metrics.files import default_dead_letter_path
@@ -296,6 +317,7 @@ def run(
         else Path("tailguard-agents.deadletter.jsonl")
     )
     config = RunnerConfig(
+        downstream_headers=_headers(downstream_header),
         db=db,
         pulse=ServiceSettings(ledger_url=db, pulse_url=pulse).resolved_pulse_url(),
         downstream=routes,
@@ -308,6 +330,49 @@ def run(
         area_types=_area_types(area_types),
         max_future_skew=parse_skew(max_skew),
     )
+    from tailguard.telemetry import configure_tracing, serve_metrics
+
+    provider = configure_tracing("tailguard-agents")
+    stop_metrics = (
+        serve_metrics(metrics_port, host=metrics_host) if metrics_port is not None else None
+    )
+    try:
+        summary = _run(
+            runner_config=config,
+            events=events,
+            bus=bus,
+            hours=hours,
+            when=when,
+            tick_every=tick_every,
+            poll=poll,
+            fmt=fmt,
+        )
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
+        if provider is not None:
+            provider.force_flush()
+    data = {"db": redact(db), **summary.to_dict()}
+    if fmt is OutputFormat.json:
+        emit_json(data)
+    else:
+        _print(data)
+
+
+def _run(
+    *,
+    runner_config: Any,
+    events: Path | None,
+    bus: str | None,
+    hours: int | None,
+    when: datetime | None,
+    tick_every: float | None,
+    poll: float,
+    fmt: OutputFormat,
+) -> Any:
+    from tailguard.agents.runner import AgentRunner, redact
+
+    config = runner_config
     with AgentRunner(config) as runner, _stop_on_signals(runner):
         if events is not None:
             summary = _replay(runner, events, hours, show=_tty(fmt))
@@ -325,14 +390,69 @@ def run(
                     tick_every=tick_every,
                     start=when,
                     poll_s=poll,
+                    on_hour=CatchUpProgress(runner, stream),
                 )
             finally:
                 stream.close()
-    data = {"db": redact(db), **summary.to_dict()}
-    if fmt is OutputFormat.json:
-        emit_json(data)
-    else:
-        _print(data)
+    return summary
+
+
+class CatchUpProgress:
+    """Progress on stderr while a follow catches up the hours behind it (a backlog, the
+    warm-up): a line at the first such hour, then at most one every ``every`` seconds, with
+    the messages still waiting on the bus, and one line when the agents start acting."""
+
+    def __init__(self, runner: Any, bus: Any, *, every: float = 5.0) -> None:
+        self._runner = runner
+        self._bus = bus
+        self._every = every
+        self._last: float | None = None
+        self.hours = 0
+        self._done = False
+
+    def _left(self) -> str:
+        from tailguard.errors import TailguardError
+
+        try:
+            left = self._bus.backlog()
+        except TailguardError:
+            left = None
+        return "unknown" if left is None else str(left)
+
+    def __call__(self, as_of: datetime, report: Any) -> None:
+        import time
+
+        events = self._runner.summary.events
+        if report is None:
+            self.hours += 1
+            now = time.monotonic()
+            if self._last is None or now - self._last >= self._every:
+                self._last = now
+                typer.echo(
+                    f"catching up: hour ending {as_of:%Y-%m-%d %H:%M}Z, {self.hours} hours, "
+                    f"{events} events read, {self._left()} messages waiting on the bus",
+                    err=True,
+                )
+        elif self.hours and not self._done:
+            self._done = True
+            typer.echo(
+                f"caught up: {self.hours} hours, {events} events read; acting from the hour "
+                f"ending {as_of:%Y-%m-%d %H:%M}Z",
+                err=True,
+            )
+
+
+def _headers(values: list[str]) -> dict[str, str]:
+    """``--downstream-header 'Name: value'`` options as a mapping; a bad one is refused."""
+    headers: dict[str, str] = {}
+    for value in values:
+        name, sep, text = value.partition(":")
+        name = name.strip()
+        if not sep or not name or any(c in name for c in " \t\r\n") or "\n" in text:
+            # The value is a secret more often than not: never echoed.
+            fail("--downstream-header: give each as 'Name: value' (e.g. 'Authorization: Bearer T')")
+        headers[name] = text.strip()
+    return headers
 
 
 def _tty(fmt: OutputFormat) -> bool:

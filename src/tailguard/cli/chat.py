@@ -11,6 +11,11 @@ from tailguard.cli._common import FORMAT_OPTION, OutputFormat, emit_json, fail
 
 def _print(reply: dict[str, Any]) -> None:
     typer.echo(f"[{reply['role']}] run {reply['run_id']} -> {reply['status']}")
+    if reply.get("stand_in"):
+        typer.echo(
+            "  (scripted stand-in, not a language model: it follows written rules; "
+            "--provider anthropic:MODEL or openai:MODEL for a real one)"
+        )
     for call in reply["tool_calls"]:
         typer.echo(f"  tool {call['tool']}: {call['outcome']} - {call['summary'] or ''}")
     for gate in reply["gates"]:

@@ -9,7 +9,10 @@ import typer
 from tailguard.cli._common import FORMAT_OPTION, OutputFormat, emit_json, fail
 
 _DB = typer.Option(
-    ..., "--db", help="Ledger URL: sqlite:///path.db, a bare path, or postgresql://..."
+    ...,
+    "--db",
+    envvar="TAILGUARD_DB",
+    help="Ledger URL: sqlite:///path.db, a bare path, or postgresql://...",
 )
 _DIR = typer.Option(
     None,

@@ -45,7 +45,10 @@ def estimate(
 
 def top(
     db: str = typer.Option(
-        ..., "--db", help="Ledger URL: sqlite:///path.db, a bare path, or postgresql://..."
+        ...,
+        "--db",
+        envvar="TAILGUARD_DB",
+        help="Ledger URL: sqlite:///path.db, a bare path, or postgresql://...",
     ),
     area: str = typer.Option(..., "--area", help="The planning area, e.g. PA-0042."),
     q: float = typer.Option(0.1, "--q", help="False discovery rate over the tactics tested."),
@@ -94,7 +97,10 @@ def bench(
 
 def publish(
     db: str = typer.Option(
-        ..., "--db", help="Ledger URL (holds the self-learn store and the exchange's tables)."
+        ...,
+        "--db",
+        envvar="TAILGUARD_DB",
+        help="Ledger URL (holds the self-learn store and the exchange's tables).",
     ),
     pulse: str = typer.Option(..., "--pulse", help="Pulse store URL (sqlite:///x.db or redis://)."),
     now: str | None = typer.Option(

@@ -47,6 +47,12 @@ def demo(
         help="Delegated approval policies (YAML): the gates they cover are decided by policy, "
         "the rest by the simulated approver. See docs/approval-policies.md.",
     ),
+    gamification: str = typer.Option(
+        "off",
+        "--gamification",
+        help="on: the gamification programme in the agents-on arm (reward sizes A/B-tested by "
+        "area, gated kit prizes, gamed fixes stopped); off (default).",
+    ),
     output_format: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Simulate the network with the area agents on and off; write the ledger, summary.json
@@ -63,6 +69,8 @@ def demo(
         fail(f"--seed must be >= 0, got {seed}")
     if policy not in ("learning", "fixed"):
         fail(f"--policy must be learning or fixed, got {policy!r}")
+    if gamification not in ("on", "off"):
+        fail(f"--gamification must be on or off, got {gamification!r}")
     if out.exists() and not out.is_dir():
         fail(f"--out {str(out)!r} exists and is not a directory")
     cat = load_catalogue(catalogue) if catalogue is not None else None
@@ -80,6 +88,7 @@ def demo(
         weekly=weekly,
         policy=policy,
         approval_policies=policies,
+        gamification=gamification == "on",
     )
     show = sys.stderr.isatty() and output_format == OutputFormat.table
     if show:
@@ -120,6 +129,14 @@ def demo(
     )
     typer.echo(f"  decided by policy: {ap['by_policy']}, by a person: {ap['by_person']}")
     typer.echo(f"  ledger: {led['records']} records, verified: {led['verified']}")
+    game = summary.get("gamification", {})
+    if game.get("enabled"):
+        det = game["gaming_detection"]
+        typer.echo(
+            f"  gamification: ${game['spend_usd']:,.0f} in rewards, {game['kits']['paid']} kits "
+            f"paid, {game['withheld']} fix bonuses withheld (flags: precision "
+            f"{det['precision']}, recall {det['recall']})"
+        )
     typer.echo(f"  report: {out / 'report.html'}")
     for line in next_steps(out):
         typer.echo(line)

@@ -13,7 +13,10 @@ import typer
 from tailguard.cli._common import FORMAT_OPTION, OutputFormat, emit_json, fail
 
 DB_OPTION = typer.Option(
-    ..., "--db", help="Ledger URL (with the self-learn store): sqlite:///path.db or postgresql://"
+    ...,
+    "--db",
+    envvar="TAILGUARD_DB",
+    help="Ledger URL (with the self-learn store): sqlite:///path.db or postgresql://",
 )
 BY_OPTION = typer.Option("operator", "--by", help="Who does it (recorded in the ledger).")
 

@@ -15,7 +15,10 @@ import typer
 from tailguard.cli._common import FORMAT_OPTION, OutputFormat, emit_json, fail
 
 DB_OPTION = typer.Option(
-    ..., "--db", help="Ledger URL: sqlite:///path.db, a bare path, or postgresql://..."
+    ...,
+    "--db",
+    envvar="TAILGUARD_DB",
+    help="Ledger URL: sqlite:///path.db, a bare path, or postgresql://...",
 )
 
 

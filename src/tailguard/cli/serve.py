@@ -52,14 +52,19 @@ def serve(
     ),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
 ) -> None:
-    """Serve the /v1 API, the dashboards, /healthz, /readyz and /metrics."""
+    """Serve the /v1 API, the dashboards, /healthz, /readyz and /metrics.
+
+    Spans are exported as the OTEL_* variables say (docs/service.md, OpenTelemetry export).
+    """
     import uvicorn
 
     from tailguard.service import ServiceSettings, create_app
     from tailguard.service.observe import configure_logging
+    from tailguard.telemetry import configure_tracing
 
     require_ledger(db)
     configure_logging(log_level.upper())
+    configure_tracing("tailguard-serve")
     settings = ServiceSettings(
         ledger_url=db,
         pulse_url=pulse,

@@ -16,7 +16,10 @@ def register(app: typer.Typer) -> None:
     @app.command("week")
     def week(
         db: str = typer.Option(
-            ..., "--db", help="Ledger URL (sqlite:///dir/ledger.db or postgresql://...)."
+            ...,
+            "--db",
+            envvar="TAILGUARD_DB",
+            help="Ledger URL (sqlite:///dir/ledger.db or postgresql://...).",
         ),
         as_of: str = typer.Option(..., "--as-of", help="End of the week, RFC 3339."),
         out: Path = typer.Option(..., "--out", help="Directory for the pages."),

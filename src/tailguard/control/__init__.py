@@ -5,6 +5,7 @@ from a YAML file with :func:`load_policies`), open a :class:`ControlPlane` on a 
 every action through :meth:`ControlPlane.execute`.
 """
 
+from tailguard.control.batch_parts import RunBatchResult, RunRequest
 from tailguard.control.budget import Reservation, RunBudget, RunTotals
 from tailguard.control.evaluator import Evaluation, HeuristicScorer, RunView, Scorer
 from tailguard.control.gates import ApproverList, Approvers
@@ -56,9 +57,11 @@ __all__ = [
     "Reservation",
     "RiskLevel",
     "Run",
+    "RunBatchResult",
     "RunBudget",
     "RunLedger",
     "RunOutcome",
+    "RunRequest",
     "RunTotals",
     "RunView",
     "Scorer",

@@ -3,7 +3,7 @@
 A gated call waits in the gate table (:mod:`.gates`) until an approver decides it. The decision
 must match the pending gate, the requester cannot approve their own gate, and a gate past its
 deadline expires and never runs. An approved call runs once across all processes through
-:meth:`GateMixin.resume`.
+:meth:`Approvals.resume`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailguard.clock import format_ts
-from tailguard.control.batch_parts import claim_all, claim_json, replayed_result, rows_by_id
+from tailguard.control.batch_parts import claim_all, claim_json, rows_by_id
 from tailguard.control.budget import FINISHED_STATUSES, totals_of_row
+from tailguard.control.executor import Executor
 from tailguard.control.gates import Approvers, pending_of_row
-from tailguard.control.records import RunRecorder, jsonable, pending_dict, run_of_row
+from tailguard.control.records import PlaneParts, RunRecorder, pending_dict, run_of_row
 from tailguard.control.results import (
     DecisionRequest,
     GateDecision,
@@ -30,7 +31,6 @@ from tailguard.control.results import (
 )
 from tailguard.control.store import claims, gates, runs
 from tailguard.control.tools import args_hash
-from tailguard.control.wrappers import Call
 from tailguard.errors import (
     ConflictError,
     InvalidInputError,
@@ -38,22 +38,24 @@ from tailguard.errors import (
     PermissionDeniedError,
     TailguardError,
 )
-from tailguard.faults import crash_point
 from tailguard.identity import same_principal
 
 
-class GateMixin(RunRecorder):
-    """The approval-gate methods of ``ControlPlane``."""
+class Approvals(RunRecorder):
+    """Decide, resume, cancel and time out approval gates.
 
-    approvers: Approvers | None
+    Args:
+        parts: what the plane's parts share.
+        approvers: who may decide gates; None means every gated call is denied.
+        executor: runs the approved calls (resumption is the one execute path too).
+    """
 
-    def _run_call(self, call: Call) -> StepResult:
-        """Send ``call`` down the governed chain and record it (``ControlPlane`` runs it)."""
-        raise NotImplementedError
-
-    def resume_batch(self, gate_ids: Sequence[str]) -> dict[str, StepResult | TailguardError]:
-        """Run approved calls exactly once (``ControlPlane`` has it from ``BatchMixin``)."""
-        raise NotImplementedError
+    def __init__(
+        self, parts: PlaneParts, *, approvers: Approvers | None, executor: Executor
+    ) -> None:
+        super().__init__(parts)
+        self.approvers = approvers
+        self._executor = executor
 
     def pending_gates(self, run_id: str | None = None) -> list[PendingCall]:
         """Gates waiting for a decision (of one run, or all)."""
@@ -308,49 +310,15 @@ class GateMixin(RunRecorder):
                 running (or crashed while running) the call; the handler's idempotency key is
                 the step id, for reconciling with the downstream system.
         """
-        crash_point("approval_committed")
         call = self.gates.get(gate_id)
-        now = self.clock.now()
-        if call.decision == "pending":
-            if call.expires_at is not None and now >= call.expires_at:
+        if call.decision == "pending" and call.expires_at is not None:
+            now = self.clock.now()
+            if now >= call.expires_at:
                 self._expire(call, now)
                 raise ConflictError(f"gate {gate_id} timed out; the call never runs")
-            raise ConflictError(f"gate {gate_id} is still pending")
-        if call.decision != "approved":
-            raise ConflictError(f"gate {gate_id} is {call.decision}; the call never runs")
-        if call.tool_name not in self.registry:
-            # Checked before the claim: a claimed gate never runs again, so claiming a call
-            # whose tool is gone would lose an approved call for good.
-            raise NotFoundError(
-                f"gate {gate_id}: tool {call.tool_name!r} is not registered; the gate stays "
-                "approved and unclaimed"
-            )
-        if not self.gates.claim(gate_id, now=now):
-            replayed = replayed_result(call, self.gates.claim_result(gate_id))
-            if isinstance(replayed, TailguardError):
-                raise replayed
-            return replayed
-        result = self._run_call(
-            Call(
-                run=self.get_run(call.run_id),
-                tool_name=call.tool_name,
-                args=call.args,
-                step_id=call.step_id,
-                requester_id=call.requester_id,
-                idempotency_key=call.idempotency_key,
-                gate_id=gate_id,
-            )
-        )
-        self.gates.finish_claim(
-            gate_id,
-            {
-                "outcome": result.outcome.value,
-                "value": jsonable(result.value),
-                "reason": result.reason,
-                "retries": result.retries,
-                "latency_ms": result.latency_ms,
-            },
-        )
+        result = self._executor.resume_batch([gate_id])[gate_id]
+        if isinstance(result, TailguardError):
+            raise result
         return result
 
     def awaiting_execution(self, *, run_id: str | None = None) -> list[PendingCall]:
@@ -381,7 +349,7 @@ class GateMixin(RunRecorder):
         ]
         if not due:
             return {}
-        return self.resume_batch(due)
+        return self._executor.resume_batch(due)
 
     def cancel_approved(
         self, gate_id: str, operator_id: str, *, reason: str | None = None

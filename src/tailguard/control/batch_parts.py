@@ -1,6 +1,6 @@
 """The parts of batched governance (:mod:`.batch`): requests, per-call state, set-wise SQL.
 
-Nothing here decides anything: the checks are :mod:`.wrappers`' and the records
+Nothing here decides anything: the checks are :mod:`.chain`'s and the records
 :mod:`.records`'; these are the containers a batch carries its calls in and the statements that
 read or write many control-store rows at once.
 """
@@ -11,21 +11,20 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from tailguard.control.budget import RunBudget, RunTotals, check_open_row
+from tailguard.control.budget import RunBudget, RunTotals
+from tailguard.control.chain import Attempt, Call
 from tailguard.control.gates import FINAL_CLAIM_STATES
 from tailguard.control.records import jsonable
 from tailguard.control.results import PendingCall, Run, StepOutcome, StepResult
 from tailguard.control.store import IN_CHUNK, claims, rows_by_key, runs
 from tailguard.control.tools import canonical_json
-from tailguard.control.wrappers import Attempt, Call
-from tailguard.errors import BudgetExceededError, ConflictError, TailguardError
+from tailguard.errors import ConflictError, TailguardError
 
 ZERO_TOTALS = RunTotals(input_tokens=0, output_tokens=0, cost_usd=0.0)
 
@@ -42,6 +41,8 @@ class RunRequest:
         goal_text: the run's goal.
         calls: ``(tool_name, args)`` pairs.
         budget: the run's caps (default: the plane's default budget).
+        area_id: the area the run is about, if any (stored with the run, found by queries).
+        hour: the hour the run is about, if any.
     """
 
     role: str
@@ -49,11 +50,13 @@ class RunRequest:
     goal_text: str | None
     calls: Sequence[tuple[str, Mapping[str, Any]]]
     budget: RunBudget | None = None
+    area_id: str | None = None
+    hour: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RunBatchResult:
-    """What became of one run of :meth:`BatchMixin.execute_batch`.
+    """What became of one run of :meth:`Executor.execute_batch`.
 
     Attributes:
         run: the run's handle.
@@ -73,15 +76,6 @@ class BatchItem:
     call: Call
     attempt: Attempt | None = None  # set once the call is decided (stopped, pending or run)
     recorded: bool = False  # its final step records are already in the first transaction
-    base: tuple[int, int] = (0, 0)  # the run's tokens and micro-dollars used before the batch
-
-
-@dataclass(slots=True)
-class RunUsage:
-    """A run's usage: before the batch, plus what its handlers reported so far in it."""
-
-    tokens: int = 0
-    cost_micros: int = 0
 
 
 def usage_counts(attempt: Attempt, run: Run) -> bool:
@@ -185,32 +179,3 @@ def claim_json(result: StepResult) -> str:
 def rows_by_id(conn: sa.Connection, run_ids: set[str], *, lock: bool = False) -> dict[str, Any]:
     """run id -> its row (locked in run-id order with ``lock``)."""
     return rows_by_key(conn, runs.c.run_id, run_ids, lock=lock)
-
-
-def budget_refusal(call: Call, used: RunUsage, now: datetime, *, wall_time: bool) -> Attempt | None:
-    """The budget check before a handler, counting usage of earlier calls of the batch."""
-    budget = call.run.budget
-    if budget.max_tokens is None and budget.max_cost_usd is None and not wall_time:
-        return None
-    if budget.max_seconds is None and not used.tokens and not used.cost_micros:
-        return None
-    row = SimpleNamespace(
-        run_id=call.run.run_id,
-        status="running",
-        started_at=call.run.started_at.timestamp(),
-        max_seconds=budget.max_seconds,
-        max_tokens=budget.max_tokens,
-        max_cost_micros=None
-        if budget.max_cost_usd is None
-        else round(budget.max_cost_usd * 1_000_000),
-        input_tokens=0,
-        output_tokens=used.tokens,
-        cost_micros=used.cost_micros,
-    )
-    try:
-        check_open_row(row, now, wall_time=wall_time)
-    except BudgetExceededError as exc:
-        return Attempt(
-            outcome=StepOutcome.BUDGET_EXCEEDED, reason=f"budget_exceeded: {exc.message}"
-        )
-    return None

@@ -128,46 +128,60 @@ class Budgets:
             ConflictError: the run is finished.
             BudgetExceededError: the wall time is up, or the reservation would pass a cap.
         """
+        with self._store.write() as conn:
+            return self.reserve_in(conn, run_id, tokens=tokens, cost_usd=cost_usd, now=now)
+
+    def reserve_in(
+        self,
+        conn: sa.Connection,
+        run_id: str,
+        *,
+        tokens: int,
+        cost_usd: float,
+        now: datetime,
+        wall_time: bool = True,
+    ) -> Reservation:
+        """:meth:`reserve` inside the caller's write transaction (``wall_time=False``: time
+        spent waiting at a gate does not count)."""
         usage = Usage(output_tokens=tokens, cost_usd=cost_usd)  # validates the numbers
         cost = to_micros(usage.cost_usd)
-        with self._store.write() as conn:
-            self._store.lock(conn, f"run:{run_id}")
-            row = _run_row(conn, run_id)
-            _check_open(row, now)
-            used_tokens = row.input_tokens + row.output_tokens + row.reserved_tokens
-            if row.max_tokens is not None and used_tokens + tokens > row.max_tokens:
-                raise BudgetExceededError(
-                    f"run {run_id}: token cap {row.max_tokens} reached "
-                    f"({used_tokens} used or reserved, {tokens} wanted)",
-                    details={"run_id": run_id, "cap": "tokens"},
-                )
-            used_cost = row.cost_micros + row.reserved_cost_micros
-            if row.max_cost_micros is not None and used_cost + cost > row.max_cost_micros:
-                raise BudgetExceededError(
-                    f"run {run_id}: cost cap ${row.max_cost_micros / 1e6:.6g} reached "
-                    f"(${used_cost / 1e6:.6g} used or reserved, ${cost / 1e6:.6g} wanted)",
-                    details={"run_id": run_id, "cap": "cost"},
-                )
-            reservation = Reservation(
-                reservation_id=uuid.uuid4().hex, run_id=run_id, tokens=tokens, cost_usd=cost_usd
+        self._store.lock(conn, f"run:{run_id}")
+        row = _run_row(conn, run_id)
+        _check_open(row, now, wall_time=wall_time)
+        used_tokens = row.input_tokens + row.output_tokens + row.reserved_tokens
+        if row.max_tokens is not None and used_tokens + tokens > row.max_tokens:
+            raise BudgetExceededError(
+                f"run {run_id}: token cap {row.max_tokens} reached "
+                f"({used_tokens} used or reserved, {tokens} wanted)",
+                details={"run_id": run_id, "cap": "tokens"},
             )
-            conn.execute(
-                sa.insert(reservations).values(
-                    reservation_id=reservation.reservation_id,
-                    run_id=run_id,
-                    tokens=tokens,
-                    cost_micros=cost,
-                    state="open",
-                )
+        used_cost = row.cost_micros + row.reserved_cost_micros
+        if row.max_cost_micros is not None and used_cost + cost > row.max_cost_micros:
+            raise BudgetExceededError(
+                f"run {run_id}: cost cap ${row.max_cost_micros / 1e6:.6g} reached "
+                f"(${used_cost / 1e6:.6g} used or reserved, ${cost / 1e6:.6g} wanted)",
+                details={"run_id": run_id, "cap": "cost"},
             )
-            conn.execute(
-                sa.update(runs)
-                .where(runs.c.run_id == run_id)
-                .values(
-                    reserved_tokens=runs.c.reserved_tokens + tokens,
-                    reserved_cost_micros=runs.c.reserved_cost_micros + cost,
-                )
+        reservation = Reservation(
+            reservation_id=uuid.uuid4().hex, run_id=run_id, tokens=tokens, cost_usd=cost_usd
+        )
+        conn.execute(
+            sa.insert(reservations).values(
+                reservation_id=reservation.reservation_id,
+                run_id=run_id,
+                tokens=tokens,
+                cost_micros=cost,
+                state="open",
             )
+        )
+        conn.execute(
+            sa.update(runs)
+            .where(runs.c.run_id == run_id)
+            .values(
+                reserved_tokens=runs.c.reserved_tokens + tokens,
+                reserved_cost_micros=runs.c.reserved_cost_micros + cost,
+            )
+        )
         return reservation
 
     def settle(self, reservation: Reservation, actual: Usage | None) -> RunTotals:
@@ -180,28 +194,34 @@ class Budgets:
         Raises:
             ConflictError: the reservation was already settled or released.
         """
-        run_id = reservation.run_id
         with self._store.write() as conn:
-            self._store.lock(conn, f"run:{run_id}")
-            res = conn.execute(
-                sa.select(reservations).where(
-                    reservations.c.reservation_id == reservation.reservation_id
-                )
-            ).one_or_none()
-            if res is None or res.state != "open":
-                raise ConflictError(f"reservation {reservation.reservation_id} is not open")
-            conn.execute(
-                sa.update(reservations)
-                .where(reservations.c.reservation_id == reservation.reservation_id)
-                .values(state="settled" if actual is not None else "released")
+            return self.settle_in(conn, reservation, actual)
+
+    def settle_in(
+        self, conn: sa.Connection, reservation: Reservation, actual: Usage | None
+    ) -> RunTotals:
+        """:meth:`settle` inside the caller's write transaction."""
+        run_id = reservation.run_id
+        self._store.lock(conn, f"run:{run_id}")
+        res = conn.execute(
+            sa.select(reservations).where(
+                reservations.c.reservation_id == reservation.reservation_id
             )
-            return self._apply(
-                conn,
-                run_id,
-                actual,
-                unreserve_tokens=int(res.tokens),
-                unreserve_micros=int(res.cost_micros),
-            )
+        ).one_or_none()
+        if res is None or res.state != "open":
+            raise ConflictError(f"reservation {reservation.reservation_id} is not open")
+        conn.execute(
+            sa.update(reservations)
+            .where(reservations.c.reservation_id == reservation.reservation_id)
+            .values(state="settled" if actual is not None else "released")
+        )
+        return self._apply(
+            conn,
+            run_id,
+            actual,
+            unreserve_tokens=int(res.tokens),
+            unreserve_micros=int(res.cost_micros),
+        )
 
     def record_usage(self, run_id: str, actual: Usage) -> RunTotals:
         """Add usage that was never reserved (it happened; it counts against the caps)."""

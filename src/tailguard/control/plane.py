@@ -1,7 +1,7 @@
 """The control plane: the one path every governed call takes, and the evidence it leaves.
 
 Area agents, LLM role loops, the MCP server and the HTTP service all call
-:meth:`ControlPlane.execute`. A call goes down the wrapper chain of :mod:`.wrappers`
+:meth:`ControlPlane.execute`. A call goes down the governed chain of :mod:`.chain`
 (validation, policy, rate limit, budget, approval gate, handler) and whatever comes back is
 written to the ledger with the fields of INTERFACES.md section 5: ``run``, ``step``, ``gate``
 and ``outcome`` records linked by ids, plus ``step_detail`` / ``gate_detail`` companion records
@@ -11,57 +11,45 @@ Fail closed: an unknown tool, bad arguments, a missing policy or approver, or a 
 be written stops the step; a side-effecting tool (``execute_low`` and up) runs only after its
 intent is in the ledger.
 
-This module holds runs, execution and budgets; the approval-gate methods come from
-:mod:`.approvals`, rollback from :mod:`.rollback` and the ledger records from :mod:`.records`.
+The plane is a small facade over its parts: the governance steps of :mod:`.chain`, the one
+execute path of :mod:`.executor` (single calls, batches, resumption, opening and closing runs),
+the approval gates of :mod:`.approvals`, rollback (:mod:`.rollback`) and the ledger records of
+:mod:`.records`. Other packages read runs and gates through :mod:`.queries`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
 
-from tailguard.clock import Clock, SystemClock, format_ts
-from tailguard.control.approvals import GateMixin
-from tailguard.control.batch import BatchMixin
-from tailguard.control.budget import FINISHED_STATUSES, Budgets, Reservation, RunBudget, RunTotals
+from tailguard.clock import Clock, SystemClock
+from tailguard.control.approvals import Approvals
+from tailguard.control.budget import Budgets, Reservation, RunBudget, RunTotals
+from tailguard.control.chain import Call, Invoke, compensator, governed_checks
 from tailguard.control.evaluator import HeuristicScorer, Scorer
+from tailguard.control.executor import Executor, RunBatchResult, RunRequest
 from tailguard.control.gates import Approvers, GateStore
 from tailguard.control.ratelimit import RateLimiter, SqlRateLimiter
-from tailguard.control.records import RunLedger, new_id, run_row, summarize
-from tailguard.control.results import Run, RunOutcome, StepOutcome, StepResult
-from tailguard.control.rollback import RollbackMixin
-from tailguard.control.store import ControlStore, runs
+from tailguard.control.records import PlaneParts, RunLedger, new_id, summarize
+from tailguard.control.results import (
+    DecisionRequest,
+    GateDecision,
+    PendingCall,
+    Run,
+    RunOutcome,
+    StepResult,
+)
+from tailguard.control.rollback import Rollback
+from tailguard.control.store import ControlStore
 from tailguard.control.tools import ToolRegistry, Usage
 from tailguard.control.tracing import RunTracer
-from tailguard.control.wrappers import (
-    Attempt,
-    Call,
-    Executor,
-    InvokeHandler,
-    ValidateArgs,
-    governed_chain,
-)
-from tailguard.errors import ConflictError, InvalidInputError, LedgerError, NotFoundError
+from tailguard.errors import InvalidInputError, TailguardError
 
 __all__ = ["ControlPlane", "ModelCall", "RunLedger", "summarize"]
-
-# Names importable from this module before the split into records.py, approvals.py and
-# rollback.py, kept importable here for existing callers.
-from tailguard.control.policy import Policy, RiskLevel  # noqa: F401
-from tailguard.control.records import STEP_FIELDS as _STEP_FIELDS  # noqa: F401
-from tailguard.control.records import STOPPED_STATUS as _STOPPED_STATUS  # noqa: F401
-from tailguard.control.records import jsonable as _jsonable  # noqa: F401
-from tailguard.control.records import new_id as _new_id  # noqa: F401
-from tailguard.control.records import pending_dict as _pending_dict  # noqa: F401
-from tailguard.control.results import GateDecision, PendingCall  # noqa: F401
-from tailguard.control.store import rollbacks, step_payloads  # noqa: F401
-from tailguard.control.tools import Compensation, args_hash, canonical_json  # noqa: F401
-from tailguard.errors import PermissionDeniedError, PolicyError, TailguardError  # noqa: F401
 
 
 class ModelCall:
@@ -76,7 +64,7 @@ class ModelCall:
         self.actual = usage
 
 
-class ControlPlane(BatchMixin, GateMixin, RollbackMixin):
+class ControlPlane:
     """Governed execution of tools, with runs, gates, budgets, rollback and outcomes.
 
     Args:
@@ -119,20 +107,31 @@ class ControlPlane(BatchMixin, GateMixin, RollbackMixin):
         self.gates = GateStore(self.store)
         self.tracer = RunTracer(tracer_provider)
         self._max_retries = max_retries
-        self._chain: Executor = governed_chain(
+        parts = PlaneParts(
             registry=registry,
-            limiter=self.rate_limiter,
+            ledger=ledger,
+            clock=self.clock,
+            store=self.store,
             budgets=self.budgets,
             gates=self.gates,
-            approvers=approvers,
-            clock=self.clock,
-            on_alert=self._write_alert,
-            before_handler=self._write_intent,
-            max_retries=max_retries,
+            scorer=self.scorer,
         )
-        self._compensate: Executor = ValidateArgs(
-            registry=registry, wrapped=InvokeHandler(clock=self.clock, max_retries=0)
+        self._executor = Executor(
+            parts,
+            checks=governed_checks(
+                registry=registry,
+                limiter=self.rate_limiter,
+                budgets=self.budgets,
+                approvers=approvers,
+                clock=self.clock,
+            ),
+            invoke=Invoke(clock=self.clock, max_retries=max_retries),
+            tracer=self.tracer,
+            daily_run_cap=daily_run_cap,
+            default_budget=self.default_budget,
         )
+        self._approvals = Approvals(parts, approvers=approvers, executor=self._executor)
+        self._rollback = Rollback(parts, compensate=compensator(registry, self.clock))
 
     # ----------------------------------------------------------------- runs
 
@@ -154,24 +153,16 @@ class ControlPlane(BatchMixin, GateMixin, RollbackMixin):
         """
         if not role or not initiator_id:
             raise InvalidInputError("a run needs a role and an initiator_id")
-        budget = budget or self.default_budget
-        now = self.clock.now()
-        self.budgets.count_daily_run(initiator_id, now=now, cap=self.daily_run_cap)
         run = Run(
             run_id=new_id("run"),
             role=role,
             initiator_id=initiator_id,
             goal_text=goal_text,
             conversation_id=conversation_id,
-            started_at=now,
-            budget=budget,
+            started_at=self.clock.now(),
+            budget=budget or self.default_budget,
         )
-        with self.store.write() as conn:
-            conn.execute(sa.insert(runs).values(**run_row(run)))
-        self._append([("run", self._run_fields(run, "running", steps_count=0))])
-        self.tracer.start_run(
-            run_id=run.run_id, role=role, initiator_id=initiator_id, conversation_id=conversation_id
-        )
+        self._executor.open_run(run)
         return run
 
     def finish_run(
@@ -194,60 +185,11 @@ class ControlPlane(BatchMixin, GateMixin, RollbackMixin):
             InvalidInputError: an unknown status.
             ConflictError: the run is already finished, or ``completed`` with gates pending.
         """
-        if status not in FINISHED_STATUSES:
-            raise InvalidInputError(
-                f"a run finishes as completed, failed or aborted, not {status!r}"
-            )
-        if status == "completed" and self.gates.pending_for_run(run.run_id):
-            raise ConflictError(f"run {run.run_id} still has pending approval gates")
-        with self.store.write() as conn:
-            self.store.lock(conn, f"run:{run.run_id}")
-            current = conn.execute(
-                sa.select(runs.c.status).where(runs.c.run_id == run.run_id)
-            ).scalar()
-            if current is None:
-                raise NotFoundError(f"unknown run {run.run_id!r}")
-            if current in FINISHED_STATUSES:
-                raise ConflictError(f"run {run.run_id} is already {current}")
-            conn.execute(sa.update(runs).where(runs.c.run_id == run.run_id).values(status=status))
-        now = self.clock.now()
-        steps, gates = self._latest_of_run(run.run_id)
-        totals = self.budgets.totals(run.run_id)
-        run_fields, outcome = self._closing(
-            run,
-            status,
-            steps,
-            gates,
-            totals=totals,
-            now=now,
-            follow_up=follow_up,
-            user_feedback=user_feedback,
-        )
-        self._append(
-            [
-                ("run", run_fields),
-                (
-                    "outcome",
-                    {
-                        "outcome_id": outcome.outcome_id,
-                        "run_id": run.run_id,
-                        "objective_met": outcome.objective_met,
-                        "quality_score": outcome.quality_score,
-                        "user_feedback": user_feedback,
-                        "follow_up_tasks": list(outcome.follow_up_tasks),
-                        "outcome_deltas": outcome.outcome_deltas,
-                        "evaluated_at": format_ts(now),
-                    },
-                ),
-            ]
-        )
-        self.tracer.end_run(
-            run_id=run.run_id,
-            status=status,
-            input_tokens=totals.input_tokens,
-            output_tokens=totals.output_tokens,
-            cost_usd=totals.cost_usd,
-        )
+        outcome = self._executor.finish(
+            [run], status, follow_up=follow_up, user_feedback=user_feedback
+        )[run.run_id]
+        if isinstance(outcome, TailguardError):
+            raise outcome
         return outcome
 
     # ------------------------------------------------------------ execution
@@ -276,8 +218,8 @@ class ControlPlane(BatchMixin, GateMixin, RollbackMixin):
             rate_limited, budget_exceeded or error, with the reason.
 
         Raises:
-            LedgerError: the outcome could not be recorded (the handler did not run unless it
-                is a read or suggest tool whose record failed after it ran).
+            LedgerError: the outcome could not be recorded (the handler ran only if its
+                intent and checks were committed first; see :mod:`.executor`).
         """
         step_id = new_id("step")
         call = Call(
@@ -289,44 +231,8 @@ class ControlPlane(BatchMixin, GateMixin, RollbackMixin):
             idempotency_key=step_id,
             estimate=estimate,
         )
-        return self._run_call(call)
-
-    def _run_call(self, call: Call) -> StepResult:
-        span = self.tracer.step_span(
-            run_id=call.run.run_id,
-            step_id=call.step_id,
-            tool_name=call.tool_name,
-            role=call.run.role,
-            risk_level=self._risk_of(call.tool_name),
-            gate_id=call.gate_id,
-        )
-        try:
-            try:
-                attempt = self._chain(call)
-            except LedgerError as exc:
-                # The control store is unreachable: nothing ran; record what the ledger allows.
-                attempt = Attempt(outcome=StepOutcome.ERROR, reason=f"ledger_error: {exc.message}")
-            result = self._record(attempt.call or call, attempt)
-        except BaseException as exc:
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            span.end()
-            raise
-        if result.gate_id:
-            span.set_attribute("tailguard.gate_id", result.gate_id)
-        span.set_attribute("tailguard.step_outcome", result.outcome.value)
-        if attempt.usage is not None:
-            span.set_attribute("gen_ai.usage.input_tokens", attempt.usage.input_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", attempt.usage.output_tokens)
-        if result.outcome is StepOutcome.ERROR:
-            span.set_status(Status(StatusCode.ERROR, result.reason or "error"))
-        span.end()
-        return result
-
-    def _risk_of(self, tool_name: str) -> str | None:
-        return (
-            self.registry.policy(tool_name).risk_level.value if tool_name in self.registry else None
-        )
+        (item,), _ = self._executor.govern([call])
+        return self._executor.result_of(item)
 
     # ------------------------------------------------------------- budgets
 
@@ -348,7 +254,7 @@ class ControlPlane(BatchMixin, GateMixin, RollbackMixin):
         """Reconcile a reservation with the actual usage (None releases it unused)."""
         totals = self.budgets.settle(reservation, actual)
         if totals.alert_due:
-            self._write_alert(run, totals)
+            self._executor.write_alert(run, totals)
         return totals
 
     @contextmanager
@@ -365,3 +271,106 @@ class ControlPlane(BatchMixin, GateMixin, RollbackMixin):
             self.settle(run, slot.reservation, slot.actual)
             raise
         self.settle(run, slot.reservation, slot.actual or estimate)
+
+    # ------------------------------------------------------ batches and runs
+
+    def execute_batch(
+        self, requests: Sequence[RunRequest], *, finish: bool = True
+    ) -> list[RunBatchResult]:
+        """Open many runs and govern their calls in a few transactions.
+
+        See :meth:`.executor.Executor.execute_batch`.
+        """
+        return self._executor.execute_batch(requests, finish=finish)
+
+    def finish_runs(
+        self, to_close: Sequence[Run], status: str = "completed"
+    ) -> dict[str, RunOutcome | TailguardError]:
+        """Close runs in one transaction, as :meth:`finish_run` does one.
+
+        Returns, per run id, its evaluated outcome or the error :meth:`finish_run` would raise.
+        """
+        return self._executor.finish_runs(to_close, status)
+
+    def get_run(self, run_id: str) -> Run:
+        """Rebuild the handle of a run (in any process).
+
+        Raises:
+            NotFoundError: no such run.
+        """
+        return self._executor.get_run(run_id)
+
+    # ---------------------------------------------------------- approval gates
+
+    def pending_gates(self, run_id: str | None = None) -> list[PendingCall]:
+        """Gates waiting for a decision (of one run, or all)."""
+        return self._approvals.pending_gates(run_id)
+
+    def decide(
+        self,
+        gate_id: str,
+        decision: str,
+        approver_id: str,
+        *,
+        edited_args: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> GateDecision:
+        """Approve or reject a pending gate; accepted once (see :meth:`.approvals.Approvals.decide`)."""
+        return self._approvals.decide(
+            gate_id, decision, approver_id, edited_args=edited_args, reason=reason
+        )
+
+    def decide_many(
+        self, requests: Sequence[DecisionRequest]
+    ) -> list[GateDecision | TailguardError]:
+        """Several decisions in one transaction (see :meth:`.approvals.Approvals.decide_many`)."""
+        return self._approvals.decide_many(requests)
+
+    def resume(self, gate_id: str) -> StepResult:
+        """Run an approved call, exactly once across all processes.
+
+        See :meth:`.approvals.Approvals.resume`.
+        """
+        return self._approvals.resume(gate_id)
+
+    def resume_batch(self, gate_ids: Sequence[str]) -> dict[str, StepResult | TailguardError]:
+        """Run approved calls, each exactly once (see :meth:`.executor.Executor.resume_batch`)."""
+        return self._executor.resume_batch(gate_ids)
+
+    def awaiting_execution(self, *, run_id: str | None = None) -> list[PendingCall]:
+        """Approved calls nobody has run or cancelled yet (see :meth:`resume_awaiting`)."""
+        return self._approvals.awaiting_execution(run_id=run_id)
+
+    def resume_awaiting(self, *, grace_s: float = 0.0) -> dict[str, StepResult | TailguardError]:
+        """Run every approved call that nobody claimed, each exactly once across processes.
+
+        See :meth:`.approvals.Approvals.resume_awaiting`.
+        """
+        return self._approvals.resume_awaiting(grace_s=grace_s)
+
+    def cancel_approved(
+        self, gate_id: str, operator_id: str, *, reason: str | None = None
+    ) -> StepResult:
+        """Cancel an approved call that has not run: it never runs.
+
+        See :meth:`.approvals.Approvals.cancel_approved`.
+        """
+        return self._approvals.cancel_approved(gate_id, operator_id, reason=reason)
+
+    def expire_gates(
+        self, now: datetime | None = None, *, gate_ids: Sequence[str] | None = None
+    ) -> list[str]:
+        """Time out every pending gate past its deadline (or only those of ``gate_ids``).
+
+        Returns the gates expired here.
+        """
+        return self._approvals.expire_gates(now, gate_ids=gate_ids)
+
+    # ---------------------------------------------------------------- rollback
+
+    def rollback(self, step_id: str, *, requested_by: str, reason: str | None = None) -> StepResult:
+        """Undo an executed step with its policy's compensating tool; recorded ``rolled_back``.
+
+        See :meth:`.rollback.Rollback.rollback`.
+        """
+        return self._rollback.rollback(step_id, requested_by=requested_by, reason=reason)

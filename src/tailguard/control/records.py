@@ -1,6 +1,6 @@
 """What the control plane writes to the ledger, and the run state it reads back.
 
-:class:`RunRecorder` is the base of :class:`~tailguard.control.plane.ControlPlane`: it holds
+:class:`RunRecorder` is the base of the control plane's parts (executor, approvals, rollback): it holds
 the builders of the ``run``, ``step``, ``step_detail``, ``gate`` and ``alert`` records of
 INTERFACES.md section 5 and the one place they are appended. The module-level helpers are the
 pure parts shared by the plane, its approval gates and its rollback.
@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -19,13 +20,13 @@ import sqlalchemy as sa
 
 from tailguard.clock import Clock, format_ts
 from tailguard.control.budget import Budgets, RunBudget, RunTotals
+from tailguard.control.chain import Attempt, Call
 from tailguard.control.evaluator import RunView, Scorer
 from tailguard.control.gates import GateStore
 from tailguard.control.policy import Policy, RiskLevel
 from tailguard.control.results import PendingCall, Run, RunOutcome, StepOutcome, StepResult
-from tailguard.control.store import ControlStore, runs, step_payloads, to_micros
+from tailguard.control.store import ControlStore, runs, to_micros
 from tailguard.control.tools import ToolRegistry, Usage, args_hash, canonical_json
-from tailguard.control.wrappers import Attempt, Call
 from tailguard.errors import LedgerError, NotFoundError, TailguardError
 
 
@@ -139,6 +140,8 @@ def run_row(run: Run) -> dict[str, Any]:
         "reserved_tokens": 0,
         "reserved_cost_micros": 0,
         "alerted": False,
+        "area_id": run.area_id,
+        "hour": run.hour.timestamp() if run.hour is not None else None,
     }
 
 
@@ -157,6 +160,8 @@ def run_of_row(row: Any) -> Run:
             max_seconds=row.max_seconds,
             alert_cost_usd=None if row.alert_cost_micros is None else row.alert_cost_micros / 1e6,
         ),
+        area_id=row.area_id,
+        hour=None if row.hour is None else datetime.fromtimestamp(row.hour, UTC),
     )
 
 
@@ -216,11 +221,9 @@ def step_detail_record(
     }
 
 
-class RunRecorder:
-    """Builds and appends the control plane's ledger records; base of ``ControlPlane``.
-
-    The attributes are set by ``ControlPlane.__init__``.
-    """
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlaneParts:
+    """What the parts of the control plane share (``ControlPlane`` builds it once)."""
 
     registry: ToolRegistry
     ledger: RunLedger
@@ -229,6 +232,23 @@ class RunRecorder:
     budgets: Budgets
     gates: GateStore
     scorer: Scorer
+
+
+class RunRecorder:
+    """Builds and appends the control plane's ledger records.
+
+    The base of the plane's parts (:class:`~.executor.Executor`, :class:`~.approvals.Approvals`,
+    :class:`~.rollback.Rollback`): each writes the same records the same way.
+    """
+
+    def __init__(self, parts: PlaneParts) -> None:
+        self.registry = parts.registry
+        self.ledger = parts.ledger
+        self.clock = parts.clock
+        self.store = parts.store
+        self.budgets = parts.budgets
+        self.gates = parts.gates
+        self.scorer = parts.scorer
 
     def get_run(self, run_id: str) -> Run:
         """Rebuild the handle of a run (in any process).
@@ -241,22 +261,6 @@ class RunRecorder:
         if row is None:
             raise NotFoundError(f"unknown run {run_id!r}")
         return run_of_row(row)
-
-    def _record(self, call: Call, attempt: Attempt) -> StepResult:
-        result = self._step_result(call, attempt)
-        if attempt.outcome is StepOutcome.PENDING_APPROVAL:
-            assert attempt.gate is not None
-            records = self._pending_gate_records(attempt.gate)
-            if len(self.gates.pending_for_run(call.run.run_id)) == 1:
-                records.append(("run", self._run_fields(call.run, "waiting_approval")))
-            self._append(records)
-            return result
-        payload = self._payload_row(call, attempt)
-        if payload is not None:
-            with self.store.write() as conn:
-                conn.execute(sa.insert(step_payloads).values(**payload))
-        self._append(self._final_records(call, attempt))
-        return result
 
     def _step_result(self, call: Call, attempt: Attempt) -> StepResult:
         """What :meth:`ControlPlane.execute` returns for ``call`` after ``attempt``."""
@@ -338,19 +342,8 @@ class RunRecorder:
             ),
         ]
 
-    def _write_intent(self, call: Call) -> None:
-        """Write-ahead evidence for side-effecting tools: no record, no side effect."""
-        assert call.policy is not None
-        if call.policy.risk_level.rank < RiskLevel.EXECUTE_LOW.rank:
-            return
-        try:
-            self._append([("step_detail", self._step_detail(call, None, phase="intent"))])
-        except TailguardError as exc:
-            raise LedgerError(
-                f"cannot record the intent of {call.tool_name}: {exc.message}"
-            ) from exc
-
-    def _write_alert(self, run: Run, totals: RunTotals) -> None:
+    def write_alert(self, run: Run, totals: RunTotals) -> None:
+        """Append the cost ``alert`` record of a run that passed its threshold."""
         self._append([self._alert_record(run, totals)])
 
     def _alert_record(self, run: Run, totals: RunTotals) -> tuple[str, Mapping[str, Any]]:

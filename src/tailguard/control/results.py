@@ -26,7 +26,9 @@ class StepOutcome(enum.StrEnum):
 class Run:
     """A handle on one run (an agent session); pass it to every call of the run.
 
-    Any process can rebuild it with :meth:`ControlPlane.get_run`.
+    Any process can rebuild it with :meth:`ControlPlane.get_run`. ``area_id`` and ``hour``
+    say what the run is about when it is an area's run for one hour (an area agent's), so it
+    can be found again by them (:func:`tailguard.control.queries.runs_of`).
     """
 
     run_id: str
@@ -36,6 +38,8 @@ class Run:
     conversation_id: str | None
     started_at: datetime
     budget: RunBudget
+    area_id: str | None = None
+    hour: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

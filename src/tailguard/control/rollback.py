@@ -1,7 +1,7 @@
 """Rollback of executed steps through the policy's compensating tool.
 
 A tool whose policy names a ``rollback_strategy`` has its arguments and result stored when it
-executes; :meth:`RollbackMixin.rollback` calls the compensating tool with them (once: a row in
+executes; :meth:`Rollback.rollback` calls the compensating tool with them (once: a row in
 the ``rollbacks`` table claims the step) and records the step as ``rolled_back``.
 """
 
@@ -11,18 +11,25 @@ import json
 
 import sqlalchemy as sa
 
-from tailguard.control.records import STEP_FIELDS, RunRecorder, summarize
+from tailguard.control.chain import Call, Compensate
+from tailguard.control.records import STEP_FIELDS, PlaneParts, RunRecorder, summarize
 from tailguard.control.results import StepOutcome, StepResult
 from tailguard.control.store import rollbacks, step_payloads
 from tailguard.control.tools import Compensation
-from tailguard.control.wrappers import Call, Executor
 from tailguard.errors import ConflictError, NotFoundError, PolicyError
 
 
-class RollbackMixin(RunRecorder):
-    """The rollback method of ``ControlPlane``."""
+class Rollback(RunRecorder):
+    """Undoes executed steps with their compensating tools.
 
-    _compensate: Executor
+    Args:
+        parts: what the plane's parts share.
+        compensate: validates and runs a compensating call (:func:`.chain.compensator`).
+    """
+
+    def __init__(self, parts: PlaneParts, *, compensate: Compensate) -> None:
+        super().__init__(parts)
+        self._compensate = compensate
 
     def rollback(self, step_id: str, *, requested_by: str, reason: str | None = None) -> StepResult:
         """Undo an executed step with its policy's compensating tool; recorded as ``rolled_back``.

@@ -83,6 +83,7 @@ class RunTracer:
         role: str,
         risk_level: str | None,
         gate_id: str | None = None,
+        start_time: int | None = None,
     ) -> Span:
         """Start an ``execute_tool`` span, a child of the run's span when this process has it."""
         with self._lock:
@@ -105,4 +106,5 @@ class RunTracer:
             context=context,
             kind=SpanKind.INTERNAL,
             attributes=attributes,
+            start_time=start_time,
         )

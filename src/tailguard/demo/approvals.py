@@ -5,33 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-import sqlalchemy as sa
 
 from tailguard.control import ControlPlane
+from tailguard.control import queries as control_queries
 from tailguard.control.approval_policies import POLICY_PREFIX
 from tailguard.control.delegation import policy_versions, review_counts
-from tailguard.control.store import gates as control_gates
 
 
 def approvals_frame(control: ControlPlane) -> pl.DataFrame:
     """One row per approval gate of the demo (the report's approvals frame)."""
-    c = control_gates.c
-    with control.store.read() as conn:
-        rows = [
-            dict(r._mapping)
-            for r in conn.execute(
-                sa.select(
-                    c.gate_id,
-                    c.tool_name,
-                    c.risk_level,
-                    c.initiator_id,
-                    c.presented_at,
-                    c.decided_at,
-                    c.decision,
-                    c.decided_by,
-                )
-            )
-        ]
+    rows = [
+        {
+            "gate_id": g.gate_id,
+            "tool_name": g.tool_name,
+            "risk_level": g.risk_level,
+            "initiator_id": g.initiator_id,
+            "presented_at": g.presented_at.timestamp(),
+            "decided_at": g.decided_at.timestamp() if g.decided_at else None,
+            "decision": g.decision,
+            "decided_by": g.decided_by,
+        }
+        for g in control_queries.all_gates(control.ledger.engine)
+    ]
     schema = {
         "gate_id": pl.String,
         "tool_name": pl.String,

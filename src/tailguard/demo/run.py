@@ -45,7 +45,10 @@ from tailguard.demo.business import business_figures
 from tailguard.demo.compare import compare_arms, paired_difference
 from tailguard.demo.compendium import curate_week
 from tailguard.demo.crowd import DemoCrowd
+from tailguard.demo.decisions import intervention_summary, report_interventions
+from tailguard.demo.gamification import DemoGamification
 from tailguard.errors import InvalidInputError
+from tailguard.gamification import FixLedger
 from tailguard.ledger.kpis import control_plane_kpis
 from tailguard.metrics import ScorecardEngine
 from tailguard.rules import GUARD_BANDS
@@ -69,6 +72,7 @@ class DemoConfig:
     weekly: bool = True
     policy: str = "learning"
     approval_policies: tuple[ApprovalPolicy, ...] = ()
+    gamification: bool = False
 
     def __post_init__(self) -> None:
         if self.policy not in ("learning", "fixed"):
@@ -153,7 +157,15 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
 
     sim = Simulator(NetworkConfig(areas=config.areas, seed=config.seed))
     engine = ScorecardEngine()
-    signals = warm_up(sim, engine, config.warmup_days * 24, lambda d, t: say("warm-up", d, t))
+    # With gamification, the fix ledger also watches the warm-up: each tech's own baseline.
+    history = FixLedger() if config.gamification else None
+    signals = warm_up(
+        sim,
+        engine,
+        config.warmup_days * 24,
+        lambda d, t: say("warm-up", d, t),
+        observe=None if history is None else lambda ev: history.ingest(pl.from_arrow(ev)),  # type: ignore[arg-type]
+    )
     engine.scorecard(sim.now)
     start = sim.now
     hours = config.weeks * 7 * 24
@@ -188,10 +200,15 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
     weekly_wait = 0.0
     week_versions: list[str] = []
     crowd = DemoCrowd.for_world(world, seed=config.seed)
+    game = None if history is None else DemoGamification(world, seed=config.seed, fixes=history)
+    if game is not None:
+        game.start(sim.now)  # gamification (demo/gamification.py): rewards A/B-tested by area
     for h in range(hours):
         a = time.perf_counter()
         report = world.hour()
         now = sim.now
+        if game is not None:
+            game.hour()
         ticks.append(time.perf_counter() - a)
         for k, v in report.seconds.items():
             phases[k] = phases.get(k, 0.0) + v
@@ -199,6 +216,8 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
         on_rows.append(hourly_rows(agents.last_scorecard, "on", now))
         if (h + 1) % 24 == 0:
             crowd.night(now)  # publishing, the exchange, local tests (demo/crowd.py)
+            if game is not None:
+                game.night(now)
         if (h + 1) % (7 * 24) == 0:
             week_versions.append(agents.chooser.policy.version)
             curate_week(world, out)  # the compendium's curator (demo/compendium.py)
@@ -229,7 +248,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
     _wait_for_okrs(weeks)
     walls["weekly_wait_loop"], walls["weekly_wait_okrs"] = weekly_wait, time.perf_counter() - tw
     verify = ledger.verify()
-    interventions = _interventions(decisions)
+    interventions = intervention_summary(decisions)
     summary: dict[str, Any] = {
         "areas": config.areas,
         "weeks": config.weeks,
@@ -254,6 +273,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
         },
         "wall_seconds": walls,
         "crowd": crowd.summary(start=start, weeks=config.weeks),
+        "gamification": game.summary() if game is not None else {"enabled": False},
     }
     summary["business"] = business_figures(hourly, spend_usd=summary["interventions"]["cost_usd"])
     from tailguard.demo.report import render_report
@@ -265,7 +285,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
         out,
         summary=summary,
         hourly=hourly,
-        interventions=_report_interventions(decisions),
+        interventions=report_interventions(decisions),
         approvals=approvals,
         control_kpis=cp_kpis,
         week_links=week_links,
@@ -478,50 +498,3 @@ def _join_weeks(weeks: list[_Week], out: Path) -> list[tuple[str, str]]:
             )
         links.append((f"week of {day} (failed: see ERROR.txt)", f"weeks/{day}/ERROR.txt"))
     return links
-
-
-def _report_interventions(decisions: pl.DataFrame) -> pl.DataFrame:
-    return decisions.with_columns(pl.col("reason").fill_null("")).select(
-        "decision_id",
-        "area_id",
-        "kind",
-        "tool_name",
-        "target_type",
-        "target_id",
-        "decided_at",
-        "propensity",
-        "policy_version",
-        pl.when(pl.col("status") == "decided")
-        .then(pl.lit("skipped"))
-        .otherwise(pl.col("status"))
-        .alias("status"),
-        "reason",
-        "cost_usd",
-        "outcome_kpi",
-        "outcome_delta",
-        "measured_at",
-    )
-
-
-def _interventions(decisions: pl.DataFrame) -> dict[str, Any]:
-    by_kind: dict[str, Any] = {}
-    for kind, part in decisions.partition_by("kind", as_dict=True).items():
-        status = dict(part.group_by("status").len().iter_rows())
-        deltas = part["outcome_delta"].drop_nulls()
-        by_kind[str(kind[0])] = {
-            "count": part.height,
-            "executed": int(status.get("executed", 0)),
-            "rejected": int(status.get("rejected", 0)),
-            "timeout": int(status.get("timeout", 0)),
-            "failed": int(status.get("failed", 0)),
-            "pending": int(status.get("pending_approval", 0)),
-            "held": int(status.get("held", 0)),
-            "cost_usd": round(float(part["cost_usd"].sum()), 2),
-            "outcomes_measured": deltas.len(),
-            "mean_outcome_delta": None if deltas.is_empty() else float(deltas.mean()),  # type: ignore[arg-type]
-        }
-    return {
-        "total": decisions.height,
-        "cost_usd": round(float(decisions["cost_usd"].sum()), 2) if decisions.height else 0.0,
-        "by_kind": dict(sorted(by_kind.items())),
-    }

@@ -58,14 +58,16 @@ class Rejects:
     Without a sink, rejects must not vanish: :meth:`end_batch` raises naming the first one.
     """
 
-    def __init__(self, sink: DeadLetterSink | None, source: str) -> None:
+    def __init__(self, sink: DeadLetterSink | None, source: str, *, unit: str = "line") -> None:
         self.sink = sink
         self.source = source
+        self.unit = unit
         self.count = 0
         self._pending: list[tuple[int, str, str, int | None]] = []
 
-    def add(self, *, line: int | None, reason: str, raw: str, unit: str = "line") -> None:
-        """Record one reject; the reason is prefixed with its line or row when known."""
+    def add(self, *, line: int | None, reason: str, raw: str, unit: str | None = None) -> None:
+        """Record one reject; the reason is prefixed with its line, row or item when known."""
+        unit = unit or self.unit
         worded = f"{unit} {line}: {reason}" if line is not None else reason
         self.count += 1
         self._pending.append((line if line is not None else -1, worded, raw, line))

@@ -136,13 +136,14 @@ class TechPowerBook:
         """The weeks the book holds, oldest first."""
         return sorted(self.jobs["week"].unique().to_list())
 
-    def scores(self, week: date) -> pl.DataFrame:
-        """TechPower of every tech with at least ``min_jobs`` jobs in ``week``.
+    def code_scores(self, week: date) -> pl.DataFrame:
+        """Per tech and job code in ``week``: ``jobs``, ``net_fix`` and its z-score within the
+        code (``fix_z``), for the techs TechPower scores; a tech's weakest codes are lowest."""
+        return self._by_code(week).select(
+            "area_id", "tech_id", "job_code", "jobs", "net_fix", pl.col("fixz").alias("fix_z")
+        )
 
-        Columns: ``area_id``, ``tech_id``, ``jobs``, ``revenue_z``, ``fix_z``, ``nps_z``,
-        ``net_fix_pct``, ``nps_mean``, ``techpower``, ``area_rank`` (1 = best),
-        ``area_size``, ``network_p50``, ``network_p90``.
-        """
+    def _by_code(self, week: date) -> pl.DataFrame:
         cfg = self.config
         rows = self.jobs.filter(pl.col("week") == week)
         by_code = rows.group_by("area_id", "tech_id", "job_code").agg(
@@ -166,6 +167,17 @@ class TechPowerBook:
             _z("rev_per_job", "job_code").alias("rev_z"),
             _z("net_fix", "job_code").alias("fixz"),
         )
+        return by_code
+
+    def scores(self, week: date) -> pl.DataFrame:
+        """TechPower of every tech with at least ``min_jobs`` jobs in ``week``.
+
+        Columns: ``area_id``, ``tech_id``, ``jobs``, ``revenue_z``, ``fix_z``, ``nps_z``,
+        ``net_fix_pct``, ``nps_mean``, ``techpower``, ``area_rank`` (1 = best),
+        ``area_size``, ``network_p50``, ``network_p90``.
+        """
+        cfg = self.config
+        by_code = self._by_code(week)
         techs = by_code.group_by("area_id", "tech_id").agg(
             pl.col("jobs").sum(),
             ((pl.col("rev_z") * pl.col("jobs")).sum() / pl.col("jobs").sum()).alias("revenue_z"),

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from tailguard.ledger._backend import parse_url
 from tailguard.ledger._canonical import GENESIS_HASH, canonical_json, record_hash
 from tailguard.ledger.kinds import KIND_SPECS, check_record, id_field
 from tailguard.ledger.store import Ledger, LedgerRecord
@@ -22,5 +23,6 @@ __all__ = [
     "canonical_json",
     "check_record",
     "id_field",
+    "parse_url",
     "record_hash",
 ]

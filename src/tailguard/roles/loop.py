@@ -110,6 +110,12 @@ class AgentReply:
     cost_usd: float = 0.0
     quality_score: float | None = None
     objective_met: str | None = None
+    model: str = ""
+
+    @property
+    def stand_in(self) -> bool:
+        """True when the answer comes from the scripted rules, not from a language model."""
+        return self.model.startswith("scripted")
 
     def to_dict(self) -> dict[str, Any]:
         """The reply as JSON-ready data (the ``tailguard chat --format json`` payload)."""
@@ -152,6 +158,8 @@ class AgentReply:
             "outcome": None
             if self.quality_score is None
             else {"quality_score": self.quality_score, "objective_met": self.objective_met},
+            "model": self.model,
+            "stand_in": self.stand_in,
         }
 
 
@@ -477,6 +485,7 @@ class RoleAgent:
             cost_usd=totals.cost_usd,
             quality_score=outcome.quality_score,
             objective_met=outcome.objective_met,
+            model=self.provider.name,
         )
 
     def _waiting_reply(self, state: RunState, activity: Sequence[ToolActivity]) -> AgentReply:
@@ -508,4 +517,5 @@ class RoleAgent:
             input_tokens=totals.input_tokens,
             output_tokens=totals.output_tokens,
             cost_usd=totals.cost_usd,
+            model=self.provider.name,
         )

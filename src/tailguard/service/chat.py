@@ -146,6 +146,10 @@ class ReplyOut(BaseModel):
     model_turns: int
     usage: UsageOut
     outcome: OutcomeOut | None
+    model: str = Field("", description="The model that answered (scripted:rules: the stand-in).")
+    stand_in: bool = Field(
+        False, description="True when the scripted rules answered, not a language model."
+    )
 
 
 def _agent(stack: ChatStack, provider: str | None) -> RoleAgent:

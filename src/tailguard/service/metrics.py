@@ -1,11 +1,12 @@
 """Prometheus metrics of the service, and the ones other modules observe.
 
-Process metrics live in :data:`REGISTRY` (one per process, as Prometheus counters are): HTTP
-requests and latency by route template, approvals by decision, and the tick duration that the
-engine observes with ``TICK_SECONDS.observe(seconds)`` (or ``with TICK_SECONDS.time():``).
+Process metrics live in :data:`REGISTRY` (one per process, as Prometheus counters are; it is
+:data:`tailguard.telemetry.REGISTRY`, shared with the agents' tick duration and decision
+counts): HTTP requests and latency by route template, approvals by decision.
 Database-derived figures (gates pending, ledger records, approval bypasses) are read from each
 app's own database when ``/metrics`` is scraped, by :class:`StateCollector`, so two apps in
-one process (tests) never mix them.
+one process (tests) never mix them. Names follow the Prometheus conventions: a counter ends in
+``_total``, a duration is in ``_seconds``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-REGISTRY = CollectorRegistry(auto_describe=True)
-"""The process-wide registry of the metrics below."""
+from tailguard.telemetry import DECISIONS, REGISTRY, TICK_SECONDS
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -40,12 +40,6 @@ APPROVALS = Counter(
     "tailguard_approvals",
     "Gate decisions taken through the service, by decision (approve, reject, edit).",
     ["decision"],
-    registry=REGISTRY,
-)
-TICK_SECONDS = Histogram(
-    "tailguard_tick_duration_seconds",
-    "Duration of one engine tick (all areas), observed by the engine.",
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
     registry=REGISTRY,
 )
 
@@ -95,8 +89,8 @@ class StateCollector(Collector):
             "Records appended to the ledger (its head seq); rate() gives the append rate.",
             value=self._records(),
         )
-        yield GaugeMetricFamily(
-            "tailguard_approval_bypass_count",
+        yield CounterMetricFamily(
+            "tailguard_approval_bypasses",
             "Steps that ran without an approved gate although approval was required (must be 0).",
             value=self.bypass_count(),
         )
@@ -127,6 +121,7 @@ def approval_decided(decision: str) -> None:
 
 __all__ = [
     "APPROVALS",
+    "DECISIONS",
     "HTTP_LATENCY",
     "HTTP_REQUESTS",
     "REGISTRY",

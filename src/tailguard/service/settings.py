@@ -25,8 +25,7 @@ from tailguard.control.delegation import (
 )
 from tailguard.control.policy import Policy
 from tailguard.errors import InvalidInputError
-from tailguard.ledger import Ledger
-from tailguard.ledger._backend import parse_url
+from tailguard.ledger import Ledger, parse_url
 from tailguard.ledger.checkpoint import Checkpointer, CheckpointKey
 from tailguard.pulse import PulseStore
 from tailguard.rules import RuleSet, builtin_rules
@@ -49,7 +48,8 @@ class ServiceSettings:
             handlers, the built-in policy table only.
         policies: the policy table listed for tools without a handler here.
         rules: the tail rules evaluated over the pulse; default the built-in set.
-        tracer_provider: OpenTelemetry provider for request spans; default the global one.
+        tracer_provider: OpenTelemetry provider for request and control-plane spans; default
+            the global one.
         metrics_refresh_s: how long a database-derived metric (bypass count) is reused.
         resume_grace_s: the sweep at startup and every 30 s resumes approved calls nobody
             ran (a process died between the approval and the call) once they were approved
@@ -152,7 +152,8 @@ class ServiceState:
                 ledger,
                 clock=settings.clock,
                 approvers=approvers,
-                tracer_provider=settings.tracer_provider,
+                # Default: the global provider (tailguard.telemetry, opentelemetry-instrument).
+                tracer_provider=settings.tracer_provider or trace.get_tracer_provider(),
             )
             checkpointer = None
             if settings.checkpoint_key is not None or settings.checkpoint_file is not None:

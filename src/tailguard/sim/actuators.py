@@ -15,6 +15,7 @@ from tailguard.sim.interventions import (
     ApologyCredit,
     GamificationReward,
     Intervention,
+    KitBonus,
     LockerBuffer,
     MasterTechShadow,
     NearbyJobOffer,
@@ -22,6 +23,9 @@ from tailguard.sim.interventions import (
     RoutingWeightBoost,
     SurgePayWindow,
     SurgeShiftOffer,
+    TeamBonus,
+    TechMission,
+    WithholdFixBonus,
 )
 from tailguard.sim.network import ACTIVE, DORMANT
 from tailguard.sim.state import DAY, HOUR
@@ -308,6 +312,51 @@ def _gami(sim: Simulator, iv: Any, now: float, seq: int, hidden: Any, details: A
     return 0.0, f"{iv.parameter} = {iv.value:g}", a
 
 
+def _withhold(sim: Simulator, iv: Any, now: float, seq: int, hidden: Any, details: Any) -> Any:
+    t = _tech(sim, iv.tech_id, active=False)
+    st = sim._st
+    if st.bonus_withheld[t]:
+        raise _Refused(f"the fix bonus of {iv.tech_id} is already withheld")
+    st.bonus_withheld[t] = True
+    hidden.update(gamer=bool(st.tech_gaming[t] > 0), gamed_fixes=int(st.truth_gamed_tech[t]))
+    return 0.0, "fix bonus withheld", int(sim.net.tech_area[t])
+
+
+def _kit(sim: Simulator, iv: Any, now: float, seq: int, hidden: Any, details: Any) -> Any:
+    t = _tech(sim, iv.tech_id)
+    if not 0 < iv.value_usd <= 500:
+        raise _Refused("a bonus kit is worth more than $0 and at most $500")
+    # The kit is the prize; the streak incentive itself is the area's kit_streak_value_usd.
+    return float(iv.value_usd), "bonus kit sent", int(sim.net.tech_area[t])
+
+
+def _mission(sim: Simulator, iv: Any, now: float, seq: int, hidden: Any, details: Any) -> Any:
+    t = _tech(sim, iv.tech_id)
+    if iv.metric not in ("fix", "nps"):
+        raise _Refused(f"unknown mission metric {iv.metric!r} (fix or nps)")
+    if not 1 <= iv.jobs <= 50:
+        raise _Refused("a mission spans 1 to 50 jobs")
+    st, net = sim._st, sim.net
+    rookie = bool((now - st.tech_hired[t]) < 365 * DAY)
+    a = int(net.tech_area[t])
+    eff = effects.mission_effect(
+        st.rand, _key(sim, t, seq), iv.metric, rookie=rookie, area_type=int(net.area_type[a])
+    )
+    st.mission[t] = eff
+    st.mission_t0[t] = now
+    hidden.update(skill=eff[0], nps=eff[1], half_life_days=7.0, rookie=rookie)
+    return 0.0, f"{iv.metric} mission sent", a
+
+
+def _team(sim: Simulator, iv: Any, now: float, seq: int, hidden: Any, details: Any) -> Any:
+    a = _area(sim, iv.area_id)
+    if not 0 < iv.usd_per_member <= 500 or not 1 <= iv.members <= 1000:
+        raise _Refused("a team bonus is $0-500 a member for 1 to 1,000 members")
+    # The bonus is the prize; the co-op incentive itself is the area's coop_bonus_usd.
+    details.update(members=int(iv.members))
+    return float(iv.usd_per_member) * int(iv.members), "team bonus paid", a
+
+
 _HANDLERS: dict[type, Any] = {
     SurgePayWindow: _surge,
     NearbyJobOffer: _nearby,
@@ -318,4 +367,8 @@ _HANDLERS: dict[type, Any] = {
     MasterTechShadow: _shadow,
     RecruitingSms: _sms,
     GamificationReward: _gami,
+    WithholdFixBonus: _withhold,
+    KitBonus: _kit,
+    TechMission: _mission,
+    TeamBonus: _team,
 }

@@ -60,6 +60,12 @@ DIAG_LOGIT: Final = 2.45
 AREA_SKILL_SD: Final = 0.6
 TECH_SKILL_SD: Final = 0.45
 PRESTAGE_ACCURACY: Final = 0.62
+#: Share of techs who would game a bonus on recorded first-time fixes (the rest never do), by
+#: area type (urban, suburban, rural); a gamer's gaming rate is the area's rate divided by the
+#: share (at most 0.9), so the area's mean rate is the documented one.
+GAMER_SHARE: Final = (0.22, 0.155, 0.09)
+#: A gamed fix was never a fix: the customer calls again within 30 days this often.
+GAMED_RECALL: Final = 0.85
 VAN_HIT: Final = 0.45
 LOCKER_TRIP: Final = 0.55  # a locker on the day's route holds the part's bin
 RECALL_BAD_SHARE: Final = 0.06  # techs with 9-18 % recalls; the rest 1-7 %

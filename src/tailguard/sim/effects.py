@@ -66,6 +66,20 @@ def shadow_effect(rand: Streams, key: int, *, rookie: bool) -> tuple[float, floa
     )
 
 
+def mission_effect(
+    rand: Streams, key: int, metric: str, *, rookie: bool, area_type: int
+) -> tuple[float, float]:
+    """(diagnosis log-odds, NPS points) of a sprint mission aimed at ``metric``.
+
+    A mission focuses effort on what it names: rookies respond most, rural techs least (fewer
+    peers, longer drives), veterans little; the novelty halves every 7 days.
+    """
+    scale = (1.0, 0.85, 0.6)[area_type] * (1.4 if rookie else 0.6)
+    if metric == "fix":
+        return (scale * _draw(rand, "eff-mission-fix", key, 0.25, 0.08), 0.0)
+    return (0.0, scale * _draw(rand, "eff-mission-nps", key, 0.5, 0.15))
+
+
 def sms_activation(area_type: int) -> float:
     """Probability a dormant tech answers a recruiting SMS (rural techs are keener)."""
     return (0.10, 0.16, 0.26)[area_type]

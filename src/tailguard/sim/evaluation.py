@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from tailguard.sim.ids import area_id
+from tailguard.sim.ids import area_id, tech_id
 
 if TYPE_CHECKING:
     from tailguard.sim.engine import Simulator
@@ -65,12 +65,32 @@ class Evaluation:
         return pl.DataFrame(
             {
                 "area_id": [area_id(i) for i in range(self._sim.net.n_areas)],
-                "visits": st.truth_visits,
+                "visits": st.truth_visits.copy(),
                 "true_ftf_pct": 100.0 * st.truth_fixed / first,
                 "recorded_ftf_pct": 100.0 * st.truth_recorded / first,
-                "gamed_fixes": st.truth_gamed,
-                "recalls_caused": st.truth_recalls_made,
-                "parts_missing": st.truth_parts_missing,
+                "gamed_fixes": st.truth_gamed.copy(),
+                "recalls_caused": st.truth_recalls_made.copy(),
+                "parts_missing": st.truth_parts_missing.copy(),
+                "first_visits": st.truth_first.copy(),
+                "true_fixes": st.truth_fixed.copy(),
+                "recorded_fixes": st.truth_recorded.copy(),
+            }
+        )
+
+    def gaming(self) -> pl.DataFrame:
+        """Per tech: the latent gamer flag, recorded first-time fixes, and how many were gamed
+        (failures recorded as fixes); ``withheld`` when the tech's fix bonus was stopped."""
+        st, net = self._sim._st, self._sim.net
+        return pl.DataFrame(
+            {
+                "tech_id": [tech_id(i) for i in range(net.n_techs)],
+                "area_id": [area_id(int(a)) for a in net.tech_area],
+                "gamer": st.tech_gaming > 0,
+                "recorded_fixes": st.truth_fixes_tech.copy(),
+                "gamed_fixes": st.truth_gamed_tech.copy(),
+                "withheld": st.bonus_withheld.copy(),
+                "first_visits": st.truth_first_tech.copy(),
+                "true_fixes": st.truth_true_fixes_tech.copy(),
             }
         )
 

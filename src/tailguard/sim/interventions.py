@@ -104,6 +104,43 @@ class GamificationReward:
     value: float
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WithholdFixBonus:
+    """Stop paying one tech the area's bonus on recorded first-time fixes (gaming flagged)."""
+
+    kind: ClassVar[str] = "withhold_fix_bonus"
+    tech_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class KitBonus:
+    """Give a tech a mystery bonus parts kit worth ``value_usd`` (a parts-kit streak's prize)."""
+
+    kind: ClassVar[str] = "kit_bonus"
+    tech_id: str
+    value_usd: float = 50.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TeamBonus:
+    """Pay every member of an area's team ``usd_per_member`` for a co-op goal they met."""
+
+    kind: ClassVar[str] = "team_bonus"
+    area_id: str
+    usd_per_member: float
+    members: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TechMission:
+    """Give a tech a sprint mission aimed at ``metric`` (``fix`` or ``nps``) in the field app."""
+
+    kind: ClassVar[str] = "tech_mission"
+    tech_id: str
+    metric: str
+    jobs: int = 5
+
+
 Intervention = (
     SurgePayWindow
     | NearbyJobOffer
@@ -114,6 +151,10 @@ Intervention = (
     | MasterTechShadow
     | RecruitingSms
     | GamificationReward
+    | WithholdFixBonus
+    | KitBonus
+    | TechMission
+    | TeamBonus
 )
 
 INTERVENTION_TYPES: Final[dict[str, type[Intervention]]] = {
@@ -128,6 +169,10 @@ INTERVENTION_TYPES: Final[dict[str, type[Intervention]]] = {
         MasterTechShadow,
         RecruitingSms,
         GamificationReward,
+        WithholdFixBonus,
+        KitBonus,
+        TechMission,
+        TeamBonus,
     )
 }
 

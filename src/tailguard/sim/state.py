@@ -110,6 +110,13 @@ class State:
         self.scen_until = np.full(n_z, -np.inf)
         self.gami = np.zeros((net.n_areas, 4))  # ftf bonus, kit value, coop bonus, t0
         self.gami_eff = np.zeros((net.n_areas, 4))  # effort, gaming rate, kit, coop (at t0)
+        # Who games a fix bonus: a minority of techs, latent (the evaluation API tells).
+        share = np.asarray(c.GAMER_SHARE)[net.area_type[net.tech_area]]
+        gamer = self.rand.uniform("gamer", np.arange(n_t)) < share
+        self.tech_gaming = np.where(gamer, 1.0 / share, 0.0)
+        self.bonus_withheld = np.zeros(n_t, dtype=bool)  # the fix bonus stopped for this tech
+        self.mission = np.zeros((n_t, 2))  # a sprint mission's skill and NPS deltas at t0
+        self.mission_t0 = np.full(n_t, np.inf)
         # Customers.
         self.credit = np.zeros((net.n_customers, 2))  # magnitude, t0
         self.credit[:, 1] = -np.inf
@@ -146,4 +153,8 @@ class State:
         self.truth_gamed = np.zeros(n_a, dtype=np.int64)
         self.truth_recalls_made = np.zeros(n_a, dtype=np.int64)
         self.truth_parts_missing = np.zeros(n_a, dtype=np.int64)
+        self.truth_gamed_tech = np.zeros(n_t, dtype=np.int64)
+        self.truth_fixes_tech = np.zeros(n_t, dtype=np.int64)  # recorded first-time fixes
+        self.truth_true_fixes_tech = np.zeros(n_t, dtype=np.int64)  # made first-time fixes
+        self.truth_first_tech = np.zeros(n_t, dtype=np.int64)  # first visits
         self.spend: dict[str, float] = {}

@@ -87,6 +87,10 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
     # Gamification in force in the area (novelty fades with a two-week half-life).
     g_fade = fade(st.gami[area, 3], depart, 14.0)
     g_eff = st.gami_eff[area] * g_fade[:, None]
+    # Gaming does not wear off like novelty: a tech who found the trick keeps using it.
+    g_eff[:, 1] = np.where(g_fade > 0, st.gami_eff[area, 1], 0.0)
+    # A tech whose fix bonus was withheld (gaming flagged) neither strives for it nor games it.
+    g_eff[st.bonus_withheld[t], :2] = 0.0
 
     # Parts: pre-staged by dispatch, on the van, or from the locker; else a second visit.
     need = sku >= 0
@@ -106,21 +110,24 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
     # Diagnosis and fix; the master-tech shadow and gamification effort shift the odds.
     sh_fade = fade(st.shadow_t0[t], depart, 21.0)
     shadow = st.shadow[t] * sh_fade[:, None]
+    mission = st.mission[t] * fade(st.mission_t0[t], depart, 7.0)[:, None]
     logit = (
         c.DIAG_LOGIT
         + net.area_skill[area]
         + st.tech_skill[t]
         + shadow[:, 0]
+        + mission[:, 0]
         + g_eff[:, 0]
         + g_eff[:, 3]
         + np.where(kind == 1, 1.5, 0.0)
     )
     fixed = (u("diagnosis") < 1.0 / (1.0 + np.exp(-logit))) & ~missing
-    # The gaming channel: a reward on recorded first-time fixes gets some failures recorded
-    # as fixed; they come back as recalls.
-    gamed = ~fixed & ~missing & (u("gaming") < g_eff[:, 1])
+    # The gaming channel: a reward on recorded first-time fixes gets a gamer to record failures
+    # as fixed (a missing part too, instead of booking the follow-up); they come back as recalls.
+    gamed = ~fixed & (u("gaming") < np.minimum(0.9, g_eff[:, 1] * st.tech_gaming[t]))
     forced = (key % KEY_DEPTH) >= 12
     fixed |= forced
+    gamed &= ~fixed
     recorded = fixed | gamed
     ftf = recorded & (kind != 1)
     completion = arrival + dur * 60.0
@@ -141,7 +148,9 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
     prestaged = np.where(prestaged_ok, used, (u("prestage_wrong") < 0.25).astype(np.int32))
     surge = (completion >= st.surge_from[z]) & (completion < st.surge_until[z])
     surge_pay = np.where(surge, st.surge_bonus[z], 0.0)
-    ftf_bonus = np.where(ftf & (depart >= st.gami[area, 3]), st.gami[area, 0], 0.0)
+    ftf_bonus = np.where(
+        ftf & (depart >= st.gami[area, 3]) & ~st.bonus_withheld[t], st.gami[area, 0], 0.0
+    )
     offer_bonus = J["bonus"][j]
     pay = net.tech_pay_share[t] * revenue + c.PAY_FLAT_USD + surge_pay + offer_bonus + ftf_bonus
     late_min = np.maximum(0.0, arrival - wend) / 60.0
@@ -152,6 +161,7 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
         + net.area_nps[area]
         + st.tech_nps[t]
         + shadow[:, 1]
+        + mission[:, 1]
         + detractor
         - np.clip(late_min - c.NPS_LATE_GRACE_MIN, 0.0, 150.0) / c.NPS_LATE_MIN_PER_POINT
         - c.NPS_UNFIXED * ~fixed
@@ -171,7 +181,9 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
     # Recalls (charged to this tech) and follow-up visits, booked in the future.
     # Weaker areas (training, supervision) see more of their techs' fixes come back.
     area_recall = np.exp(-c.RECALL_AREA_SKILL * net.area_skill[area])
-    p_recall = np.where(gamed, 0.6, st.tech_recall[t] * area_recall * (1.0 + shadow[:, 2]))
+    p_recall = np.where(
+        gamed, c.GAMED_RECALL, st.tech_recall[t] * area_recall * (1.0 + shadow[:, 2])
+    )
     recall = recorded & ~forced & (u("recall") < p_recall)
     follow = ~recorded
     lead = np.zeros(n)
@@ -212,9 +224,20 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
     st.truth_first += np.bincount(area, weights=kind != 1, minlength=n_a).astype(np.int64)
     st.truth_fixed += np.bincount(area, weights=fixed & (kind != 1), minlength=n_a).astype(np.int64)
     st.truth_recorded += np.bincount(area, weights=ftf, minlength=n_a).astype(np.int64)
-    st.truth_gamed += np.bincount(area, weights=gamed, minlength=n_a).astype(np.int64)
+    # Gamed first-time fixes (a follow-up recorded as done is not a first-time fix).
+    st.truth_gamed += np.bincount(area, weights=gamed & (kind != 1), minlength=n_a).astype(np.int64)
     st.truth_recalls_made += np.bincount(area, weights=recall, minlength=n_a).astype(np.int64)
     st.truth_parts_missing += np.bincount(area, weights=missing, minlength=n_a).astype(np.int64)
+    n_t = net.n_techs
+    st.truth_gamed_tech += np.bincount(t, weights=gamed & (kind != 1), minlength=n_t).astype(
+        np.int64
+    )
+    st.truth_fixes_tech += np.bincount(t, weights=ftf, minlength=n_t).astype(np.int64)
+    first = kind != 1
+    st.truth_true_fixes_tech += np.bincount(t, weights=fixed & first, minlength=n_t).astype(
+        np.int64
+    )
+    st.truth_first_tech += np.bincount(t, weights=first, minlength=n_t).astype(np.int64)
     for name, amount in (
         ("surge_pay_window", surge_pay.sum()),
         ("nearby_job_offer", offer_bonus.sum()),

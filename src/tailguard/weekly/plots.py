@@ -6,7 +6,8 @@ PNG (it opens offline). Every area of a network is drawn on the same scales
 lets the figure be drawn the way animations are: axes, ticks, labels and the network's
 P50 / P90 lines are rendered once per process into a background, and each area only restores
 it, draws its own lines and texts on top and encodes the PNG (about 5x faster than drawing
-the whole figure per area).
+the whole figure per area). The figure is Matplotlib's object API on an Agg canvas, styled
+inside an ``rc_context``: importing this module changes no global Matplotlib state.
 """
 
 from __future__ import annotations
@@ -19,20 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
+import numpy as np
+import numpy.typing as npt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from PIL import Image
 
-matplotlib.use("Agg")
-matplotlib.rcParams["font.size"] = 7.5
-matplotlib.rcParams["axes.spines.top"] = False
-matplotlib.rcParams["axes.spines.right"] = False
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import numpy.typing as npt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from tailguard.metrics.kpis import KPI_IDS, KPIS  # noqa: E402
-from tailguard.weekly.pack import Pack  # noqa: E402
+from tailguard.metrics.kpis import KPI_IDS, KPIS
+from tailguard.weekly.pack import Pack
 
 THIS = "#1f5fa8"
 LAST = "#9aa3ad"
@@ -125,10 +121,17 @@ class PackPlotter:
     """Draws packs on one network's scales; one per process (not thread-safe)."""
 
     def __init__(self, scales: Mapping[str, Scale]) -> None:
+        # The pack's style, applied while the figure is built, never to Matplotlib's globals.
+        with matplotlib.rc_context(
+            {"font.size": 7.5, "axes.spines.top": False, "axes.spines.right": False}
+        ):
+            self._build(scales)
+
+    def _build(self, scales: Mapping[str, Scale]) -> None:
         n = len(KPI_IDS)
-        self.fig, self.axes = plt.subplots(
-            n, 2, figsize=(8.6, _ROW_IN * n), dpi=DPI, gridspec_kw={"width_ratios": [1.1, 1.0]}
-        )
+        self.fig = Figure(figsize=(8.6, _ROW_IN * n), dpi=DPI)
+        FigureCanvasAgg(self.fig)
+        self.axes = self.fig.subplots(n, 2, gridspec_kw={"width_ratios": [1.1, 1.0]})
         self.fig.subplots_adjust(
             left=0.06, right=0.985, top=0.985, bottom=0.02, hspace=0.8, wspace=0.14
         )
@@ -289,8 +292,9 @@ class PackPlotter:
         ).copy()
 
     def close(self) -> None:
-        """Free the figure."""
-        plt.close(self.fig)
+        """Free the figure's artists (no pyplot registry holds it)."""
+        self.fig.clear()
+        self.rows = []
 
 
 def _encode(image: Image.Image) -> bytes:

@@ -9,9 +9,19 @@ from tailguard.events.bus.base import Bus, Delivery
 from tailguard.events.bus.memory import MemoryBus
 from tailguard.events.bus.nats_jetstream import NatsJetStreamBus
 from tailguard.events.bus.redis_streams import RedisStreamsBus
+from tailguard.events.bus.wire import WireFormat
+from tailguard.events.bus.wire import parse_format as _parse_format
 from tailguard.events.deadletter import DeadLetterSink
 
-__all__ = ["Bus", "Delivery", "MemoryBus", "NatsJetStreamBus", "RedisStreamsBus", "open_bus"]
+__all__ = [
+    "Bus",
+    "Delivery",
+    "MemoryBus",
+    "NatsJetStreamBus",
+    "RedisStreamsBus",
+    "WireFormat",
+    "open_bus",
+]
 
 
 def _number(params: dict[str, str], name: str, default: float) -> float:
@@ -26,12 +36,18 @@ def _number(params: dict[str, str], name: str, default: float) -> float:
     return value
 
 
-def open_bus(url: str, *, dead_letter: DeadLetterSink | None = None) -> Bus:
+def open_bus(
+    url: str, *, dead_letter: DeadLetterSink | None = None, format: str | None = None
+) -> Bus:
     """Open the bus a URL names; each call returns a new, independent connection.
 
     * ``memory://[?visibility=S&batch=N]`` - a new in-process :class:`MemoryBus`;
-    * ``redis://host:port/db?stream=NAME[&group=G&consumer=C&visibility=S&batch=N]``;
-    * ``nats://host:port?stream=NAME[&subject=S&durable=D&visibility=S&batch=N]``.
+    * ``redis://host:port/db?stream=NAME[&group=G&consumer=C&visibility=S&batch=N``
+      ``&format=F&socket_timeout=S]``;
+    * ``nats://host:port?stream=NAME[&subject=S&durable=D&visibility=S&batch=N&format=F]``.
+
+    ``format`` (``auto``, ``arrow``, ``json``; the keyword wins over the URL) is what the bus
+    publishes and how it reads a message that carries no content type (:mod:`.wire`).
 
     Raises:
         InvalidInputError: unknown scheme, missing ``stream``, bad parameter.
@@ -42,6 +58,7 @@ def open_bus(url: str, *, dead_letter: DeadLetterSink | None = None) -> Bus:
     params = {key: values[-1] for key, values in raw.items()}
     visibility = _number(params, "visibility", 30.0)
     batch = int(_number(params, "batch", 1000))
+    wire = _parse_format(format or params.get("format") or "auto")
     scheme = parts.scheme.lower()
     if scheme == "memory":
         return MemoryBus(visibility_timeout=visibility, batch_events=batch)
@@ -60,6 +77,8 @@ def open_bus(url: str, *, dead_letter: DeadLetterSink | None = None) -> Bus:
             visibility_timeout=visibility,
             batch_events=batch,
             dead_letter=dead_letter,
+            format=wire,
+            socket_timeout=_number(params, "socket_timeout", 10.0),
         )
     return NatsJetStreamBus(
         server,
@@ -69,4 +88,5 @@ def open_bus(url: str, *, dead_letter: DeadLetterSink | None = None) -> Bus:
         visibility_timeout=visibility,
         batch_events=batch,
         dead_letter=dead_letter,
+        format=wire,
     )

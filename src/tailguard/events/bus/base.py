@@ -7,7 +7,8 @@ must count each event once pass deliveries through a
 :class:`~tailguard.events.dedup.Deduplicator`.
 
 On the wire a message is one Arrow IPC stream (zstd-compressed) of at most ``batch_events``
-events in the wide schema; ``publish`` cuts larger tables. A delivery holds whole messages and at
+events in the wide schema, or with ``format=json`` a JSON array of event objects; ``publish``
+cuts larger tables. What other producers may put on a bus (JSON) is :mod:`.wire`. A delivery holds whole messages and at
 most ``max_events`` events, except that a single message larger than ``max_events`` (published
 by a producer with a larger ``batch_events``) is delivered alone rather than split.
 """
@@ -62,6 +63,11 @@ class Bus(Protocol):
 
     def close(self) -> None:
         """Release connections and threads (published events stay on the server)."""
+        ...
+
+    def backlog(self) -> int | None:
+        """Messages waiting for this consumer group (not yet delivered, or not acked); None
+        when the server cannot tell. For progress reports, not for flow control."""
         ...
 
 

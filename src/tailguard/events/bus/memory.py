@@ -97,6 +97,11 @@ class MemoryBus:
             self._closed = True
             self._cond.notify_all()
 
+    def backlog(self) -> int | None:
+        """Messages queued or leased and not yet acked."""
+        with self._cond:
+            return len(self._ready) + sum(len(lease.messages) for lease in self._leases.values())
+
     @property
     def pending(self) -> int:
         """Events queued or leased and not yet acked."""

@@ -28,12 +28,11 @@ from tailguard.events.bus.base import (
     check_fetch_args,
     concat,
     conform,
-    decode,
-    encode,
     pack,
     reject_message,
     split,
 )
+from tailguard.events.bus.wire import WireFormat, decode_message, encode_message
 from tailguard.events.deadletter import DeadLetterSink
 
 _log = logging.getLogger("tailguard.events.nats")
@@ -57,6 +56,9 @@ class NatsJetStreamBus:
         batch_events: the most events per message.
         dead_letter: where undecodable messages go (without one, they raise).
         op_timeout: seconds any single server round trip may take.
+        format: what :meth:`publish` writes (``auto`` and ``arrow``: Arrow IPC; ``json``),
+            with its ``Content-Type`` header, and how a message without that header is read
+            (``auto``: by its first byte).
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class NatsJetStreamBus:
         batch_events: int = DEFAULT_BATCH_EVENTS,
         dead_letter: DeadLetterSink | None = None,
         op_timeout: float = 10.0,
+        format: WireFormat = WireFormat.auto,
     ) -> None:
         if visibility_timeout <= 0 or batch_events < 1:
             raise InvalidInputError("visibility_timeout and batch_events must be positive")
@@ -80,6 +83,7 @@ class NatsJetStreamBus:
         self._visibility = visibility_timeout
         self._dead_letter = dead_letter
         self._op_timeout = op_timeout
+        self.format = format
         self._carry: list[tuple[Any, pa.Table]] = []
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -153,12 +157,14 @@ class NatsJetStreamBus:
     async def _publish(self, parts: list[pa.Table]) -> None:
         limit = self._nc.max_payload - 1024
         for part in parts:
-            payload = encode(part)
+            payload, content_type = encode_message(part, self.format)
             if len(payload) > limit and part.num_rows > 1:
                 half = part.num_rows // 2
                 await self._publish([part.slice(0, half), part.slice(half)])
                 continue
-            await self._js.publish(self.subject, payload, stream=self.stream)
+            await self._js.publish(
+                self.subject, payload, stream=self.stream, headers={"Content-Type": content_type}
+            )
 
     def fetch(self, max_events: int, *, timeout: float = 0.0) -> Delivery:
         """Up to ``max_events`` events; waits at least :data:`MIN_FETCH_WAIT` seconds if none."""
@@ -170,13 +176,21 @@ class NatsJetStreamBus:
                 wait = MIN_FETCH_WAIT if self._carry else max(timeout, MIN_FETCH_WAIT)
                 msgs = self._run(self._fetch(want, wait), timeout=wait + self._op_timeout)
                 for msg in msgs:
+                    source = f"nats stream {self.stream}"
+                    message_id = str(msg.metadata.sequence.stream)
                     try:
-                        table = decode(msg.data)
+                        table = decode_message(
+                            msg.data,
+                            content_type=_content_type(msg.headers),
+                            setting=self.format,
+                            dead_letter=self._dead_letter,
+                            source=f"{source} message {message_id}",
+                        )
                     except InvalidInputError as exc:
                         reject_message(
                             self._dead_letter,
-                            source=f"nats stream {self.stream}",
-                            message_id=str(msg.metadata.sequence.stream),
+                            source=source,
+                            message_id=message_id,
                             data=msg.data,
                             error=exc,
                         )
@@ -193,6 +207,11 @@ class NatsJetStreamBus:
             return list(await self._sub.fetch(batch=want, timeout=wait))
         except (TimeoutError, nats.errors.TimeoutError):
             return []
+
+    def backlog(self) -> int | None:
+        """Messages not yet delivered to the consumer plus those delivered and not acked."""
+        info = self._run(self._js.consumer_info(self.stream, self.durable))
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     def ack(self, delivery: Delivery) -> None:
         """Ack every message of the delivery and wait until the server has them."""
@@ -223,3 +242,11 @@ class NatsJetStreamBus:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
+
+
+def _content_type(headers: dict[str, str] | None) -> str | None:
+    """The message's ``Content-Type`` header, whatever its capitalisation."""
+    for name, value in (headers or {}).items():
+        if name.lower() == "content-type":
+            return value
+    return None

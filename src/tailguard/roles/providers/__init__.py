@@ -80,14 +80,21 @@ def open_provider(
         raise InvalidInputError(
             f"bad model spec {spec!r}: expected anthropic:<model>, openai:<model> or scripted"
         )
-    if kind == "anthropic":
-        from tailguard.roles.providers.anthropic_sdk import AnthropicProvider
+    try:
+        if kind == "anthropic":
+            from tailguard.roles.providers.anthropic_sdk import AnthropicProvider
 
-        return AnthropicProvider(model, prices=prices, **sdk_options)
-    if kind == "openai":
-        from tailguard.roles.providers.openai_sdk import OpenAIProvider
+            return AnthropicProvider(model, prices=prices, **sdk_options)
+        if kind == "openai":
+            from tailguard.roles.providers.openai_sdk import OpenAIProvider
 
-        return OpenAIProvider(model, prices=prices, **sdk_options)
+            return OpenAIProvider(model, prices=prices, **sdk_options)
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("anthropic", "openai"):
+            raise
+        raise InvalidInputError(
+            f"provider {kind!r} needs its SDK: pip install 'tailguard[llm]'"
+        ) from None
     raise InvalidInputError(
         f"unknown provider {kind!r} in {spec!r}: expected anthropic, openai or scripted"
     )

@@ -11,6 +11,21 @@ from tailguard.roles.providers import ScriptedCall, ScriptRule
 
 _STAGES = "lead|contacted|screening|interview|offer|hired|rejected|withdrawn"
 
+# Words that stand where a name would in ordinary phrasings ("send a message to John", "text
+# me later", "message them all") and are never a candidate's name: a message is addressed to
+# a name only, and the tool resolves it against the pipeline.
+_NOT_NAMES = (
+    "a|an|the|to|me|my|him|her|them|they|us|our|you|your|it|all|everyone|everybody|someone|"
+    "somebody|anyone|candidates?|drivers?|team|back|again|that|this|saying|about|for|with|and|"
+    "of|on|in|please|now|later|today|tomorrow"
+)
+#: A candidate's first name (or driver id), never one of :data:`_NOT_NAMES`.
+_NAME = rf"(?P<name>(?!(?:{_NOT_NAMES})\b)(?:D-\d{{4}}|[A-Za-z][A-Za-z'-]*))"
+#: What follows the name: an optional colon or comma, "saying" or "that", then the text,
+#: which may be quoted.
+_CONTENT = r"\b[:,]?\s*(?:saying:?\s+|that\s+)?[\"“]?(?P<content>[^\"”]+)[\"”]?"
+_MESSAGE = "(?:message|text|note|sms|email)"
+
 
 def _rule(pattern: str, *calls: tuple[str, dict[str, object]]) -> ScriptRule:
     return ScriptRule(pattern=pattern, calls=tuple(ScriptedCall(tool=n, args=a) for n, a in calls))
@@ -39,8 +54,24 @@ RECRUITING_RULES: tuple[ScriptRule, ...] = (
         rf"\b(?:update|move) (?P<name>[A-Za-z]+) to (?P<stage>{_STAGES})\b",
         ("update_candidate_status", {"candidate": "{name}", "newStatus": "{stage}"}),
     ),
+    # "Message John: ...", "Text John saying ...", "Message John that ..."
     _rule(
-        r"\b(?:message|text) (?P<name>[A-Za-z]+)\b[:,]?\s*(?:saying\s+)?\"?(?P<content>[^\"]+)\"?",
+        rf"^\W*(?:(?:please|can you|could you|now)\W+)*(?:message|text|sms|email) {_NAME}{_CONTENT}",
+        ("send_message", {"candidate": "{name}", "content": "{content}"}),
+    ),
+    # "Send John a message: ...", "Send John a text saying ..."
+    _rule(
+        rf"\b(?:send|write|drop) {_NAME} an? {_MESSAGE}{_CONTENT}",
+        ("send_message", {"candidate": "{name}", "content": "{content}"}),
+    ),
+    # "Send a message to John: ...", "Send a text to John saying ...", "Write to John: ..."
+    _rule(
+        rf"\b(?:send|write|drop)(?: an?| the)?(?: {_MESSAGE})? to {_NAME}{_CONTENT}",
+        ("send_message", {"candidate": "{name}", "content": "{content}"}),
+    ),
+    # "Tell John that ...", "Let John know that ..."
+    _rule(
+        rf"\b(?:tell|let) {_NAME}(?: know)?{_CONTENT}",
         ("send_message", {"candidate": "{name}", "content": "{content}"}),
     ),
     _rule(

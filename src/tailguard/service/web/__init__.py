@@ -16,6 +16,7 @@ from tailguard.service.web import (
     coaches,
     compendium,
     dashboards,
+    gamification,
     learning,
     network,
     signin,
@@ -29,6 +30,7 @@ router.include_router(network.router)
 router.include_router(chat.router)
 router.include_router(coaches.router)
 router.include_router(learning.router)
+router.include_router(gamification.router)
 router.include_router(compendium.router)
 
 __all__ = ["router"]

@@ -19,12 +19,11 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from tailguard.control import queries as control_queries
 from tailguard.control.delegation import review_notes
-from tailguard.control.store import runs as run_table
 from tailguard.errors import InvalidInputError, TailguardError
 from tailguard.learning import SelfLearnStore
 from tailguard.service import approvals, queries
@@ -77,16 +76,12 @@ def pending_cards(
     decisions = learning.for_gates([r.gate_id for r in rows]) if rows else {}
     spent = learning.spend_since(week_start(now)) if decisions else {}
     notes = review_notes(state.plane, [r.gate_id for r in rows])
-    run_ids = sorted({row.run_id for row in rows})
-    runs: dict[str, Any] = {}
-    if run_ids:
-        with state.ledger.engine.connect() as conn:
-            for r in conn.execute(
-                sa.select(run_table.c.run_id, run_table.c.role, run_table.c.goal_text).where(
-                    run_table.c.run_id.in_(run_ids)
-                )
-            ):
-                runs[r.run_id] = r
+    runs = {
+        run_id: found.run
+        for run_id, found in control_queries.runs_by_id(
+            state.ledger.engine, {row.run_id for row in rows}
+        ).items()
+    }
     cards = []
     for row in rows:
         item = approvals.pending_approval(state, row, now=now, full_args=full_args)

@@ -175,6 +175,7 @@ def chat_page(request: Request, role: str) -> Response:
             examples=EXAMPLES.get(role, ()),
             can_send=session.principal.role.allows(Role.OPERATOR),
             can_decide=session.principal.role.allows(Role.APPROVER),
+            stand_in=chat.agent.provider.name.startswith("scripted"),
         )
 
     return guarded(request, Role.VIEWER, page)

@@ -9,20 +9,19 @@ interventions of the self-learn store, and its OKRs from the ledger.
 
 from __future__ import annotations
 
-import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import polars as pl
-import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 
 from tailguard.errors import NotFoundError
 from tailguard.learning import SelfLearnStore
-from tailguard.ledger import _tables as ledger_tables
+from tailguard.ledger import queries as ledger_queries
 from tailguard.metrics.kpis import KPIS
 from tailguard.rules import GUARD_BANDS, RuleEngine, guardband_status
+from tailguard.rules.model import OPS
 from tailguard.service import queries
 from tailguard.service.auth import Role
 from tailguard.service.settings import ServiceState
@@ -127,7 +126,7 @@ def _bands_by_kpi() -> dict[str, Any]:
 
 
 def _inside(value: float, op: str, bound: float) -> bool:
-    return {"<": value < bound, "<=": value <= bound, ">": value > bound, ">=": value >= bound}[op]
+    return bool(OPS[op](value, bound))
 
 
 def area_scorecard(state: ServiceState, area_id: str) -> tuple[list[dict[str, Any]], Any, Any]:
@@ -181,22 +180,15 @@ def area_okrs(state: ServiceState, area_id: str, limit: int = 6) -> list[dict[st
     ids = [row.record.record_id for row in newest]
     if not ids:
         return []
-    records = ledger_tables.records
-    stmt = (
-        sa.select(records.c.record_id, records.c.recorded_at_us, records.c.fields)
-        .where(records.c.kind == "okr", records.c.record_id.in_(ids))
-        .order_by(records.c.seq)
-    )
     merged: dict[str, dict[str, Any]] = {okr: {"okr_id": okr} for okr in ids}
-    with state.ledger.engine.connect() as conn:
-        for record_id, recorded_us, text in conn.execute(stmt):
-            fields = json.loads(text)
-            okr = merged[record_id]
-            if fields.get("status") == "scored":
-                okr["score"] = fields
-            else:
-                okr.update(fields)
-                okr["recorded_at"] = datetime.fromtimestamp(recorded_us / 1e6, UTC)
+    for record in ledger_queries.records_of(state.ledger, "okr", ids):
+        fields = dict(record.fields)
+        okr = merged[record.record_id]
+        if fields.get("status") == "scored":
+            okr["score"] = fields
+        else:
+            okr.update(fields)
+            okr["recorded_at"] = record.recorded_at
     for okr in merged.values():
         scores = {k.get("kr_id"): k for k in (okr.get("score") or {}).get("key_results", [])}
         okr["krs"] = [

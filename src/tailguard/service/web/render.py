@@ -38,6 +38,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/network", "Network"),
     ("/coaches", "Coaches"),
     ("/learning", "Learning"),
+    ("/gamification", "Gamification"),
     ("/compendium", "Compendium"),
     ("/chat", "Chat"),
 )
