@@ -103,7 +103,9 @@ def test_opting_out_withdraws_every_replay_at_once(library: ReplayLibrary) -> No
 @settings(max_examples=50, deadline=None)
 @given(st.text(max_size=80))
 def test_a_media_reference_must_be_an_address(media: str) -> None:
-    allowed = media.startswith(("https://", "s3://", "gs://", "fieldapp://")) and " " not in media
+    allowed = media.startswith(("https://", "s3://", "gs://", "fieldapp://")) and not (
+        {" ", "\x00"} & set(media)
+    )
     with Ledger.open("sqlite://", clock=FakeClock(NOW)) as ledger:
         lib = ReplayLibrary(GameStore(ledger))
         try:

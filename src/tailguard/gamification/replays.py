@@ -116,9 +116,13 @@ class ReplayLibrary:
         """
         for name, value, limit in (("job_code", job_code, 64), ("model", model, 128),
                                    ("summary", summary, 2000), ("outcome", outcome, 64)):  # fmt: skip
-            if not value.strip() or len(value) > limit:
+            if not value or len(value) > limit:
                 raise InvalidInputError(f"{name} must be 1 to {limit} characters")
-        if not media_ref.startswith(_MEDIA_SCHEMES) or len(media_ref) > 500 or " " in media_ref:
+        if (
+            not media_ref.startswith(_MEDIA_SCHEMES)
+            or len(media_ref) > 500
+            or {" ", "\x00"} & set(media_ref)
+        ):
             raise InvalidInputError(
                 "media_ref must be the recording's address (https://, s3://, gs:// or "
                 "fieldapp://), not the media itself"

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from tailguard.errors import PermissionDeniedError
+from tailguard.errors import NotFoundError, PermissionDeniedError
 from tailguard.gamification.replays import ReplayLibrary
 from tailguard.gamification.store import GameStore
 from tailguard.identity import canonical_name
@@ -64,7 +64,10 @@ class ReplayIn(BaseModel):
     model: str = Field(min_length=1, max_length=128)
     summary: str = Field(min_length=1, max_length=2000)
     outcome: str = Field(min_length=1, max_length=64)
-    media_ref: str = Field(min_length=1, max_length=500)
+    #: The recording's address (the media stays in the field app).
+    media_ref: str = Field(
+        min_length=1, max_length=500, pattern=r"^(https|s3|gs|fieldapp)://[^ \x00]+$"
+    )
 
 
 class ViewIn(BaseModel):
@@ -132,13 +135,23 @@ def board(
     state: State,
     _: Viewer,
     area_id: Annotated[str, Query(min_length=1, max_length=64)],
-    week: Annotated[date | None, Query(description="A Monday; default the latest week.")] = None,
+    week: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+            description="A Monday (YYYY-MM-DD); default the latest.",
+        ),
+    ] = None,
     top: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> dict[str, Any]:
     """``{"area_id", "week", "rows": [{"board_rank", "tech_id", "techpower", ...}]}``."""
     store = GameStore(state.ledger)
     weeks = store.weeks()
-    shown = week or (weeks[-1] if weeks else None)
+    try:
+        asked = date.fromisoformat(week) if week else None
+    except ValueError:  # 2026-02-31: the right shape, but no such day, so no such week
+        raise NotFoundError(f"no week {week!r}") from None
+    shown = asked or (weeks[-1] if weeks else None)
     rows = store.leaderboard(area_id, week=shown, top=top) if shown else []
     return {"area_id": area_id, "week": shown.isoformat() if shown else None, "rows": rows}
 
