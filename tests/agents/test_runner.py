@@ -405,3 +405,33 @@ def test_the_learning_policy_runs_on_a_real_deployment(sim_file: Path, tmp_path:
     assert {c["bucket"].split("|")[0] for c in contexts} <= {"urban", "rural", "unknown"}
     with pytest.raises(InvalidInputError, match="unknown policy"):
         replace(config, policy="greedy")
+
+
+def test_a_running_deployment_keeps_its_compendium_curated(sim_file: Path, tmp_path: Path) -> None:
+    """``--compendium DIR``: the curator runs at each new night of event time and after every
+    N agent runs, as a governed ``curator`` run; the compendium verifies."""
+    from tailguard.compendium import Compendium, verify
+
+    db, pulse = f"sqlite:///{tmp_path / 'l.db'}", f"sqlite:///{tmp_path / 'p.db'}"
+    book = tmp_path / "compendium"
+    with RecordingDownstreamServer() as server:
+        config = replace(
+            _config(db, pulse, server.url, tmp_path),
+            compendium=book,
+            curate_every_runs=5,
+            curate_nightly=True,
+        )
+        with AgentRunner(config) as runner:
+            for _ in runner.replay_hours(sim_file, hours=24):
+                pass
+            summary = runner.finish().to_dict()
+            curator_runs = [
+                r.fields for r in runner.ledger.records(kind="run") if r.fields["role"] == "curator"
+            ]
+            assert verify(runner.ledger, Compendium(book)).ok
+    assert summary["compendium"]["curations"] >= 1
+    assert summary["compendium"]["errors"] == []
+    assert curator_runs
+    assert (book / "admin" / "metrics" / "weekly-summary.md").is_file()
+    with pytest.raises(InvalidInputError):
+        replace(config, curate_every_runs=-1)

@@ -40,10 +40,11 @@ from tailguard.agents.recovery import Recovery
 from tailguard.agents.routing import DownstreamRoutes, RoutedDownstream
 from tailguard.agents.tick import AreaAgents, TickReport, build_registry
 from tailguard.clock import Clock, FakeClock, SystemClock, format_ts
+from tailguard.compendium import Compendium, CuratorSettings, Schedule, curate
 from tailguard.control import ControlPlane
 from tailguard.control import queries as control_queries
 from tailguard.control.gates import Approvers
-from tailguard.errors import InvalidInputError
+from tailguard.errors import InvalidInputError, TailguardError
 from tailguard.events import DeadLetterSink, Deduplicator
 from tailguard.events.skew import DEFAULT_MAX_SKEW
 from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
@@ -112,6 +113,8 @@ class RunSummary:
     approvers: int = 0
     recovered: Recovery = field(default_factory=Recovery)
     stopped_by: StopReason = "end_of_input"
+    curations: int = 0
+    curation_errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready data."""
@@ -137,6 +140,7 @@ class RunSummary:
             "approvers": self.approvers,
             "recovered": self.recovered.to_dict(),
             "stopped_by": self.stopped_by,
+            "compendium": {"curations": self.curations, "errors": self.curation_errors[-5:]},
         }
 
 
@@ -180,6 +184,9 @@ class RunnerConfig:
             :meth:`follow` takes its own).
         tracer_provider: where the control plane's spans go (default: the global provider,
             which ``tailguard agents run`` configures from the ``OTEL_*`` variables).
+        compendium: the compendium directory the curator keeps (None: no automatic curation).
+        curate_every_runs: with a compendium, curate after this many area-agent runs (0: off).
+        curate_nightly: with a compendium, curate at the first tick of each event-time day.
     """
 
     db: str
@@ -199,8 +206,13 @@ class RunnerConfig:
     policy: str = "fixed"
     area_types: Mapping[str, str] | None = None
     tracer_provider: trace.TracerProvider | None = None
+    compendium: Path | None = None
+    curate_every_runs: int = 0
+    curate_nightly: bool = True
 
     def __post_init__(self) -> None:
+        if self.curate_every_runs < 0:
+            raise InvalidInputError("curate_every_runs must be >= 0 (0: off)")
         if self.policy not in ("fixed", "learning"):
             raise InvalidInputError(f"unknown policy {self.policy!r} (fixed or learning)")
 
@@ -273,6 +285,12 @@ class AgentRunner(Feeding):
         except BaseException:
             self.close()
             raise
+        self._curator: tuple[Schedule, Compendium] | None = None
+        if config.compendium is not None:
+            settings = CuratorSettings(
+                every_runs=config.curate_every_runs, nightly=config.curate_nightly
+            )
+            self._curator = (Schedule(settings), Compendium(config.compendium))
         self._dedup = Deduplicator()
         self._acting_from: datetime | None = None
         self._stop = threading.Event()
@@ -325,7 +343,23 @@ class AgentRunner(Feeding):
         s.first_as_of = s.first_as_of or as_of
         s.last_as_of = as_of
         self._add(report)
+        self._maybe_curate(report, as_of)
         return report
+
+    def _maybe_curate(self, report: TickReport, as_of: datetime) -> None:
+        """The compendium's automatic trigger: after N runs or at each new night (docs/
+        compendium.md). A failed curation is counted and reported, never stops the agents."""
+        if self._curator is None:
+            return
+        schedule, compendium = self._curator
+        if not schedule.runs_finished(report.runs, as_of):
+            return
+        try:
+            curate(self.control, compendium, self.learning, settings=schedule.settings)
+        except TailguardError as exc:
+            self.summary.curation_errors.append(f"{format_ts(as_of)}: {exc.message}")
+        else:
+            self.summary.curations += 1
 
     def warming_up(self, as_of: datetime) -> bool:
         """True when the hour ending at ``as_of`` only fills windows (the first fixes the start)."""

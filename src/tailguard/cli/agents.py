@@ -282,6 +282,20 @@ def run(
     metrics_host: str = typer.Option(
         "127.0.0.1", "--metrics-host", help="Address the metrics endpoint listens on."
     ),
+    compendium: Path | None = typer.Option(
+        None,
+        "--compendium",
+        file_okay=False,
+        help="Keep this compendium directory curated while running (docs/compendium.md).",
+    ),
+    curate_every_runs: int = typer.Option(
+        0, "--curate-every-runs", min=0, help="With --compendium: curate after N agent runs."
+    ),
+    curate_nightly: bool = typer.Option(
+        True,
+        "--curate-nightly/--no-curate-nightly",
+        help="With --compendium: curate at the first tick of each day (event time).",
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Run the area agents on your events: REST downstream agents, people at the gates.
@@ -329,6 +343,9 @@ def run(
         policy=policy,
         area_types=_area_types(area_types),
         max_future_skew=parse_skew(max_skew),
+        compendium=compendium,
+        curate_every_runs=curate_every_runs,
+        curate_nightly=curate_nightly,
     )
     from tailguard.telemetry import configure_tracing, serve_metrics
 
