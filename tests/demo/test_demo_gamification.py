@@ -31,6 +31,10 @@ def test_gamification_pays_through_gates_and_reports_against_the_truth(tmp_path:
     assert set(game["layers"]) == {"ftf_bonus", "kit_streak", "coop", "missions"}
     assert set(game["missions"]) >= {"open", "completed", "failed", "expired", "control", "xp"}
     assert summary["approvals"]["bypasses"] == 0
+    report = (out / "report.html").read_text()
+    assert 'id="gamification-layers"' in report
+    assert "Sprint missions" in report
+    assert "Gaming flags against the truth" in report
     with Ledger.open(f"sqlite:///{out / 'ledger.db'}") as ledger:
         assert ledger.verify().ok
         c = control_gates.c
@@ -62,3 +66,4 @@ def test_without_gamification_the_summary_says_so(tmp_path: Path) -> None:
 
     config = DemoConfig(areas=2, weeks=1, seed=5, out=tmp_path / "d", warmup_days=1, weekly=False)
     assert run_demo(config)["gamification"] == {"enabled": False}
+    assert 'id="gamification-not-run"' in (tmp_path / "d" / "report.html").read_text()

@@ -63,6 +63,7 @@ from tailguard.demo import charts
 from tailguard.demo.charts import DECISION_COLOURS, STATUS_COLOURS
 from tailguard.demo.compare import paired_difference
 from tailguard.demo.crowd_report import crowd_section
+from tailguard.demo.gamification_report import gamification_section
 from tailguard.demo.tables import (
     control_section,
     dig,
@@ -175,6 +176,7 @@ def render_report(
             "control": control_section(control_kpis),
             **_learning_section(summary),
             **crowd_section(summary),
+            **gamification_section(summary),
             "week_links": links,
             "version": tailguard.__version__,
         }

@@ -334,6 +334,7 @@ class GamificationProgram:
                 "network_p50": _first(self.scores[last], "network_p50") if last else None,
                 "network_p90": _first(self.scores[last], "network_p90") if last else None,
                 "leaderboard_rows": 0 if board is None else board.height,
+                "boards": _sample_boards(board),
             },
         }
 
@@ -471,3 +472,22 @@ def _first(frame: pl.DataFrame, col: str) -> float | None:
     if frame.is_empty() or frame[col].is_null().all():
         return None
     return round(float(frame[col][0]), 2)
+
+
+def _sample_boards(board: pl.DataFrame | None, areas: int = 3, top: int = 5) -> dict[str, Any]:
+    """The first ``areas`` areas' boards, ``top`` rows each (for the report)."""
+    if board is None or board.is_empty():
+        return {}
+    out: dict[str, Any] = {}
+    for area in sorted(set(board["area_id"].to_list()))[:areas]:
+        rows = board.filter(pl.col("area_id") == area).sort("board_rank").head(top)
+        out[area] = [
+            {
+                "rank": int(r["board_rank"]),
+                "tech_id": r["tech_id"],
+                "techpower": round(float(r["techpower"]), 1),
+                "jobs": int(r["jobs"]),
+            }
+            for r in rows.iter_rows(named=True)
+        ]
+    return out
