@@ -88,13 +88,7 @@ class ReplayLibrary:
             .iter_rows()
         ]
 
-        def run(conn: sa.Connection) -> int:
-            conn.execute(weak.delete().where(weak.c.week == week))
-            for lo in range(0, len(rows), 2000):
-                conn.execute(weak.insert(), rows[lo : lo + 2000])
-            return len(rows)
-
-        return int(access.write(self.engine, run, "write the weakest job codes"))
+        return self.store.replace_week(weak, week, rows, "write the weakest job codes")
 
     def publish(
         self,

@@ -121,13 +121,20 @@ class GameStore:
             for r in frame.select(SCORE_COLUMNS).iter_rows(named=True)
         ]
 
+        return self.replace_week(scores, week, rows, "write the week's TechPower")
+
+    def replace_week(
+        self, table: sa.Table, week: date, rows: list[dict[str, Any]], what: str
+    ) -> int:
+        """Replace ``table``'s rows of ``week`` with ``rows`` in one transaction."""
+
         def run(conn: sa.Connection) -> int:
-            conn.execute(scores.delete().where(scores.c.week == week))
+            conn.execute(table.delete().where(table.c.week == week))
             for lo in range(0, len(rows), 2000):
-                conn.execute(scores.insert(), rows[lo : lo + 2000])
+                conn.execute(table.insert(), rows[lo : lo + 2000])
             return len(rows)
 
-        return int(access.write(self.engine, run, "write the week's TechPower"))
+        return int(access.write(self.engine, run, what))
 
     def put_arms(self, rows: Mapping[str, Mapping[str, float]]) -> None:
         """The areas' reward sizes (area -> ftf_bonus_usd, kit_value_usd, propensity)."""
