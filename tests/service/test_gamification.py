@@ -90,6 +90,14 @@ def test_the_api_shows_a_tech_and_a_board_of_opted_in_techs_only(service: Servic
     ]
     missing = service.client.get("/v1/gamification/techs/T999999", headers=service.h("vic"))
     assert missing.status_code == 404
+    private = service.client.get("/v1/gamification/techs/T000002", headers=service.h("vic"))
+    assert private.status_code == 403  # not opted in: only the tech and administrators
+    assert (
+        service.client.get("/v1/gamification/techs/T000002", headers=service.h("root")).json()[
+            "score"
+        ]["techpower"]
+        == 104.0
+    )
     summary = service.client.get("/v1/gamification/summary", headers=service.h("vic")).json()
     assert summary["spend"]["award_kit_bonus:executed"] == {"count": 1, "usd": 50.0}
 
@@ -136,6 +144,9 @@ def test_the_pages_show_the_board_and_let_a_tech_leave_it(web: Service) -> None:
     mine = web.client.get("/tech/T000001").text
     assert 'data-testid="techpower">122<' in mine or 'data-testid="techpower">121<' in mine
     assert 'action="/tech/T000001/opt-in"' not in mine  # vic is not T000001
+    other = web.client.get("/tech/T000002").text  # not opted in
+    assert 'data-testid="tech-private"' in other
+    assert 'data-testid="techpower"' not in other
     web.client.post("/signout", data={"csrf": _csrf(mine)})
     _, key = web.state.keys.create("T000001", "viewer")
     _sign_in(web, key, "/tech/T000001")

@@ -34,11 +34,16 @@ class OptIn(BaseModel):
 @router.get(
     "/techs/{tech_id}",
     summary="A technician's TechPower, rank, streak and opt-in",
-    responses=responses(404),
+    responses=responses(403, 404),
 )
-def tech(state: State, _: Viewer, tech_id: TechId) -> dict[str, Any]:
-    """What the technician's page shows (404 if the programme knows nothing of them)."""
-    return GameStore(state.ledger).tech(tech_id)
+def tech(state: State, who: Viewer, tech_id: TechId) -> dict[str, Any]:
+    """What the technician's page shows (404 if the programme knows nothing of them). The
+    score of a tech who has not opted in is private: only they and administrators see it."""
+    store = GameStore(state.ledger)
+    view = store.tech(tech_id)
+    if not view["opted_in"]:
+        _own(who, tech_id)
+    return view
 
 
 @router.put(

@@ -67,8 +67,16 @@ def tech_page(request: Request, tech_id: str) -> Response:
         mine = session.principal.name == canonical_name(tech_id) or session.principal.role.allows(
             Role.ADMIN
         )
+        # A tech who has not opted in is scored for the agent's use; others do not see it.
+        private = view is not None and not view["opted_in"] and not mine
         return render(
-            request, "tech.html", session, view=view, tech_id=tech_id[:64], can_change=mine
+            request,
+            "tech.html",
+            session,
+            view=None if private else view,
+            private=private,
+            tech_id=tech_id[:64],
+            can_change=mine,
         )
 
     return guarded(request, Role.VIEWER, page)
