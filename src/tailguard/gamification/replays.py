@@ -20,8 +20,8 @@ from typing import Any, Final
 import polars as pl
 import sqlalchemy as sa
 
-from tailguard.errors import InvalidInputError, LedgerError, NotFoundError, PermissionDeniedError
-from tailguard.gamification.store import GameStore
+from tailguard.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from tailguard.gamification.store import GameStore, ensure_tables
 from tailguard.ledger import access
 
 metadata = sa.MetaData()
@@ -71,10 +71,7 @@ class ReplayLibrary:
     def __init__(self, store: GameStore) -> None:
         self.store = store
         self.engine = store.engine
-        try:
-            metadata.create_all(self.engine, checkfirst=True)
-        except sa.exc.SQLAlchemyError as exc:
-            raise LedgerError(f"cannot create the replay tables: {exc}") from exc
+        ensure_tables(self.engine, metadata, "the replay tables")
 
     def put_weak(self, week: date, code_scores: pl.DataFrame) -> int:
         """Keep each tech's :data:`WEAKEST` weakest job codes of ``week``."""

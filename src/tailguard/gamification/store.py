@@ -9,6 +9,7 @@ when is evidence like any other decision.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import date, datetime
@@ -97,6 +98,22 @@ actions = sa.Table(
 )
 
 
+_CREATED: weakref.WeakKeyDictionary[sa.Engine, set[int]] = weakref.WeakKeyDictionary()
+
+
+def ensure_tables(engine: sa.Engine, tables: sa.MetaData, what: str) -> None:
+    """Create ``tables`` on ``engine`` if absent, once per engine (the service opens a store
+    per request; the check is not repeated)."""
+    done = _CREATED.setdefault(engine, set())
+    if id(tables) in done:
+        return
+    try:
+        tables.create_all(engine, checkfirst=True)
+    except sa.exc.SQLAlchemyError as exc:
+        raise LedgerError(f"cannot create {what}: {exc}") from exc
+    done.add(id(tables))
+
+
 class GameStore:
     """The programme's tables on one database.
 
@@ -108,10 +125,7 @@ class GameStore:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.engine = ledger.engine
-        try:
-            metadata.create_all(self.engine, checkfirst=True)
-        except sa.exc.SQLAlchemyError as exc:
-            raise LedgerError(f"cannot create the gamification tables: {exc}") from exc
+        ensure_tables(self.engine, metadata, "the gamification tables")
 
     # ----------------------------------------------------------------- writes
     def put_week(self, week: date, frame: pl.DataFrame) -> int:
