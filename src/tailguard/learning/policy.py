@@ -16,8 +16,10 @@ reward (:mod:`tailguard.learning.arms`), fitted nightly from the self-learn stor
 * **decay**: every observation is weighted by ``0.5 ** (age / half_life)``, so the policy
   follows effects that drift or fade;
 * **burn-in**: an arm with fewer than ``burn_in`` (decayed) observations over all buckets is
-  not trusted yet: with ``u`` such arms among ``K``, a share ``u/K`` of the decisions is spread
-  evenly over them (each gets at least ``1/K``) and the rest follows the posterior;
+  not trusted yet: with ``u`` such arms among ``K``, a share ``min(u/K, burn_in_share)`` of the
+  decisions is spread evenly over them and the rest follows the posterior; when no arm is
+  trusted yet, ``burn_in_share`` is spread over every arm and the rest stays on the catalogue's
+  own arms (a new network starts close to the fixed weights, not at uniform choice);
 * **floor**: every eligible arm keeps at least ``floor`` probability (1 % by default), so that
   any other policy can still be evaluated off-policy on the logged data;
 * **the catalogue as the baseline** (``conservative``, on by default): the catalogue's own
@@ -120,6 +122,7 @@ class LearningConfig:
 
     floor: float = 0.01
     burn_in: float = 8.0
+    burn_in_share: float = 0.25
     half_life_days: float = 14.0
     prior_sd: float = 1.0
     between_sd: float = 0.35
@@ -144,6 +147,8 @@ class LearningConfig:
         lo, hi = self.confidence
         if not 0.5 <= lo < hi <= 1.0:
             raise InvalidInputError("confidence must be two levels with 0.5 <= low < high <= 1")
+        if not 0.0 < self.burn_in_share <= 1.0:
+            raise InvalidInputError("burn_in_share must be in (0, 1]")
         if not 0.0 <= self.keep_exploring <= 1.0:
             raise InvalidInputError("keep_exploring must be in [0, 1]")
         if self.reward_clip is not None and self.reward_clip <= 0:
@@ -214,11 +219,20 @@ class ThompsonModel:
         if self.config.conservative:
             p = self._guard(arms, mean, draws, p)
         untrusted = np.array([n < self.config.burn_in for _, _, n in post])
-        if untrusted.any():
-            # Burn-in: a share u/K of the decisions goes uniformly to the u untrusted arms, so
-            # each of them gets at least 1/K whatever the (still unreliable) posterior says.
-            share = untrusted.sum() / k
+        if untrusted.any() and not untrusted.all():
+            # Burn-in: a share of the decisions goes uniformly to the u untrusted arms (u/K, at
+            # most ``burn_in_share``), whatever the (still unreliable) posterior says; the rest
+            # follows the guarded posterior, i.e. mostly the catalogue's own choice.
+            share = min(untrusted.sum() / k, self.config.burn_in_share)
             p = share * untrusted / untrusted.sum() + (1.0 - share) * p
+        elif untrusted.any():
+            # Nothing is trusted yet (a new network): explore every arm with the burn-in share,
+            # keep the rest on the catalogue's arms (uniform when the catalogue offers none).
+            base = np.array([not is_hold(a) and split_arm(a)[1] == 0 for a in arms], dtype=float)
+            if not self.config.conservative or not base.any():
+                base = np.ones(k)
+            share = self.config.burn_in_share
+            p = share / k + (1.0 - share) * base / base.sum()
         return apply_floor(p, self.config.floor)
 
     def _guard(
