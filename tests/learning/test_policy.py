@@ -231,3 +231,20 @@ def test_choice_probabilities_are_always_a_distribution(
     p = model.probabilities("g", "urban|-", arms, np.random.default_rng(0))
     assert p.sum() == pytest.approx(1.0)
     assert p.min() >= 0.01 - 1e-12
+
+
+def test_holding_keeps_its_control_share_until_acting_is_known_to_beat_it() -> None:
+    """With ``hold_share``, an undecided bucket holds at least that often; once acting clearly
+    beats holding, holding falls back to the floor."""
+    cfg = LearningConfig(hold_share=0.1, burn_in=1)
+    arms = ["a", "hold:g"]
+    unsure = _observations([("urban|-", "a", 0.05, 20), ("urban|-", "hold:g", 0.0, 20)])
+    p = fit_thompson(unsure, now=NOW, version="v1", config=cfg).probabilities(
+        "g", "urban|-", arms, np.random.default_rng(7)
+    )
+    assert p[1] >= 0.1 - 1e-9 and p.sum() == pytest.approx(1.0)
+    clear = _observations([("urban|-", "a", 1.0, 200), ("urban|-", "hold:g", 0.0, 200)])
+    p = fit_thompson(clear, now=NOW, version="v1", config=cfg).probabilities(
+        "g", "urban|-", arms, np.random.default_rng(7)
+    )
+    assert p[1] == pytest.approx(0.01)

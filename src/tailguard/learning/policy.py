@@ -123,6 +123,7 @@ class LearningConfig:
     floor: float = 0.01
     burn_in: float = 8.0
     burn_in_share: float = 0.25
+    hold_share: float = 0.0
     half_life_days: float = 14.0
     prior_sd: float = 1.0
     between_sd: float = 0.35
@@ -147,6 +148,8 @@ class LearningConfig:
         lo, hi = self.confidence
         if not 0.5 <= lo < hi <= 1.0:
             raise InvalidInputError("confidence must be two levels with 0.5 <= low < high <= 1")
+        if not 0.0 <= self.hold_share < 1.0:
+            raise InvalidInputError("hold_share must be in [0, 1)")
         if not 0.0 < self.burn_in_share <= 1.0:
             raise InvalidInputError("burn_in_share must be in (0, 1]")
         if not 0.0 <= self.keep_exploring <= 1.0:
@@ -233,7 +236,32 @@ class ThompsonModel:
                 base = np.ones(k)
             share = self.config.burn_in_share
             p = share / k + (1.0 - share) * base / base.sum()
+        if self.config.hold_share > 0:
+            p = self._control(arms, draws, p)
         return apply_floor(p, self.config.floor)
+
+    def _control(self, arms: Sequence[str], draws: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Keep ``hold_share`` of the decisions on holding until acting is known to beat it.
+
+        Holding is the control group of every intervention: while the posterior is less than
+        ``confidence[1]`` sure that the best acting arm beats holding in this bucket, at least
+        ``hold_share`` of the decisions hold (at random, logged), so a harmful context shows up
+        and the guard above can move the decisions to holding.
+        """
+        hold = [i for i, a in enumerate(arms) if is_hold(a)]
+        if len(hold) != 1 or len(arms) < 2:
+            return p
+        h = hold[0]
+        acting = np.delete(draws, h, axis=1).max(axis=1)
+        if float((acting > draws[:, h]).mean()) >= self.config.confidence[1]:
+            return p
+        share = self.config.hold_share
+        if p[h] >= share:
+            return p
+        rest = 1.0 - p[h]
+        out = p * ((1.0 - share) / rest) if rest > 0 else np.full_like(p, 0.0)
+        out[h] = share
+        return out
 
     def _guard(
         self, arms: Sequence[str], mean: np.ndarray, draws: np.ndarray, p: np.ndarray
