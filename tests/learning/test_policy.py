@@ -53,11 +53,18 @@ def test_the_floor_keeps_every_arm_possible(raw: list[float], floor: float) -> N
     assert out.min() >= min(floor, 1.0 / len(raw)) - 1e-12
 
 
-def test_a_model_with_no_data_chooses_uniformly() -> None:
-    """Before any arm is trusted (burn-in), every arm gets the same share."""
+def test_a_new_network_starts_on_the_catalogues_arms_and_explores_the_rest() -> None:
+    """Before any arm is trusted, the burn-in share is spread over every arm and the rest stays
+    on the catalogue's own arms (not uniform choice: a new network starts near the fixed
+    weights); without the conservative baseline, it is uniform."""
     model = ThompsonModel(version="v0")
-    p = model.probabilities("g", "urban|-", ["a", "b", "hold:g"], None)
-    assert p == pytest.approx([1 / 3, 1 / 3, 1 / 3])
+    p = model.probabilities("g", "urban|-", ["a", "b@1", "hold:g"], None)
+    share = LearningConfig().burn_in_share
+    assert p == pytest.approx([share / 3 + (1 - share), share / 3, share / 3])
+    plain = ThompsonModel(version="v0", config=LearningConfig(conservative=False))
+    assert plain.probabilities("g", "urban|-", ["a", "b@1", "hold:g"], None) == pytest.approx(
+        [1 / 3, 1 / 3, 1 / 3]
+    )
 
 
 def test_the_policy_learns_the_best_arm_and_keeps_the_floor() -> None:
@@ -71,11 +78,17 @@ def test_the_policy_learns_the_best_arm_and_keeps_the_floor() -> None:
     assert p[2] == pytest.approx(0.01)
 
 
-def test_an_untrusted_arm_gets_at_least_an_equal_share() -> None:
-    """An arm below the burn-in count is explored at 1/K even if the others look good."""
+def test_an_untrusted_arm_gets_its_burn_in_share() -> None:
+    """An arm below the burn-in count is explored with min(u/K, burn_in_share) of the
+    decisions even if the others look good."""
     data = _observations([("urban|-", "a", 1.0, 60), ("urban|-", "b", -1.0, 3)])
     model = fit_thompson(data, now=NOW, version="v1", config=LearningConfig(burn_in=8))
     p = model.probabilities("g", "urban|-", ["a", "b"], np.random.default_rng(1))
+    assert p[1] >= min(1 / 2, LearningConfig().burn_in_share) - 1e-9
+    wide = LearningConfig(burn_in=8, burn_in_share=1.0)
+    p = fit_thompson(data, now=NOW, version="v1", config=wide).probabilities(
+        "g", "urban|-", ["a", "b"], np.random.default_rng(1)
+    )
     assert p[1] >= 0.5 - 1e-9
     assert p.sum() == pytest.approx(1.0)
 
@@ -218,3 +231,20 @@ def test_choice_probabilities_are_always_a_distribution(
     p = model.probabilities("g", "urban|-", arms, np.random.default_rng(0))
     assert p.sum() == pytest.approx(1.0)
     assert p.min() >= 0.01 - 1e-12
+
+
+def test_holding_keeps_its_control_share_until_acting_is_known_to_beat_it() -> None:
+    """With ``hold_share``, an undecided bucket holds at least that often; once acting clearly
+    beats holding, holding falls back to the floor."""
+    cfg = LearningConfig(hold_share=0.1, burn_in=1)
+    arms = ["a", "hold:g"]
+    unsure = _observations([("urban|-", "a", 0.05, 20), ("urban|-", "hold:g", 0.0, 20)])
+    p = fit_thompson(unsure, now=NOW, version="v1", config=cfg).probabilities(
+        "g", "urban|-", arms, np.random.default_rng(7)
+    )
+    assert p[1] >= 0.1 - 1e-9 and p.sum() == pytest.approx(1.0)
+    clear = _observations([("urban|-", "a", 1.0, 200), ("urban|-", "hold:g", 0.0, 200)])
+    p = fit_thompson(clear, now=NOW, version="v1", config=cfg).probabilities(
+        "g", "urban|-", arms, np.random.default_rng(7)
+    )
+    assert p[1] == pytest.approx(0.01)

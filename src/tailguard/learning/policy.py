@@ -16,8 +16,10 @@ reward (:mod:`tailguard.learning.arms`), fitted nightly from the self-learn stor
 * **decay**: every observation is weighted by ``0.5 ** (age / half_life)``, so the policy
   follows effects that drift or fade;
 * **burn-in**: an arm with fewer than ``burn_in`` (decayed) observations over all buckets is
-  not trusted yet: with ``u`` such arms among ``K``, a share ``u/K`` of the decisions is spread
-  evenly over them (each gets at least ``1/K``) and the rest follows the posterior;
+  not trusted yet: with ``u`` such arms among ``K``, a share ``min(u/K, burn_in_share)`` of the
+  decisions is spread evenly over them and the rest follows the posterior; when no arm is
+  trusted yet, ``burn_in_share`` is spread over every arm and the rest stays on the catalogue's
+  own arms (a new network starts close to the fixed weights, not at uniform choice);
 * **floor**: every eligible arm keeps at least ``floor`` probability (1 % by default), so that
   any other policy can still be evaluated off-policy on the logged data;
 * **the catalogue as the baseline** (``conservative``, on by default): the catalogue's own
@@ -120,6 +122,8 @@ class LearningConfig:
 
     floor: float = 0.01
     burn_in: float = 8.0
+    burn_in_share: float = 0.25
+    hold_share: float = 0.0
     half_life_days: float = 14.0
     prior_sd: float = 1.0
     between_sd: float = 0.35
@@ -131,6 +135,7 @@ class LearningConfig:
     confidence: tuple[float, float] = (0.8, 0.95)
     keep_exploring: float = 0.25
     reward_clip: float | None = 3.0
+    day_effects: float | None = 3.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.floor < 0.5:
@@ -143,10 +148,16 @@ class LearningConfig:
         lo, hi = self.confidence
         if not 0.5 <= lo < hi <= 1.0:
             raise InvalidInputError("confidence must be two levels with 0.5 <= low < high <= 1")
+        if not 0.0 <= self.hold_share < 1.0:
+            raise InvalidInputError("hold_share must be in [0, 1)")
+        if not 0.0 < self.burn_in_share <= 1.0:
+            raise InvalidInputError("burn_in_share must be in (0, 1]")
         if not 0.0 <= self.keep_exploring <= 1.0:
             raise InvalidInputError("keep_exploring must be in [0, 1]")
         if self.reward_clip is not None and self.reward_clip <= 0:
             raise InvalidInputError("reward_clip must be positive (or None)")
+        if self.day_effects is not None and self.day_effects < 0:
+            raise InvalidInputError("day_effects must be >= 0 (or None)")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -211,12 +222,46 @@ class ThompsonModel:
         if self.config.conservative:
             p = self._guard(arms, mean, draws, p)
         untrusted = np.array([n < self.config.burn_in for _, _, n in post])
-        if untrusted.any():
-            # Burn-in: a share u/K of the decisions goes uniformly to the u untrusted arms, so
-            # each of them gets at least 1/K whatever the (still unreliable) posterior says.
-            share = untrusted.sum() / k
+        if untrusted.any() and not untrusted.all():
+            # Burn-in: a share of the decisions goes uniformly to the u untrusted arms (u/K, at
+            # most ``burn_in_share``), whatever the (still unreliable) posterior says; the rest
+            # follows the guarded posterior, i.e. mostly the catalogue's own choice.
+            share = min(untrusted.sum() / k, self.config.burn_in_share)
             p = share * untrusted / untrusted.sum() + (1.0 - share) * p
+        elif untrusted.any():
+            # Nothing is trusted yet (a new network): explore every arm with the burn-in share,
+            # keep the rest on the catalogue's arms (uniform when the catalogue offers none).
+            base = np.array([not is_hold(a) and split_arm(a)[1] == 0 for a in arms], dtype=float)
+            if not self.config.conservative or not base.any():
+                base = np.ones(k)
+            share = self.config.burn_in_share
+            p = share / k + (1.0 - share) * base / base.sum()
+        if self.config.hold_share > 0:
+            p = self._control(arms, draws, p)
         return apply_floor(p, self.config.floor)
+
+    def _control(self, arms: Sequence[str], draws: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Keep ``hold_share`` of the decisions on holding until acting is known to beat it.
+
+        Holding is the control group of every intervention: while the posterior is less than
+        ``confidence[1]`` sure that the best acting arm beats holding in this bucket, at least
+        ``hold_share`` of the decisions hold (at random, logged), so a harmful context shows up
+        and the guard above can move the decisions to holding.
+        """
+        hold = [i for i, a in enumerate(arms) if is_hold(a)]
+        if len(hold) != 1 or len(arms) < 2:
+            return p
+        h = hold[0]
+        acting = np.delete(draws, h, axis=1).max(axis=1)
+        if float((acting > draws[:, h]).mean()) >= self.config.confidence[1]:
+            return p
+        share = self.config.hold_share
+        if p[h] >= share:
+            return p
+        rest = 1.0 - p[h]
+        out = p * ((1.0 - share) / rest) if rest > 0 else np.full_like(p, 0.0)
+        out[h] = share
+        return out
 
     def _guard(
         self, arms: Sequence[str], mean: np.ndarray, draws: np.ndarray, p: np.ndarray
