@@ -140,3 +140,48 @@ def test_a_clipped_reward_caps_one_outlier_at_clip_spreads() -> None:
     assert [c for p, c in zip(plain, clipped, strict=True) if abs(p) < 3] == [
         p for p in plain if abs(p) < 3
     ]
+
+
+def test_day_effects_take_a_drift_out_of_the_comparison_of_arms() -> None:
+    """An adaptive policy held mostly on a bad day and acted mostly on a good one: raw rewards
+    credit the drift to the arms; within-day rewards recover the arms' true difference."""
+    from datetime import timedelta
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for day, (shock, act_share) in enumerate([(-3.0, 0.2), (3.0, 0.8)] * 10):
+        for i in range(40):
+            acted = rng.uniform() < act_share
+            effect = 0.5 if acted else 0.0  # acting truly adds half a unit
+            rows.append(
+                {
+                    "baseline_value": 100.0,
+                    "outcome_value": 100.0 + shock + effect + float(rng.normal(0, 1)),
+                    "decided_at": T0 + timedelta(days=day, hours=i % 12),
+                    "context": f'{{"arm": "{"a" if acted else "hold:g"}", "group": "g",'
+                    ' "bucket": "urban|-"}',
+                }
+            )
+    frame = decision_frame(_store_rows(rows), {})
+
+    def gap(cfg: RewardConfig) -> float:
+        out = rewards(frame, cfg)
+        in_units = (pl.col("reward") * pl.col("scale")).mean()  # back in the KPI's units
+        means = dict(out.group_by("arm").agg(in_units).iter_rows())
+        return float(means["a"] - means["hold:g"])
+
+    assert gap(RewardConfig()) > 2.0  # the drift, not the arm
+    assert gap(RewardConfig(day_effects=0.0)) == pytest.approx(0.5, abs=0.25)
+    with_shrink = rewards(frame, RewardConfig(day_effects=3.0))
+    assert with_shrink.height == len(rows)
+
+
+def test_day_effects_subtract_the_days_shrunk_mean() -> None:
+    """Shrinkage: the day's mean is its sum over (decisions + day_effects), as documented."""
+    frame = decision_frame(
+        _store_rows([{"baseline_value": 1.0, "outcome_value": 1.0 + d} for d in (-1.0, 2.0)]), {}
+    )
+    plain = rewards(frame)["reward"].to_list()
+    shrunk = rewards(frame, RewardConfig(day_effects=2.0))["reward"].to_list()
+    day_mean = sum(plain) / (2 + 2.0)
+    assert shrunk == pytest.approx([p - day_mean for p in plain])

@@ -103,6 +103,28 @@ def test_regret_and_harm_are_scored_against_the_best_arm_of_every_level() -> Non
     assert score["held_pct"] == pytest.approx(100 / 3, abs=1e-3)
 
 
+def test_regret_and_harm_are_also_scored_week_by_week() -> None:
+    """The harmful rural boost in week 1, the urban hold in week 2: each week scores its own."""
+    from datetime import UTC, datetime, timedelta
+
+    from tailguard.demo.learnbench import score_by_week
+
+    offered = [ROUTING, f"hold:{ROUTING}"]
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    log = _log(
+        [(ROUTING, "rural|-", offered), (ROUTING, "urban|-", offered),
+         (f"hold:{ROUTING}", "urban|-", offered)]  # fmt: skip
+    ).with_columns(
+        pl.Series("decided_at", [start + timedelta(days=d) for d in (1, 6, 9)])
+    )
+    weeks = score_by_week(CAT, log, start, 3)
+    assert [w["decisions"] for w in weeks] == [2, 1, 0]
+    assert weeks[0]["harmful_pct"] == pytest.approx(50.0)
+    assert weeks[0]["regret"] == pytest.approx(0.24 + 0.4)
+    assert weeks[1]["regret"] == pytest.approx(1.0)
+    assert weeks[1]["held_pct"] == pytest.approx(100.0)
+
+
 def test_the_oracle_plays_the_truly_best_arm() -> None:
     """Hold in rural areas, the strongest boost in cities."""
     oracle = OraclePolicy(catalogue=CAT)

@@ -259,7 +259,7 @@ def _bench_table(result: dict[str, Any]) -> None:
     table.add_column("policy")
     for w in range(result["weeks"]):
         table.add_column(f"wk{w + 1} in-band %", justify="right")
-    for col in ("regret", "harmful %", "held %", "spend $"):
+    for col in ("regret", "harmful %", "harmful % last wk", "held %", "spend $"):
         table.add_column(col, justify="right")
     for name, p in result["policies"].items():
         table.add_row(
@@ -267,6 +267,7 @@ def _bench_table(result: dict[str, Any]) -> None:
             *(f"{v:.2f}" for v in p["guardband_pass_pct_by_week"]),
             _f(p.get("regret")),
             _f(p.get("harmful_pct")),
+            _f((p.get("harmful_pct_by_week") or [None])[-1]),
             _f(p.get("held_pct")),
             f"{p['spend_usd']:.0f}",
         )

@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -156,6 +157,22 @@ def score_decisions(catalogue: Catalogue, decisions: pl.DataFrame) -> dict[str, 
     }
 
 
+def score_by_week(
+    catalogue: Catalogue, decisions: pl.DataFrame, start: datetime, weeks: int
+) -> list[dict[str, float]]:
+    """:func:`score_decisions` for each week after ``start`` (week 1 first)."""
+    out: list[dict[str, float]] = []
+    for w in range(weeks):
+        lo, hi = start + timedelta(days=7 * w), start + timedelta(days=7 * (w + 1))
+        part = (
+            decisions.filter((pl.col("decided_at") >= lo) & (pl.col("decided_at") < hi))
+            if not decisions.is_empty()
+            else decisions
+        )
+        out.append(score_decisions(catalogue, part))
+    return out
+
+
 def _shares(scorecard: pl.DataFrame) -> dict[str, float]:
     exprs = {b.id: inside_expr(b).fill_null(True) for b in _BANDS}
     row = scorecard.select(
@@ -170,6 +187,7 @@ def run_one(policy: str, seed: int, config: BenchConfig, workdir: str) -> dict[s
     sim = Simulator(NetworkConfig(areas=config.areas, seed=seed))
     engine = ScorecardEngine()
     signals = warm_up(sim, engine, config.warmup_days * 24)
+    start = sim.now
     hours = config.weeks * 7 * 24
     weekly: list[dict[str, float]] = []
     acc: dict[str, float] = {}
@@ -217,6 +235,7 @@ def run_one(policy: str, seed: int, config: BenchConfig, workdir: str) -> dict[s
     if world is not None:
         decisions = world.learning.frame()
         result.update(score_decisions(catalogue, decisions))
+        result["by_week"] = score_by_week(catalogue, decisions, start, config.weeks)
         if policy in ("fixed", "uniform"):
             result["log"] = decisions  # for the estimators' check (:func:`ope_check`)
         if world.agents.learner is not None:
@@ -330,6 +349,12 @@ def summarise(runs: Sequence[Mapping[str, Any]], config: BenchConfig) -> dict[st
             entry["harmful_pct"] = round(float(np.mean([r["harmful_pct"] for r in rs])), 3)
             entry["held_pct"] = round(float(np.mean([r["held_pct"] for r in rs])), 3)
             entry["decisions"] = round(float(np.mean([r["decisions"] for r in rs])), 1)
+            if all("by_week" in r for r in rs):
+                for key in ("regret", "harmful_pct", "held_pct"):
+                    entry[f"{key}_by_week"] = [
+                        round(float(np.mean([r["by_week"][w][key] for r in rs])), 3)
+                        for w in range(config.weeks)
+                    ]
         policies[name] = entry
     paired: dict[str, Any] = {}
     for a, b in (("learning", "fixed"), ("learning", "off"), ("fixed", "off")):

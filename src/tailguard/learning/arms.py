@@ -93,10 +93,21 @@ class RewardConfig:
             than its size says, and would otherwise swamp dozens of ordinary decisions). The
             learning policy clips at 3; off-policy evaluation does not clip by default, so its
             estimates stay in plain KPI-change units.
+        day_effects: when set, each reward is taken relative to the other decisions of its
+            group and context bucket on the same day: less their mean reward, shrunk towards
+            zero as if ``day_effects`` more decisions of reward 0 had been taken that day
+            (``sum / (n + day_effects)``). An adaptive policy plays different arms at different
+            times (holds mostly while an arm is new, one favourite later), so a network-wide
+            drift (a bad week for lateness) would otherwise be credited to whichever arm was
+            played then; within a day the arms are randomised, so the comparison of arms is
+            kept and the drift is removed (time fixed effects, as in the analysis of adaptive
+            experiments). The learning policy uses 3; off-policy evaluation does not, so its
+            estimates stay in plain KPI-change units.
     """
 
     cost_weight: float = 0.0
     clip: float | None = None
+    day_effects: float | None = None
 
 
 def decision_frame(store_frame: pl.DataFrame, groups: Mapping[str, str]) -> pl.DataFrame:
@@ -179,7 +190,12 @@ def rewards(decisions: pl.DataFrame, config: RewardConfig | None = None) -> pl.D
     standard = pl.col("delta") / pl.col("scale")
     if cfg.clip is not None:
         standard = standard.clip(-cfg.clip, cfg.clip)
-    return out.with_columns(
+    out = out.with_columns(
         (standard - cfg.cost_weight * cost / 100.0).alias("reward"),
         (pl.col("status") == "executed").alias("acted"),
     )
+    if cfg.day_effects is None or out.is_empty():
+        return out
+    cell = ["group", "bucket", pl.col("decided_at").dt.truncate("1d")]
+    day_mean = pl.col("reward").sum().over(cell) / (pl.len().over(cell) + cfg.day_effects)
+    return out.with_columns((pl.col("reward") - day_mean).alias("reward"))

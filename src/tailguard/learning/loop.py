@@ -146,7 +146,11 @@ class PolicyLearner:
         frame = decision_frame(self.store.frame(), self.groups)
         rewarded = rewards(
             frame,
-            RewardConfig(cost_weight=self.config.cost_weight, clip=self.config.reward_clip),
+            RewardConfig(
+                cost_weight=self.config.cost_weight,
+                clip=self.config.reward_clip,
+                day_effects=self.config.day_effects,
+            ),
         )
         rewarded = rewarded.filter(pl.col("measured_at") <= now)
         digest = _digest(rewarded)

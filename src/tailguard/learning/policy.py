@@ -131,6 +131,7 @@ class LearningConfig:
     confidence: tuple[float, float] = (0.8, 0.95)
     keep_exploring: float = 0.25
     reward_clip: float | None = 3.0
+    day_effects: float | None = 3.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.floor < 0.5:
@@ -147,6 +148,8 @@ class LearningConfig:
             raise InvalidInputError("keep_exploring must be in [0, 1]")
         if self.reward_clip is not None and self.reward_clip <= 0:
             raise InvalidInputError("reward_clip must be positive (or None)")
+        if self.day_effects is not None and self.day_effects < 0:
+            raise InvalidInputError("day_effects must be >= 0 (or None)")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
