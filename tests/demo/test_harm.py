@@ -87,7 +87,7 @@ def test_without_holds_nothing_can_be_judged() -> None:
     )
     assert found == {"comparable": False, "harmful": [], "judged": 0}
     section = harm_section({"business": {"harmful_interventions": found}})
-    assert section == {"comparable": False, "items": [], "judged": 0}
+    assert section == {"comparable": False, "entries": [], "judged": 0}
     assert harm_section({}) is None
 
 

@@ -154,7 +154,7 @@ def harm_section(summary: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     return {
         "comparable": bool(found.get("comparable")),
-        "items": [dict(h, text=explain(h)) for h in found.get("harmful") or []],
+        "entries": [dict(h, text=explain(h)) for h in found.get("harmful") or []],
         "judged": found.get("judged", 0),
     }
 
