@@ -625,3 +625,43 @@ def test_the_learning_curve_shows_each_week_with_its_version(tmp_path: Path) -> 
     assert page.text("learning-week-1") == "1 -0.50 -1.20 to +0.30 lp-1"
     assert page.text("learning-week-2") == "2 +2.25 +0.50 to +4.00 lp-9"
     assert "lp-5" in page.text("rollbacks")
+
+
+def test_interventions_that_hurt_are_explained_under_did_it_help(tmp_path: Path) -> None:
+    """Each harmful arm in a sentence with its context, effect, interval and whether the policy
+    stopped it; with the fixed weights the report says why nothing could be judged."""
+    from tailguard.demo.business import business_figures
+
+    hourly, interventions = make_hourly(areas=3, hours=6), make_interventions()
+    approvals = make_approvals(interventions)
+    control = build_ledger(tmp_path / "ledger.db", approvals)
+    summary = summary_from(hourly, interventions, approvals)
+    summary["business"] = business_figures(hourly, spend_usd=100.0)
+    harmful = {
+        "group": "late_zip_routing_boost", "bucket": "rural|-", "arm": "late_zip_routing_boost",
+        "kpi": "lateness_p90_min", "effect": -0.61, "ci95": [-0.9, -0.32], "n": 40,
+        "hold_n": 22, "share_first_week": 0.7, "share_last_week": 0.05, "stopped": True,
+    }  # fmt: skip
+    summary["business"]["harmful_interventions"] = {
+        "comparable": True, "harmful": [harmful], "judged": 9,
+    }  # fmt: skip
+    page = parse(
+        render_report(
+            tmp_path / "out", summary=summary, hourly=hourly, interventions=interventions,
+            approvals=approvals, control_kpis=control,
+        )
+    )  # fmt: skip
+    text = page.text("harmful-list")
+    assert "late_zip_routing_boost in rural areas moved lateness_p90_min by -0.61" in text
+    assert "-0.90 to -0.32" in text and "40 decisions acted, 22 held" in text
+    assert "the policy stopped it: 70 % of that context's decisions in the first week, 5 %" in text
+
+    summary["business"]["harmful_interventions"] = {
+        "comparable": False, "harmful": [], "judged": 0,
+    }  # fmt: skip
+    fixed = (tmp_path / "out2").as_posix()
+    html = render_report(
+        Path(fixed), summary=summary, hourly=hourly, interventions=interventions,
+        approvals=approvals, control_kpis=control,
+    ).read_text()  # fmt: skip
+    assert "with the fixed weights no decision holds" in html

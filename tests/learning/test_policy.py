@@ -248,3 +248,23 @@ def test_holding_keeps_its_control_share_until_acting_is_known_to_beat_it() -> N
         "g", "urban|-", arms, np.random.default_rng(7)
     )
     assert p[1] == pytest.approx(0.01)
+
+
+def test_a_version_states_what_an_arm_is_expected_to_do_against_holding() -> None:
+    """Acting clearly beats holding here: the difference of the posteriors, a tight 80 %
+    interval above zero, near-certain help; a hold arm has no expectation of its own."""
+    data = _observations([("urban|-", "a", 1.0, 200), ("urban|-", "hold:g", 0.0, 200)])
+    model = fit_thompson(data, now=NOW, version="v1")
+    found = model.effect_vs_hold("g", "urban|-", "a")
+    assert found is not None
+    mean_a, sd_a, _ = model.posterior("g", "urban|-", "a")
+    mean_h, sd_h, _ = model.posterior("g", "urban|-", "hold:g")
+    assert found.mean == pytest.approx(mean_a - mean_h)
+    assert found.mean == pytest.approx(1.0, abs=0.05)
+    half = 1.2816 * float(np.hypot(sd_a, sd_h))
+    assert (found.lo80, found.hi80) == pytest.approx((found.mean - half, found.mean + half))
+    assert found.lo80 > 0 and found.p_helps > 0.99
+    assert found.decisions == pytest.approx(200, rel=0.05)  # a day of decay on each
+    assert model.effect_vs_hold("g", "urban|-", "hold:g") is None
+    unknown = model.effect_vs_hold("g", "rural|-", "a")  # no data in the bucket: the pool
+    assert unknown is not None and unknown.lo80 < found.lo80

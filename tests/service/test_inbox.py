@@ -184,3 +184,75 @@ def test_a_row_shows_its_trigger_and_the_weekly_budget_left(web: Service) -> Non
     assert "nps_detractor_tail (nps_p10 5.25)" in row
     assert '$375 <span class="sub">of $500</span>' in row
     assert 'data-area="PA-0042"' in page
+
+
+def test_a_row_shows_what_the_learning_policy_expects_of_it(web: Service) -> None:
+    """With a policy version in force, an area agent's gate shows the expected effect of its
+    arm against holding, with an interval; without one (or for other gates), a dash."""
+    import numpy as np
+    import polars as pl
+
+    from tailguard.learning import SelfLearnStore
+    from tailguard.learning.policy import fit_thompson
+    from tailguard.learning.store import Decision, StatusUpdate
+    from tailguard.learning.versions import PolicyStore
+
+    step = web.gated_call("olga", account="acc-expect")
+    other = web.gated_call("olga", account="acc-plain")
+    now = web.clock.now()
+    store = SelfLearnStore(web.state.ledger.engine)
+    arm, group = "detractor_apology_credit", "detractor_apology_credit"
+    context = {"group": group, "bucket": "urban|-", "arm": arm, "kpis": {"nps_p10": 5.0}}
+    store.record_decisions(
+        [
+            Decision(
+                decision_id="d-expect",
+                area_id="PA-0007",
+                entry_id=arm,
+                kind="apology_credit",
+                tool_name=GATED,
+                trigger="nps_detractor_tail",
+                target_type="customers",
+                target_id="C1",
+                args={"account_id": "acc-expect"},
+                context=context,
+                propensity=0.9,
+                policy_version="test",
+                decided_at=now,
+                outcome_kpi="nps_p10",
+            )
+        ]
+    )
+    store.update_status(
+        [StatusUpdate(decision_id="d-expect", status="pending_approval", gate_id=step["gate_id"])]
+    )
+    _signed_in(web.client, web.keys["alice"])
+
+    def row_of(page: str, gate_id: str) -> str:
+        return page.split(f'data-gate-id="{gate_id}"')[1].split("</tbody>")[0]
+
+    before = web.client.get("/approvals").text
+    assert 'data-testid="expected"><span class="sub"' in row_of(before, step["gate_id"])
+
+    rng = np.random.default_rng(4)
+    rows = [
+        {"group": group, "bucket": "urban|-", "arm": a, "acted": a == arm,
+         "reward": r + float(rng.normal(0, 0.3)), "decided_at": now, "area_id": f"A{i % 5}"}
+        for a, r in ((arm, 0.8), (f"hold:{group}", 0.0))
+        for i in range(80)
+    ]  # fmt: skip
+    model = fit_thompson(
+        pl.DataFrame(rows, schema_overrides={"decided_at": pl.Datetime("us", "UTC")}),
+        now=now,
+        version="lp-0001-test",
+    )
+    PolicyStore(web.state.ledger).add(
+        model, previous=None, now=now, decisions_used=160, data_digest="x", changes=[]
+    )
+    page = web.client.get("/approvals").text
+    row = row_of(page, step["gate_id"])
+    expected = model.effect_vs_hold(group, "urban|-", arm)
+    assert expected is not None
+    assert f"{expected.mean:+.2f} ({expected.lo80:+.2f} to {expected.hi80:+.2f})" in row
+    assert 'class="exp helps"' in row and "lp-0001-test" in row and "nps_p10" in row
+    assert 'data-testid="expected"><span class="sub"' in row_of(page, other["gate_id"])

@@ -64,6 +64,7 @@ from tailguard.demo.charts import DECISION_COLOURS, STATUS_COLOURS
 from tailguard.demo.compare import paired_difference
 from tailguard.demo.crowd_report import crowd_section
 from tailguard.demo.gamification_report import gamification_section
+from tailguard.demo.harm import harm_section
 from tailguard.demo.tables import (
     control_section,
     dig,
@@ -81,6 +82,7 @@ from tailguard.metrics.kpis import KPIS
 from tailguard.rules.guardbands import GUARD_BANDS, GuardBand
 
 __all__ = ["render_report"]
+
 
 _INTERVENTION_COLUMNS: Final = (
     "decision_id", "area_id", "kind", "tool_name", "target_type", "target_id", "decided_at",
@@ -170,6 +172,7 @@ def render_report(
             "run": _run_info(summary),
             "headline": _headline(summary, control_kpis, checks),
             "business": summary.get("business"),
+            "harm": harm_section(summary),
             **_bands_section(summary, hourly, checks),
             **_interventions_section(summary, interventions, checks),
             **_approvals_section(summary, approvals, checks),

@@ -42,6 +42,7 @@ from tailguard.clock import format_ts
 from tailguard.control.approval_policies import ApprovalPolicy
 from tailguard.demo.approvals import approval_summary, approvals_frame
 from tailguard.demo.business import business_figures
+from tailguard.demo.harm import harmful_interventions
 from tailguard.demo.compare import compare_arms, paired_difference
 from tailguard.demo.compendium import curate_week
 from tailguard.demo.crowd import DemoCrowd
@@ -276,6 +277,9 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
         "gamification": game.summary() if game is not None else {"enabled": False},
     }
     summary["business"] = business_figures(hourly, spend_usd=summary["interventions"]["cost_usd"])
+    summary["business"]["harmful_interventions"] = harmful_interventions(
+        decisions, catalogue.groups(), start=start, end=end
+    )
     from tailguard.demo.report import render_report
 
     tw = time.perf_counter()

@@ -169,6 +169,19 @@ class ArmStats:
     var: float
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Expectation:
+    """What a policy version expects an arm to do against holding (see
+    :meth:`ThompsonModel.effect_vs_hold`)."""
+
+    mean: float
+    lo80: float
+    hi80: float
+    p_helps: float
+    decisions: float
+    version: str
+
+
 @dataclass(kw_only=True, slots=True)
 class ThompsonModel:
     """A fitted learning policy: one immutable version of it.
@@ -281,6 +294,29 @@ class ThompsonModel:
         share = on_base / on_base.sum() if on_base.sum() > 0 else base / base.sum()
         out: np.ndarray = kept + spare * share
         return out
+
+    def effect_vs_hold(self, group: str, bucket: str, arm: str) -> Expectation | None:
+        """What this version expects ``arm`` to do against holding, in the bucket.
+
+        The difference of the two posterior means (reward units: the target KPI's change in
+        robust spreads, better positive, net of the cost term), an 80 % interval from the two
+        posterior spreads, the posterior probability that acting beats holding, and the
+        (decayed) decisions behind it. None for a hold arm.
+        """
+        if is_hold(arm):
+            return None
+        mean_a, sd_a, _ = self.posterior(group, bucket, arm)
+        mean_h, sd_h, _ = self.posterior(group, bucket, f"hold:{group}")
+        diff, sd = mean_a - mean_h, math.hypot(sd_a, sd_h)
+        cell = self.cells.get((group, bucket, arm))
+        return Expectation(
+            mean=diff,
+            lo80=diff - 1.2816 * sd,
+            hi80=diff + 1.2816 * sd,
+            p_helps=0.5 * (1.0 + math.erf(diff / (sd * math.sqrt(2.0)))) if sd > 0 else 1.0,
+            decisions=cell.n if cell is not None else 0.0,
+            version=self.version,
+        )
 
     # --------------------------------------------------------- persistence
 

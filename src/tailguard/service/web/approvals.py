@@ -26,6 +26,7 @@ from tailguard.control import queries as control_queries
 from tailguard.control.delegation import review_notes
 from tailguard.errors import InvalidInputError, TailguardError
 from tailguard.learning import SelfLearnStore
+from tailguard.learning.policy import ThompsonModel
 from tailguard.service import approvals, queries
 from tailguard.service.api.models import PendingApproval
 from tailguard.service.auth import Role
@@ -63,6 +64,9 @@ class GateCard(PendingApproval):
     budget_left_usd: float | None = None
     budget_usd: float | None = None
     policy_note: str | None = None
+    expected: float | None = None
+    expected_text: str | None = None
+    expected_title: str | None = None
     fields: tuple[FormField, ...] = ()
 
 
@@ -76,6 +80,7 @@ def pending_cards(
     decisions = learning.for_gates([r.gate_id for r in rows]) if rows else {}
     spent = learning.spend_since(week_start(now)) if decisions else {}
     notes = review_notes(state.plane, [r.gate_id for r in rows])
+    model = _active_policy(state) if decisions else None
     runs = {
         run_id: found.run
         for run_id, found in control_queries.runs_by_id(
@@ -95,6 +100,7 @@ def pending_cards(
         ):
             continue
         budget = _budget(decision, spent)
+        expected = expectation_of(model, decision)
         schema = (
             state.registry.tool(row.tool_name).parameters
             if row.tool_name in state.registry
@@ -116,10 +122,49 @@ def pending_cards(
                 budget_left_usd=None if budget is None else budget[0],
                 budget_usd=None if budget is None else budget[1],
                 policy_note=notes.get(row.gate_id),
+                **expected,
                 fields=tuple(form_fields(schema, args)) if full_args else (),
             )
         )
     return cards
+
+
+def _active_policy(state: ServiceState) -> ThompsonModel | None:
+    """The learning policy's version in force (None before the first update)."""
+    from tailguard.learning.versions import PolicyStore
+
+    try:
+        return PolicyStore(state.ledger).active_model()
+    except TailguardError:
+        return None
+
+
+def expectation_of(
+    model: ThompsonModel | None, decision: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The inbox's "Expected" cell of a gate an area agent opened: what the learning policy in
+    force expects the asked-for arm to do against holding, with its 80 % interval."""
+    ctx = (decision or {}).get("context") or {}
+    if model is None or not isinstance(ctx, Mapping):
+        return {}
+    group, bucket, arm = ctx.get("group"), ctx.get("bucket"), ctx.get("arm")
+    if not (isinstance(group, str) and isinstance(bucket, str) and isinstance(arm, str)):
+        return {}
+    found = model.effect_vs_hold(group, bucket, arm)
+    if found is None:
+        return {}
+    kpi = (decision or {}).get("outcome_kpi") or "its target KPI"
+    return {
+        "expected": found.mean,
+        "expected_text": f"{found.mean:+.2f} ({found.lo80:+.2f} to {found.hi80:+.2f})",
+        "expected_title": (
+            f"Policy {found.version} expects this to move {kpi} by {found.mean:+.2f} robust "
+            f"spreads against doing nothing (80 % interval {found.lo80:+.2f} to "
+            f"{found.hi80:+.2f}; better is positive, net of its cost), from "
+            f"{found.decisions:.0f} recent decisions like it in {bucket}; "
+            f"chance it helps: {found.p_helps:.0%}"
+        ),
+    }
 
 
 def _money_audited(audit_args: dict[str, Any]) -> bool:
