@@ -60,14 +60,17 @@ def test_an_arm_worse_than_holding_is_found_and_its_stop_is_shown() -> None:
     found = harmful_interventions(
         _decisions(EFFECTS), {GROUP: GROUP}, start=START, end=START + timedelta(days=14)
     )
-    assert found["comparable"] and found["judged"] == 2
+    assert found["comparable"]
+    assert found["judged"] == 2
     [item] = found["harmful"]
     assert (item["arm"], item["bucket"], item["kpi"]) == (GROUP, "rural|-", "lateness_p90_min")
-    assert item["effect"] < 0 and item["ci95"][1] < 0
+    assert item["effect"] < 0
+    assert item["ci95"][1] < 0
     assert item["share_first_week"] > 0.5 > 0.25 > item["share_last_week"]
     assert item["stopped"] is True
     text = explain(item)
-    assert "in rural areas" in text and "the policy stopped it" in text
+    assert "in rural areas" in text
+    assert "the policy stopped it" in text
 
 
 def test_nothing_is_flagged_where_no_arm_hurts() -> None:
@@ -76,7 +79,9 @@ def test_nothing_is_flagged_where_no_arm_hurts() -> None:
     found = harmful_interventions(
         _decisions(flat), {GROUP: GROUP}, start=START, end=START + timedelta(days=14)
     )
-    assert found["comparable"] and found["harmful"] == [] and found["judged"] == 2
+    assert found["comparable"]
+    assert found["harmful"] == []
+    assert found["judged"] == 2
 
 
 def test_without_holds_nothing_can_be_judged() -> None:
@@ -101,4 +106,5 @@ def test_too_few_decisions_are_not_judged(min_decisions: int) -> None:
         end=START + timedelta(days=14),
         min_decisions=min_decisions,
     )
-    assert found["judged"] == 0 and found["harmful"] == []
+    assert found["judged"] == 0
+    assert found["harmful"] == []

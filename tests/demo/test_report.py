@@ -653,7 +653,8 @@ def test_interventions_that_hurt_are_explained_under_did_it_help(tmp_path: Path)
     )  # fmt: skip
     text = page.text("harmful-list")
     assert "late_zip_routing_boost in rural areas moved lateness_p90_min by -0.61" in text
-    assert "-0.90 to -0.32" in text and "40 decisions acted, 22 held" in text
+    assert "-0.90 to -0.32" in text
+    assert "40 decisions acted, 22 held" in text
     assert "the policy stopped it: 70 % of that context's decisions in the first week, 5 %" in text
 
     summary["business"]["harmful_interventions"] = {

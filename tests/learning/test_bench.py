@@ -112,11 +112,12 @@ def test_regret_and_harm_are_also_scored_week_by_week() -> None:
     offered = [ROUTING, f"hold:{ROUTING}"]
     start = datetime(2026, 3, 2, tzinfo=UTC)
     log = _log(
-        [(ROUTING, "rural|-", offered), (ROUTING, "urban|-", offered),
-         (f"hold:{ROUTING}", "urban|-", offered)]  # fmt: skip
-    ).with_columns(
-        pl.Series("decided_at", [start + timedelta(days=d) for d in (1, 6, 9)])
-    )
+        [
+            (ROUTING, "rural|-", offered),
+            (ROUTING, "urban|-", offered),
+            (f"hold:{ROUTING}", "urban|-", offered),
+        ]
+    ).with_columns(pl.Series("decided_at", [start + timedelta(days=d) for d in (1, 6, 9)]))
     weeks = score_by_week(CAT, log, start, 3)
     assert [w["decisions"] for w in weeks] == [2, 1, 0]
     assert weeks[0]["harmful_pct"] == pytest.approx(50.0)

@@ -242,7 +242,8 @@ def test_holding_keeps_its_control_share_until_acting_is_known_to_beat_it() -> N
     p = fit_thompson(unsure, now=NOW, version="v1", config=cfg).probabilities(
         "g", "urban|-", arms, np.random.default_rng(7)
     )
-    assert p[1] >= 0.1 - 1e-9 and p.sum() == pytest.approx(1.0)
+    assert p[1] >= 0.1 - 1e-9
+    assert p.sum() == pytest.approx(1.0)
     clear = _observations([("urban|-", "a", 1.0, 200), ("urban|-", "hold:g", 0.0, 200)])
     p = fit_thompson(clear, now=NOW, version="v1", config=cfg).probabilities(
         "g", "urban|-", arms, np.random.default_rng(7)
@@ -263,8 +264,10 @@ def test_a_version_states_what_an_arm_is_expected_to_do_against_holding() -> Non
     assert found.mean == pytest.approx(1.0, abs=0.05)
     half = 1.2816 * float(np.hypot(sd_a, sd_h))
     assert (found.lo80, found.hi80) == pytest.approx((found.mean - half, found.mean + half))
-    assert found.lo80 > 0 and found.p_helps > 0.99
+    assert found.lo80 > 0
+    assert found.p_helps > 0.99
     assert found.decisions == pytest.approx(200, rel=0.05)  # a day of decay on each
     assert model.effect_vs_hold("g", "urban|-", "hold:g") is None
     unknown = model.effect_vs_hold("g", "rural|-", "a")  # no data in the bucket: the pool
-    assert unknown is not None and unknown.lo80 < found.lo80
+    assert unknown is not None
+    assert unknown.lo80 < found.lo80

@@ -254,5 +254,7 @@ def test_a_row_shows_what_the_learning_policy_expects_of_it(web: Service) -> Non
     expected = model.effect_vs_hold(group, "urban|-", arm)
     assert expected is not None
     assert f"{expected.mean:+.2f} ({expected.lo80:+.2f} to {expected.hi80:+.2f})" in row
-    assert 'class="exp helps"' in row and "lp-0001-test" in row and "nps_p10" in row
+    assert 'class="exp helps"' in row
+    assert "lp-0001-test" in row
+    assert "nps_p10" in row
     assert 'data-testid="expected"><span class="sub"' in row_of(page, other["gate_id"])

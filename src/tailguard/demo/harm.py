@@ -76,9 +76,7 @@ def harmful_interventions(
     out: list[dict[str, Any]] = []
     for row in acting.iter_rows(named=True):
         effect = float(row["mean"] - row["hold_mean"])
-        se = math.sqrt(
-            (row["var"] or 0.0) / row["n"] + (row["hold_var"] or 0.0) / row["hold_n"]
-        )
+        se = math.sqrt((row["var"] or 0.0) / row["n"] + (row["hold_var"] or 0.0) / row["hold_n"])
         hi = effect + 1.96 * se
         if hi >= 0:
             continue

@@ -42,12 +42,12 @@ from tailguard.clock import format_ts
 from tailguard.control.approval_policies import ApprovalPolicy
 from tailguard.demo.approvals import approval_summary, approvals_frame
 from tailguard.demo.business import business_figures
-from tailguard.demo.harm import harmful_interventions
 from tailguard.demo.compare import compare_arms, paired_difference
 from tailguard.demo.compendium import curate_week
 from tailguard.demo.crowd import DemoCrowd
 from tailguard.demo.decisions import intervention_summary, report_interventions
 from tailguard.demo.gamification import DemoGamification
+from tailguard.demo.harm import harmful_interventions
 from tailguard.errors import InvalidInputError
 from tailguard.gamification import FixLedger
 from tailguard.ledger.kpis import control_plane_kpis
