@@ -139,45 +139,49 @@ def test_the_batch_form_decides_the_selected_and_refuses_an_empty_selection(web:
     assert "min_usd must be a number" in bad_filter.text
 
 
-def test_a_row_shows_its_trigger_and_the_weekly_budget_left(web: Service) -> None:
-    """A gate an area agent opened shows its tail rule with the KPI value it saw, and what the
-    catalogue entry's weekly budget has left in that area after this pending credit."""
+def _credit_decision(
+    web: Service,
+    gate_id: str,
+    *,
+    decision_id: str,
+    area: str,
+    context: dict[str, Any],
+    cost_usd: float | None = None,
+) -> None:
+    """An apology-credit decision of an area agent, pending at ``gate_id``."""
     from tailguard.learning import SelfLearnStore
     from tailguard.learning.store import Decision, StatusUpdate
 
-    step = web.gated_call("olga", account="acc-budget")
     store = SelfLearnStore(web.state.ledger.engine)
-    now = web.clock.now()
     store.record_decisions(
         [
             Decision(
-                decision_id="d-budget",
-                area_id="PA-0042",
-                entry_id="detractor_apology_credit",
-                kind="apology_credit",
-                tool_name=GATED,
-                trigger="nps_detractor_tail",
-                target_type="customers",
-                target_id="C1",
-                args={"account_id": "acc-budget"},
-                context={"kpis": {"nps_p10": 5.25}},
-                propensity=0.5,
-                policy_version="test",
-                decided_at=now,
-                outcome_kpi="nps_p10",
+                decision_id=decision_id, area_id=area, entry_id="detractor_apology_credit",
+                kind="apology_credit", tool_name=GATED, trigger="nps_detractor_tail",
+                target_type="customers", target_id="C1", args={"account_id": gate_id},
+                context=context, propensity=0.5, policy_version="test",
+                decided_at=web.clock.now(), outcome_kpi="nps_p10",
             )
         ]
-    )
+    )  # fmt: skip
     store.update_status(
         [
             StatusUpdate(
-                decision_id="d-budget",
-                status="pending_approval",
-                gate_id=step["gate_id"],
-                cost_usd=125.0,
+                decision_id=decision_id, status="pending_approval", gate_id=gate_id,
+                cost_usd=cost_usd,
             )
         ]
-    )
+    )  # fmt: skip
+
+
+def test_a_row_shows_its_trigger_and_the_weekly_budget_left(web: Service) -> None:
+    """A gate an area agent opened shows its tail rule with the KPI value it saw, and what the
+    catalogue entry's weekly budget has left in that area after this pending credit."""
+    step = web.gated_call("olga", account="acc-budget")
+    _credit_decision(
+        web, step["gate_id"], decision_id="d-budget", area="PA-0042",
+        context={"kpis": {"nps_p10": 5.25}}, cost_usd=125.0,
+    )  # fmt: skip
     _signed_in(web.client, web.keys["alice"])
     page = web.client.get("/approvals").text
     row = page.split(f'data-gate-id="{step["gate_id"]}"')[1].split("</tbody>")[0]
@@ -192,40 +196,15 @@ def test_a_row_shows_what_the_learning_policy_expects_of_it(web: Service) -> Non
     import numpy as np
     import polars as pl
 
-    from tailguard.learning import SelfLearnStore
     from tailguard.learning.policy import fit_thompson
-    from tailguard.learning.store import Decision, StatusUpdate
     from tailguard.learning.versions import PolicyStore
 
     step = web.gated_call("olga", account="acc-expect")
     other = web.gated_call("olga", account="acc-plain")
     now = web.clock.now()
-    store = SelfLearnStore(web.state.ledger.engine)
     arm, group = "detractor_apology_credit", "detractor_apology_credit"
     context = {"group": group, "bucket": "urban|-", "arm": arm, "kpis": {"nps_p10": 5.0}}
-    store.record_decisions(
-        [
-            Decision(
-                decision_id="d-expect",
-                area_id="PA-0007",
-                entry_id=arm,
-                kind="apology_credit",
-                tool_name=GATED,
-                trigger="nps_detractor_tail",
-                target_type="customers",
-                target_id="C1",
-                args={"account_id": "acc-expect"},
-                context=context,
-                propensity=0.9,
-                policy_version="test",
-                decided_at=now,
-                outcome_kpi="nps_p10",
-            )
-        ]
-    )
-    store.update_status(
-        [StatusUpdate(decision_id="d-expect", status="pending_approval", gate_id=step["gate_id"])]
-    )
+    _credit_decision(web, step["gate_id"], decision_id="d-expect", area="PA-0007", context=context)
     _signed_in(web.client, web.keys["alice"])
 
     def row_of(page: str, gate_id: str) -> str:
