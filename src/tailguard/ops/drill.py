@@ -27,11 +27,11 @@ from typing import Any, Final
 from tailguard.agents.testing import RecordingDownstreamServer
 from tailguard.clock import Clock, SystemClock
 from tailguard.compendium import default_dir
-from tailguard.control import ControlPlane
-from tailguard.errors import InvalidInputError
+from tailguard.control import ControlPlane, StepOutcome
+from tailguard.errors import ConflictError, InvalidInputError
 from tailguard.ops.deployment import Deployment, DeploymentConfig
 from tailguard.ops.healing import Healing, Incident
-from tailguard.ops.remedies import WORKERS, worker_key
+from tailguard.ops.remedies import RESET_BREAKER, RESUME, WORKERS, worker_key
 from tailguard.ops.watch import FAULTS, Anomaly
 
 #: The downstream agents of the drill's deployment and what each charges per job.
@@ -93,6 +93,33 @@ def downstream_fleet() -> Iterator[DownstreamFleet]:
         fleet.stop()
 
 
+def restore_baseline(deployment: Deployment) -> list[str]:
+    """Undo earlier drills' lasting remedies (a held breaker, a paused kind) so a drill on a
+    reused database starts healthy; each undo is a governed call of an ``operator`` run.
+
+    Returns the tools called.
+    """
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for name, value in sorted(deployment.ops.switches("breaker:").items()):
+        if isinstance(value, dict) and value.get("state") == "open":
+            calls.append((RESET_BREAKER, {"agent": name.removeprefix("breaker:")}))
+    for name, value in sorted(deployment.ops.switches("paused:").items()):
+        if value is True:
+            calls.append((RESUME, {"kind": name.removeprefix("paused:")}))
+    if not calls:
+        return []
+    control = deployment.control
+    run = control.start_run("operator", "drill", "restore the deployment before a drill")
+    done = []
+    for tool, args in calls:
+        result = control.execute(run, tool, {**args, "reason": "drill baseline"})
+        if result.outcome is not StepOutcome.EXECUTED:
+            raise ConflictError(f"cannot restore the baseline: {tool}: {result.reason}")
+        done.append(tool)
+    control.finish_run(run, "completed")
+    return done
+
+
 def inject(fault: str, deployment: Deployment, fleet: DownstreamFleet) -> None:
     """Inject ``fault`` (see the module docstring).
 
@@ -104,7 +131,7 @@ def inject(fault: str, deployment: Deployment, fleet: DownstreamFleet) -> None:
     elif fault == "budget_burn":
         fleet.servers["parts"].set_mode("ok", cost_usd=AGENTS["parts"] * 10)
     elif fault == "harmful_policy":
-        deployment.add_policy_version("drill-v2", effect=-12.0)
+        deployment.add_policy_version(f"drill-v{deployment.policies.count() + 1}", effect=-12.0)
     elif fault == "gate_backlog":
         key = worker_key(WORKERS[0])
         current = deployment.ops.switch(key) or {}
@@ -176,6 +203,7 @@ def run_drill(
         )
         with Deployment(config) as dep:
             healing = Healing(dep)
+            restore_baseline(dep)
             dep.run_hours(HEALTHY_HOURS)
             inject(fault, dep, fleet)
             anomaly = detect_fault(fault, healing)
