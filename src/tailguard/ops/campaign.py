@@ -312,13 +312,18 @@ class Autopilot:
         blocked_by_budget = False
         for iid in row.state["candidates"]:
             mine = by_candidate.get(iid, [])
+            queued = [s for s in mine if s.status == "queued"]
+            for send in queued:  # queued before a restart: send (or adopt its gate) now
+                self._send(row, run, send)
+            if queued or any(s.status == "pending" for s in mine):
+                open_work = True
+                continue
             if any(s.outcome == "replied" for s in mine) or len(mine) >= profile["touches"]:
                 continue
-            if mine and (mine[-1].status != "sent" or mine[-1].outcome is None):
-                if mine[-1].status in ("queued", "pending") or mine[-1].status == "sent":
-                    open_work = True
-                    if mine[-1].status == "queued":
-                        self._send(row, run, mine[-1])
+            if mine and mine[-1].status != "sent":
+                continue  # a person rejected it, or it expired or failed: the sequence ends
+            if mine and mine[-1].outcome is None:
+                open_work = True
                 continue
             if mine and mine[-1].sent_at is not None:
                 due = mine[-1].sent_at.timestamp() + profile["cadence_hours"] * 3600
