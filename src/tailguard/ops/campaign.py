@@ -344,12 +344,12 @@ class Autopilot:
                 committed += cost
                 today += 1
                 open_work = True
-                queued = next(
+                fresh = next(
                     s
                     for s in self.store.sends(row.campaign_id)
                     if s.interest_id == iid and s.touch == touch
                 )
-                self._send(row, run, queued)
+                self._send(row, run, fresh)
         if open_work:
             return False
         if blocked_by_budget:
