@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from tailguard.errors import PermissionDeniedError
 from tailguard.identity import same_principal
@@ -24,6 +24,19 @@ from tailguard.service.settings import ServiceState
 
 router = APIRouter(prefix="/v1/ops", responses=ERROR_RESPONSES, tags=["ops"])
 
+
+def _whole(value: Any) -> Any:
+    """A JSON integer (``5`` or ``5.0``, as JSON Schema counts them), never a bool or a string."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("an integer")
+        return int(value)
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_whole)]
 CampaignId = Annotated[str, Path(pattern="^cmp-[0-9a-f]{12}$", description="A campaign id.")]
 _TEXT = "^[^\\x00]*$"
 
@@ -33,9 +46,9 @@ class ProfileIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     channels: list[Literal["sms", "email", "in_app"]] = Field(min_length=1, max_length=3)
-    cadence_hours: int = Field(ge=1, le=336)
-    touches: int = Field(ge=1, le=6)
-    daily_send_cap: int = Field(ge=1, le=10_000)
+    cadence_hours: Whole = Field(ge=1, le=336)
+    touches: Whole = Field(ge=1, le=6)
+    daily_send_cap: Whole = Field(ge=1, le=10_000)
     budget_usd: float = Field(gt=0, le=1_000_000, allow_inf_nan=False)
     cost_per_send_usd: float = Field(default=1.0, ge=0, le=1000, allow_inf_nan=False)
 
@@ -46,8 +59,8 @@ class CampaignIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     objective: str = Field(min_length=1, max_length=400, pattern=_TEXT)
     recruiter_id: str = Field(pattern="^[A-Za-z0-9_-]{1,64}$")
-    target_hires: int = Field(ge=1, le=1000)
-    max_candidates: int = Field(default=20, ge=1, le=500)
+    target_hires: Whole = Field(ge=1, le=1000)
+    max_candidates: Whole = Field(default=20, ge=1, le=500)
     region: str | None = Field(default=None, max_length=64, pattern=_TEXT)
     profile: ProfileIn
 
