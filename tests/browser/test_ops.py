@@ -81,6 +81,13 @@ def test_a_viewer_follows_campaigns_and_incidents(opage: Page, ops_service: Live
     sign_in(page, ops_service, "victor", then="/network")
     page.locator("header nav a", has_text="Operations").click()
     page.wait_for_url("**/ops")
+    expect(page.get_by_test_id("criteria-met")).to_contain_text("of 8 met now")
+    expect(page.locator("[data-testid=criteria] tr")).to_have_count(9)
+    # The deployment's and the campaigns' steps link to their runs: the chain is complete.
+    chain = page.locator('[data-testid=criteria] tr[data-criterion="correlation_chain"]')
+    expect(chain.locator("td").nth(3)).to_have_text("yes")
+    cross = page.locator('[data-testid=criteria] tr[data-criterion="cross_role_live"]')
+    expect(cross).to_contain_text("get_market_intel")
     done, waiting = _IDS["done"], _IDS["waiting"]
     expect(page.get_by_test_id(f"status-{done}")).to_have_text("completed")
     expect(page.get_by_test_id(f"status-{waiting}")).to_have_text("active")

@@ -99,3 +99,10 @@ def test_bad_requests_are_422_and_unknown_campaigns_404(
     assert client.get("/v1/ops/campaigns/cmp-000000000000", headers=keys["val"]).status_code == 404
     assert client.get("/v1/ops/campaigns/nope", headers=keys["val"]).status_code == 422
     assert client.get("/v1/ops/incidents", headers=keys["val"]).json() == {"incidents": []}
+    criteria = client.get("/v1/ops/exit-criteria", headers=keys["val"]).json()
+    assert criteria["total"] == 8
+    assert {c["id"] for c in criteria["criteria"]} >= {"policy_tags", "human_override"}
+    # Nothing has run: no run scored, so that criterion has no value and is not met.
+    quality = next(c for c in criteria["criteria"] if c["id"] == "quality_60")
+    assert quality["value"] is None
+    assert quality["met"] is False

@@ -195,3 +195,15 @@ def incidents(state: State, _: Viewer) -> dict[str, Any]:
             for r in rows
         ]
     }
+
+
+@router.get("/exit-criteria", summary="The control-plane document's exit criteria, live")
+def exit_criteria_now(state: State, _: Viewer) -> dict[str, Any]:
+    """``{"at", "met", "total", "criteria": [{"id", "criterion", "target", "value", "met",
+    "detail"}]}`` over the service's tools, ledger and compendium."""
+    from tailguard.ops.exitcriteria import exit_criteria
+    from tailguard.service.web.compendium import compendium_of
+
+    return exit_criteria(
+        state.ledger, state.registry, compendium_of(state), now=state.settings.clock.now()
+    )

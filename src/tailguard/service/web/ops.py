@@ -1,6 +1,7 @@
 """The operations page: the recruiter autopilot's campaigns and the self-healing incidents.
 
-``/ops`` lists every campaign with its progress (contacted, replied, sends sent and waiting at
+``/ops`` shows the control-plane document's exit criteria with their current values, lists
+every campaign with its progress (contacted, replied, sends sent and waiting at
 their gates, spend against budget) and every incident of the reliability agent;
 ``/ops/campaigns/{id}`` shows one campaign's profile, market context, sends and exception
 summary. Sends are approved in the approvals inbox like every other gate. Read-only: the
@@ -14,9 +15,11 @@ import re
 from fastapi import APIRouter, Request, Response
 
 from tailguard.errors import NotFoundError
+from tailguard.ops.exitcriteria import exit_criteria
 from tailguard.ops.store import OpsStore
 from tailguard.service.api.ops import autopilot
 from tailguard.service.auth import Role
+from tailguard.service.web.compendium import compendium_of
 from tailguard.service.web.render import guarded, render
 from tailguard.service.web.session import WebSession, service_state
 
@@ -33,7 +36,17 @@ def ops_page(request: Request) -> Response:
         pilot = autopilot(state)
         campaigns = [pilot.summary(c.campaign_id) for c in pilot.store.campaigns()]
         incidents = OpsStore(state.ledger.engine).incidents()
-        return render(request, "ops.html", session, campaigns=campaigns, incidents=incidents)
+        criteria = exit_criteria(
+            state.ledger, state.registry, compendium_of(state), now=state.settings.clock.now()
+        )
+        return render(
+            request,
+            "ops.html",
+            session,
+            campaigns=campaigns,
+            incidents=incidents,
+            criteria=criteria,
+        )
 
     return guarded(request, Role.VIEWER, page)
 
