@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tailguard.cli import main
+from tailguard.clock import SystemClock, format_ts
 from tailguard.compendium.cards import parse_cards
 from tailguard.ops.healing import Incident, _render_card
 
@@ -147,7 +148,7 @@ def test_incident_cards_parse_back_and_fold_each_incident_once(
                 "signal_before": before,
                 "signal_after": after,
                 "verified": verified,
-                "remedied_at": "2026-01-05T03:00:00Z",
+                "remedied_at": format_ts(SystemClock().now()),
             },
         )
         text = _render_card(text, rel, card_id, inc)

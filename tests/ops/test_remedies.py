@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 
@@ -36,7 +35,7 @@ def test_every_consequential_remedy_waits_for_approval() -> None:
 @pytest.fixture
 def plane(db_url: str) -> Iterator[tuple[ControlPlane, OpsStore]]:
     """A control plane holding the remedy tools, on SQLite or PostgreSQL."""
-    clock = FakeClock(datetime(2026, 1, 5, tzinfo=UTC))
+    clock = FakeClock()
     ledger = Ledger.open(db_url, clock=clock)
     ops = OpsStore(ledger.engine)
     registry = ToolRegistry()

@@ -34,7 +34,7 @@ from tailguard.agents.catalogue import Catalogue, Entry, default_catalogue
 from tailguard.agents.downstream import DownstreamAgent
 from tailguard.agents.routing import DownstreamRoutes, RoutedDownstream
 from tailguard.agents.tick import ROLE, initiator_of, intervention_handler
-from tailguard.clock import FakeClock, format_ts, parse_ts
+from tailguard.clock import FakeClock, SystemClock, format_ts, parse_ts
 from tailguard.compendium import Compendium, register_tools
 from tailguard.control import (
     ApproverList,
@@ -86,7 +86,8 @@ class DeploymentConfig:
         compendium_dir: the compendium directory incidents are written to.
         areas: planning areas.
         seed: the simulated network's seed.
-        start: the deployment's first hour (only when the database is new).
+        start: the deployment's first hour when the database is new (default: today's
+            midnight on the system clock).
         approvers: who may decide the reliability agent's remedy gates.
         parts_daily_usd: the parts budget per day; ``parts_cap_usd`` is its hard cap.
         timeout_s, max_attempts, breaker_fail_max: the REST client's settings.
@@ -158,7 +159,12 @@ class Deployment:
     def __init__(self, config: DeploymentConfig) -> None:
         self.config = config
         self.catalogue: Catalogue = default_catalogue()
-        self.clock = FakeClock(config.start or datetime(2026, 1, 5, tzinfo=UTC))
+        if config.start is not None:
+            start = config.start
+        else:
+            now = SystemClock().now()
+            start = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        self.clock = FakeClock(start)
         self.ledger = Ledger.open(config.db, clock=self.clock)
         try:
             self.ops = OpsStore(self.ledger.engine)
