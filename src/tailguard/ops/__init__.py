@@ -1,4 +1,5 @@
-"""Autonomous operations on the control plane: the self-healing reliability agent.
+"""Autonomous operations on the control plane: the self-healing reliability agent, the
+recruiter autopilot and the exit criteria as live figures.
 
 >>> from tailguard.ops import run_drill
 >>> run_drill("hanging_downstream", "sqlite:///drill.db")  # doctest: +SKIP
@@ -9,8 +10,10 @@ database so a restarted process resumes it without repeating a step. See
 ``docs/operations.md``.
 """
 
+from tailguard.ops.campaign import Autopilot, CampaignProfile, CampaignSpec, parse_spec
 from tailguard.ops.deployment import Deployment, DeploymentConfig, HourReport
 from tailguard.ops.drill import ScriptedApprover, downstream_fleet, inject, run_drill
+from tailguard.ops.exitcriteria import exit_criteria
 from tailguard.ops.healing import PLAYBOOK, Healing, Incident
 from tailguard.ops.remedies import RemedyContext, register_remedies, remedy_tools
 from tailguard.ops.store import OpsStore
@@ -20,6 +23,9 @@ __all__ = [
     "FAULTS",
     "PLAYBOOK",
     "Anomaly",
+    "Autopilot",
+    "CampaignProfile",
+    "CampaignSpec",
     "Deployment",
     "DeploymentConfig",
     "Healing",
@@ -32,7 +38,9 @@ __all__ = [
     "Thresholds",
     "detect",
     "downstream_fleet",
+    "exit_criteria",
     "inject",
+    "parse_spec",
     "read_signals",
     "register_remedies",
     "remedy_tools",
