@@ -80,6 +80,13 @@ class RecordingDownstreamServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def set_mode(self, mode: Mode, *, cost_usd: float | None = None) -> None:
+        """Change how the server behaves from now on (fault injection: start hanging, say)."""
+        with self._state.lock:
+            self._state.mode = mode
+            if cost_usd is not None:
+                self._state.cost_usd = cost_usd
+
     @property
     def received(self) -> list[ReceivedRequest]:
         """Every request received, in order (retries included)."""

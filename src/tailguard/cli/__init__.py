@@ -45,6 +45,7 @@ def _register_all() -> None:
         learn,
         ledger,
         mcp,
+        ops,
         scorecard,
         serve,
         simulate,
@@ -60,6 +61,7 @@ def _register_all() -> None:
     crowd.register(app)
     compendium.register(app)
     gamification.register(app)
+    ops.register(app)
 
 
 _register_all()

@@ -24,7 +24,7 @@ from tailguard import __version__
 from tailguard.errors import TailguardError
 from tailguard.ledger.kpis import control_plane_kpis
 from tailguard.service import metrics, queries
-from tailguard.service.api import approvals, crowd, gamification, insight, learning, runs
+from tailguard.service.api import approvals, crowd, gamification, insight, learning, ops, runs
 from tailguard.service.api.models import Health
 from tailguard.service.errors import document_errors, install_error_handlers
 from tailguard.service.guard import Authenticator, GuardMiddleware
@@ -222,6 +222,7 @@ def create_app(settings: ServiceSettings, *, optional_routers: bool = True) -> F
     app.include_router(crowd.router)
     app.include_router(learning.router)
     app.include_router(gamification.router)
+    app.include_router(ops.router)
     if optional_routers:
         included = include_optional_routers(app)
         if "tailguard.service.voice" in included:

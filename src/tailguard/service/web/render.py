@@ -40,6 +40,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/learning", "Learning"),
     ("/gamification", "Gamification"),
     ("/compendium", "Compendium"),
+    ("/ops", "Operations"),
     ("/chat", "Chat"),
 )
 

@@ -1,0 +1,209 @@
+"""Autonomous operations over HTTP: the recruiter autopilot's campaigns and the incidents of
+self-healing (``/v1/ops``). Thin over :mod:`tailguard.ops`.
+
+Campaigns run on the service's chat stack (its control plane holds the recruiting tools), so
+their sends wait in the same approvals inbox as every other gate, where people approve them in
+a batch. Only the campaign's recruiter (an API key named as the recruiter's user id) approves
+its profile; an admin may act for anyone else.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from tailguard.errors import PermissionDeniedError
+from tailguard.identity import same_principal
+from tailguard.ops.campaign import Autopilot, CampaignSpec
+from tailguard.ops.store import OpsStore
+from tailguard.service.api.deps import Approver, Operator, State, Viewer
+from tailguard.service.errors import ERROR_RESPONSES, responses
+from tailguard.service.settings import ServiceState
+
+router = APIRouter(prefix="/v1/ops", responses=ERROR_RESPONSES, tags=["ops"])
+
+
+def _whole(value: Any) -> Any:
+    """A JSON integer (``5`` or ``5.0``, as JSON Schema counts them), never a bool or a string."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("an integer")
+        return int(value)
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_whole)]
+CampaignId = Annotated[str, Path(pattern="^cmp-[0-9a-f]{12}$", description="A campaign id.")]
+_TEXT = "^[^\\x00]*$"
+
+
+class ProfileIn(BaseModel):
+    """The policy profile (channels, cadence, touches, daily cap, budget)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    channels: list[Literal["sms", "email", "in_app"]] = Field(min_length=1, max_length=3)
+    cadence_hours: Whole = Field(ge=1, le=336)
+    touches: Whole = Field(ge=1, le=6)
+    daily_send_cap: Whole = Field(ge=1, le=10_000)
+    budget_usd: float = Field(gt=0, le=1_000_000, allow_inf_nan=False)
+    cost_per_send_usd: float = Field(default=1.0, ge=0, le=1000, allow_inf_nan=False)
+
+
+class CampaignIn(BaseModel):
+    """A new campaign: an objective, the recruiter and the profile they will approve."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    objective: str = Field(min_length=1, max_length=400, pattern=_TEXT)
+    recruiter_id: str = Field(pattern="^[A-Za-z0-9_-]{1,64}$")
+    target_hires: Whole = Field(ge=1, le=1000)
+    max_candidates: Whole = Field(default=20, ge=1, le=500)
+    region: str | None = Field(default=None, max_length=64, pattern=_TEXT)
+    profile: ProfileIn
+
+
+class CancelIn(BaseModel):
+    """Why the campaign is cancelled (optional)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    reason: str | None = Field(default=None, max_length=400, pattern=_TEXT)
+
+
+def autopilot(state: ServiceState) -> Autopilot:
+    """The campaigns of the service's chat stack."""
+    from tailguard.service.chatstack import chat_stack
+    from tailguard.service.web.compendium import compendium_of
+
+    return Autopilot(chat_stack(state).control, compendium=compendium_of(state))
+
+
+@router.get("/campaigns", summary="Every campaign with its progress")
+def list_campaigns(state: State, _: Viewer) -> dict[str, Any]:
+    """``{"campaigns": [summary, ...]}``, oldest first."""
+    pilot = autopilot(state)
+    return {"campaigns": [pilot.summary(c.campaign_id) for c in pilot.store.campaigns()]}
+
+
+@router.post("/campaigns", summary="Create a campaign (a draft)", status_code=201)
+def create_campaign(state: State, _: Operator, body: CampaignIn) -> dict[str, Any]:
+    """The new campaign's summary; it starts when its recruiter approves the profile."""
+    pilot = autopilot(state)
+    row = pilot.create(CampaignSpec.model_validate(body.model_dump()))
+    return pilot.summary(row.campaign_id)
+
+
+@router.get("/campaigns/{campaign_id}", summary="A campaign's progress", responses=responses(404))
+def get_campaign(state: State, _: Viewer, campaign_id: CampaignId) -> dict[str, Any]:
+    """Progress, spend and the exception summary, with every send."""
+    pilot = autopilot(state)
+    summary = pilot.summary(campaign_id)
+    summary["send_rows"] = [
+        {
+            "interest_id": s.interest_id,
+            "touch": s.touch,
+            "channel": s.channel,
+            "status": s.status,
+            "gate_id": s.gate_id,
+            "outcome": s.outcome,
+        }
+        for s in pilot.store.sends(campaign_id)
+    ]
+    return summary
+
+
+@router.post(
+    "/campaigns/{campaign_id}/approve-profile",
+    summary="The recruiter approves the policy profile: the campaign starts",
+    responses=responses(403, 404, 409),
+)
+def approve_profile(state: State, who: Operator, campaign_id: CampaignId) -> dict[str, Any]:
+    """Only the campaign's recruiter (the key named as their user id) may approve."""
+    pilot = autopilot(state)
+    row = pilot.store.get(campaign_id)
+    if not same_principal(who.name, row.recruiter_id):
+        raise PermissionDeniedError(f"only {row.recruiter_id} approves this campaign's profile")
+    pilot.approve_profile(campaign_id, row.recruiter_id)
+    return pilot.summary(campaign_id)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/advance",
+    summary="One pass: run approved sends, update the pipeline, queue due touches",
+    responses=responses(404, 409),
+)
+def advance(state: State, _: Operator, campaign_id: CampaignId) -> dict[str, Any]:
+    """The campaign's summary after the pass."""
+    pilot = autopilot(state)
+    pilot.advance(campaign_id)
+    return pilot.summary(campaign_id)
+
+
+def _lifecycle(action: str) -> Any:
+    def handler(state: State, _: Operator, campaign_id: CampaignId) -> dict[str, Any]:
+        pilot = autopilot(state)
+        getattr(pilot, action)(campaign_id)
+        return pilot.summary(campaign_id)
+
+    handler.__doc__ = f"{action.capitalize()} the campaign."
+    return handler
+
+
+for _action in ("pause", "resume"):
+    router.post(
+        f"/campaigns/{{campaign_id}}/{_action}",
+        summary=f"{_action.capitalize()} a campaign",
+        responses=responses(404, 409),
+    )(_lifecycle(_action))
+
+
+@router.post(
+    "/campaigns/{campaign_id}/cancel",
+    summary="Cancel a campaign: waiting sends are rejected and never run",
+    responses=responses(404, 409),
+)
+def cancel(
+    state: State, who: Approver, campaign_id: CampaignId, body: CancelIn | None = None
+) -> dict[str, Any]:
+    """Ends the campaign; its sends still waiting are rejected by the caller (an approver, so
+    that no one can approve them in the inbox afterwards); postmortem and summary written."""
+    pilot = autopilot(state)
+    pilot.cancel(campaign_id, who.name)
+    return pilot.summary(campaign_id)
+
+
+@router.get("/incidents", summary="Self-healing incidents, oldest first")
+def incidents(state: State, _: Viewer) -> dict[str, Any]:
+    """``{"incidents": [...]}``: fault, status, remedy, gate, verification, compendium entry."""
+    rows = OpsStore(state.ledger.engine).incidents()
+    return {
+        "incidents": [
+            {
+                "incident_id": r.incident_id,
+                "fault": r.fault,
+                "status": r.status,
+                "step": r.step,
+                "opened_at": r.opened_at.isoformat(),
+                "remedy": r.state.get("remedy"),
+                "gate_id": r.state.get("gate_id"),
+                "approved_by": r.state.get("approved_by"),
+                "verified": r.state.get("verified"),
+                "compendium_entry": r.state.get("compendium_entry"),
+            }
+            for r in rows
+        ]
+    }
+
+
+@router.get("/exit-criteria", summary="The control-plane document's exit criteria, live")
+def exit_criteria_now(state: State, _: Viewer) -> dict[str, Any]:
+    """``{"at", "met", "total", "criteria": [{"id", "criterion", "target", "value", "met",
+    "detail"}]}`` over the service's tools, ledger and compendium."""
+    from tailguard.ops.exitcriteria import exit_criteria
+    from tailguard.service.web.compendium import compendium_of
+
+    return exit_criteria(
+        state.ledger, state.registry, compendium_of(state), now=state.settings.clock.now()
+    )

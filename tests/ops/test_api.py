@@ -1,0 +1,108 @@
+"""``/v1/ops``: campaigns over HTTP with their sends approved as a batch in the inbox API, and
+the incidents list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from tailguard.clock import FakeClock
+from tailguard.roles.recruiting import schema as t
+from tailguard.service import ServiceSettings, create_app
+from tailguard.service.chat import close
+from tailguard.service.chatstack import chat_stack
+
+BODY: dict[str, Any] = {
+    "objective": "20 CDL-A flatbed drivers for the Dallas lane in 3 weeks",
+    "recruiter_id": "rec-001",
+    "target_hires": 20,
+    "max_candidates": 3,
+    "profile": {
+        "channels": ["sms"],
+        "cadence_hours": 24,
+        "touches": 1,
+        "daily_send_cap": 10,
+        "budget_usd": 50.0,
+    },
+}
+
+
+@pytest.fixture
+def api(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]]:
+    """The whole service with keys for the recruiter (operator), an approver and a viewer."""
+    app = create_app(
+        ServiceSettings(ledger_url=db_url, pulse_url=str(tmp_path / "pulse.db"), clock=FakeClock())
+    )
+    state = app.state.tailguard
+    state.extras["compendium_dir"] = str(tmp_path / "compendium")
+    keys = {
+        name: {"Authorization": f"Bearer {state.keys.create(name, role)[1]}"}
+        for name, role in (("rec-001", "operator"), ("anna", "approver"), ("val", "viewer"))
+    }
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client, keys
+        close(app)
+
+
+def test_a_campaign_runs_over_http_with_batch_approval_in_the_inbox(
+    api: tuple[TestClient, dict[str, dict[str, str]]],
+) -> None:
+    """Create, approve the profile as the recruiter, advance, batch-approve, advance: each
+    message sent once, the campaign completes with its postmortem."""
+    client, keys = api
+    created = client.post("/v1/ops/campaigns", json=BODY, headers=keys["rec-001"])
+    assert created.status_code == 201, created.text
+    cid = created.json()["campaign_id"]
+    assert created.json()["status"] == "draft"
+    assert (
+        client.post(f"/v1/ops/campaigns/{cid}/approve-profile", headers=keys["anna"]).status_code
+        == 403
+    )
+    started = client.post(f"/v1/ops/campaigns/{cid}/approve-profile", headers=keys["rec-001"])
+    assert started.json()["status"] == "active"
+    waiting = client.post(f"/v1/ops/campaigns/{cid}/advance", headers=keys["rec-001"]).json()
+    assert waiting["sends"]["pending"] == waiting["candidates"] == 3
+    detail = client.get(f"/v1/ops/campaigns/{cid}", headers=keys["val"]).json()
+    gates = [s["gate_id"] for s in detail["send_rows"]]
+    decided = client.post(
+        "/v1/approvals",
+        json={"decisions": [{"gate_id": g, "decision": "approve"} for g in gates]},
+        headers=keys["anna"],
+    )
+    assert decided.status_code == 200, decided.text
+    done = client.post(f"/v1/ops/campaigns/{cid}/advance", headers=keys["rec-001"]).json()
+    assert done["status"] == "completed"
+    assert done["sends"]["sent"] == 3
+    assert done["postmortem"].endswith(f"campaign/{cid}")
+    stack = chat_stack(client.app.state.tailguard)  # type: ignore[attr-defined]
+    rows = stack.store.rows(sa.select(t.messages).where(t.messages.c.content.like(f"[{cid} t%")))
+    assert len(rows) == 3  # the inbox ran them; the campaign's pass did not send them again
+    listed = client.get("/v1/ops/campaigns", headers=keys["val"]).json()["campaigns"]
+    assert [c["campaign_id"] for c in listed] == [cid]
+
+
+def test_bad_requests_are_422_and_unknown_campaigns_404(
+    api: tuple[TestClient, dict[str, dict[str, str]]],
+) -> None:
+    """Body and path errors are refused with details; a viewer cannot create."""
+    client, keys = api
+    bad = {**BODY, "profile": {**BODY["profile"], "channels": ["fax"]}}
+    response = client.post("/v1/ops/campaigns", json=bad, headers=keys["rec-001"])
+    assert response.status_code == 422
+    assert "channels" in response.text
+    assert client.post("/v1/ops/campaigns", json=BODY, headers=keys["val"]).status_code == 403
+    assert client.get("/v1/ops/campaigns/cmp-000000000000", headers=keys["val"]).status_code == 404
+    assert client.get("/v1/ops/campaigns/nope", headers=keys["val"]).status_code == 422
+    assert client.get("/v1/ops/incidents", headers=keys["val"]).json() == {"incidents": []}
+    criteria = client.get("/v1/ops/exit-criteria", headers=keys["val"]).json()
+    assert criteria["total"] == 8
+    assert {c["id"] for c in criteria["criteria"]} >= {"policy_tags", "human_override"}
+    # Nothing has run: no run scored, so that criterion has no value and is not met.
+    quality = next(c for c in criteria["criteria"] if c["id"] == "quality_60")
+    assert quality["value"] is None
+    assert quality["met"] is False
