@@ -101,11 +101,24 @@ def test_fault_is_detected_remedied_after_approval_and_verified_across_restarts(
             assert dep.ledger.verify().ok
 
 
-@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize(
+    ("fault", "backend"),
+    [
+        *((f, "sqlite") for f in FAULTS),
+        pytest.param(FAULTS[0], "postgres", marks=pytest.mark.postgres),
+    ],
+)
 def test_rejected_remedy_is_never_applied_and_the_incident_stays_open(
-    fault: str, db_url: str, tmp_path: Path
+    fault: str, backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """A person rejects the remedy: it never runs, no card is written, the incident stays open."""
+    """A person rejects the remedy: it never runs, no card is written, the incident stays open.
+    Every fault on SQLite; on PostgreSQL one fault (the rejection path does not depend on the
+    fault, and the approval path runs every fault on both databases above)."""
+    db_url = (
+        f"sqlite:///{tmp_path / 'ledger.db'}"
+        if backend == "sqlite"
+        else str(request.getfixturevalue("pg_url"))
+    )
     remedy = PLAYBOOK[fault][0]
     with downstream_fleet() as fleet, deployment(db_url, fleet, tmp_path) as dep:
         healing = Healing(dep)
