@@ -33,6 +33,7 @@ from tailguard.events._rules import (
     finish,
     loose_schema,
 )
+from tailguard.events.bulk import as_wide, bulk_ready, clear_rows
 from tailguard.events.deadletter import DeadLetterSink
 from tailguard.events.schema import NULLABLE_FIELDS, TYPE_FIELDS, WIDE_SCHEMA
 
@@ -419,11 +420,34 @@ def _true_mask(col: pa.Array) -> np.ndarray:
 def check_table(table: pa.Table | pa.RecordBatch) -> tuple[pa.Table, list[tuple[int, str]]]:
     """Validate a table in any subset or variant of the wide schema.
 
+    A batch in the wide schema's own column types is cleared in bulk
+    (:func:`tailguard.events.bulk.clear_rows`); only the rows the bulk pass cannot clear go
+    through the row-level rules, which give the same result as they would on the whole batch.
+
     Returns:
         The valid rows in the wide schema and ``(row index, reason)`` of each rejected row.
     """
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
+    if not bulk_ready(table):
+        return check_rows(table)
+    clear = clear_rows(table)
+    if clear.all():
+        return as_wide(table), []
+    fast = np.flatnonzero(clear)
+    slow = np.flatnonzero(~clear)
+    checked, bad = check_rows(table.take(pa.array(slow)))
+    bad = [(int(slow[i]), reason) for i, reason in bad]
+    if not len(fast):
+        return checked, bad
+    kept_slow = slow[np.isin(slow, [i for i, _ in bad], invert=True)] if bad else slow
+    merged = pa.concat_tables([as_wide(table.take(pa.array(fast))), checked])
+    order = np.argsort(np.concatenate([fast, kept_slow]), kind="stable")
+    return merged.take(pa.array(order)), bad
+
+
+def check_rows(table: pa.Table) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """The row-level rules of :func:`check_table` on every row (any column types)."""
     n = table.num_rows
     first: dict[str, int] = {}
     for index, name in enumerate(table.column_names):
