@@ -512,7 +512,10 @@ def _pylist(col: pa.Array) -> list[Any]:
         return list(col.to_pylist())
     except (ValueError, OverflowError, pa.ArrowException):
         # e.g. a timestamp beyond year 9999; keep the text Arrow prints for it.
-        return [str(v) for v in col]
+        try:
+            return list(col.cast(pa.string()).to_pylist())
+        except pa.ArrowException:
+            return [None if v is None else repr(v) for v in col.cast(pa.int64()).to_pylist()]
 
 
 def _merge_extra_column(
