@@ -131,7 +131,7 @@ def test_flat_object_grammar_only_holds_what_json_parses_to_a_dict() -> None:
     for text, is_flat in zip(EXTRAS, flat, strict=True):
         if is_flat:
             assert isinstance(json.loads(text), dict), text
-    assert flat[0] and flat[1] and flat[2] and flat[3]
+    assert all(flat[:4])
 
 
 _TS = st.integers(-(2**62), 2**62)
