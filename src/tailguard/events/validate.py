@@ -362,6 +362,7 @@ def check_records(
             if problem is not None:
                 rejects.add(line=line, reason=problem, raw=raw)
                 continue
+        assert isinstance(etype, str)  # _first_problem found none: a known type name
         groups.setdefault(etype, []).append((line, raw, obj))
         order.setdefault(etype, []).append(position)
         position += 1
