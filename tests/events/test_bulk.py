@@ -15,7 +15,7 @@ from tailguard.events import WIDE_SCHEMA, DeadLetterSink, read_all, synthetic_ev
 from tailguard.events._rules import KINDS
 from tailguard.events.bulk import FLAT_OBJECT, bulk_ready, clear_rows
 from tailguard.events.schema import EVENT_TYPES
-from tailguard.events.validate import check_rows, check_table
+from tailguard.events.tables import check_rows, check_table
 
 # Extra texts on both sides of the bulk grammar: flat objects (kept as they are), objects naming
 # a schema field (rewritten), nested or escaped ones (left to the row-level rules), bad JSON.

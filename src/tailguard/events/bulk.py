@@ -2,7 +2,7 @@
 
 :func:`clear_rows` decides, with one pass of Arrow compute kernels over each column of a batch,
 which rows are certainly valid *and* come out of the row-level rules
-(:func:`tailguard.events.validate.check_table`) unchanged. Only the other rows (bad ones, and
+(:func:`tailguard.events.tables.check_rows`) unchanged. Only the other rows (bad ones, and
 the rare good ones that need a rewrite: a value in another type's column, an ``extra`` object
 naming a schema field) go through the row-level rules, which word every reason. The result is
 therefore the same as the row-level rules on the whole batch, at columnar speed.

@@ -2,7 +2,7 @@
 
 The reader iterates record batches with ``ParquetFile.iter_batches`` (memory is bounded by one
 batch plus one row group's pages) and validates each with
-:func:`~tailguard.events.validate.validate_table`'s rules, so narrow per-type files, wide files
+:func:`~tailguard.events.tables.validate_table`'s rules, so narrow per-type files, wide files
 and files with missing or extra columns all load. A file that breaks mid-way becomes a dead letter
 for the rest; one Arrow cannot read at all (truncated, not Parquet) is also an
 :class:`~tailguard.errors.UnreadableInputError` once its dead letter is written.
@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 
 from tailguard.errors import UnreadableInputError
 from tailguard.events.schema import WIDE_SCHEMA
-from tailguard.events.validate import Rejects, reject_rows
+from tailguard.events.tables import reject_rows
+from tailguard.events.validate import Rejects
 
 #: Rows per row group in files we write (bounded writer memory; also the reader's unit).
 ROW_GROUP_ROWS: Final = 131_072
