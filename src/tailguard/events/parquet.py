@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tailguard.errors import UnreadableInputError
+from tailguard.events.ahead import read_ahead
 from tailguard.events.schema import WIDE_SCHEMA
 from tailguard.events.tables import reject_rows
 from tailguard.events.validate import Rejects
@@ -53,7 +54,8 @@ def iter_parquet(path: Path, rejects: Rejects, *, batch_size: int) -> Iterator[p
         groups = reader.metadata.num_row_groups
         group_rows = reader.metadata.row_group(0).num_rows if groups else 0
         unit = max(batch_size, min(group_rows, READ_ROWS))
-        batches = reader.iter_batches(batch_size=unit, use_threads=True)
+        # The next piece decodes on a thread while this one is validated.
+        batches = read_ahead(reader.iter_batches(batch_size=unit, use_threads=True), depth=1)
     except Exception as exc:
         reason = f"unreadable Parquet file: {_word(exc)}"
         rejects.add(line=None, reason=reason, raw="")
@@ -89,6 +91,7 @@ def iter_parquet(path: Path, rejects: Rejects, *, batch_size: int) -> Iterator[p
                 for start in range(0, table.num_rows, batch_size):
                     yield table.slice(start, batch_size)
     finally:
+        batches.close()  # stops the decoding thread before the file closes
         rejects.end_batch()
 
 

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar, cast
 
 import polars as pl
 import pyarrow as pa
 
 from tailguard.clock import format_ts
 from tailguard.events import DeadLetterSink, read_events
+from tailguard.events.ahead import read_ahead
 from tailguard.events.skew import DEFAULT_MAX_SKEW, reject_future
 from tailguard.metrics.engine import ScorecardEngine
-
-T = TypeVar("T")
 
 
 def default_dead_letter_path(events: str | Path) -> Path:
@@ -47,48 +43,6 @@ class FileScores:
     def scorecard(self) -> pl.DataFrame:
         """The scorecard at the requested ``as_of``."""
         return self.ticks[-1][1]
-
-
-def read_ahead(items: Iterator[T], *, depth: int) -> Iterator[T]:
-    """Yield ``items`` while a thread computes up to ``depth`` of the next ones.
-
-    Memory is bounded by ``depth`` items; an exception in the producer is raised here, at the
-    point of the item it replaced; a consumer that stops early stops the producer.
-    """
-    slots: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(entry: tuple[bool, object]) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put((True, item)):
-                    return
-            put((False, None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            put((False, exc))
-
-    worker = threading.Thread(target=produce, name="read-ahead", daemon=True)
-    worker.start()
-    try:
-        while True:
-            more, value = slots.get()
-            if not more:
-                if isinstance(value, BaseException):
-                    raise value
-                return
-            yield cast(T, value)
-    finally:
-        stop.set()
-        worker.join()
 
 
 def score_file(

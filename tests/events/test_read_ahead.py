@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tailguard.errors import InvalidInputError
-from tailguard.metrics.files import read_ahead
+from tailguard.events.ahead import read_ahead
 
 
 def _numbers(n: int, fail_at: int | None = None) -> Iterator[int]:
