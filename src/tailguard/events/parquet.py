@@ -1,7 +1,7 @@
 """Parquet events: a streaming, vectorised reader and a deterministic writer.
 
-The reader iterates record batches with ``ParquetFile.iter_batches`` (memory is bounded by one
-batch plus one row group's pages) and validates each with
+The reader iterates record batches with ``ParquetFile.iter_batches`` (memory is bounded by three
+decoded pieces: one validated, one queued, one decoding on a thread) and validates each with
 :func:`~tailguard.events.tables.validate_table`'s rules, so narrow per-type files, wide files
 and files with missing or extra columns all load. A file that breaks mid-way becomes a dead letter
 for the rest; one Arrow cannot read at all (truncated, not Parquet) is also an
