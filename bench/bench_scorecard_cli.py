@@ -4,8 +4,8 @@ Run: .venv/bin/python bench/bench_scorecard_cli.py [--events FILE] [--as-of TS] 
 
 Without ``--events`` it simulates the 400-area week (``tailguard simulate --areas 400 --days 7
 --seed 0``) into ``/tmp/tailguard-bench-week.parquet`` once and reuses it. Each run starts both
-processes in turn (the order alternates) and measures wall time, CPU time (user + system of the
-child) and peak RSS; the figure is the median over the runs, and the ratio is ours / the
+processes in turn (the order alternates) and measures wall time and CPU time (user + system of the
+child); the figure is the median over the runs, and the ratio is ours / the
 script's. The two outputs are compared value by value (identical, or the largest difference).
 """
 
