@@ -21,7 +21,8 @@ from tailguard.events.schema import (
     empty_batch,
 )
 from tailguard.events.synthetic import synthetic_events
-from tailguard.events.validate import validate_records, validate_table
+from tailguard.events.tables import validate_table
+from tailguard.events.validate import validate_records
 
 __all__ = [
     "EVENT_SCHEMAS",

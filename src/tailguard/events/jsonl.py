@@ -1,8 +1,9 @@
 """JSON Lines events: a streaming reader with bounded memory and a deterministic writer.
 
-The reader takes the file line by line (a line longer than ``max_line_bytes`` is rejected
-without being held whole), parses each with the standard ``json`` module and validates
-``batch_size`` lines at a time, so memory is bounded by one batch. The writer turns a wide
+The reader takes the file in chunks of bytes, split into lines (a line longer than
+``max_line_bytes`` is rejected without being held whole), parses each line with orjson (the
+standard ``json`` module where orjson would differ) and validates ``batch_size`` lines at a
+time, so memory is bounded by one batch plus one chunk. The writer turns a wide
 table into one JSON object per event with Polars' vectorised struct encoder: common fields,
 then the type's own fields in INTERFACES.md order (nullable ones written as ``null``), then the
 extra fields in sorted order; timestamps are RFC 3339 UTC with a ``Z``.
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Final, cast
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -28,6 +30,117 @@ from tailguard.events.validate import Rejects, check_records
 MAX_LINE_BYTES: Final = 1 << 20
 
 
+#: Bytes read at once: plain files in large chunks, gzip in small ones (a corrupt stream loses
+#: at most one chunk's lines).
+_CHUNK: Final = 1 << 20
+_GZIP_CHUNK: Final = 1 << 16
+_BOM: Final = b"\xef\xbb\xbf"
+
+
+class _Lines:
+    """Splits a byte stream into numbered lines, chunk by chunk, never holding a long line.
+
+    Each :meth:`feed` returns the complete lines of a chunk as ``(line number, bytes)``
+    (without the newline); lines longer than ``max_line_bytes`` become rejects instead, with
+    their size and first KiB.
+    """
+
+    def __init__(self, max_line_bytes: int) -> None:
+        self.max = max_line_bytes
+        self.lineno = 0
+        self.carry = b""
+        self.skipped: int | None = None  # bytes of an over-long line seen so far
+        self.head = b""
+        self.rejects: list[tuple[int, str, str]] = []
+
+    def _long(self, size: int) -> None:
+        self.lineno += 1
+        raw = self.head[:1024].decode("utf-8", errors="backslashreplace")
+        self.rejects.append((self.lineno, f"line longer than {self.max} bytes ({size} bytes)", raw))
+        self.skipped = None
+        self.head = b""
+
+    def feed(self, chunk: bytes) -> list[tuple[int, bytes]]:
+        parts = chunk.split(b"\n")
+        tail = parts.pop()  # not yet ended by a newline
+        out: list[tuple[int, bytes]] = []
+        if parts:
+            first = parts[0]
+            if self.skipped is not None:
+                self._long(self.skipped + len(first) + 1)
+                parts = parts[1:]
+            else:
+                parts[0] = self.carry + first
+            self.carry = b""
+            if parts and max(map(len, parts)) <= self.max:
+                out = list(enumerate(parts, self.lineno + 1))
+                self.lineno += len(parts)
+            else:
+                for part in parts:
+                    if len(part) > self.max:
+                        self.head = part
+                        self._long(len(part) + 1)
+                    else:
+                        self.lineno += 1
+                        out.append((self.lineno, part))
+        if self.skipped is not None:
+            self.skipped += len(tail)
+        else:
+            self.carry += tail
+            if len(self.carry) > self.max:
+                self.head, self.skipped, self.carry = self.carry[:1024], len(self.carry), b""
+        return out
+
+    def close(self) -> list[tuple[int, bytes]]:
+        """The last line, if the stream does not end with a newline."""
+        if self.skipped is not None:
+            self._long(self.skipped)
+            return []
+        if not self.carry:
+            return []
+        self.lineno += 1
+        line, self.carry = self.carry, b""
+        return [(self.lineno, line)]
+
+
+def _long_digit_run(data: bytes) -> bool:
+    """Whether ``data`` holds 19 or more ASCII digits in a row (a number orjson might round)."""
+    codes = np.frombuffer(data, dtype=np.uint8)
+    other = np.flatnonzero((codes < 48) | (codes > 57))
+    if not len(other):
+        return len(codes) >= 19
+    gaps = np.diff(other)
+    return bool(other[0] >= 19 or len(codes) - 1 - other[-1] >= 19 or (gaps > 19).any())
+
+
+def _texts(
+    lines: list[tuple[int, bytes]], rejects: list[tuple[int, str, str]]
+) -> tuple[list[tuple[int, str]], bool]:
+    """Decode lines (UTF-8; a BOM on line 1 is dropped), keeping the non-blank ones.
+
+    Returns:
+        The texts, and whether their bytes hold a run of 19 or more digits.
+    """
+    if lines and lines[0][0] == 1 and lines[0][1].startswith(_BOM):
+        lines = [(1, lines[0][1][3:]), *lines[1:]]
+    data = b"\n".join(line for _, line in lines)
+    long_digits = _long_digit_run(data)
+    try:
+        joined = data.decode("utf-8")
+        texts = list(zip((n for n, _ in lines), joined.split("\n"), strict=True))
+    except UnicodeDecodeError:
+        texts = []
+        for n, line in lines:
+            try:
+                texts.append((n, line.decode("utf-8")))
+            except UnicodeDecodeError as exc:
+                raw = line.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
+                rejects.append((n, f"invalid UTF-8: {exc}", raw))
+    if any(text.endswith("\r") for _, text in texts):
+        texts = [(n, text.rstrip("\r\n")) for n, text in texts]
+    return [(n, text) for n, text in texts if text and not text.isspace()], long_digits
+
+
 def iter_jsonl(
     path: Path,
     rejects: Rejects,
@@ -35,67 +148,63 @@ def iter_jsonl(
     batch_size: int,
     max_line_bytes: int = MAX_LINE_BYTES,
 ) -> Iterator[pa.Table]:
-    """Yield validated wide tables of at most ``batch_size`` events from a JSONL(.gz) file."""
+    """Yield validated wide tables of at most ``batch_size`` events from a JSONL(.gz) file.
+
+    The bytes are read in chunks, split and decoded a chunk at a time; each batch of lines is
+    parsed with orjson (:func:`~tailguard.events.validate.check_records`).
+    """
+    gz = path.name.endswith(".gz")
+    splitter = _Lines(max_line_bytes)
+    pending: list[tuple[int, str]] = []
+    early: list[tuple[int, str, str]] = []  # rejects found while reading, by line
+    long_digits = False
+
+    def check(batch: list[tuple[int, str]], last: int | None) -> pa.Table:
+        nonlocal early
+        keep = []
+        for n, reason, raw in early:
+            if last is None or n <= last:
+                rejects.add(line=n, reason=reason, raw=raw)
+            else:
+                keep.append((n, reason, raw))
+        early = keep
+        table = check_records(batch, rejects, long_digits=long_digits)
+        rejects.end_batch()
+        return table
+
     with path.open("rb") as raw:
-        stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw) if path.name.endswith(".gz") else raw)
-        batch: list[tuple[int | None, str]] = []
-        lineno = 0
+        stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw) if gz else raw)
+        size = _GZIP_CHUNK if gz else _CHUNK
         try:
             while True:
-                chunk = stream.readline(max_line_bytes + 1)
-                if not chunk:
-                    break
-                lineno += 1
-                if len(chunk) > max_line_bytes and not chunk.endswith(b"\n"):
-                    size = len(chunk) + _skip_rest_of_line(stream, max_line_bytes)
-                    rejects.add(
-                        line=lineno,
-                        reason=f"line longer than {max_line_bytes} bytes ({size} bytes)",
-                        raw=chunk[:1024].decode("utf-8", errors="backslashreplace"),
-                    )
-                    continue
-                try:
-                    # utf-8-sig on line 1 drops a byte-order mark some editors write.
-                    text = chunk.decode("utf-8-sig" if lineno == 1 else "utf-8")
-                except UnicodeDecodeError as exc:
-                    rejects.add(
-                        line=lineno,
-                        reason=f"invalid UTF-8: {exc}",
-                        raw=chunk.decode("utf-8", errors="backslashreplace").rstrip("\r\n"),
-                    )
-                    continue
-                text = text.rstrip("\r\n")
-                if not text.strip():
-                    continue  # blank lines separate nothing and carry no event
-                batch.append((lineno, text))
-                if len(batch) >= batch_size:
-                    table = check_records(batch, rejects)
-                    rejects.end_batch()
-                    batch = []
+                chunk = stream.read(size)
+                lines = splitter.feed(chunk) if chunk else splitter.close()
+                early.extend(splitter.rejects)
+                splitter.rejects = []
+                if lines:
+                    texts, digits = _texts(lines, early)
+                    pending.extend(texts)
+                    long_digits = long_digits or digits
+                while len(pending) >= batch_size:
+                    batch, pending = pending[:batch_size], pending[batch_size:]
+                    table = check(batch, batch[-1][0])
+                    long_digits = long_digits and bool(pending)
                     if table.num_rows:
                         yield table
+                if not chunk:
+                    break
         except (OSError, EOFError, zlib.error) as exc:
             # A corrupt or truncated gzip stream: keep what was read, record why it stopped.
             reason = f"unreadable compressed stream: {exc}"
-            rejects.add(line=lineno + 1, reason=reason, raw="")
-            if lineno == 0:
+            early.append((splitter.lineno + 1, reason, ""))
+            if splitter.lineno == 0:
                 # Not one line could be read: an error, not an empty result (the dead
                 # letter keeps the detail).
-                rejects.end_batch()
+                check([], None)
                 raise UnreadableInputError(f"{path}: {reason}") from None
-        table = check_records(batch, rejects)
-        rejects.end_batch()
+        table = check(pending, None)
         if table.num_rows:
             yield table
-
-
-def _skip_rest_of_line(stream: IO[bytes], limit: int) -> int:
-    skipped = 0
-    while True:
-        more = stream.readline(limit + 1)
-        skipped += len(more)
-        if not more or more.endswith(b"\n"):
-            return skipped
 
 
 def _ts_text(name: str) -> pl.Expr:

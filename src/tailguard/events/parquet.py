@@ -1,8 +1,8 @@
 """Parquet events: a streaming, vectorised reader and a deterministic writer.
 
-The reader iterates record batches with ``ParquetFile.iter_batches`` (memory is bounded by one
-batch plus one row group's pages) and validates each with
-:func:`~tailguard.events.validate.validate_table`'s rules, so narrow per-type files, wide files
+The reader iterates record batches with ``ParquetFile.iter_batches`` (memory is bounded by three
+decoded pieces: one validated, one queued, one decoding on a thread) and validates each with
+:func:`~tailguard.events.tables.validate_table`'s rules, so narrow per-type files, wide files
 and files with missing or extra columns all load. A file that breaks mid-way becomes a dead letter
 for the rest; one Arrow cannot read at all (truncated, not Parquet) is also an
 :class:`~tailguard.errors.UnreadableInputError` once its dead letter is written.
@@ -22,11 +22,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tailguard.errors import UnreadableInputError
+from tailguard.events.ahead import read_ahead
 from tailguard.events.schema import WIDE_SCHEMA
-from tailguard.events.validate import Rejects, reject_rows
+from tailguard.events.tables import reject_rows
+from tailguard.events.validate import Rejects
 
 #: Rows per row group in files we write (bounded writer memory; also the reader's unit).
 ROW_GROUP_ROWS: Final = 131_072
+#: The most rows the reader decodes at once (memory: one such piece plus its valid rows).
+READ_ROWS: Final = 262_144
 
 WRITER_OPTIONS: Final[dict[str, Any]] = {
     "compression": "zstd",
@@ -45,7 +49,13 @@ def iter_parquet(path: Path, rejects: Rejects, *, batch_size: int) -> Iterator[p
     row = 1
     try:
         reader = pq.ParquetFile(path)
-        batches = reader.iter_batches(batch_size=batch_size, use_threads=False)
+        # Decode whole row groups (up to READ_ROWS) with a thread per column, then hand out
+        # slices of at most batch_size: decoding in smaller pieces costs more than validating.
+        groups = reader.metadata.num_row_groups
+        group_rows = reader.metadata.row_group(0).num_rows if groups else 0
+        unit = max(batch_size, min(group_rows, READ_ROWS))
+        # The next piece decodes on a thread while this one is validated.
+        batches = read_ahead(reader.iter_batches(batch_size=unit, use_threads=True), depth=1)
     except Exception as exc:
         reason = f"unreadable Parquet file: {_word(exc)}"
         rejects.add(line=None, reason=reason, raw="")
@@ -78,9 +88,10 @@ def iter_parquet(path: Path, rejects: Rejects, *, batch_size: int) -> Iterator[p
                     table = WIDE_SCHEMA.empty_table()
                 row += batch.num_rows
                 rejects.end_batch()
-                if table.num_rows:
-                    yield table
+                for start in range(0, table.num_rows, batch_size):
+                    yield table.slice(start, batch_size)
     finally:
+        batches.close()  # stops the decoding thread before the file closes
         rejects.end_batch()
 
 

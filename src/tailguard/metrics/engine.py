@@ -144,14 +144,10 @@ class ScorecardEngine:
         hours = [h for h in events["h"].unique().to_list() if h in self._ids]
         if not hours:
             return events
+        # The hour column as a literal, not a Python list of the hour repeated per id.
         seen = pl.concat(
             [
-                pl.DataFrame(
-                    {
-                        "h": pl.Series([h] * len(self._ids[h]), dtype=pl.Int64),
-                        "event_id": self._ids[h],
-                    }
-                )
+                self._ids[h].to_frame("event_id").select(pl.lit(h, pl.Int64).alias("h"), "event_id")
                 for h in hours
             ]
         )
