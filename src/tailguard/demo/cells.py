@@ -1,15 +1,20 @@
 """Serving and reading the local A/B tests of ``tailguard demo`` (the crowd exchange's B cells).
 
-A local test of a tactic proven elsewhere assigns the area's eligible units (its zips) to a B
-cell (20 %, drawn with the test's logged seed) and an A cell. :class:`LocalCells` is what the
-area agents' chooser asks (:class:`tailguard.agents.choose.Cells`): a decision on a unit of the
-B cell plays the tactic's arm, one on the A cell follows the policy, and both are logged with
-the test id and cell. Once a test is adopted, every unit of the area gets the tactic.
+A local test of a tactic proven elsewhere assigns the area's eligible units to a B cell (20 %,
+drawn with the test's logged seed) and an A cell. The eligible units are those the tactic's
+catalogue entry targets: the area's zips, technicians or SKUs (listed when the test starts and
+drawn at once, :func:`tailguard.crowd.abtest.allocate`), or the customer batches a customer
+tactic credits (an open population: each batch gets its cell on first sight from the seed,
+:func:`tailguard.crowd.abtest.hashed_in_b`). :class:`LocalCells` is what the area agents'
+chooser asks (:class:`tailguard.agents.choose.Cells`): a decision on a unit of the B cell plays
+the tactic's arm, one on the A cell follows the policy, and both are logged with the test id
+and cell. Once a test is adopted, every unit of the area gets the tactic.
 
 Every night :meth:`LocalCells.look` reads each open test on what its units' decisions measured
-so far (intent to treat: each unit's mean signed outcome change, better positive, by cell) with
-the sequential test of :mod:`tailguard.crowd.abtest`, which stays valid under daily looks, and
-records a decisive verdict (adopt, drop) in the store and the ledger
+so far (intent to treat: each unit's mean signed outcome change, better positive, by cell):
+first the sample-ratio check on the units reached (:func:`tailguard.crowd.abtest.srm_stops`),
+then the sequential test of :mod:`tailguard.crowd.abtest`, which stays valid under daily looks;
+a decisive verdict (adopt, drop, stopped_srm) is recorded in the store and the ledger
 (:func:`tailguard.crowd.local.close_local_test`).
 """
 
@@ -24,12 +29,23 @@ import numpy as np
 import polars as pl
 
 from tailguard.agents.catalogue import Catalogue
-from tailguard.crowd.abtest import ABSettings, TestRun, allocate, look
+from tailguard.crowd.abtest import (
+    ABSettings,
+    Allocation,
+    TestRun,
+    allocate,
+    hashed_in_b,
+    look,
+    srm_stops,
+)
 from tailguard.crowd.local import close_local_test
 from tailguard.crowd.publish import tactic_name
+from tailguard.crowd.sequential import srm_p_value
 from tailguard.crowd.store import CrowdStore, LocalTest
 from tailguard.learning.arms import LOWER_IS_BETTER, arm_id
 from tailguard.ledger import Ledger
+from tailguard.sim.ids import area_id, tech_id
+from tailguard.sim.network import Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +53,23 @@ class _Test:
     test: LocalTest
     arm: str
     b_units: frozenset[str]
-    units: frozenset[str]
+    units: frozenset[str]  # empty for an open population
     adopted: bool
+    open: bool = False
+
+    def in_b(self, unit_id: str) -> bool:
+        """Whether the unit is in the B cell (drawn at the start, or hashed on sight)."""
+        if self.open:
+            return hashed_in_b(unit_id, seed=self.test.seed, b_share=self.test.b_share)
+        return unit_id in self.b_units
+
+    def covers(self, unit_id: str) -> bool:
+        """Whether the unit is one of the test's eligible units."""
+        return self.open or unit_id in self.units
+
+
+#: Target units met as a tactic fires, never listed in advance (an open population).
+OPEN_KINDS: frozenset[str] = frozenset({"customers"})
 
 
 def tactic_arms(catalogue: Catalogue) -> dict[str, str]:
@@ -59,12 +90,35 @@ class LocalCells:
     ledger: Ledger
     catalogue: Catalogue
     units: Mapping[str, Sequence[str]]
+    #: Eligible units by target kind (zip, tech, sku) and area; a kind not here uses ``units``.
+    unit_sets: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)
     settings: ABSettings = field(default_factory=ABSettings)
     by_area: dict[str, list[_Test]] = field(default_factory=dict)
     served: dict[str, int] = field(default_factory=dict)
     unservable: int = 0
     first_night: dict[str, int] = field(default_factory=dict)
     night: int = 0
+
+    def unit_kind(self, tactic: str) -> str | None:
+        """The kind of unit the tactic's catalogue entry targets (None: no arm plays it)."""
+        arm = tactic_arms(self.catalogue).get(tactic)
+        if arm is None:
+            return None
+        entry_id = arm.split("@", 1)[0]
+        return next(e.target.unit for e in self.catalogue.entries if e.id == entry_id)
+
+    def eligible(self, area_id: str, tactic: str) -> tuple[str, list[str] | None] | None:
+        """``(unit kind, eligible units)`` of a test of ``tactic`` in the area: the units are
+        None for an open population (customers); None when the area cannot serve such a test
+        (no catalogue arm plays the tactic, an area-wide tactic, or fewer than 2 units)."""
+        kind = self.unit_kind(tactic)
+        if kind is None or kind == "area":
+            return None
+        if kind in OPEN_KINDS:
+            return kind, None
+        source = self.unit_sets.get(kind, self.units)
+        units = sorted(set(source.get(area_id, ())))
+        return (kind, units) if len(units) >= 2 else None
 
     def refresh(self, night: int | None = None) -> None:
         """Read the tests again (after tests started or closed); ``night`` counts the nights
@@ -78,19 +132,23 @@ class LocalCells:
             if t.status not in ("testing", "adopted"):
                 continue
             arm = arms.get(t.tactic)
-            units = list(self.units.get(t.area_id, ()))
-            if arm is None or len(units) < 2:
+            found = self.eligible(t.area_id, t.tactic)
+            if arm is None or found is None:
                 unservable += 1
                 continue
-            alloc = allocate(units, b_share=t.b_share, seed=t.seed)
+            units = found[1]
+            b_units: tuple[str, ...] = ()
+            if units is not None:
+                b_units = allocate(units, b_share=t.b_share, seed=t.seed).b_units
             self.first_night.setdefault(t.test_id, self.night)
             by_area.setdefault(t.area_id, []).append(
                 _Test(
                     test=t,
                     arm=arm,
-                    b_units=frozenset(alloc.b_units),
-                    units=frozenset(units),
+                    b_units=frozenset(b_units),
+                    units=frozenset(units or ()),
                     adopted=t.status == "adopted",
+                    open=units is None,
                 )
             )
         self.by_area = by_area
@@ -99,9 +157,9 @@ class LocalCells:
     def cell(self, area_id: str, unit_id: str, arms: Sequence[str]) -> tuple[str, str, str] | None:
         """``(test_id, cell, arm)`` for a decision on ``unit_id`` (see the module docstring)."""
         for t in self.by_area.get(area_id, ()):
-            if t.arm not in arms or unit_id not in t.units:
+            if t.arm not in arms or not t.covers(unit_id):
                 continue
-            cell = "B" if t.adopted or unit_id in t.b_units else "A"
+            cell = "B" if t.adopted or t.in_b(unit_id) else "A"
             if cell == "B":
                 self.served[t.test.test_id] = self.served.get(t.test.test_id, 0) + 1
             return t.test.test_id, cell, t.arm
@@ -119,8 +177,29 @@ class LocalCells:
                 if t.adopted:
                     continue
                 rows = outcomes.get(t.test.test_id, {})
-                a = np.array([v for u, v in rows.items() if u not in t.b_units], dtype=float)
-                b = np.array([v for u, v in rows.items() if u in t.b_units], dtype=float)
+                in_b = {u: t.in_b(u) for u in rows}
+                a = np.array([v for u, v in rows.items() if not in_b[u]], dtype=float)
+                b = np.array([v for u, v in rows.items() if in_b[u]], dtype=float)
+                # The units the test reached so far: their split is checked at every look,
+                # before any outcome is read (an open population has no other split).
+                reached = Allocation(
+                    seed=t.test.seed,
+                    b_units=tuple(sorted(u for u in rows if in_b[u])),
+                    a_units=tuple(sorted(u for u in rows if not in_b[u])),
+                    srm_p=srm_p_value(len(a), len(b), t.test.b_share),
+                )
+                alloc = (
+                    reached
+                    if t.open
+                    else allocate(sorted(t.units), b_share=t.test.b_share, seed=t.test.seed)
+                )
+                if srm_stops(len(a), len(b), b_share=t.test.b_share, settings=self.settings):
+                    run = TestRun(allocation=reached, looks=(), verdict="stopped_srm")
+                    close_local_test(
+                        ledger=self.ledger, store=self.store, test=t.test, run=run, period=period
+                    )
+                    closed += 1
+                    continue
                 if len(a) < 2 or len(b) < 2:
                     continue
                 scale = float(np.concatenate([a, b]).std()) or 1.0
@@ -136,7 +215,6 @@ class LocalCells:
                 )
                 if reading.verdict == "keep_testing":
                     continue
-                alloc = allocate(sorted(t.units), b_share=t.test.b_share, seed=t.test.seed)
                 run = TestRun(allocation=alloc, looks=(reading,), verdict=reading.verdict)
                 close_local_test(
                     ledger=self.ledger, store=self.store, test=t.test, run=run, period=period
@@ -145,6 +223,22 @@ class LocalCells:
         if closed:
             self.refresh()
         return closed
+
+
+def eligible_units(net: Network) -> dict[str, dict[str, list[str]]]:
+    """The simulated network's eligible units by kind and area: zips, technician slots (hired
+    later or not: an area's technicians are its slots) and SKUs (every area stocks them all)."""
+    areas = [area_id(i) for i in range(net.n_areas)]
+    zips = net.areas_frame()["zips"].to_list()
+    techs = [
+        [tech_id(int(s) + k) for k in range(int(n))]
+        for s, n in zip(net.area_tech_start, net.area_tech_count, strict=True)
+    ]
+    return {
+        "zip": dict(zip(areas, zips, strict=True)),
+        "tech": dict(zip(areas, techs, strict=True)),
+        "sku": {a: list(net.sku_codes) for a in areas},
+    }
 
 
 def _unit_outcomes(decisions: pl.DataFrame) -> dict[str, dict[str, float]]:

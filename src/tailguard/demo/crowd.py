@@ -39,7 +39,7 @@ from tailguard.crowd.publish import EPOCH_MONDAY, period_of, publish, tactic_pai
 from tailguard.crowd.reputation import innovation_delta
 from tailguard.crowd.store import CrowdStore
 from tailguard.crowd.tools import crowd_tools
-from tailguard.demo.cells import LocalCells, describe
+from tailguard.demo.cells import LocalCells, describe, eligible_units
 from tailguard.learning import SelfLearnStore
 from tailguard.ledger import Ledger
 from tailguard.pulse import PulseStore
@@ -103,6 +103,7 @@ class DemoCrowd:
             ledger=crowd.ledger,
             catalogue=world.agents.catalogue,
             units=crowd.units,
+            unit_sets=eligible_units(world.sim.net),
         )
         world.agents.chooser.cells = crowd.cells
         return crowd
@@ -130,9 +131,12 @@ class DemoCrowd:
         started = 0
         for area in sorted(result.clusters):
             todo = [
-                x for x in result.proven_elsewhere(area) if (area, x.tactic, x.kpi) not in tested
+                (x, found)
+                for x in result.proven_elsewhere(area)
+                if (area, x.tactic, x.kpi) not in tested
+                and (found := self._eligible(area, x.tactic)) is not None
             ]
-            if todo and len(self.units.get(area, ())) >= 2:
+            if todo:
                 started += self._start_tests(area, todo, period)
         if self.cells is not None and started:
             self.cells.refresh(len(self.nights))
@@ -162,12 +166,25 @@ class DemoCrowd:
         self.kpis_through = closed
         return self.pulse.history(since=since, until=now)
 
-    def _start_tests(self, area: str, todo: list[Any], period: int) -> int:
+    def _eligible(self, area: str, tactic: str) -> tuple[str, list[str] | None] | None:
+        """The unit kind and eligible units of a test of ``tactic`` in ``area`` (units None:
+        an open population); without served cells, the area's zips."""
+        if self.cells is not None:
+            return self.cells.eligible(area, tactic)
+        zips = list(self.units.get(area, ()))
+        return ("zip", zips) if len(zips) >= 2 else None
+
+    def _start_tests(
+        self, area: str, todo: list[tuple[Any, tuple[str, list[str] | None]]], period: int
+    ) -> int:
         run = self.control.start_run(
             "area_agent", f"area-agent:{area}", "test tactics proven in the cluster"
         )
         started = 0
-        for k, lift in enumerate(todo):
+        for k, (lift, (kind, units)) in enumerate(todo):
+            population: dict[str, Any] = (
+                {"open_population": True} if units is None else {"units": units}
+            )
             step = self.control.execute(
                 run,
                 "crowd_start_local_test",
@@ -175,7 +192,8 @@ class DemoCrowd:
                     "area_id": area,
                     "tactic": lift.tactic,
                     "kpi": lift.kpi,
-                    "units": self.units[area],
+                    **population,
+                    "unit_kind": kind,
                     "period": period,
                     "seed": self.seed * 1_000_003 + period * 101 + k,
                 },
