@@ -34,8 +34,21 @@ from typing import Any, Final
 import polars as pl
 
 from tailguard.control import ControlPlane, StepOutcome
-from tailguard.crowd.exchange import ExchangeResult, ExchangeSettings, run_exchange
-from tailguard.crowd.publish import EPOCH_MONDAY, period_of, publish, tactic_pairs, weekly_kpis
+from tailguard.crowd.exchange import (
+    LOWER_IS_BETTER,
+    ExchangeResult,
+    ExchangeSettings,
+    run_exchange,
+)
+from tailguard.crowd.history import History, HistorySettings, earlier_period
+from tailguard.crowd.publish import (
+    EPOCH_MONDAY,
+    period_of,
+    publish,
+    tactic_name,
+    tactic_pairs,
+    weekly_kpis,
+)
 from tailguard.crowd.reputation import innovation_delta
 from tailguard.crowd.store import CrowdStore
 from tailguard.crowd.tools import crowd_tools
@@ -71,6 +84,9 @@ class DemoCrowd:
     last: ExchangeResult | None = None
     kpis_through: int | None = None
     cells: LocalCells | None = None
+    #: Seed the exchange with a simulated earlier period (None: the run's own history only).
+    history_settings: HistorySettings | None = None
+    history: History | None = None
 
     def __post_init__(self) -> None:
         self.store = CrowdStore(self.ledger.engine)
@@ -86,8 +102,14 @@ class DemoCrowd:
         return self.last if self.last is not None else run_exchange(self.store, self.settings)
 
     @classmethod
-    def for_world(cls, world: Any, *, seed: int) -> DemoCrowd:
-        """The exchange wired to a :class:`tailguard.agents.world.AgentWorld`."""
+    def for_world(
+        cls, world: Any, *, seed: int, history: HistorySettings | None = None
+    ) -> DemoCrowd:
+        """The exchange wired to a :class:`tailguard.agents.world.AgentWorld`.
+
+        ``history``: the simulated earlier period the exchange is seeded with once the first
+        week has closed (default :class:`HistorySettings`; see :mod:`tailguard.crowd.history`).
+        """
         areas = world.sim.net.areas_frame()
         crowd = cls(
             ledger=world.ledger,
@@ -97,6 +119,7 @@ class DemoCrowd:
             area_types=dict(zip(areas["area_id"], areas["area_type"], strict=True)),
             units=dict(zip(areas["area_id"], areas["zips"].to_list(), strict=True)),
             seed=seed,
+            history_settings=history or HistorySettings(),
         )
         crowd.cells = LocalCells(
             store=crowd.store,
@@ -119,7 +142,8 @@ class DemoCrowd:
             kpi_rows=weekly_kpis(self._new_weeks(now), until=now),
             area_types=self.area_types,
         )
-        if self.last is None or report.tactics or report.kpi_rows:
+        seeded = self._seed_history() if report.kpi_rows else False
+        if self.last is None or report.tactics or report.kpi_rows or seeded:
             self.last = run_exchange(self.store, self.settings)
         result = self.last
         period = period_of(now)
@@ -153,6 +177,31 @@ class DemoCrowd:
         }
         self.nights.append(night)
         return night
+
+    def _seed_history(self) -> bool:
+        """Once the first week has closed: publish the simulated earlier period before it, one
+        tactic per catalogue entry (its own level), on the area KPI its outcome feeds."""
+        if self.history_settings is None or self.history is not None or self.cells is None:
+            return False
+        published = self.store.kpis_frame()
+        first = int(published["period"].min())  # type: ignore[arg-type]
+        levels = published.filter(pl.col("period") == first).select("area_id", "kpi", "value")
+        tactics = [
+            (tactic_name(e.id, e.level_args(0)), KPI_FOR.get(e.outcome.kpi, e.outcome.kpi))
+            for e in self.cells.catalogue.entries
+            if e.outcome is not None
+        ]
+        self.history = earlier_period(
+            levels,
+            self.area_types,
+            tactics,
+            end_period=first,
+            seed=self.seed * 7919 + first,
+            settings=self.history_settings,
+            lower_is_better=LOWER_IS_BETTER,
+        )
+        self.history.publish(self.store)
+        return True
 
     def _new_weeks(self, now: datetime) -> pl.DataFrame:
         """The pulse rows of weeks that closed since the last night (empty most nights): a
@@ -248,6 +297,7 @@ class DemoCrowd:
                 for r in leaders
             ],
             "spread": spread(tactics, tests, start_period=start_period, weeks=weeks),
+            "seeded_history": None if self.history is None else self.history.describe(),
             "by_night": self.nights,
         }
 
