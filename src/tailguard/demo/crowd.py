@@ -87,6 +87,8 @@ class DemoCrowd:
     #: Seed the exchange with a simulated earlier period (None: the run's own history only).
     history_settings: HistorySettings | None = None
     history: History | None = None
+    #: Catalogue entry -> kind (families of entries of one kind, with ``group_similar``).
+    kinds: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.store = CrowdStore(self.ledger.engine)
@@ -99,7 +101,9 @@ class DemoCrowd:
 
     def _result(self) -> ExchangeResult:
         # The night's exchange, run just before the tests start (nothing is published between).
-        return self.last if self.last is not None else run_exchange(self.store, self.settings)
+        if self.last is not None:
+            return self.last
+        return run_exchange(self.store, self.settings, self.kinds)
 
     @classmethod
     def for_world(
@@ -120,6 +124,8 @@ class DemoCrowd:
             units=dict(zip(areas["area_id"], areas["zips"].to_list(), strict=True)),
             seed=seed,
             history_settings=history or HistorySettings(),
+            settings=ExchangeSettings(group_similar=True),
+            kinds={e.id: e.kind for e in world.agents.catalogue.entries},
         )
         crowd.cells = LocalCells(
             store=crowd.store,
@@ -144,7 +150,7 @@ class DemoCrowd:
         )
         seeded = self._seed_history() if report.kpi_rows else False
         if self.last is None or report.tactics or report.kpi_rows or seeded:
-            self.last = run_exchange(self.store, self.settings)
+            self.last = run_exchange(self.store, self.settings, self.kinds)
         result = self.last
         period = period_of(now)
         closed = 0
@@ -184,6 +190,8 @@ class DemoCrowd:
         if self.history_settings is None or self.history is not None or self.cells is None:
             return False
         published = self.store.kpis_frame()
+        if published.is_empty():
+            return False
         first = int(published["period"].min())  # type: ignore[arg-type]
         levels = published.filter(pl.col("period") == first).select("area_id", "kpi", "value")
         tactics = [
