@@ -266,17 +266,26 @@ class DemoCrowd:
         """The ``crowd`` key of ``summary.json`` (``start``: the agents' first hour)."""
         start_period = period_of(start) - 1
         tactics = self.store.tactics_frame()
+        # What the agents published (the seeded history's adoptions are nobody's tactics: no
+        # counts, no reputation; they stay in the spread, which the report says).
+        real = tactics
+        if self.history is not None and tactics.height:
+            real = tactics.join(
+                self.history.adoptions.select("area_id", "tactic", "kpi"),
+                on=["area_id", "tactic", "kpi"],
+                how="anti",
+            )
         tests = self.store.local_tests()
         status = Counter(t.status for t in tests)
         result = self.last
-        leaders = innovation_delta(tactics, tests)[:5]
+        leaders = innovation_delta(real, tests)[:5]
         discovered = [] if result is None else [x for x in result.lifts if x.discovered]
         return {
             "nights": len(self.nights),
             "seconds": round(sum(n["seconds"] for n in self.nights), 3),
-            "published_tactics": tactics.height,
-            "distinct_tactics": tactics.select("tactic", "kpi").n_unique() if tactics.height else 0,
-            "publishing_areas": tactics["area_id"].n_unique() if tactics.height else 0,
+            "published_tactics": real.height,
+            "distinct_tactics": real.select("tactic", "kpi").n_unique() if real.height else 0,
+            "publishing_areas": real["area_id"].n_unique() if real.height else 0,
             "clusters": 0 if result is None else len(set(result.clusters.values())),
             "lifts_estimated": 0 if result is None else len(result.lifts),
             "discoveries": [
