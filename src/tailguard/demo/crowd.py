@@ -8,16 +8,20 @@ Every simulated midnight of the agents-on arm, :meth:`DemoCrowd.night`:
 2. runs the exchange (clusters, lift per tactic and cluster, FDR-controlled discoveries);
 3. for every tactic proven in an area's cluster that the area has not adopted, starts a local
    A/B test through the control plane's ``crowd_start_local_test`` tool (execute_low), on
-   the area's zips as eligible units.
-
+   the units the tactic's catalogue entry targets: the area's zips, technicians or SKUs
+   (listed), or the customer batches it credits (an open population);
 4. reads every open test on its units' measured decisions and records a decisive verdict
-   (:class:`tailguard.demo.cells.LocalCells`).
+   (:class:`tailguard.crowd.cells.LocalCells`).
 
-The area agents' chooser serves the tests: a decision on a zip of a test's B cell plays the
-tactic, one on the A cell follows the policy, and an adopted tactic is played on every zip of
-the area. Tactics that target technicians or customers are published and estimated, but the
-demo's tests run on zips only, so a test of such a tactic is started and recorded but not
-served (``tests.unservable`` in the summary).
+On the first night a week has closed, the exchange is seeded once with a simulated earlier
+period of the demo's own areas (:mod:`tailguard.crowd.history`): a two-week run cannot prove
+anything alone. ``summary.json`` labels it (``seeded_history``) and its adoptions are not
+counted as published tactics nor earn reputation. With ``group_similar`` the exchange also
+estimates families of similar tactics (:mod:`tailguard.crowd.families`).
+
+The area agents' chooser serves the tests: a decision on a unit of a test's B cell plays the
+tactic, one on the A cell follows the policy, and an adopted tactic is played on every unit of
+the area.
 
 The unit-level outcome KPIs of the catalogue are published under the area KPI they feed
 (:data:`KPI_FOR`), since the exchange estimates lifts on the pulse's area KPIs.
