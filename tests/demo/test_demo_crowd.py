@@ -154,7 +154,10 @@ def test_the_first_closed_week_seeds_a_labelled_simulated_history_once(tmp_path:
             "detractor_apology_credit",
         }
         assert not list(ledger.records(kind="tactic"))
-        seeded = crowd.summary(start=NIGHT, weeks=1)["seeded_history"]
+        summary = crowd.summary(start=NIGHT, weeks=1)
+        assert summary["published_tactics"] == 0  # nothing the agents published
+        assert summary["innovation_delta_leaders"] == []
+        seeded = summary["seeded_history"]
         assert seeded["what"].startswith("simulated earlier period")
         assert (seeded["weeks"], seeded["end_period"], seeded["areas"]) == (12, week, 30)
         assert seeded["adoptions"] == tactics.height
