@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 import polars as pl
 
@@ -45,6 +45,7 @@ from tailguard.crowd.exchange import (
     run_exchange,
 )
 from tailguard.crowd.history import History, HistorySettings, earlier_period
+from tailguard.crowd.night import KPI_FOR
 from tailguard.crowd.publish import (
     EPOCH_MONDAY,
     period_of,
@@ -60,14 +61,6 @@ from tailguard.demo.cells import LocalCells, describe, eligible_units
 from tailguard.learning import SelfLearnStore
 from tailguard.ledger import Ledger
 from tailguard.pulse import PulseStore
-
-#: The area KPI each unit-level outcome KPI of the catalogue feeds (others keep their name).
-KPI_FOR: Final = {
-    "jobs": "jobs_per_week",
-    "nps_mean": "nps_p10",
-    "earnings_week": "earnings_p10_week",
-    "recall_pct": "recall_pct_p90",
-}
 
 
 @dataclass
