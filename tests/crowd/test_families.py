@@ -115,3 +115,14 @@ def test_cochran_q_on_hand_numbers() -> None:
     assert family_keys("a", {}) == ["a[*]"]
     with pytest.raises(InvalidInputError):
         ExchangeSettings(family_alpha=0.0)
+
+
+def test_a_family_that_adds_no_adopter_is_not_repeated() -> None:
+    """The second level was adopted by the same areas in the same weeks: the two lifts agree
+    exactly (Q = 0), but pooling gives the first level's own adoptions, so no family repeats
+    its estimate."""
+    kpis, adoptions = _world({"boost[w=1]": 2.0})
+    same = adoptions.with_columns(pl.lit("boost[w=2]").alias("tactic"))
+    lifts = estimate_lifts(kpis, pl.concat([adoptions, same]), CLUSTERS, GROUPED)
+    assert {x.tactic for x in lifts} == {"boost[w=1]", "boost[w=2]"}
+    assert heterogeneity_p(lifts) == pytest.approx(1.0)

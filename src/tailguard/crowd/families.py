@@ -10,7 +10,9 @@ cluster and target KPI only when:
 * it has at least two members with their own estimate in the cluster (compatibility cannot
   be judged on one), and
 * Cochran's Q test of "the members' lifts differ" (inverse-variance weights, ``m - 1``
-  degrees of freedom) has a p-value of at least ``family_alpha`` (0.1).
+  degrees of freedom) has a p-value of at least ``family_alpha`` (0.1), and
+* pooling adds adopters or earlier adoption weeks to every member (a family whose pooled
+  adoptions are one member's would only repeat that member's estimate).
 
 The family's lift is then estimated afresh (not averaged: members share adopters) on the
 cluster's panel with each area's first adoption of any compatible member as its adoption
@@ -62,6 +64,16 @@ def heterogeneity_p(lifts: Sequence[TacticLift]) -> float:
     return float(chi2.sf(q, int(ok.sum()) - 1))
 
 
+def _adoptions(adopted: pl.DataFrame, cluster: str, kpi: str, tactic: str) -> set[tuple[str, int]]:
+    return set(
+        adopted.filter(
+            (pl.col("cluster") == cluster) & (pl.col("kpi") == kpi) & (pl.col("tactic") == tactic)
+        )
+        .select("area_id", "adopted_period")
+        .iter_rows()
+    )
+
+
 def family_lifts(
     by_kpi: Mapping[str, pl.DataFrame],
     adopted: pl.DataFrame,
@@ -107,6 +119,9 @@ def family_lifts(
             .group_by("area_id")
             .agg(pl.col("adopted_period").min())
         )
+        pooled = set(first.select("area_id", "adopted_period").iter_rows())
+        if any(_adoptions(adopted, cluster, kpi, m) == pooled for m in names):
+            continue  # one member already has every adopter at the same week: nothing to add
         lift = cluster_lift(
             rows.filter(pl.col("cluster") == cluster),
             first,
