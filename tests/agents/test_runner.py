@@ -435,3 +435,24 @@ def test_a_running_deployment_keeps_its_compendium_curated(sim_file: Path, tmp_p
     assert (book / "admin" / "metrics" / "weekly-summary.md").is_file()
     with pytest.raises(InvalidInputError):
         replace(config, curate_every_runs=-1)
+
+
+def test_a_running_deployment_runs_the_crowd_exchange_each_night(
+    sim_file: Path, tmp_path: Path
+) -> None:
+    """``--crowd``: at each new night of event time the areas publish their tactics (``tactic``
+    ledger records) and the exchange runs; the chooser asks its local tests (none yet)."""
+    db, pulse = f"sqlite:///{tmp_path / 'l.db'}", f"sqlite:///{tmp_path / 'p.db'}"
+    with RecordingDownstreamServer() as server:
+        config = replace(_config(db, pulse, server.url, tmp_path), crowd=True)
+        with AgentRunner(config) as runner:
+            assert runner.agents.chooser.cells is not None
+            for _ in runner.replay_hours(sim_file, hours=24):
+                pass
+            summary = runner.finish().to_dict()
+            published = list(runner.ledger.records(kind="tactic"))
+            assert runner.ledger.verify().ok
+    assert summary["crowd"]["errors"] == []
+    assert summary["crowd"]["nights"] >= 1
+    assert published
+    assert {r.fields["area_id"] for r in published} <= {"PA-0001", "PA-0002", "PA-0003"}

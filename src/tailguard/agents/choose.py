@@ -229,11 +229,7 @@ class Chooser:
                 bucket = bucket_of(self.area_types.get(area_id), eligible[0][2][2])
                 probs = self.policy.probabilities(group, bucket, arms, rng)
                 i = int(rng.choice(len(arms), p=probs)) if len(arms) > 1 else 0
-                test = (
-                    self.cells.cell(area_id, eligible[0][2][0], arms)
-                    if self.cells is not None
-                    else None
-                )
+                test = self._cell(area_id, arms, options) if self.cells is not None else None
                 if test is not None and test[1] == "B":
                     # The B cell of a local test gets the tactic: the unit's assignment (random,
                     # logged with the test) decided, so the propensity given it is 1.
@@ -268,6 +264,29 @@ class Chooser:
         return out
 
     # ----------------------------------------------------------------- pieces
+
+    def _cell(
+        self,
+        area_id: str,
+        arms: Sequence[str],
+        options: Sequence[tuple[Entry, str, tuple[str, dict[str, Any], dict[str, Any]], int]],
+    ) -> tuple[str, str, str] | None:
+        """The local test covering this decision, asked per eligible entry with that entry's
+        own target (a zip, tech, SKU or customer batch) and arms; a B cell wins over an A."""
+        assert self.cells is not None
+        found: tuple[str, str, str] | None = None
+        asked: set[str] = set()
+        for entry, _trigger, (target_id, _args, _row), _level in options:
+            if entry.id in asked:
+                continue
+            asked.add(entry.id)
+            own = [a for a, o in zip(arms, options, strict=True) if o[0] is entry and o[3] >= 0]
+            test = self.cells.cell(area_id, target_id, own)
+            if test is not None and (test[1] == "B" or found is None):
+                found = test
+                if test[1] == "B":
+                    break
+        return found
 
     def _arms(
         self,

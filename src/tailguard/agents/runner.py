@@ -115,6 +115,8 @@ class RunSummary:
     stopped_by: StopReason = "end_of_input"
     curations: int = 0
     curation_errors: list[str] = field(default_factory=list)
+    crowd_nights: int = 0
+    crowd_errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready data."""
@@ -141,6 +143,7 @@ class RunSummary:
             "recovered": self.recovered.to_dict(),
             "stopped_by": self.stopped_by,
             "compendium": {"curations": self.curations, "errors": self.curation_errors[-5:]},
+            "crowd": {"nights": self.crowd_nights, "errors": self.crowd_errors[-5:]},
         }
 
 
@@ -187,6 +190,8 @@ class RunnerConfig:
         compendium: the compendium directory the curator keeps (None: no automatic curation).
         curate_every_runs: with a compendium, curate after this many area-agent runs (0: off).
         curate_nightly: with a compendium, curate at the first tick of each event-time day.
+        crowd: run the crowd exchange every event-time night (publish, exchange, local tests
+            served by the chooser, approval-gated roll-outs; :mod:`tailguard.crowd.night`).
     """
 
     db: str
@@ -209,6 +214,7 @@ class RunnerConfig:
     compendium: Path | None = None
     curate_every_runs: int = 0
     curate_nightly: bool = True
+    crowd: bool = False
 
     def __post_init__(self) -> None:
         if self.curate_every_runs < 0:
@@ -291,6 +297,20 @@ class AgentRunner(Feeding):
                 every_runs=config.curate_every_runs, nightly=config.curate_nightly
             )
             self._curator = (Schedule(settings), Compendium(config.compendium))
+        self._crowd: Any = None
+        if config.crowd:
+            from tailguard.crowd.night import ServiceCrowd  # only when asked for
+
+            self._crowd = ServiceCrowd(
+                ledger=self.ledger,
+                control=self.control,
+                learning=self.learning,
+                pulse=self.pulse,
+                catalogue=cat,
+                area_types=dict(config.area_types or {}),
+                seed=config.seed,
+            )
+            self.agents.chooser.cells = self._crowd.cells
         self._dedup = Deduplicator()
         self._acting_from: datetime | None = None
         self._stop = threading.Event()
@@ -344,6 +364,7 @@ class AgentRunner(Feeding):
         s.last_as_of = as_of
         self._add(report)
         self._maybe_curate(report, as_of)
+        self._maybe_crowd(as_of)
         return report
 
     def _maybe_curate(self, report: TickReport, as_of: datetime) -> None:
@@ -360,6 +381,18 @@ class AgentRunner(Feeding):
             self.summary.curation_errors.append(f"{format_ts(as_of)}: {exc.message}")
         else:
             self.summary.curations += 1
+
+    def _maybe_crowd(self, as_of: datetime) -> None:
+        """The crowd exchange's night at the first tick of each event-time day (docs/crowd.md).
+        A failed night is counted and reported, never stops the agents."""
+        if self._crowd is None:
+            return
+        try:
+            night = self._crowd.tick(as_of)
+        except TailguardError as exc:
+            self.summary.crowd_errors.append(f"{format_ts(as_of)}: {exc.message}")
+        else:
+            self.summary.crowd_nights += night is not None
 
     def warming_up(self, as_of: datetime) -> bool:
         """True when the hour ending at ``as_of`` only fills windows (the first fixes the start)."""

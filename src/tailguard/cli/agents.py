@@ -296,6 +296,12 @@ def run(
         "--curate-nightly/--no-curate-nightly",
         help="With --compendium: curate at the first tick of each day (event time).",
     ),
+    crowd: bool = typer.Option(
+        False,
+        "--crowd/--no-crowd",
+        help="Run the crowd exchange each night (event time): publish, estimate, local "
+        "A/B tests, approval-gated roll-outs (docs/crowd.md).",
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Run the area agents on your events: REST downstream agents, people at the gates.
@@ -346,6 +352,7 @@ def run(
         compendium=compendium,
         curate_every_runs=curate_every_runs,
         curate_nightly=curate_nightly,
+        crowd=crowd,
     )
     from tailguard.telemetry import configure_tracing, serve_metrics
 

@@ -365,6 +365,8 @@ class Invoke:
                 value = call.tool.handler(call.args, ctx)
             except Exception as exc:  # a tool's failure is recorded, never propagated
                 error = exc
+                if isinstance(exc, BudgetExceededError):
+                    break  # a refusal, not a failure: retrying would be refused again
                 continue
             latency = (self.clock.monotonic() - started) * 1000.0
             output = value if isinstance(value, ToolOutput) else None
@@ -380,6 +382,17 @@ class Invoke:
             )
         assert error is not None
         message = error.message if isinstance(error, TailguardError) else str(error)
+        if isinstance(error, BudgetExceededError):
+            # A tool's own budget (the crowd's test and adoption caps) refused the call: the
+            # same outcome as a run budget's refusal, nothing was done.
+            return Attempt(
+                outcome=StepOutcome.BUDGET_EXCEEDED,
+                reason=f"budget_exceeded: {message}",
+                retries=attempt,
+                latency_ms=(self.clock.monotonic() - started) * 1000.0,
+                started_ns=started_ns,
+                ended_ns=time.time_ns(),
+            )
         return Attempt(
             outcome=StepOutcome.ERROR,
             reason=f"tool_error: {type(error).__name__}: {message}",

@@ -19,6 +19,7 @@ at most ``alpha`` (up to the normal approximation of the arms' means).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -85,6 +86,32 @@ def allocate(units: list[str], *, b_share: float, seed: int) -> Allocation:
     b = tuple(u for u, inb in zip(ordered, draw.tolist(), strict=True) if inb)
     a = tuple(u for u, inb in zip(ordered, draw.tolist(), strict=True) if not inb)
     return Allocation(seed=seed, b_units=b, a_units=a, srm_p=srm_p_value(len(a), len(b), b_share))
+
+
+def hashed_in_b(unit: str, *, seed: int, b_share: float) -> bool:
+    """Whether ``unit`` is in the B cell of a test over an open population (seeded).
+
+    Some eligible units are not known when a test starts (the batch of detractors a customer
+    tactic credits is formed when the tactic fires), so they cannot be listed and drawn at
+    once: each unit is instead assigned on first sight by a keyed hash of the test's logged
+    seed and the unit's id, uniform on [0, 1) and compared with ``b_share``. The same unit
+    always gets the same cell, and the draw replays from the seed.
+    """
+    digest = hashlib.blake2b(f"{seed}\x1f{unit}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64 < b_share
+
+
+def srm_stops(n_a: int, n_b: int, *, b_share: float, settings: ABSettings) -> bool:
+    """The sample-ratio check on the units a test has reached so far, at one daily look
+    (``b_share``: the test's own B share, as recorded when it started).
+
+    Each look uses ``srm_alpha / max_days`` (Bonferroni over the looks), so a sound split is
+    stopped with probability at most ``srm_alpha`` however many days it runs; fewer than 10
+    reached units are not checked.
+    """
+    if n_a + n_b < 10:
+        return False
+    return srm_p_value(n_a, n_b, b_share) < settings.srm_alpha / settings.max_days
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -18,6 +18,11 @@ weekly values landed) and keeps what it discovered. Then:
 * ``spread_pct_with_exchange`` / ``spread_pct_without``: for truly helpful (tactic, cluster)
   pairs, the share of the cluster's area-weeks (weeks 1..12) in which areas use the tactic,
   with the exchange's local tests and with the areas' own adoptions only;
+* ``spread_after_proof_pct_with_exchange`` / ``..._without``: the same share, but only for
+  the truly helpful pairs the exchange discovered and only over the weeks after the first
+  night that discovered them (the exchange cannot act earlier: counting the weeks before
+  dilutes the comparison); ``uptake_pct_with_exchange`` / ``..._without``: the share of the
+  cluster's areas using such a tactic at the horizon; ``proven_helpful_pairs`` counts them;
 * ``harmful_adoption_pct``: of the local A/B tests of a tactic that truly harms the testing
   area, the share that ended in adoption (``local_tests``, ``harmful_tests`` give the counts).
 """
@@ -25,6 +30,7 @@ weekly values landed) and keeps what it discovered. Then:
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +64,10 @@ class SeedFigures:
     adopted: int
     spread_with: list[float]
     spread_without: list[float]
+    after_with: list[float]
+    after_without: list[float]
+    uptake_with: list[float]
+    uptake_without: list[float]
     seconds: float
 
 
@@ -85,6 +95,7 @@ def run_seed(
     net = make_network(seed, areas=areas, weeks=weeks, tactics=tactics)
     clusters = cluster_areas(net.kpis, net.area_types, seed=cfg.seed)
     discovered: set[tuple[str, str, str]] = set()
+    first_found: dict[tuple[str, str, str], int] = {}
     tested: set[tuple[str, str]] = set()
     rng = np.random.default_rng(seed + 10_007)
     local = harmful = harmful_adopted = adopted = 0
@@ -101,6 +112,7 @@ def run_seed(
         for x in lifts:
             if x.discovered:
                 discovered.add((x.tactic, x.kpi, x.cluster))
+                first_found.setdefault((x.tactic, x.kpi, x.cluster), week)
         # Local A/B tests: areas that see a confident discovery they have not adopted.
         alpha = 1.0 - abcfg.confidence
         for x in lifts:
@@ -131,6 +143,7 @@ def run_seed(
             top_true += _truth(net, clusters, x.tactic, x.kpi, cluster, weeks) > 0
     false = sum(_truth(net, clusters, t, k, c, weeks) <= 0 for t, k, c in discovered)
     with_x, without_x = _spread(net, clusters, imported)
+    after = _after_proof(net, clusters, imported, first_found)
     est_minus = tw_minus = abs_true = 0.0
     for x in last:
         truth = _truth(net, clusters, x.tactic, x.kpi, x.cluster, weeks)
@@ -160,6 +173,10 @@ def run_seed(
         adopted=adopted,
         spread_with=with_x,
         spread_without=without_x,
+        after_with=after[0],
+        after_without=after[1],
+        uptake_with=after[2],
+        uptake_without=after[3],
         seconds=time.perf_counter() - start,
     )
 
@@ -192,6 +209,43 @@ def _spread(
             without_x.append(base / (len(members) * weeks))
             with_x.append(both / (len(members) * weeks))
     return with_x, without_x
+
+
+def _after_proof(
+    net: Network,
+    clusters: dict[str, str],
+    imported: dict[tuple[str, str], int],
+    first_found: dict[tuple[str, str, str], int],
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """For each truly helpful (tactic, cluster) the exchange discovered on night ``d`` (the
+    end of week ``d``): the share of the cluster's area-weeks ``d+1 .. weeks`` in which the
+    tactic is in use, and the share of the cluster's areas using it at the horizon, with the
+    exchange's adoptions and with the areas' own only."""
+    weeks = net.weeks
+    own = {(t, a): g for a, t, _, g in net.adoptions.iter_rows()}
+    after_with: list[float] = []
+    after_without: list[float] = []
+    up_with: list[float] = []
+    up_without: list[float] = []
+    for (tactic, kpi, cluster), found in sorted(first_found.items()):
+        if found >= weeks or _truth(net, clusters, tactic, kpi, cluster, weeks) <= 0:
+            continue
+        members = [a for a, c in clusters.items() if c == cluster]
+        base = both = base_end = both_end = 0
+        for a in members:
+            g = own.get((tactic, a)) or weeks + 1
+            h = imported.get((tactic, a)) or weeks + 1
+            first_any = min(g, h)
+            base += sum(1 for w in range(found + 1, weeks + 1) if w >= g)
+            both += sum(1 for w in range(found + 1, weeks + 1) if w >= first_any)
+            base_end += g <= weeks
+            both_end += first_any <= weeks
+        span = len(members) * (weeks - found)
+        after_without.append(base / span)
+        after_with.append(both / span)
+        up_without.append(base_end / len(members))
+        up_with.append(both_end / len(members))
+    return after_with, after_without, up_with, up_without
 
 
 def _panel(
@@ -279,5 +333,16 @@ def bench(
         "spread_pct_with_exchange": 100.0
         * float(np.mean([v for r in runs for v in r.spread_with])),
         "spread_pct_without": 100.0 * float(np.mean([v for r in runs for v in r.spread_without])),
+        "proven_helpful_pairs": sum(len(r.after_with) for r in runs),
+        "spread_after_proof_pct_with_exchange": _pct(v for r in runs for v in r.after_with),
+        "spread_after_proof_pct_without": _pct(v for r in runs for v in r.after_without),
+        "uptake_pct_with_exchange": _pct(v for r in runs for v in r.uptake_with),
+        "uptake_pct_without": _pct(v for r in runs for v in r.uptake_without),
         "seconds_per_seed": float(np.mean([r.seconds for r in runs])),
     }
+
+
+def _pct(values: Iterable[float]) -> float | None:
+    """100 x the mean, None when there is nothing to average."""
+    seen = list(values)
+    return 100.0 * float(np.mean(seen)) if seen else None

@@ -56,6 +56,11 @@ class ExchangeSettings:
         k: clusters (None: as many as area types).
         seed: the k-means++ seed.
         top_n: how many tactics a cluster surfaces.
+        group_similar: also estimate families of similar tactics (levels of one catalogue
+            entry, entries of one kind) whose lifts are compatible
+            (:mod:`tailguard.crowd.families`).
+        family_alpha: a family is formed only when the test of "the members' lifts differ"
+            has a p-value of at least this.
     """
 
     q: float = 0.1
@@ -65,12 +70,16 @@ class ExchangeSettings:
     k: int | None = None
     seed: int = 0
     top_n: int = 3
+    group_similar: bool = False
+    family_alpha: float = 0.1
 
     def __post_init__(self) -> None:
         if not 0 < self.q < 1 or not 0 < self.confidence < 1:
             raise InvalidInputError("q and confidence must be in (0, 1)")
         if self.tau_sd <= 0 or self.min_adopters < 1 or self.top_n < 1:
             raise InvalidInputError("tau_sd, min_adopters and top_n must be positive")
+        if not 0 < self.family_alpha < 1:
+            raise InvalidInputError("family_alpha must be in (0, 1)")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -88,6 +97,8 @@ class TacticLift:
     p_uplift: float
     discovered: bool = False
     replications: int = 0
+    #: For a family of similar tactics (``entry[*]``, ``kind:<kind>[*]``): its members.
+    members: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The ``top`` list's JSON shape."""
@@ -138,6 +149,7 @@ class ExchangeResult:
                 and x.discovered
                 and x.lift > 0
                 and x.p_uplift <= alpha
+                and not x.members  # a family is no single tactic to test
                 and area_id not in x.adopter_areas
             ),
             key=lambda x: (-x.lift, x.tactic),
@@ -150,6 +162,7 @@ def estimate_lifts(
     clusters: Mapping[str, str],
     settings: ExchangeSettings,
     replications: Mapping[tuple[str, str, str], int] | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> list[TacticLift]:
     """Every (tactic, kpi, cluster) lift with its always-valid p-value and BH decision.
 
@@ -159,6 +172,8 @@ def estimate_lifts(
         clusters: area -> cluster.
         settings: the exchange settings.
         replications: independent local tests that confirmed (tactic, kpi, cluster).
+        kinds: catalogue entry id -> its kind (families of entries of one kind; with
+            ``settings.group_similar``).
     """
     reps = dict(replications or {})
     cluster_frame = pl.DataFrame(
@@ -178,46 +193,71 @@ def estimate_lifts(
         rows = by_kpi.get(kpi)
         if rows is None:
             continue
-        sign = direction(kpi)
         mine = adopted.filter((pl.col("tactic") == tactic) & (pl.col("kpi") == kpi))
         for (cluster,), adopters in mine.partition_by("cluster", as_dict=True).items():
-            if adopters.height < settings.min_adopters:
-                continue
-            panel = (
-                rows.filter(pl.col("cluster") == cluster)
-                .join(adopters.select("area_id", "adopted_period"), on="area_id", how="left")
-                .select(
-                    pl.col("area_id").alias("unit"),
-                    "period",
-                    pl.col("value").alias("y"),
-                    pl.col("adopted_period").fill_null(0).alias("first_treated"),
-                )
+            lift = cluster_lift(
+                rows.filter(pl.col("cluster") == cluster),
+                adopters,
+                tactic=str(tactic),
+                kpi=str(kpi),
+                cluster=str(cluster),
+                settings=settings,
+                replications=reps.get((str(tactic), str(kpi), str(cluster)), 0),
             )
-            try:
-                est = callaway_santanna(panel, small_sample=True)
-            except InvalidInputError:
-                continue
-            if est.n_treated_units < settings.min_adopters:
-                continue  # a variance from a handful of adopters is too unreliable to test
-            noise = _noise_sd(panel)
-            lift = sign * est.att
-            lo, hi = sorted(sign * v for v in est.ci95)
-            found.append(
-                TacticLift(
-                    tactic=str(tactic),
-                    kpi=str(kpi),
-                    cluster=str(cluster),
-                    lift=lift,
-                    se=est.se,
-                    ci95=(lo, hi),
-                    adopters=est.n_treated_units,
-                    adopter_areas=tuple(sorted(adopters["area_id"].to_list())),
-                    p_uplift=msprt_p_uplift(lift, est.se, settings.tau_sd * noise),
-                    replications=reps.get((str(tactic), str(kpi), str(cluster)), 0),
-                )
-            )
+            if lift is not None:
+                found.append(lift)
+    if settings.group_similar:
+        from tailguard.crowd.families import family_lifts
+
+        found += family_lifts(by_kpi, adopted, found, settings, kinds or {})
     flags = benjamini_hochberg([x.p_uplift for x in found], settings.q)
     return [_with(x, discovered=f) for x, f in zip(found, flags, strict=True)]
+
+
+def cluster_lift(
+    rows: pl.DataFrame,
+    adopters: pl.DataFrame,
+    *,
+    tactic: str,
+    kpi: str,
+    cluster: str,
+    settings: ExchangeSettings,
+    replications: int = 0,
+) -> TacticLift | None:
+    """One lift: the cluster's KPI rows (``area_id, period, value``) and its adopters
+    (``area_id, adopted_period``); None when it cannot be estimated or has too few adopters."""
+    if adopters.height < settings.min_adopters:
+        return None
+    panel = rows.join(
+        adopters.select("area_id", "adopted_period"), on="area_id", how="left"
+    ).select(
+        pl.col("area_id").alias("unit"),
+        "period",
+        pl.col("value").alias("y"),
+        pl.col("adopted_period").fill_null(0).alias("first_treated"),
+    )
+    try:
+        est = callaway_santanna(panel, small_sample=True)
+    except InvalidInputError:
+        return None
+    if est.n_treated_units < settings.min_adopters:
+        return None  # a variance from a handful of adopters is too unreliable to test
+    noise = _noise_sd(panel)
+    sign = direction(kpi)
+    lift = sign * est.att
+    lo, hi = sorted(sign * v for v in est.ci95)
+    return TacticLift(
+        tactic=tactic,
+        kpi=kpi,
+        cluster=cluster,
+        lift=lift,
+        se=est.se,
+        ci95=(lo, hi),
+        adopters=est.n_treated_units,
+        adopter_areas=tuple(sorted(adopters["area_id"].to_list())),
+        p_uplift=msprt_p_uplift(lift, est.se, settings.tau_sd * noise),
+        replications=replications,
+    )
 
 
 def _noise_sd(panel: pl.DataFrame) -> float:
@@ -239,8 +279,13 @@ def _with(x: TacticLift, **changes: Any) -> TacticLift:
     return TacticLift(**fields)
 
 
-def run_exchange(store: CrowdStore, settings: ExchangeSettings | None = None) -> ExchangeResult:
-    """The nightly exchange over everything published in ``store``."""
+def run_exchange(
+    store: CrowdStore,
+    settings: ExchangeSettings | None = None,
+    kinds: Mapping[str, str] | None = None,
+) -> ExchangeResult:
+    """The nightly exchange over everything published in ``store`` (``kinds``: catalogue
+    entry -> kind, for families of similar tactics with ``settings.group_similar``)."""
     cfg = settings or ExchangeSettings()
     kpi_rows = store.kpis_frame()
     if kpi_rows.is_empty():
@@ -252,5 +297,5 @@ def run_exchange(store: CrowdStore, settings: ExchangeSettings | None = None) ->
             key = (t.tactic, t.kpi, t.cluster)
             reps[key] = reps.get(key, 0) + 1
     adoptions = store.tactics_frame().select("area_id", "tactic", "kpi", "adopted_period")
-    lifts = estimate_lifts(kpi_rows, adoptions, clusters, cfg, reps)
+    lifts = estimate_lifts(kpi_rows, adoptions, clusters, cfg, reps, kinds)
     return ExchangeResult(clusters=clusters, lifts=tuple(lifts), settings=cfg)

@@ -39,21 +39,29 @@ def start_local_test(
     store: CrowdStore,
     area_id: str,
     lift: TacticLift,
-    units: list[str],
+    units: list[str] | None,
     period: int,
     seed: int,
     settings: ABSettings | None = None,
+    unit_kind: str = "zip",
 ) -> tuple[LocalTest, Allocation]:
     """Allocate the B cell, record the test in the store and the ledger.
 
     A split that fails the sample-ratio check is recorded as ``stopped_srm`` at once.
+    ``units`` None is an open population (customers: the units are met as the tactic fires):
+    nothing is drawn now, each unit gets its cell on first sight from the logged seed
+    (:func:`~tailguard.crowd.abtest.hashed_in_b`) and the split is checked at every look.
+    ``unit_kind`` (zip, tech, sku, customers) is recorded with the test.
 
     Raises:
         LedgerError: this area already has a test of this tactic.
         InvalidInputError: fewer than 2 eligible units.
     """
     cfg = settings or ABSettings()
-    alloc = allocate(units, b_share=cfg.b_share, seed=seed)
+    if units is None:
+        alloc = Allocation(seed=seed, b_units=(), a_units=(), srm_p=1.0)
+    else:
+        alloc = allocate(units, b_share=cfg.b_share, seed=seed)
     status = "stopped_srm" if alloc.srm_p < cfg.srm_alpha else "testing"
     test = LocalTest(
         test_id=local_test_id(area_id, lift.tactic, lift.kpi),
@@ -84,6 +92,8 @@ def start_local_test(
             "evidence_p_uplift": lift.p_uplift,
             "seed": seed,
             "b_share": cfg.b_share,
+            "unit_kind": unit_kind,
+            "population": "listed" if units is not None else "open",
             "b_units": list(alloc.b_units),
             "units_a": len(alloc.a_units),
             "srm_p": alloc.srm_p,
@@ -106,6 +116,10 @@ def close_local_test(
         "lift": None if last is None else last.lift,
         "lift_lo": None if last is None else last.ci95[0],
         "lift_hi": None if last is None else last.ci95[1],
+        # An open population's split is what the test reached (a listed one's is unchanged).
+        "units_a": len(run.allocation.a_units),
+        "units_b": len(run.allocation.b_units),
+        "srm_p": run.allocation.srm_p,
     }
     store.update_test(test.test_id, **values)
     ledger.append(
@@ -122,6 +136,9 @@ def close_local_test(
             "p_uplift": None if last is None else last.p_uplift,
             "p_harm": None if last is None else last.p_harm,
             "guard_p_harm": None if last is None else last.guard_p_harm,
+            "units_a": values["units_a"],
+            "units_b": values["units_b"],
+            "srm_p": values["srm_p"],
         },
     )
     return replace(test, **values)  # type: ignore[arg-type]

@@ -10,6 +10,11 @@ Each is a :class:`~tailguard.control.Tool` with a policy, so it runs through the
   after its local test adopted it; records a ``crowd_adoption`` ledger record.
 * ``crowd_nudge`` (suggest): a coach's nudge to a laggard's agent, recorded as a
   ``crowd_nudge`` ledger record.
+
+Beyond each policy's rate limit, the crowd's own budgets (:class:`~tailguard.crowd.budgets.
+CrowdBudgets`: open and weekly local tests per area, weekly adoptions per area, nudges per area
+and per coach) are checked by each tool before it acts; a call past a cap is recorded by the
+control plane as ``budget_exceeded``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from tailguard.control import Policy, RiskLevel, Tool, ToolContext
 from tailguard.crowd.abtest import ABSettings
+from tailguard.crowd.budgets import CrowdBudgets
 from tailguard.crowd.exchange import ExchangeResult, ExchangeSettings, run_exchange
 from tailguard.crowd.local import local_test_id, start_local_test
 from tailguard.crowd.store import CrowdStore
@@ -26,6 +32,9 @@ from tailguard.errors import ConflictError, InvalidInputError, NotFoundError
 from tailguard.ledger import Ledger
 
 _STR = {"type": "string", "minLength": 1, "maxLength": 255}
+
+#: The kinds of unit a local test randomises (the catalogue's target units an area can split).
+UNIT_KINDS = ("zip", "tech", "sku", "customers")
 
 START_POLICY = Policy(
     risk_level=RiskLevel.EXECUTE_LOW,
@@ -55,18 +64,22 @@ def crowd_tools(
     exchange: ExchangeSettings | None = None,
     ab: ABSettings | None = None,
     current: Callable[[], ExchangeResult] | None = None,
+    budgets: CrowdBudgets | None = None,
 ) -> list[Tool]:
     """The three crowd tools, bound to one ledger and exchange store.
 
     ``current`` gives the exchange's result the start tool checks a tactic against; default:
     the exchange run afresh over ``store`` at each call. A caller that has just run the
     night's exchange (the demo) passes it, so starting many tests does not rerun it each time.
+    ``budgets``: the crowd's caps (default :class:`CrowdBudgets`).
     """
+    caps = budgets or CrowdBudgets()
     ab_cfg = ab or ABSettings(confidence=(exchange or ExchangeSettings()).confidence)
     latest = current or (lambda: run_exchange(store, exchange))
 
     def start(args: Mapping[str, Any], ctx: ToolContext) -> Any:
         del ctx
+        caps.check_start(store, area_id=args["area_id"], period=int(args["period"]))
         result = latest()
         proven = {(x.tactic, x.kpi): x for x in result.proven_elsewhere(args["area_id"])}
         lift = proven.get((args["tactic"], args["kpi"]))
@@ -75,15 +88,22 @@ def crowd_tools(
                 f"{args['tactic']} on {args['kpi']} is not proven in the cluster of "
                 f"{args['area_id']} (or the area has adopted it)"
             )
+        open_population = bool(args.get("open_population", False))
+        if open_population == ("units" in args):
+            raise InvalidInputError(
+                "give either the eligible units or open_population: true (units met as the "
+                "tactic fires, such as the customers it credits), not both"
+            )
         test, alloc = start_local_test(
             ledger=ledger,
             store=store,
             area_id=args["area_id"],
             lift=lift,
-            units=list(args["units"]),
+            units=None if open_population else list(args["units"]),
             period=int(args["period"]),
             seed=int(args["seed"]),
             settings=ab_cfg,
+            unit_kind=str(args.get("unit_kind", "zip")),
         )
         return {
             "test_id": test.test_id,
@@ -101,6 +121,7 @@ def crowd_tools(
             raise NotFoundError(f"no local test of {args['tactic']} in {args['area_id']}")
         if test.status != "adopted":
             raise ConflictError(f"the local test ended {test.status!r}: nothing to roll out")
+        caps.check_adopt(ledger, area_id=test.area_id, period=int(args["period"]))
         ledger.append(
             "crowd_adoption",
             {
@@ -117,6 +138,7 @@ def crowd_tools(
         return {"adopted": test.tactic, "area_id": test.area_id}
 
     def nudge(args: Mapping[str, Any], ctx: ToolContext) -> Any:
+        caps.check_nudge(ledger, area_id=args["area_id"], coach_id=ctx.requester_id)
         record = ledger.append(
             "crowd_nudge",
             {
@@ -139,10 +161,12 @@ def crowd_tools(
                 "properties": {
                     **area_tactic,
                     "units": {"type": "array", "items": _STR, "minItems": 2, "uniqueItems": True},
+                    "open_population": {"type": "boolean"},
+                    "unit_kind": {"type": "string", "enum": list(UNIT_KINDS)},
                     "period": {"type": "integer"},
                     "seed": {"type": "integer", "minimum": 0},
                 },
-                "required": ["area_id", "tactic", "kpi", "units", "period", "seed"],
+                "required": ["area_id", "tactic", "kpi", "period", "seed"],
                 "additionalProperties": False,
             },
             handler=start,

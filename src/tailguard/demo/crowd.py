@@ -8,16 +8,20 @@ Every simulated midnight of the agents-on arm, :meth:`DemoCrowd.night`:
 2. runs the exchange (clusters, lift per tactic and cluster, FDR-controlled discoveries);
 3. for every tactic proven in an area's cluster that the area has not adopted, starts a local
    A/B test through the control plane's ``crowd_start_local_test`` tool (execute_low), on
-   the area's zips as eligible units.
-
+   the units the tactic's catalogue entry targets: the area's zips, technicians or SKUs
+   (listed), or the customer batches it credits (an open population);
 4. reads every open test on its units' measured decisions and records a decisive verdict
-   (:class:`tailguard.demo.cells.LocalCells`).
+   (:class:`tailguard.crowd.cells.LocalCells`).
 
-The area agents' chooser serves the tests: a decision on a zip of a test's B cell plays the
-tactic, one on the A cell follows the policy, and an adopted tactic is played on every zip of
-the area. Tactics that target technicians or customers are published and estimated, but the
-demo's tests run on zips only, so a test of such a tactic is started and recorded but not
-served (``tests.unservable`` in the summary).
+On the first night a week has closed, the exchange is seeded once with a simulated earlier
+period of the demo's own areas (:mod:`tailguard.crowd.history`): a two-week run cannot prove
+anything alone. ``summary.json`` labels it (``seeded_history``) and its adoptions are not
+counted as published tactics nor earn reputation. With ``group_similar`` the exchange also
+estimates families of similar tactics (:mod:`tailguard.crowd.families`).
+
+The area agents' chooser serves the tests: a decision on a unit of a test's B cell plays the
+tactic, one on the A cell follows the policy, and an adopted tactic is played on every unit of
+the area.
 
 The unit-level outcome KPIs of the catalogue are published under the area KPI they feed
 (:data:`KPI_FOR`), since the exchange estimates lifts on the pulse's area KPIs.
@@ -29,28 +33,34 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 import polars as pl
 
 from tailguard.control import ControlPlane, StepOutcome
-from tailguard.crowd.exchange import ExchangeResult, ExchangeSettings, run_exchange
-from tailguard.crowd.publish import EPOCH_MONDAY, period_of, publish, tactic_pairs, weekly_kpis
+from tailguard.crowd.exchange import (
+    LOWER_IS_BETTER,
+    ExchangeResult,
+    ExchangeSettings,
+    run_exchange,
+)
+from tailguard.crowd.history import History, HistorySettings, earlier_period
+from tailguard.crowd.night import KPI_FOR
+from tailguard.crowd.publish import (
+    EPOCH_MONDAY,
+    period_of,
+    publish,
+    tactic_name,
+    tactic_pairs,
+    weekly_kpis,
+)
 from tailguard.crowd.reputation import innovation_delta
 from tailguard.crowd.store import CrowdStore
 from tailguard.crowd.tools import crowd_tools
-from tailguard.demo.cells import LocalCells, describe
+from tailguard.demo.cells import LocalCells, describe, eligible_units
 from tailguard.learning import SelfLearnStore
 from tailguard.ledger import Ledger
 from tailguard.pulse import PulseStore
-
-#: The area KPI each unit-level outcome KPI of the catalogue feeds (others keep their name).
-KPI_FOR: Final = {
-    "jobs": "jobs_per_week",
-    "nps_mean": "nps_p10",
-    "earnings_week": "earnings_p10_week",
-    "recall_pct": "recall_pct_p90",
-}
 
 
 @dataclass
@@ -71,6 +81,13 @@ class DemoCrowd:
     last: ExchangeResult | None = None
     kpis_through: int | None = None
     cells: LocalCells | None = None
+    #: Seed the exchange with a simulated earlier period (None: the run's own history only).
+    history_settings: HistorySettings | None = None
+    history: History | None = None
+    #: The tactic ids the seeded history added (an area's own earlier publication wins).
+    seeded_ids: set[str] = field(default_factory=set)
+    #: Catalogue entry -> kind (families of entries of one kind, with ``group_similar``).
+    kinds: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.store = CrowdStore(self.ledger.engine)
@@ -83,11 +100,19 @@ class DemoCrowd:
 
     def _result(self) -> ExchangeResult:
         # The night's exchange, run just before the tests start (nothing is published between).
-        return self.last if self.last is not None else run_exchange(self.store, self.settings)
+        if self.last is not None:
+            return self.last
+        return run_exchange(self.store, self.settings, self.kinds)
 
     @classmethod
-    def for_world(cls, world: Any, *, seed: int) -> DemoCrowd:
-        """The exchange wired to a :class:`tailguard.agents.world.AgentWorld`."""
+    def for_world(
+        cls, world: Any, *, seed: int, history: HistorySettings | None = None
+    ) -> DemoCrowd:
+        """The exchange wired to a :class:`tailguard.agents.world.AgentWorld`.
+
+        ``history``: the simulated earlier period the exchange is seeded with once the first
+        week has closed (default :class:`HistorySettings`; see :mod:`tailguard.crowd.history`).
+        """
         areas = world.sim.net.areas_frame()
         crowd = cls(
             ledger=world.ledger,
@@ -97,12 +122,16 @@ class DemoCrowd:
             area_types=dict(zip(areas["area_id"], areas["area_type"], strict=True)),
             units=dict(zip(areas["area_id"], areas["zips"].to_list(), strict=True)),
             seed=seed,
+            history_settings=history or HistorySettings(),
+            settings=ExchangeSettings(group_similar=True),
+            kinds={e.id: e.kind for e in world.agents.catalogue.entries},
         )
         crowd.cells = LocalCells(
             store=crowd.store,
             ledger=crowd.ledger,
             catalogue=world.agents.catalogue,
             units=crowd.units,
+            unit_sets=eligible_units(world.sim.net),
         )
         world.agents.chooser.cells = crowd.cells
         return crowd
@@ -118,8 +147,9 @@ class DemoCrowd:
             kpi_rows=weekly_kpis(self._new_weeks(now), until=now),
             area_types=self.area_types,
         )
-        if self.last is None or report.tactics or report.kpi_rows:
-            self.last = run_exchange(self.store, self.settings)
+        seeded = self._seed_history() if report.kpi_rows else False
+        if self.last is None or report.tactics or report.kpi_rows or seeded:
+            self.last = run_exchange(self.store, self.settings, self.kinds)
         result = self.last
         period = period_of(now)
         closed = 0
@@ -130,9 +160,12 @@ class DemoCrowd:
         started = 0
         for area in sorted(result.clusters):
             todo = [
-                x for x in result.proven_elsewhere(area) if (area, x.tactic, x.kpi) not in tested
+                (x, found)
+                for x in result.proven_elsewhere(area)
+                if (area, x.tactic, x.kpi) not in tested
+                and (found := self._eligible(area, x.tactic)) is not None
             ]
-            if todo and len(self.units.get(area, ())) >= 2:
+            if todo:
                 started += self._start_tests(area, todo, period)
         if self.cells is not None and started:
             self.cells.refresh(len(self.nights))
@@ -150,6 +183,35 @@ class DemoCrowd:
         self.nights.append(night)
         return night
 
+    def _seed_history(self) -> bool:
+        """Once the first week has closed: publish the simulated earlier period before it, one
+        tactic per catalogue entry (its own level), on the area KPI its outcome feeds."""
+        if self.history_settings is None or self.history is not None or self.cells is None:
+            return False
+        published = self.store.kpis_frame()
+        if published.is_empty():
+            return False
+        first = int(published["period"].min())  # type: ignore[arg-type]
+        levels = published.filter(pl.col("period") == first).select("area_id", "kpi", "value")
+        tactics = [
+            (tactic_name(e.id, e.level_args(0)), KPI_FOR.get(e.outcome.kpi, e.outcome.kpi))
+            for e in self.cells.catalogue.entries
+            if e.outcome is not None
+        ]
+        self.history = earlier_period(
+            levels,
+            self.area_types,
+            tactics,
+            end_period=first,
+            seed=self.seed * 7919 + first,
+            settings=self.history_settings,
+            lower_is_better=LOWER_IS_BETTER,
+        )
+        before = set(self.store.tactics_frame()["tactic_id"].to_list())
+        self.history.publish(self.store)
+        self.seeded_ids = set(self.store.tactics_frame()["tactic_id"].to_list()) - before
+        return True
+
     def _new_weeks(self, now: datetime) -> pl.DataFrame:
         """The pulse rows of weeks that closed since the last night (empty most nights): a
         closed week's values are final, so reading the whole history again adds nothing."""
@@ -162,12 +224,25 @@ class DemoCrowd:
         self.kpis_through = closed
         return self.pulse.history(since=since, until=now)
 
-    def _start_tests(self, area: str, todo: list[Any], period: int) -> int:
+    def _eligible(self, area: str, tactic: str) -> tuple[str, list[str] | None] | None:
+        """The unit kind and eligible units of a test of ``tactic`` in ``area`` (units None:
+        an open population); without served cells, the area's zips."""
+        if self.cells is not None:
+            return self.cells.eligible(area, tactic)
+        zips = list(self.units.get(area, ()))
+        return ("zip", zips) if len(zips) >= 2 else None
+
+    def _start_tests(
+        self, area: str, todo: list[tuple[Any, tuple[str, list[str] | None]]], period: int
+    ) -> int:
         run = self.control.start_run(
             "area_agent", f"area-agent:{area}", "test tactics proven in the cluster"
         )
         started = 0
-        for k, lift in enumerate(todo):
+        for k, (lift, (kind, units)) in enumerate(todo):
+            population: dict[str, Any] = (
+                {"open_population": True} if units is None else {"units": units}
+            )
             step = self.control.execute(
                 run,
                 "crowd_start_local_test",
@@ -175,7 +250,8 @@ class DemoCrowd:
                     "area_id": area,
                     "tactic": lift.tactic,
                     "kpi": lift.kpi,
-                    "units": self.units[area],
+                    **population,
+                    "unit_kind": kind,
                     "period": period,
                     "seed": self.seed * 1_000_003 + period * 101 + k,
                 },
@@ -191,17 +267,22 @@ class DemoCrowd:
         """The ``crowd`` key of ``summary.json`` (``start``: the agents' first hour)."""
         start_period = period_of(start) - 1
         tactics = self.store.tactics_frame()
+        # What the agents published (the seeded history's adoptions are nobody's tactics: no
+        # counts, no reputation; they stay in the spread, which the report says).
+        real = tactics
+        if self.seeded_ids and tactics.height:
+            real = tactics.filter(~pl.col("tactic_id").is_in(sorted(self.seeded_ids)))
         tests = self.store.local_tests()
         status = Counter(t.status for t in tests)
         result = self.last
-        leaders = innovation_delta(tactics, tests)[:5]
+        leaders = innovation_delta(real, tests)[:5]
         discovered = [] if result is None else [x for x in result.lifts if x.discovered]
         return {
             "nights": len(self.nights),
             "seconds": round(sum(n["seconds"] for n in self.nights), 3),
-            "published_tactics": tactics.height,
-            "distinct_tactics": tactics.select("tactic", "kpi").n_unique() if tactics.height else 0,
-            "publishing_areas": tactics["area_id"].n_unique() if tactics.height else 0,
+            "published_tactics": real.height,
+            "distinct_tactics": real.select("tactic", "kpi").n_unique() if real.height else 0,
+            "publishing_areas": real["area_id"].n_unique() if real.height else 0,
             "clusters": 0 if result is None else len(set(result.clusters.values())),
             "lifts_estimated": 0 if result is None else len(result.lifts),
             "discoveries": [
@@ -230,6 +311,7 @@ class DemoCrowd:
                 for r in leaders
             ],
             "spread": spread(tactics, tests, start_period=start_period, weeks=weeks),
+            "seeded_history": None if self.history is None else self.history.describe(),
             "by_night": self.nights,
         }
 

@@ -17,6 +17,7 @@ def crowd_section(summary: Mapping[str, Any]) -> dict[str, Any]:
     spread = crowd.get("spread")
     rows = list((spread or {}).get("areas_by_week") or [])
     tests = crowd.get("tests") or {}
+    seeded = crowd.get("seeded_history")
     return {
         "crowd": {
             "nights": crowd.get("nights", 0),
@@ -43,6 +44,15 @@ def crowd_section(summary: Mapping[str, Any]) -> dict[str, Any]:
                 {**r, "points": fmt_num(r["points"], 2)}
                 for r in crowd.get("innovation_delta_leaders") or []
             ],
+            "history": None
+            if not isinstance(seeded, Mapping)
+            else {
+                "weeks": seeded.get("weeks", 0),
+                "areas": seeded.get("areas", 0),
+                "adoptions": seeded.get("adoptions", 0),
+                "helpful": sum(1 for t in seeded.get("truth") or [] if t["effect"] > 0),
+                "pairs": len(seeded.get("truth") or []),
+            },
             "spread_tactic": None if spread is None else spread["tactic"],
             "spread_kpi": None if spread is None else spread["kpi"],
             "spread_rows": rows,
