@@ -40,6 +40,14 @@ from tailguard.weekly.benchmark import Benchmark, benchmark
 from tailguard.weekly.cite import cite, ops_cards
 from tailguard.weekly.library import LeverLibrary, load_library
 from tailguard.weekly.okr import build_okr, commit, committed_okrs, score_okr
+from tailguard.weekly.outcomes import (
+    kpi_changes,
+    lever_priors,
+    lever_records,
+    others_drift,
+    past_results,
+    score_levers,
+)
 from tailguard.weekly.pack import DISTRIBUTIONS, Pack, build_pack
 from tailguard.weekly.playbook import AreaContext, choose, learned_effects
 from tailguard.weekly.plots import Scale, network_scales
@@ -268,9 +276,21 @@ def run_week(
     try:
         learned = _learned(ledger, library, as_of)
         cited = ops_cards(ledger, as_of)  # the compendium's cards behind each lever
-        past = committed_okrs(ledger, (as_of - timedelta(days=7)).date().isoformat())
+        last_week_of = (as_of - timedelta(days=7)).date().isoformat()
+        past = committed_okrs(ledger, last_week_of)
         values = {r["area_id"]: r for r in score_source.to_dicts()}
         scores = {a: score_okr(o, values.get(a, {})) for a, o in past.items() if a in chosen}
+        # What last week's levers moved against their forecast (weekly/outcomes.py), and the
+        # levers' priors updated by every applied lever measured so far.
+        if past:
+            ran = lever_records(ledger, last_week_of)
+            before = {r["area_id"]: r for r in last.frame("areas").to_dicts()} if last else {}
+            others = others_drift(past, kpi_changes(values, before))
+            for area, score in scores.items():
+                score["levers"] = score_levers(past[area], score, ran.get(area, []), others)
+        measured = past_results(ledger, last_week_of)
+        measured += [r for s in scores.values() for r in s.get("levers", [])]
+        learned = lever_priors(library, measured, learned)
         jobs: list[AreaJob] = []
         okrs: dict[str, dict[str, Any]] = {}
         empty = _empty_like(this)
