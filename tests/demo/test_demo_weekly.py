@@ -31,6 +31,7 @@ def two_weeks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     return out, run_demo(DemoConfig(areas=2, weeks=2, seed=5, out=out, warmup_days=1))
 
 
+@pytest.mark.timeout(900)  # the module's two-week demo runs in the first one
 def test_two_weeks_beside_the_agents_equal_the_cycle_run_afterwards(
     two_weeks: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -68,6 +69,7 @@ def test_two_weeks_beside_the_agents_equal_the_cycle_run_afterwards(
             ), (area, name)
 
 
+@pytest.mark.timeout(900)  # the module's two-week demo runs in the first one
 def test_week_one_levers_run_in_week_two_through_the_control_plane_and_are_scored(
     two_weeks: tuple[Path, dict[str, Any]],
 ) -> None:
@@ -108,6 +110,7 @@ def test_week_one_levers_run_in_week_two_through_the_control_plane_and_are_score
     assert "Last week's levers" in pack
 
 
+@pytest.mark.timeout(900)  # the module's two-week demo runs in the first one
 def test_the_yoy_band_is_measured_in_both_arms_from_the_seeded_baseline_file(
     two_weeks: tuple[Path, dict[str, Any]],
 ) -> None:
