@@ -85,13 +85,19 @@ def ensure_rollback_tool(plane: ControlPlane) -> None:
         plane.registry.register(rollback_tool(plane))
 
 
-def check_rollback(plane: ControlPlane, step_id: str) -> dict[str, Any]:
-    """The step's latest record when it can be rolled back here.
+def check_rollback(
+    plane: ControlPlane, step_id: str, policies: Mapping[str, Policy] | None = None
+) -> dict[str, Any]:
+    """The step's latest record when it can be rolled back.
+
+    The step's policy is the registry's when its tool is registered in this process, else
+    ``policies``' (the deployment's policy table: the tool's own process, which holds its
+    handler and the compensating tool, runs the rollback once the gate is approved).
 
     Raises:
         NotFoundError: no such step.
         ConflictError: it did not execute, or was already rolled back.
-        PolicyError: its tool has no rollback strategy, or a tool is not registered here.
+        PolicyError: its tool has no rollback strategy, or no known policy.
     """
     record = plane.ledger.latest("step", step_id)
     if record is None:
@@ -105,23 +111,30 @@ def check_rollback(plane: ControlPlane, step_id: str) -> dict[str, Any]:
     tool = str(fields.get("tool_name"))
     if tool == ROLLBACK_TOOL:
         raise PolicyError("a rollback cannot itself be rolled back")
-    if tool not in plane.registry:
-        raise PolicyError(f"{tool} is not registered in this process; it cannot be undone here")
-    strategy = plane.registry.policy(tool).rollback_strategy
-    if strategy is None:
+    if tool in plane.registry:
+        policy: Policy | None = plane.registry.policy(tool)
+    else:
+        policy = (policies or {}).get(tool)
+    if policy is None:
+        raise PolicyError(f"{tool} has no known policy here; it cannot be rolled back")
+    if policy.rollback_strategy is None:
         raise PolicyError(f"{tool} has no rollback strategy")
-    if strategy not in plane.registry:
-        raise PolicyError(f"{tool}'s compensating tool {strategy!r} is not registered")
     return fields
 
 
 def request_rollback(
-    plane: ControlPlane, step_id: str, *, requested_by: str, reason: str | None = None
+    plane: ControlPlane,
+    step_id: str,
+    *,
+    requested_by: str,
+    reason: str | None = None,
+    policies: Mapping[str, Policy] | None = None,
 ) -> StepResult:
     """Ask for a step's rollback: a gated ``rollback_step`` call in a new operator run.
 
     Returns the call's result: ``pending_approval`` with its gate (the usual case),
-    ``rejected`` when no approver is configured (fail closed).
+    ``rejected`` when no approver is configured (fail closed). ``policies``: see
+    :func:`check_rollback`.
 
     Raises:
         InvalidInputError: an empty requester or a reason over 500 characters.
@@ -131,7 +144,7 @@ def request_rollback(
         raise InvalidInputError("a rollback needs the name of who asks for it")
     if reason is not None and len(reason) > MAX_REASON:
         raise InvalidInputError(f"the reason must be at most {MAX_REASON} characters")
-    check_rollback(plane, step_id)
+    check_rollback(plane, step_id, policies)
     ensure_rollback_tool(plane)
     run = plane.start_run(ROLE, requested_by, f"roll back step {step_id}")
     args: dict[str, Any] = {"step_id": step_id}

@@ -33,7 +33,11 @@ def levers_section(summary: Mapping[str, Any]) -> dict[str, Any]:
                 "vs_others": "-"
                 if lv.get("outcome_vs_others") is None
                 else f"{lv['outcome_vs_others']:+.2f}",
-                "inside": "-" if lv.get("inside_80") is None else "yes" if lv["inside_80"] else "no",
+                "inside": "-"
+                if lv.get("inside_80") is None
+                else "yes"
+                if lv["inside_80"]
+                else "no",
             }
         )
     rows = [

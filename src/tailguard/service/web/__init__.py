@@ -19,6 +19,7 @@ from tailguard.service.web import (
     gamification,
     learning,
     network,
+    rollback,
     signin,
 )
 
@@ -32,5 +33,6 @@ router.include_router(coaches.router)
 router.include_router(learning.router)
 router.include_router(gamification.router)
 router.include_router(compendium.router)
+router.include_router(rollback.router)
 
 __all__ = ["router"]
