@@ -72,7 +72,8 @@ def test_any_text_parses_or_is_refused_with_a_config_file_error(text: str) -> No
     try:
         frame = parse_baseline(f"{','.join(HEADER)}\n{text}")
     except ConfigFileError as exc:
-        assert exc.reason
+        reason = exc.reason
+        assert reason, "a refusal always says why"
         return
     assert frame.columns == list(HEADER)
     assert frame["jobs_per_week"].min() is None or frame["jobs_per_week"].min() >= 0  # type: ignore[operator]

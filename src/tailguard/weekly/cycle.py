@@ -20,6 +20,7 @@ databases (the demo runs it beside them), and when it is run again later.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -329,6 +330,12 @@ def run_week(
             pack = _with(pack, okr=okr, last_week_score=scores.get(area))
             jobs.append(AreaJob(pack=pack, okr=okr, bench=mine, out=Path(out_dir) / area))
             tell("compute", i + 1, len(chosen))
+        # Each area's commitment is read by the others: who committed to which lever.
+        committed: dict[str, list[str]] = {}
+        for area_id, made in sorted(okrs.items()):
+            for lv in made["levers"]:
+                committed.setdefault(str(lv["lever_id"]), []).append(area_id)
+        jobs = [dataclasses.replace(j, pack=_with(j.pack, commitments=committed)) for j in jobs]
         timings["compute"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         written = commit(ledger, okrs.values(), scores.values())
