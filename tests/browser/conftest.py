@@ -69,6 +69,15 @@ class LiveService:
             assert result.gate_id is not None, result
             return result.gate_id
 
+    def new_flag(self, who: str, account: str) -> tuple[str, str]:
+        """Run an executed, reversible flag_account call (from another process): (run, step)."""
+        with Ledger.open(self.ledger_url) as ledger:
+            plane = ControlPlane(make_registry(), ledger, approvers=KeyStore(ledger.engine))
+            run = plane.start_run("ops", who, f"flag {account} for review")
+            result = plane.execute(run, "flag_account", {"account_id": account})
+            assert result.ok, result
+            return run.run_id, result.step_id
+
     def new_credit_gate(self, who: str, customer: str, amount: float) -> str:
         """Open a pending apology_credit gate (money: the inbox shows and filters its amount)."""
         with Ledger.open(self.ledger_url) as ledger:

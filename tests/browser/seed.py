@@ -76,7 +76,8 @@ def _handler(name: str, log: Path | None) -> Any:
 
 
 def make_registry(side_effects: Path | None = None) -> ToolRegistry:
-    """A read tool and two approval-gated tools (``close_account``, ``apology_credit``)."""
+    """A read tool, two approval-gated tools (``close_account``, ``apology_credit``) and a
+    reversible one (``flag_account``, undone by ``unflag_account``)."""
     registry = ToolRegistry()
     registry.register(
         Tool(
@@ -113,6 +114,29 @@ def make_registry(side_effects: Path | None = None) -> ToolRegistry:
                 audit_fields=("customer_id", "amount_usd"),
                 approval_timeout=8 * 3600.0,
             ),
+        )
+    )
+    # A reversible tool: its steps can be rolled back by people (the run page's button).
+    registry.register(
+        Tool(
+            name="flag_account",
+            description="Flag an account for review (reversible).",
+            parameters=_ACCOUNT_SCHEMA,
+            handler=_handler("flag_account", side_effects),
+            policy=Policy(
+                risk_level=RiskLevel.EXECUTE_LOW,
+                rollback_strategy="unflag_account",
+                audit_fields=("account_id",),
+            ),
+        )
+    )
+    registry.register(
+        Tool(
+            name="unflag_account",
+            description="Remove an account's review flag (flag_account's compensating tool).",
+            parameters=_ACCOUNT_SCHEMA,
+            handler=_handler("unflag_account", side_effects),
+            policy=Policy(risk_level=RiskLevel.EXECUTE_LOW, audit_fields=("account_id",)),
         )
     )
     return registry

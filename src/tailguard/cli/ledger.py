@@ -1,4 +1,4 @@
-"""CLI commands: ``tailguard ledger verify | checkpoint | keygen | export | kpis``
+"""CLI commands: ``tailguard ledger verify | checkpoint | keygen | export | kpis | rollback``
 (INTERFACES.md section 3)."""
 
 from __future__ import annotations
@@ -178,6 +178,52 @@ def kpis(
     _print_table(result)
 
 
+def rollback(
+    step_id: str = typer.Argument(..., help="The executed step to undo."),
+    db: str = DB_OPTION,
+    by: str = typer.Option(..., "--by", help="Who asks (recorded; cannot approve it)."),
+    reason: str | None = typer.Option(None, "--reason", help="Why (recorded, <= 500 chars)."),
+    policies: Path | None = typer.Option(
+        None,
+        "--policies",
+        help="The deployment's tool policies (YAML); default: the built-in table.",
+    ),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Ask for a step's rollback: it waits at an approval gate for another person.
+
+    The approvers are the holders of approver keys in the ledger's database (as in the
+    service); once one approves in the inbox, the process that holds the step's tool undoes it
+    and records it rolled_back.
+    """
+    from tailguard.control import ControlPlane, ToolRegistry, builtin_policies, load_policies
+    from tailguard.control.rollback_requests import request_rollback
+    from tailguard.ledger import Ledger
+    from tailguard.service.auth import KeyStore
+
+    if reason is not None and "\x00" in reason:
+        fail("--reason must not contain a NUL character")
+    table = builtin_policies() if policies is None else load_policies(policies)
+    with Ledger.open(db, create=False) as ledger:
+        plane = ControlPlane(ToolRegistry(), ledger, approvers=KeyStore(ledger.engine))
+        result = request_rollback(plane, step_id, requested_by=by, reason=reason, policies=table)
+    payload = {
+        "step_id": step_id,
+        "outcome": result.outcome.value,
+        "run_id": result.run_id,
+        "request_step_id": result.step_id,
+        "gate_id": result.gate_id,
+        "reason": result.reason,
+    }
+    if fmt is OutputFormat.json:
+        emit_json(payload)
+        return
+    if result.gate_id:
+        typer.echo(f"rollback of {step_id} waits for approval at gate {result.gate_id}")
+    else:
+        typer.echo(f"rollback of {step_id} not opened: {result.outcome.value} ({result.reason})")
+
+
 _COLUMNS = (
     ("runs", "runs"),
     ("time_to_first_action_ms", "ttfa p50/p90 ms"),
@@ -237,4 +283,5 @@ def register(app: typer.Typer) -> None:
     group.command("keygen")(keygen)
     group.command("export")(export)
     group.command("kpis")(kpis)
+    group.command("rollback")(rollback)
     app.add_typer(group, name="ledger")

@@ -65,6 +65,7 @@ from tailguard.demo.compare import paired_difference
 from tailguard.demo.crowd_report import crowd_section
 from tailguard.demo.gamification_report import gamification_section
 from tailguard.demo.harm import harm_section
+from tailguard.demo.levers_report import levers_section
 from tailguard.demo.tables import (
     control_section,
     dig,
@@ -180,6 +181,7 @@ def render_report(
             **_learning_section(summary),
             **crowd_section(summary),
             **gamification_section(summary),
+            **levers_section(summary),
             "week_links": links,
             "version": tailguard.__version__,
         }

@@ -48,6 +48,8 @@ from tailguard.demo.crowd import DemoCrowd
 from tailguard.demo.decisions import intervention_summary, report_interventions
 from tailguard.demo.gamification import DemoGamification
 from tailguard.demo.harm import harmful_interventions
+from tailguard.demo.levers import DemoLevers, lever_overview, okr_levers
+from tailguard.demo.yoy import demo_baseline, measure_yoy, yoy_figures
 from tailguard.errors import InvalidInputError
 from tailguard.gamification import FixLedger
 from tailguard.ledger.kpis import control_plane_kpis
@@ -94,7 +96,8 @@ def hourly_rows(scorecard: pl.DataFrame, arm: str, hour: datetime) -> pl.DataFra
 
     A KPI without data is neither inside nor outside (null); ``inside_all`` holds when no band
     with data is broken. The jobs/week year-on-year band needs last year's figure, which a
-    simulated network does not have: its ``inside_`` column is null.
+    simulated network has only as a seeded baseline: its ``inside_`` column is null here and
+    filled afterwards (:func:`tailguard.demo.yoy.measure_yoy`).
     """
     cols = list(dict.fromkeys(b.kpi for b in GUARD_BANDS))
     inside = [
@@ -129,10 +132,12 @@ def _arm_summary(hourly: pl.DataFrame, last: pl.DataFrame) -> dict[str, Any]:
             [pl.col(f"inside_{b.id}").cast(pl.Float64) for b in _THRESHOLD_BANDS]
         ).mean()
     ).item()
-    # jobs/week +12 % YoY needs last year's jobs, which a simulated network does not have.
-    band["jobs_yoy"] = None
+    # jobs/week +12 % YoY against last year's figures (demo/yoy.py); null when unknown.
+    yoy = yoy_figures(hourly)
+    band["jobs_yoy"] = yoy["jobs_yoy"]
     return {
         "guardband_pass_pct": _pct(hourly["inside_all"]),
+        "guardband_pass_pct_with_yoy": yoy["guardband_pass_pct_with_yoy"],
         "bands_held_pct": None if held is None else round(100.0 * float(held), 3),
         "band_pass_pct": band,
         "kpis": kpis,
@@ -204,10 +209,12 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
     game = None if history is None else DemoGamification(world, seed=config.seed, fixes=history)
     if game is not None:
         game.start(sim.now)  # gamification (demo/gamification.py): rewards A/B-tested by area
+    levers = DemoLevers(world)  # the weekly OKR levers as actions (demo/levers.py)
     for h in range(hours):
         a = time.perf_counter()
         report = world.hour()
         now = sim.now
+        levers.hour()
         if game is not None:
             game.hour()
         ticks.append(time.perf_counter() - a)
@@ -223,7 +230,13 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
             week_versions.append(agents.chooser.policy.version)
             curate_week(world, out)  # the compendium's curator (demo/compendium.py)
         if config.weekly and (h + 1) % (7 * 24) == 0:
+            levers.close_week()
             weekly_wait += _weekly(engine, now, out, ledger_url, weeks, last=h + 1 == hours)
+            if h + 1 < hours:  # next week's levers run from its first hour
+                tw = time.perf_counter()
+                _wait_for_okrs(weeks)
+                weekly_wait += time.perf_counter() - tw
+                levers.apply(weeks[-1].as_of)
         say("agents on", h + 1, hours)
     walls["agents_on"] = time.perf_counter() - t1
     on_last = agents.last_scorecard
@@ -239,6 +252,8 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
     # -------------------------------------------------------------- results
     t3 = time.perf_counter()
     hourly = pl.concat([*on_rows, off_rows])
+    baseline = demo_baseline(off_rows, start, config.weeks * 7, seed=config.seed, out=out)
+    hourly = measure_yoy(hourly, baseline)
     hourly.write_parquet(out / "hourly.parquet")
     decisions = learning.frame()
     approvals = approvals_frame(control)
@@ -275,7 +290,9 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
         "wall_seconds": walls,
         "crowd": crowd.summary(start=start, weeks=config.weeks),
         "gamification": game.summary() if game is not None else {"enabled": False},
+        "okr_levers": okr_levers(ledger, start),
     }
+    summary["okr_levers_overview"] = lever_overview(summary["okr_levers"])
     summary["business"] = business_figures(hourly, spend_usd=summary["interventions"]["cost_usd"])
     summary["business"]["harmful_interventions"] = harmful_interventions(
         decisions, catalogue.groups(), start=start, end=end

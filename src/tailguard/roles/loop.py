@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 from tailguard.clock import Clock
 from tailguard.control import ControlPlane, Run, RunBudget, StepOutcome, StepResult
 from tailguard.control import Usage as ControlUsage
+from tailguard.control.engagement import record_engagement
 from tailguard.errors import BudgetExceededError, ConflictError, InvalidInputError
 from tailguard.roles.conversations import ConversationStore, PendingToolCall, RunState
 from tailguard.roles.providers import (
@@ -240,6 +241,10 @@ class RoleAgent:
             raise ConflictError(
                 f"conversation {conversation_id} has run {waiting[0]} waiting for approval"
             )
+        # The user came back: the evaluator's engagement signal for the conversation's last run.
+        previous = [t.run_id for t in self.conversations.turns(conversation_id) if t.run_id]
+        if previous:
+            record_engagement(self.control, previous[-1], signal="next_message", by=user_id)
         run = self.control.start_run(
             role,
             user_id,

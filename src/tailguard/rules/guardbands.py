@@ -4,8 +4,8 @@ Seven guard-bands are single-KPI bounds over existing KPIs and become the built-
 ``guard_bands`` rule group (severity warning). ``jobs/week +12 % YoY`` is not a threshold on a
 KPI value but on growth against the same week a year earlier, which a 7-day scorecard cannot
 see: it is kept here as a ``yoy_growth`` band, checked by :func:`guardband_status` only when the
-caller passes last year's ``jobs_per_week`` per area (the weekly cycle and the demo own that
-history), and otherwise not counted as a breach. A null KPI (no data) is never a breach.
+caller passes last year's ``jobs_per_week`` per area (:mod:`tailguard.rules.yoy` reads it from a
+year of history or a baseline file), and otherwise unknown (null: neither inside nor a breach). A null KPI (no data) is never a breach.
 """
 
 from __future__ import annotations
@@ -101,8 +101,9 @@ def guardband_status(
         last_year_jobs_per_week: ``area_id, jobs_per_week`` a year earlier, for the YoY band.
 
     Returns:
-        ``area_id``, one Boolean ``gb_<id>`` column per guard-band (null KPI = inside), and
-        ``inside_all``.
+        ``area_id``, one Boolean ``gb_<id>`` column per guard-band (null KPI = inside; the YoY
+        band is null, unknown, when last year's figure is missing), and ``inside_all`` (every
+        band that is known holds).
     """
     frame = scorecard
     if last_year_jobs_per_week is not None:
@@ -120,6 +121,10 @@ def guardband_status(
             ok = pl.when(pl.col("_ly") > 0).then(_inside(growth, band.inside_op, band.bound))
         else:
             ok = pl.lit(None, pl.Boolean)
-        cols.append(ok.fill_null(value=True).alias(f"gb_{band.id}"))
+        # The YoY band without last year's figure is unknown (null), never "inside".
+        if band.kind == "threshold":
+            ok = ok.fill_null(value=True)
+        cols.append(ok.alias(f"gb_{band.id}"))
     out = frame.select("area_id", *cols)
-    return out.with_columns(pl.all_horizontal(pl.exclude("area_id")).alias("inside_all"))
+    every = [pl.col(f"gb_{b.id}").fill_null(value=True) for b in GUARD_BANDS]
+    return out.with_columns(pl.all_horizontal(every).alias("inside_all"))

@@ -24,6 +24,7 @@ from tailguard.control.delegation import (
     register_policies,
 )
 from tailguard.control.policy import Policy
+from tailguard.control.rollback_requests import ensure_rollback_tool
 from tailguard.errors import InvalidInputError
 from tailguard.ledger import Ledger, parse_url
 from tailguard.ledger.checkpoint import Checkpointer, CheckpointKey
@@ -155,6 +156,7 @@ class ServiceState:
                 # Default: the global provider (tailguard.telemetry, opentelemetry-instrument).
                 tracer_provider=settings.tracer_provider or trace.get_tracer_provider(),
             )
+            ensure_rollback_tool(plane)  # people's rollbacks resume here once approved
             checkpointer = None
             if settings.checkpoint_key is not None or settings.checkpoint_file is not None:
                 if settings.checkpoint_key is None or settings.checkpoint_file is None:

@@ -20,6 +20,7 @@ databases (the demo runs it beside them), and when it is run again later.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,14 @@ from tailguard.weekly.benchmark import Benchmark, benchmark
 from tailguard.weekly.cite import cite, ops_cards
 from tailguard.weekly.library import LeverLibrary, load_library
 from tailguard.weekly.okr import build_okr, commit, committed_okrs, score_okr
+from tailguard.weekly.outcomes import (
+    kpi_changes,
+    lever_priors,
+    lever_records,
+    others_drift,
+    past_results,
+    score_levers,
+)
 from tailguard.weekly.pack import DISTRIBUTIONS, Pack, build_pack
 from tailguard.weekly.playbook import AreaContext, choose, learned_effects
 from tailguard.weekly.plots import Scale, network_scales
@@ -268,9 +277,21 @@ def run_week(
     try:
         learned = _learned(ledger, library, as_of)
         cited = ops_cards(ledger, as_of)  # the compendium's cards behind each lever
-        past = committed_okrs(ledger, (as_of - timedelta(days=7)).date().isoformat())
+        last_week_of = (as_of - timedelta(days=7)).date().isoformat()
+        past = committed_okrs(ledger, last_week_of)
         values = {r["area_id"]: r for r in score_source.to_dicts()}
         scores = {a: score_okr(o, values.get(a, {})) for a, o in past.items() if a in chosen}
+        # What last week's levers moved against their forecast (weekly/outcomes.py), and the
+        # levers' priors updated by every applied lever measured so far.
+        if past:
+            ran = lever_records(ledger, last_week_of)
+            before = {r["area_id"]: r for r in last.frame("areas").to_dicts()} if last else {}
+            others = others_drift(past, kpi_changes(values, before))
+            for area, score in scores.items():
+                score["levers"] = score_levers(past[area], score, ran.get(area, []), others)
+        measured = past_results(ledger, last_week_of)
+        measured += [r for s in scores.values() for r in s.get("levers", [])]
+        learned = lever_priors(library, measured, learned)
         jobs: list[AreaJob] = []
         okrs: dict[str, dict[str, Any]] = {}
         empty = _empty_like(this)
@@ -309,6 +330,12 @@ def run_week(
             pack = _with(pack, okr=okr, last_week_score=scores.get(area))
             jobs.append(AreaJob(pack=pack, okr=okr, bench=mine, out=Path(out_dir) / area))
             tell("compute", i + 1, len(chosen))
+        # Each area's commitment is read by the others: who committed to which lever.
+        committed: dict[str, list[str]] = {}
+        for area_id, made in sorted(okrs.items()):
+            for lv in made["levers"]:
+                committed.setdefault(str(lv["lever_id"]), []).append(area_id)
+        jobs = [dataclasses.replace(j, pack=_with(j.pack, commitments=committed)) for j in jobs]
         timings["compute"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         written = commit(ledger, okrs.values(), scores.values())

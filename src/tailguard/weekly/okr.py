@@ -201,6 +201,9 @@ def commit(
                     "gp_lift": lv["gp_lift"],
                     "revenue_lift": lv["revenue_lift"],
                     "cost": lv["cost"],
+                    # what the area agent carries out next week (tailguard.agents.levers)
+                    "interventions": lv.get("interventions", []),
+                    "kpi_effects": lv.get("kpi_effects", {}),
                 }
                 for lv in okr["levers"]
             ],

@@ -86,6 +86,8 @@ class Pack:
     last_week_score: dict[str, Any] | None = None
     okr: dict[str, Any] | None = None
     money: dict[str, float | None] = field(default_factory=dict)
+    #: lever id -> the areas whose OKR committed to it this week (read from every area's OKR).
+    commitments: dict[str, list[str]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary (drift per KPI, gains, drag), as ``pack.json`` holds."""
@@ -110,6 +112,7 @@ class Pack:
             "teach_to": self.teach_to,
             "last_week_score": self.last_week_score,
             "money": self.money,
+            "commitments": self.commitments,
         }
 
 

@@ -94,7 +94,12 @@ class Play:
             "why": self.why,
             "relevant": self.relevant,
             "interventions": [
-                {"kind": iv.kind, "args": iv.args, "targets": iv.targets}
+                {
+                    "kind": iv.kind,
+                    "args": iv.args,
+                    "targets": iv.targets,
+                    "max_targets": iv.max_targets,
+                }
                 for iv in self.lever.interventions
             ],
             "revenue_lift": self.revenue_lift.to_dict(),

@@ -143,6 +143,16 @@ class CancelIn(BaseModel):
     reason: str | None = Field(default=None, max_length=2000, description="Why (recorded).")
 
 
+class RollbackIn(BaseModel):
+    """Ask for an executed step's rollback (approval-gated)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(
+        default=None, max_length=500, pattern=r"^[^\x00]*$", description="Why (recorded)."
+    )
+
+
 class _Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 
 from tailguard.control import StepOutcome, StepResult
+from tailguard.control.rollback_requests import request_rollback
 from tailguard.errors import BudgetExceededError, NotFoundError, RateLimitedError
 from tailguard.ledger.kinds import GATE_DECISIONS, OBJECTIVE_MET, RUN_STATUSES, STEP_STATUSES
 from tailguard.service import queries
@@ -22,6 +23,7 @@ from tailguard.service.api.models import (
     FinishRunIn,
     GateOut,
     OutcomeOut,
+    RollbackIn,
     RunDetail,
     RunOut,
     StartRunIn,
@@ -337,3 +339,32 @@ def finish_run(
     record = state.ledger.latest("outcome", outcome.outcome_id)
     assert record is not None
     return OutcomeOut(**record_dict(record))
+
+
+StepIdPath = Annotated[str, Path(min_length=1, max_length=255)]
+
+
+@router.post(
+    "/steps/{step_id}/rollback",
+    summary="Ask for an executed step's rollback (approval-gated)",
+    responses=responses(404, 409),
+)
+def rollback_step(
+    state: State, who: Operator, step_id: StepIdPath, body: RollbackIn, request: Request
+) -> StepResultOut:
+    """Open an operator run whose ``rollback_step`` call waits at an approval gate.
+
+    Another person approves it in the approvals inbox; the resumed call undoes the step with
+    its tool's compensating tool and records it ``rolled_back``. 404 for an unknown step, 409
+    for a step that did not execute or was rolled back already, 400 for a tool without a
+    rollback strategy.
+    """
+    result = request_rollback(
+        state.plane,
+        step_id,
+        requested_by=who.subject,
+        reason=body.reason,
+        policies=state.policies,
+    )
+    request.state.run_id = result.run_id
+    return step_result(result)

@@ -20,6 +20,7 @@ from tailguard.service.web import (
     learning,
     network,
     ops,
+    rollback,
     signin,
 )
 
@@ -34,5 +35,6 @@ router.include_router(learning.router)
 router.include_router(gamification.router)
 router.include_router(compendium.router)
 router.include_router(ops.router)
+router.include_router(rollback.router)
 
 __all__ = ["router"]

@@ -17,6 +17,7 @@ from tailguard.service.auth import Role
 from tailguard.service.settings import ServiceState
 from tailguard.service.web import data
 from tailguard.service.web.render import guarded, render, when
+from tailguard.service.web.rollback import rollbackable
 from tailguard.service.web.session import WebSession, service_state
 from tailguard.service.web.svg import line_chart, stacked_bars
 from tailguard.service.web.window import WINDOWS, Window, resolve_window
@@ -151,7 +152,9 @@ def run_page(request: Request, run_id: str) -> Response:
     def page(session: WebSession) -> Response:
         state = service_state(request)
         detail = _run_detail(state, run_id)
-        return render(request, "run.html", session, **detail)
+        can = session.principal.role.allows(Role.OPERATOR)
+        undoable = rollbackable(state, detail["steps"]) if can else set()
+        return render(request, "run.html", session, rollbackable=undoable, **detail)
 
     return guarded(request, Role.VIEWER, page)
 
