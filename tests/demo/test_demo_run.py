@@ -138,6 +138,13 @@ def test_the_agents_off_arm_in_its_own_process_is_the_network_nobody_steers(
         engine.ingest(sim.step())
         rows.append(hourly_rows(engine.scorecard(sim.now), "off", sim.now))
     expected = pl.concat(rows).sort("hour", "area_id")
+    # The YoY band is measured against the demo's seeded last year (demo/yoy.py), read back
+    # from the file the demo wrote beside its outputs.
+    from tailguard.demo.yoy import BASELINE_FILE, measure_yoy
+    from tailguard.rules.yoy import load_baseline
+
+    expected = measure_yoy(expected, load_baseline(config.out / BASELINE_FILE))
+    expected = expected.select(off.columns).sort("hour", "area_id")
     assert off.height == 2 * 168
     # Equal up to the last bits of a float: Polars' parallel sums may add in another order.
     assert_frame_equal(off, expected, rel_tol=1e-12, abs_tol=1e-9)
