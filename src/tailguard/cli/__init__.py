@@ -38,6 +38,7 @@ def _register_all() -> None:
         chat,
         compendium,
         crowd,
+        db,
         demo,
         events,
         gamification,
@@ -60,6 +61,7 @@ def _register_all() -> None:
     crowd.register(app)
     compendium.register(app)
     gamification.register(app)
+    db.register(app)
 
 
 _register_all()

@@ -26,6 +26,7 @@ from tailguard.clock import Clock, SystemClock
 from tailguard.control import Policy, RiskLevel, Tool, ToolContext, ToolRegistry
 from tailguard.control.tools import Handler
 from tailguard.errors import PermissionDeniedError, PolicyError
+from tailguard.migrations import ensure_schema
 from tailguard.roles.recruiting.registry import build_registry
 from tailguard.roles.recruiting.roles import role_spec
 from tailguard.roles.recruiting.store import RecruitingStore, User
@@ -87,7 +88,7 @@ class ActingUsers:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        _metadata.create_all(engine, checkfirst=True)
+        ensure_schema(engine)  # tables come from the migrations
 
     def record(self, run_id: str, *, role: str, user_id: str) -> None:
         """Remember that ``run_id`` acts for ``user_id`` (of ``role``)."""

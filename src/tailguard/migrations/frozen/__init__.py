@@ -1,0 +1,1 @@
+"""Table definitions frozen with the revision that introduced them (never edited later)."""
