@@ -41,7 +41,7 @@ OPS_RULES: tuple[ScriptRule, ...] = (
     ),
     ScriptRule(pattern=r"\bokrs?\b", calls=(ScriptedCall(tool="fs_okrs"),)),
     ScriptRule(
-        pattern=r"\b(?P<decision>approve|reject) (?:gate )?(?P<gate>g[-_][A-Za-z0-9_-]+)",
+        pattern=r"\b(?P<decision>approve|reject) (?:gate )?(?P<gate>gate_[A-Za-z0-9]+)",
         calls=(
             ScriptedCall(
                 tool="fs_decide_approval", args={"gate_id": "{gate}", "decision": "{decision}"}
