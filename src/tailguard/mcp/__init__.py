@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tailguard.mcp.gateway import CallReport, Gateway
+    from tailguard.mcp.listing import CHECK_APPROVAL
     from tailguard.mcp.registry import (
         MCP_ROLE,
         POLICY_META_KEY,
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
         tool_annotations,
     )
     from tailguard.mcp.server import (
-        CHECK_APPROVAL,
         AnyApprover,
         ApiKeyAuth,
         Caller,
@@ -42,7 +42,7 @@ _HOMES = {
     "build_mcp_registry": "registry",
     "policy_meta": "registry",
     "tool_annotations": "registry",
-    "CHECK_APPROVAL": "server",
+    "CHECK_APPROVAL": "listing",
     "AnyApprover": "server",
     "ApiKeyAuth": "server",
     "Caller": "server",

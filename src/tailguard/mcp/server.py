@@ -35,7 +35,8 @@ from tailguard.errors import InvalidInputError, PermissionDeniedError, Tailguard
 from tailguard.ledger import Ledger
 from tailguard.ledger.kpis import control_plane_kpis
 from tailguard.mcp.gateway import CallReport, Gateway
-from tailguard.mcp.listing import CHECK_APPROVAL, listed_tools
+from tailguard.mcp.listing import CHECK_APPROVAL as CHECK_APPROVAL  # re-exported
+from tailguard.mcp.listing import listed_tools
 from tailguard.mcp.registry import (
     HIDDEN_TOOLS,
     MCP_ROLE,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import sqlalchemy as sa
-from alembic import op
 
 Creator = Callable[..., None]
 
@@ -24,7 +23,7 @@ def create(_table: Creator, _index: Creator) -> None:
         sa.Column("revoked_at", sa.Float(precision=53), nullable=True),
         sa.PrimaryKeyConstraint("key_id"),
     )
-    _index(op.f("ix_tailguard_api_keys_name"), "tailguard_api_keys", ["name"], unique=False)
+    _index("ix_tailguard_api_keys_name", "tailguard_api_keys", ["name"], unique=False)
     _table(
         "tailguard_control_claims",
         sa.Column("gate_id", sa.String(length=64), nullable=False),
@@ -63,13 +62,13 @@ def create(_table: Creator, _index: Creator) -> None:
         sa.UniqueConstraint("step_id"),
     )
     _index(
-        op.f("ix_tailguard_control_gates_decision"),
+        "ix_tailguard_control_gates_decision",
         "tailguard_control_gates",
         ["decision"],
         unique=False,
     )
     _index(
-        op.f("ix_tailguard_control_gates_run_id"),
+        "ix_tailguard_control_gates_run_id",
         "tailguard_control_gates",
         ["run_id"],
         unique=False,
@@ -219,9 +218,7 @@ def create(_table: Creator, _index: Creator) -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("test_id"),
     )
-    _index(
-        op.f("ix_tailguard_crowd_tests_area_id"), "tailguard_crowd_tests", ["area_id"], unique=False
-    )
+    _index("ix_tailguard_crowd_tests_area_id", "tailguard_crowd_tests", ["area_id"], unique=False)
     _table(
         "tailguard_gami_actions",
         sa.Column("action_id", sa.String(length=64), nullable=False),
@@ -235,7 +232,7 @@ def create(_table: Creator, _index: Creator) -> None:
         sa.PrimaryKeyConstraint("action_id"),
     )
     _index(
-        op.f("ix_tailguard_gami_actions_tech_id"),
+        "ix_tailguard_gami_actions_tech_id",
         "tailguard_gami_actions",
         ["tech_id"],
         unique=False,
@@ -278,13 +275,13 @@ def create(_table: Creator, _index: Creator) -> None:
         sa.PrimaryKeyConstraint("replay_id"),
     )
     _index(
-        op.f("ix_tailguard_gami_replays_job_code"),
+        "ix_tailguard_gami_replays_job_code",
         "tailguard_gami_replays",
         ["job_code"],
         unique=False,
     )
     _index(
-        op.f("ix_tailguard_gami_replays_tech_id"),
+        "ix_tailguard_gami_replays_tech_id",
         "tailguard_gami_replays",
         ["tech_id"],
         unique=False,
@@ -306,9 +303,7 @@ def create(_table: Creator, _index: Creator) -> None:
         sa.Column("network_p90", sa.Float(precision=53), nullable=True),
         sa.PrimaryKeyConstraint("week", "tech_id"),
     )
-    _index(
-        op.f("ix_tailguard_gami_scores_area_id"), "tailguard_gami_scores", ["area_id"], unique=False
-    )
+    _index("ix_tailguard_gami_scores_area_id", "tailguard_gami_scores", ["area_id"], unique=False)
     _table(
         "tailguard_gami_streaks",
         sa.Column("tech_id", sa.String(length=64), nullable=False),
@@ -410,13 +405,13 @@ def create(_table: Creator, _index: Creator) -> None:
         sa.UniqueConstraint("decision_id"),
     )
     _index(
-        op.f("ix_tailguard_selflearn_interventions_area_id"),
+        "ix_tailguard_selflearn_interventions_area_id",
         "tailguard_selflearn_interventions",
         ["area_id"],
         unique=False,
     )
     _index(
-        op.f("ix_tailguard_selflearn_interventions_decided_at"),
+        "ix_tailguard_selflearn_interventions_decided_at",
         "tailguard_selflearn_interventions",
         ["decided_at"],
         unique=False,

@@ -13,19 +13,15 @@ table's append-only triggers are created with the table.
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import op
 
-from tailguard.migrations.frozen import r0001_core, r0001_roles
+from tailguard.migrations.frozen import metadata_0001
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
-
-_EXISTING: set[str] = set()
 
 _SQLITE_GUARDS = (
     "CREATE TRIGGER IF NOT EXISTS tailguard_ledger_no_update BEFORE UPDATE ON "
@@ -45,26 +41,19 @@ _POSTGRES_GUARDS = (
 _RUN_COLUMNS = (("area_id", sa.String(255)), ("hour", sa.Float(precision=53)))
 
 
-def _table(name: str, *items: Any, **kw: Any) -> None:
-    if name not in _EXISTING:
-        op.create_table(name, *items, **kw)
-
-
-def _index(name: str, table: str, columns: list[str], **kw: Any) -> None:
-    if table not in _EXISTING:
-        op.create_index(name, table, columns, **kw)
-
-
 def upgrade() -> None:
     bind = op.get_bind()
-    _EXISTING.clear()
-    _EXISTING.update(sa.inspect(bind).get_table_names())
-    _tables()
-    if "tailguard_ledger" not in _EXISTING:
+    existing = set(sa.inspect(bind).get_table_names())
+    meta = metadata_0001()
+    # The tables this release defined that the database lacks, with their indexes; a table
+    # that exists is left as it is (its rows and its indexes are the earlier release's).
+    missing = [t for t in meta.sorted_tables if t.name not in existing]
+    meta.create_all(bind, tables=missing, checkfirst=False)
+    if "tailguard_ledger" not in existing:
         guards = _SQLITE_GUARDS if bind.dialect.name == "sqlite" else _POSTGRES_GUARDS
         for statement in guards:
             op.execute(statement)
-    if "tailguard_control_runs" in _EXISTING:
+    if "tailguard_control_runs" in existing:
         have = {c["name"] for c in sa.inspect(bind).get_columns("tailguard_control_runs")}
         for column, kind in _RUN_COLUMNS:
             if column not in have:
@@ -74,11 +63,6 @@ def upgrade() -> None:
             op.create_index(
                 "ix_tailguard_control_runs_area_hour", "tailguard_control_runs", ["area_id", "hour"]
             )
-
-
-def _tables() -> None:
-    r0001_core.create(_table, _index)
-    r0001_roles.create(_table, _index)
 
 
 def downgrade() -> None:
