@@ -38,6 +38,7 @@ def _register_all() -> None:
         chat,
         compendium,
         crowd,
+        db,
         demo,
         events,
         gamification,
@@ -62,6 +63,7 @@ def _register_all() -> None:
     compendium.register(app)
     gamification.register(app)
     ops.register(app)
+    db.register(app)
 
 
 _register_all()

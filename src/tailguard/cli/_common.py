@@ -52,3 +52,17 @@ def require_ledger(db: str) -> None:
             f"--db {db}: {exc.message}; create one with `tailguard keys create --name NAME "
             f"--role admin --db {db}` or `tailguard demo`, or check the path"
         )
+
+
+def default_store_path() -> str:
+    """The chat and MCP store when no ``--db`` or ``TAILGUARD_DB`` is given: an absolute path
+    in the user's data directory (``$XDG_DATA_HOME/tailguard/chat.db``, else
+    ``~/.local/share/tailguard/chat.db``), so a command started from any directory (an MCP
+    client's, say) uses the same store and writes nothing to its working directory."""
+    import os
+    from pathlib import Path
+
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    folder = Path(base).expanduser().resolve() / "tailguard"
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / "chat.db")

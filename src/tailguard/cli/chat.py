@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import getpass
 from typing import Any
 
 import typer
 
-from tailguard.cli._common import FORMAT_OPTION, OutputFormat, emit_json, fail
+from tailguard.cli._common import (
+    FORMAT_OPTION,
+    OutputFormat,
+    default_store_path,
+    emit_json,
+    fail,
+)
 
 
 def _print(reply: dict[str, Any]) -> None:
@@ -33,7 +40,18 @@ def _print(reply: dict[str, Any]) -> None:
 
 
 def chat(
-    role: str = typer.Option(None, "--role", help="driver, recruiter, carrier or admin."),
+    domain: str = typer.Option(
+        "recruiting",
+        "--domain",
+        help="operations (the field-service network: ops_manager, ops_analyst) or recruiting "
+        "(the second reference domain: driver, recruiter, carrier, admin).",
+    ),
+    role: str = typer.Option(
+        None,
+        "--role",
+        help="operations: ops_manager or ops_analyst; recruiting: driver, recruiter, carrier "
+        "or admin.",
+    ),
     message: str = typer.Option(None, "--message", "-m", help="What the user says."),
     provider: str = typer.Option(
         None,
@@ -42,10 +60,18 @@ def chat(
         "else scripted).",
     ),
     db: str = typer.Option(
-        "tailguard-chat.db",
+        None,
         "--db",
-        help="Store URL (sqlite:///path.db, a bare path, postgresql://...); seeded with the "
-        "reference dataset on first use.",
+        envvar="TAILGUARD_DB",
+        help="Store URL (sqlite:///path.db, a bare path, postgresql://...); for recruiting, "
+        "seeded with the reference dataset on first use. Default: "
+        "$XDG_DATA_HOME/tailguard/chat.db (~/.local/share/tailguard/chat.db).",
+    ),
+    pulse: str = typer.Option(
+        None,
+        "--pulse",
+        envvar="TAILGUARD_PULSE",
+        help="operations: the pulse store (sqlite:///pulse.db or redis://...).",
     ),
     user: str = typer.Option(None, "--user", help="Who speaks (default: the role's demo user)."),
     conversation: str = typer.Option(None, "--conversation", help="Continue this conversation id."),
@@ -63,8 +89,27 @@ def chat(
 
     if approve and reject:
         fail("give --approve or --reject, not both")
+    if domain not in ("operations", "recruiting"):
+        fail(f"unknown domain {domain!r}: one of operations, recruiting")
+    url = db or default_store_path()
+    if domain == "operations":
+        _operations(
+            url,
+            pulse,
+            role,
+            message,
+            provider,
+            user,
+            conversation,
+            approve,
+            reject,
+            approver,
+            reason,
+            fmt,
+        )
+        return
     chosen = open_provider(provider, scripted_rules=RECRUITING_RULES) if provider else None
-    stack = open_chat(db, provider=chosen)
+    stack = open_chat(url, provider=chosen)
     try:
         if approve or reject:
             gate_id = approve or reject
@@ -80,6 +125,54 @@ def chat(
                 user_id=user or spec.default_user,
                 message=message,
                 conversation_id=conversation,
+            )
+    finally:
+        stack.close()
+    payload = reply.to_dict()
+    if fmt is OutputFormat.json:
+        emit_json(payload)
+    else:
+        _print(payload)
+
+
+def _operations(
+    url: str,
+    pulse: str | None,
+    role: str | None,
+    message: str | None,
+    provider: str | None,
+    user: str | None,
+    conversation: str | None,
+    approve: str | None,
+    reject: str | None,
+    approver: str,
+    reason: str | None,
+    fmt: OutputFormat,
+) -> None:
+    """One turn of the operations-manager agent (or a gate decided, then its run resumed)."""
+    from tailguard.roles.fieldservice.script import OPS_RULES
+    from tailguard.roles.fieldservice.session import open_ops_chat
+    from tailguard.roles.providers import open_provider
+
+    chosen = open_provider(provider, scripted_rules=OPS_RULES) if provider else None
+    speaker = user or getpass.getuser()
+    stack = open_ops_chat(
+        url,
+        pulse_url=pulse,
+        provider=chosen,
+        approvers=[approver if (approve or reject) else speaker],
+    )
+    try:
+        if approve or reject:
+            gate_id = str(approve or reject)
+            reply = stack.agent.decide(
+                gate_id, "approve" if approve else "reject", approver, reason=reason
+            )
+        else:
+            if not role or message is None:
+                fail("--role and --message are required (or --approve/--reject GATE)")
+            reply = stack.agent.send(
+                role=role, user_id=speaker, message=message, conversation_id=conversation
             )
     finally:
         stack.close()

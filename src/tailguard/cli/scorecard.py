@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import typer
 
 from tailguard.cli._common import FORMAT_OPTION, OutputFormat, emit_json, fail
 from tailguard.clock import format_ts, parse_ts
+
+if TYPE_CHECKING:  # every CLI command imports this module; Polars only when scoring
+    import polars as pl
 
 EVENTS_OPTION = typer.Option(..., "--events", help="Event file (.jsonl or .parquet).")
 AS_OF_OPTION = typer.Option(

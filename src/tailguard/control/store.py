@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from tailguard.errors import LedgerError
+from tailguard.migrations import ensure_schema
 
 #: Ids per ``IN (...)`` list: far under every backend's bound-parameter limit.
 IN_CHUNK = 500
@@ -66,7 +67,6 @@ runs = sa.Table(
 
 #: Columns added to a table after its first release: (table, column), added by
 #: :meth:`ControlStore._create_tables` to a database created before them.
-_ADDED_COLUMNS = (("tailguard_control_runs", "area_id"), ("tailguard_control_runs", "hour"))
 
 reservations = sa.Table(
     "tailguard_control_reservations",
@@ -188,36 +188,12 @@ class ControlStore:
         # resolved by retrying with checkfirst, which then sees the winner's tables.
         for attempt in range(5):
             try:
-                metadata.create_all(self.engine, checkfirst=True)
-                self._add_columns()
+                ensure_schema(self.engine)  # the migrations create and upgrade the tables
                 return
             except sa.exc.DBAPIError as exc:
                 if attempt == 4:
                     raise LedgerError(f"cannot create the control plane's tables: {exc}") from exc
                 time.sleep(0.05 * (attempt + 1))
-
-    def _add_columns(self) -> None:
-        """Bring a database created by an earlier release up to the current columns.
-
-        ``ALTER TABLE ... ADD COLUMN`` of a nullable column is the same statement on SQLite and
-        PostgreSQL; a process racing to add the same column loses with an error, and the retry
-        of :meth:`_create_tables` then finds the column there.
-        """
-        inspector = sa.inspect(self.engine)
-        missing = [
-            (table, column)
-            for table, column in _ADDED_COLUMNS
-            if column not in {c["name"] for c in inspector.get_columns(table)}
-        ]
-        if not missing:
-            return
-        with self.engine.begin() as conn:
-            for table, column in missing:
-                col = metadata.tables[table].c[column]
-                kind = col.type.compile(dialect=self.engine.dialect)
-                conn.execute(sa.text(f'ALTER TABLE {table} ADD COLUMN "{column}" {kind}'))
-            for index in runs.indexes:
-                index.create(conn, checkfirst=True)
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tailguard.errors import InvalidInputError, LedgerError, NotFoundError
 from tailguard.ledger import access
+from tailguard.migrations import ensure_schema
 
 metadata = sa.MetaData()
 _F = sa.Float(precision=53)
@@ -147,7 +148,7 @@ class CrowdStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         try:
-            metadata.create_all(engine, checkfirst=True)
+            ensure_schema(engine)  # tables come from the migrations
         except sa.exc.SQLAlchemyError as exc:
             raise LedgerError(f"cannot create the crowd tables: {exc}") from exc
 

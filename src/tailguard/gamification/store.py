@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from tailguard.errors import InvalidInputError, LedgerError, NotFoundError
 from tailguard.ledger import Ledger, access
+from tailguard.migrations import ensure_schema
 
 metadata = sa.MetaData()
 _F = sa.Float(precision=53)
@@ -108,7 +109,7 @@ def ensure_tables(engine: sa.Engine, tables: sa.MetaData, what: str) -> None:
     if id(tables) in done:
         return
     try:
-        tables.create_all(engine, checkfirst=True)
+        ensure_schema(engine)  # tables come from the migrations
     except sa.exc.SQLAlchemyError as exc:
         raise LedgerError(f"cannot create {what}: {exc}") from exc
     done.add(id(tables))

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from tailguard.errors import InvalidInputError, LedgerError, NotFoundError
 from tailguard.ledger import access
+from tailguard.migrations import ensure_schema
 
 metadata = sa.MetaData()
 _Time = sa.Float(precision=53)
@@ -198,7 +199,7 @@ class SelfLearnStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         try:
-            metadata.create_all(engine, checkfirst=True)
+            ensure_schema(engine)  # tables come from the migrations
         except sa.exc.SQLAlchemyError as exc:
             raise LedgerError(f"cannot create the self-learn table: {exc}") from exc
 

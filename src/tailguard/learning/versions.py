@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from tailguard.errors import ConflictError, LedgerError, NotFoundError
 from tailguard.learning.policy import ThompsonModel
 from tailguard.ledger import Ledger
+from tailguard.migrations import ensure_schema
 
 metadata = sa.MetaData()
 
@@ -100,7 +101,7 @@ class PolicyStore:
         self.ledger = ledger
         self.engine = ledger.engine
         try:
-            metadata.create_all(self.engine, checkfirst=True)
+            ensure_schema(self.engine)  # tables come from the migrations
         except sa.exc.SQLAlchemyError as exc:
             raise LedgerError(f"cannot create the policy tables: {exc}") from exc
 

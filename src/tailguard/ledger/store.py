@@ -32,6 +32,7 @@ from tailguard.ledger._backend import Backend, parse_url
 from tailguard.ledger._canonical import GENESIS_HASH
 from tailguard.ledger.transaction import LedgerTransaction, check_items
 from tailguard.ledger.verify import VerifyReport, verify_chain
+from tailguard.migrations import ensure_schema
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _READ_BATCH = 1000
@@ -153,16 +154,16 @@ class Ledger:
         return ledger
 
     def _ensure_schema(self, *, create: bool) -> None:
+        # The tables (and the records table's append-only triggers) come from the migrations
+        # (tailguard.migrations); opening brings an older database to the current revision.
+        with self._db_errors("open the ledger"):
+            if not create:
+                with self.engine.connect() as conn:
+                    if not sa.inspect(conn).has_table(t.records.name):
+                        raise NotFoundError(f"no ledger table in {self.engine.url!r}")
+            ensure_schema(self.engine)
         with self._db_errors("open the ledger"), self.engine.begin() as conn:
             self.backend.lock_schema(conn)
-            if not sa.inspect(conn).has_table(t.records.name):
-                if not create:
-                    raise NotFoundError(f"no ledger table in {self.engine.url!r}")
-                t.metadata.create_all(conn)
-                for statement in self.backend.guard_statements():
-                    conn.exec_driver_sql(statement)
-            else:
-                t.metadata.create_all(conn)
             if conn.execute(sa.select(t.head.c.id).where(t.head.c.id == 1)).first() is None:
                 conn.execute(sa.insert(t.head).values(id=1, seq=0, hash=GENESIS_HASH))
 

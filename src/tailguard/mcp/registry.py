@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from tailguard.clock import Clock, SystemClock
 from tailguard.control import Policy, RiskLevel, Tool, ToolContext, ToolRegistry
 from tailguard.control.tools import Handler
 from tailguard.errors import PermissionDeniedError, PolicyError
+from tailguard.migrations import ensure_schema
 from tailguard.roles.recruiting.registry import build_registry
 from tailguard.roles.recruiting.roles import role_spec
 from tailguard.roles.recruiting.store import RecruitingStore, User
@@ -85,9 +87,10 @@ class ActingUsers:
         engine: the ledger's database.
     """
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, create: bool = True) -> None:
         self.engine = engine
-        _metadata.create_all(engine, checkfirst=True)
+        if create:  # a listing-only registry (tailguard mcp --list) touches no database
+            ensure_schema(engine)  # tables come from the migrations
 
     def record(self, run_id: str, *, role: str, user_id: str) -> None:
         """Remember that ``run_id`` acts for ``user_id`` (of ``role``)."""
@@ -144,8 +147,14 @@ def intervention_tools(
     otherwise, with ``downstream_url``, the built-in catalogue's tools are wired to a REST
     downstream agent at that URL. Neither: no intervention tools.
     """
+    name = "tailguard.agents.catalogue"
+    if downstream_url is None and name not in sys.modules:
+        # Without a downstream only the hook could add tools, and a hook is set on a module
+        # someone imported; importing the catalogue (the simulator, Polars, PyArrow) just to
+        # look would cost ``tailguard mcp --list`` seconds.
+        return []
     try:
-        module = importlib.import_module("tailguard.agents.catalogue")
+        module = importlib.import_module(name)
     except ImportError:
         return []
     hook = getattr(module, "intervention_registry", None)
@@ -177,6 +186,7 @@ def build_mcp_registry(
     kpis: Callable[[], Mapping[str, Any]] | None = None,
     downstream_url: str | None = None,
     clock: Clock | None = None,
+    check_user: bool = True,
 ) -> ToolRegistry:
     """Every tool the MCP server may serve, with policies that admit role ``mcp``.
 
@@ -191,12 +201,17 @@ def build_mcp_registry(
         downstream_url: the downstream agent the intervention tools hand their jobs to (see
             :func:`intervention_tools`); without it (or the catalogue's hook) they are left out.
         clock: time source of the intervention handlers.
+        check_user: look the acting user up now (False for a listing, which opens no store;
+            an unknown role is still refused).
 
     Raises:
         InvalidInputError: an unknown role.
         NotFoundError, PermissionDeniedError: the acting user is unknown or holds another role.
     """
-    acting_user_of(store, role, acting_user)  # refuse a bad role or user at start-up
+    if check_user:
+        acting_user_of(store, role, acting_user)  # refuse a bad role or user at start-up
+    elif role is not None:
+        role_spec(role)
     recruiting = build_registry(store, health=health, kpis=kpis)
     registry = ToolRegistry()
     for tool in recruiting:

@@ -35,41 +35,23 @@ from tailguard.errors import InvalidInputError, PermissionDeniedError, Tailguard
 from tailguard.ledger import Ledger
 from tailguard.ledger.kpis import control_plane_kpis
 from tailguard.mcp.gateway import CallReport, Gateway
+from tailguard.mcp.listing import CHECK_APPROVAL as CHECK_APPROVAL  # re-exported
+from tailguard.mcp.listing import listed_tools
 from tailguard.mcp.registry import (
     HIDDEN_TOOLS,
     MCP_ROLE,
     ActingUsers,
     acting_user_of,
     build_mcp_registry,
-    policy_meta,
-    tool_annotations,
 )
+from tailguard.pulse import PulseStore
 from tailguard.roles.recruiting import schema as rs
 from tailguard.roles.recruiting.store import RecruitingStore
 
-#: The server's own tool that follows up a call waiting at an approval gate.
-CHECK_APPROVAL = "check_approval"
 #: Where :class:`ApiKeyAuth` leaves the verified caller (``request.state``).
 _STATE_KEY = "tailguard_caller"
 #: Key roles that may only read.
 _READ_ONLY_KEY_ROLES = frozenset({"viewer"})
-
-_CHECK_TOOL: dict[str, Any] = {
-    "name": CHECK_APPROVAL,
-    "description": (
-        "Follow up a tool call that is waiting for a person's approval: returns the tool's "
-        "result once approved (it runs then, exactly once), the rejection, or 'still pending'."
-    ),
-    "inputSchema": {
-        "type": "object",
-        "properties": {"gate_id": {"type": "string", "description": "the approval gate id"}},
-        "required": ["gate_id"],
-        "additionalProperties": False,
-    },
-    # It may run an approved call, so it is not read-only; asking twice changes nothing more.
-    "annotations": {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": True},
-    "_meta": {"tailguard.dev/builtin": True},
-}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -110,10 +92,11 @@ class McpStack:
     """Everything the MCP server serves from, opened on one database URL."""
 
     ledger: Ledger
-    store: RecruitingStore
+    store: RecruitingStore | None  # the recruiting dataset (None for the operations domain)
     control: ControlPlane
     gateway: Gateway
     role: str | None
+    pulse: PulseStore | None = None  # the operations domain's pulse, when configured
 
     @property
     def registry(self) -> ToolRegistry:
@@ -122,7 +105,10 @@ class McpStack:
 
     def close(self) -> None:
         """Release the database connections."""
-        self.store.close()
+        if self.store is not None:
+            self.store.close()
+        if self.pulse is not None:
+            self.pulse.close()
         self.ledger.close()
 
 
@@ -245,24 +231,7 @@ class GovernedMcpServer:
 
     def tools(self) -> list[types.Tool]:
         """The tools offered to clients, with annotations and policy derived from the policy."""
-        listed = []
-        for tool in sorted(self.stack.registry, key=lambda t: t.name):
-            if tool.name in HIDDEN_TOOLS:
-                continue
-            policy = self.stack.registry.policy(tool.name)
-            listed.append(
-                types.Tool.model_validate(
-                    {
-                        "name": tool.name,
-                        "description": tool.description,
-                        "inputSchema": dict(tool.parameters),
-                        "annotations": tool_annotations(policy),
-                        "_meta": policy_meta(tool.name, policy),
-                    }
-                )
-            )
-        listed.append(types.Tool.model_validate(_CHECK_TOOL))
-        return listed
+        return [types.Tool.model_validate(t) for t in listed_tools(self.stack.registry)]
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailguard.errors import ConflictError, LedgerError, NotFoundError
+from tailguard.migrations import ensure_schema
 
 metadata = sa.MetaData()
 _Time = sa.Float(precision=53)
@@ -92,7 +93,7 @@ class CampaignStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         try:
-            metadata.create_all(engine, checkfirst=True)
+            ensure_schema(engine)  # tables come from the migrations
         except sa.exc.SQLAlchemyError as exc:
             raise LedgerError(f"cannot create the campaign tables: {exc}") from exc
 

@@ -26,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailguard.errors import ConflictError, LedgerError, NotFoundError
+from tailguard.migrations import ensure_schema
 
 metadata = sa.MetaData()
 _Time = sa.Float(precision=53)
@@ -82,7 +83,7 @@ class OpsStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         try:
-            metadata.create_all(engine, checkfirst=True)
+            ensure_schema(engine)  # tables come from the migrations
         except sa.exc.SQLAlchemyError as exc:
             raise LedgerError(f"cannot create the ops tables: {exc}") from exc
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from tailguard.clock import Clock, SystemClock, format_ts
 from tailguard.errors import ConflictError, NotFoundError
+from tailguard.migrations import ensure_schema
 from tailguard.roles.providers import ChatMessage
 
 metadata = sa.MetaData()
@@ -109,7 +110,7 @@ class ConversationStore:
     def __init__(self, engine: sa.Engine, *, clock: Clock | None = None) -> None:
         self.engine = engine
         self.clock = clock or SystemClock()
-        metadata.create_all(engine)
+        ensure_schema(engine)  # tables come from the migrations
 
     def _now(self) -> str:
         return format_ts(self.clock.now())

@@ -39,6 +39,7 @@ from tailguard.errors import (
     TailguardError,
 )
 from tailguard.identity import canonical_name
+from tailguard.migrations import ensure_schema
 
 metadata = sa.MetaData()
 
@@ -183,7 +184,7 @@ class KeyStore:
         )
         for attempt in range(5):
             try:
-                metadata.create_all(engine, checkfirst=True)
+                ensure_schema(engine)  # tables come from the migrations
                 break
             except sa.exc.DBAPIError as exc:  # another process created it at the same moment
                 if attempt == 4:

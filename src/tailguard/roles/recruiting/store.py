@@ -17,6 +17,7 @@ from tailguard.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from tailguard.migrations import ensure_schema
 from tailguard.roles.recruiting import schema as t
 from tailguard.roles.recruiting.seed import generate
 
@@ -64,7 +65,7 @@ class RecruitingStore:
         """Open (and create) the store at ``url``; seed it on first use unless ``seed=None``."""
         store = cls(engine_for(url), clock=clock)
         try:
-            t.metadata.create_all(store.engine)
+            ensure_schema(store.engine)  # tables come from the migrations
         except sa.exc.OperationalError as exc:
             raise BackendUnavailableError(f"recruiting store at {url}: {exc.orig}") from None
         if seed is not None:

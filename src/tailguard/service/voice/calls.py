@@ -20,6 +20,7 @@ from tailguard.errors import (
 )
 from tailguard.mcp.gateway import CallReport, Gateway
 from tailguard.mcp.server import CHECK_APPROVAL
+from tailguard.migrations import ensure_schema
 from tailguard.roles.conversations import ConversationStore
 from tailguard.roles.providers import ChatMessage, ToolCall
 from tailguard.roles.recruiting.roles import role_spec
@@ -187,7 +188,7 @@ class VoiceService:
         self.conversations: ConversationStore = stack.conversations
         self.engine: sa.Engine = stack.ledger.engine
         self.clock = clock
-        metadata.create_all(self.engine)
+        ensure_schema(self.engine)  # tables come from the migrations
 
     def handle(self, envelope: VapiEnvelope, config: VoiceConfig) -> ToolCallsResponse:
         """Answer one delivery (a retry answers from the stored results)."""
