@@ -24,6 +24,7 @@ from tailguard.crowd import store as crowd_tables
 from tailguard.errors import LedgerError
 from tailguard.gamification import replays as replay_tables
 from tailguard.gamification import store as game_tables
+from tailguard.identity import keys as key_tables
 from tailguard.learning import store as learn_tables
 from tailguard.learning import versions as version_tables
 from tailguard.ledger import GENESIS_HASH, Ledger, parse_url
@@ -33,7 +34,6 @@ from tailguard.ops import campaign_store as campaign_tables
 from tailguard.ops import store as ops_tables
 from tailguard.roles import conversations as chat_tables
 from tailguard.roles.recruiting import schema as recruiting_tables
-from tailguard.service import auth as key_tables
 from tailguard.service.voice import calls as call_tables
 
 #: Every table definition in the code that lives on the ledger's database.

@@ -250,7 +250,7 @@ class AgentRunner(Feeding):
             approvers = config.approvers
             if approvers is None:
                 # The service's approvers: whoever holds an approver or admin API key.
-                from tailguard.service.auth import KeyStore
+                from tailguard.identity.keys import KeyStore
 
                 approvers = self._keys = KeyStore(self.ledger.engine, clock=self.clock)
             self.control = ControlPlane(

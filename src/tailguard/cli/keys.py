@@ -17,8 +17,8 @@ DB_OPTION = typer.Option(
 
 
 def _open(db: str, *, create: bool = False) -> Any:
+    from tailguard.identity.keys import KeyStore
     from tailguard.ledger import Ledger
-    from tailguard.service.auth import KeyStore
 
     if not create:
         require_ledger(db)
@@ -33,7 +33,7 @@ def create(
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Create an API key and print it once (only its salted hash is stored)."""
-    from tailguard.service.auth import Role
+    from tailguard.identity.keys import Role
 
     parsed = Role.parse(role)
     ledger, keys = _open(db, create=True)  # the first key bootstraps a new deployment

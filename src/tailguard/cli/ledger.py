@@ -198,8 +198,8 @@ def rollback(
     """
     from tailguard.control import ControlPlane, ToolRegistry, builtin_policies, load_policies
     from tailguard.control.rollback_requests import request_rollback
+    from tailguard.identity.keys import KeyStore
     from tailguard.ledger import Ledger
-    from tailguard.service.auth import KeyStore
 
     if reason is not None and "\x00" in reason:
         fail("--reason must not contain a NUL character")

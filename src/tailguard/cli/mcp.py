@@ -171,11 +171,9 @@ def mcp(
         if http is None:
             anyio.run(server.serve_stdio)
             return
-        try:
-            from tailguard.service.auth import KeyStore
-        except ImportError:  # pragma: no cover - the service package ships with tailguard
-            fail("serving MCP over HTTP needs tailguard.service.auth for API keys")
         import uvicorn
+
+        from tailguard.identity.keys import KeyStore
 
         keys = KeyStore(stack.ledger.engine, clock=stack.control.clock)
         app = server.http_app(keys.verify, host=host)

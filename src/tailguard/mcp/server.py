@@ -182,7 +182,7 @@ def open_mcp(
 def _key_store(ledger: Ledger, clock: Clock) -> Approvers | None:
     """The service's API key table on the ledger database, when that module is installed."""
     try:
-        from tailguard.service.auth import KeyStore
+        from tailguard.identity.keys import KeyStore
     except ImportError:
         return None
     return KeyStore(ledger.engine, clock=clock)
@@ -312,7 +312,7 @@ class GovernedMcpServer:
 
         Args:
             verify: ``verify(raw_key)`` -> a principal with ``subject`` and ``role`` (as
-                :meth:`tailguard.service.auth.KeyStore.verify`), or None to refuse.
+                :meth:`tailguard.identity.keys.KeyStore.verify`), or None to refuse.
             host: the host the server binds (loopback enables DNS-rebinding protection).
         """
         app = self.server.streamable_http_app(host=host)
