@@ -16,7 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tailguard.mcp.gateway import CallReport, Gateway
+    from tailguard.control.gateway import CallReport, Gateway
     from tailguard.mcp.listing import CHECK_APPROVAL
     from tailguard.mcp.registry import (
         MCP_ROLE,

@@ -114,7 +114,7 @@ def open_ops_mcp(
         downstream_url: also serve the intervention catalogue's tools through this REST agent.
     """
     from tailguard.control import ApproverList, ControlPlane
-    from tailguard.mcp.gateway import Gateway
+    from tailguard.control.gateway import Gateway
     from tailguard.mcp.server import AnyApprover, McpStack, _key_store
     from tailguard.roles.fieldservice.session import open_sources
 

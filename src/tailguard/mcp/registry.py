@@ -153,10 +153,7 @@ def intervention_tools(
         # someone imported; importing the catalogue (the simulator, Polars, PyArrow) just to
         # look would cost ``tailguard mcp --list`` seconds.
         return []
-    try:
-        module = importlib.import_module(name)
-    except ImportError:
-        return []
+    module = importlib.import_module(name)
     hook = getattr(module, "intervention_registry", None)
     registry: Any = None
     if hook is not None:

@@ -2,7 +2,7 @@
 
 Built on the official SDK's low-level :class:`mcp.server.Server` (tool listings are generated
 from the registry, so the high-level decorator API adds nothing). Every ``tools/call`` is one
-control-plane run of role ``mcp`` (:class:`~tailguard.mcp.gateway.Gateway`); the caller is the
+control-plane run of role ``mcp`` (:class:`~tailguard.control.gateway.Gateway`); the caller is the
 local OS user over stdio and the API key's owner over HTTP (``Authorization: Bearer`` or
 ``X-API-Key``, checked by :class:`ApiKeyAuth` before the MCP transport sees the request).
 A key of role ``viewer`` may call read and suggest tools only.
@@ -31,10 +31,10 @@ from tailguard import __version__
 from tailguard.clock import Clock, SystemClock
 from tailguard.control import ControlPlane, RiskLevel, Run, ToolRegistry
 from tailguard.control.gates import ApproverList, Approvers
+from tailguard.control.gateway import CallReport, Gateway
 from tailguard.errors import InvalidInputError, PermissionDeniedError, TailguardError
 from tailguard.ledger import Ledger
 from tailguard.ledger.kpis import control_plane_kpis
-from tailguard.mcp.gateway import CallReport, Gateway
 from tailguard.mcp.listing import CHECK_APPROVAL as CHECK_APPROVAL  # re-exported
 from tailguard.mcp.listing import listed_tools
 from tailguard.mcp.registry import (
@@ -180,11 +180,9 @@ def open_mcp(
 
 
 def _key_store(ledger: Ledger, clock: Clock) -> Approvers | None:
-    """The service's API key table on the ledger database, when that module is installed."""
-    try:
-        from tailguard.identity.keys import KeyStore
-    except ImportError:
-        return None
+    """The API key table on the ledger database (who may approve)."""
+    from tailguard.identity.keys import KeyStore
+
     return KeyStore(ledger.engine, clock=clock)
 
 

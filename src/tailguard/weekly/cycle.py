@@ -160,10 +160,8 @@ def _learned(ledger: Ledger, library: LeverLibrary, as_of: datetime) -> dict[str
     without the store's table has learned nothing; any other database error is raised (an OKR
     silently made without what was learned would look like any other).
     """
-    try:
-        from tailguard.learning.store import interventions
-    except ImportError:  # the learning package is optional for the weekly cycle
-        return {}
+    from tailguard.learning.store import interventions
+
     c = interventions.c
     bound = as_of.timestamp()
     query = (

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from tailguard.clock import Clock, format_ts
+from tailguard.control.gateway import CallReport, Gateway
 from tailguard.errors import (
     BackendUnavailableError,
     InvalidInputError,
@@ -18,7 +19,6 @@ from tailguard.errors import (
     PermissionDeniedError,
     TailguardError,
 )
-from tailguard.mcp.gateway import CallReport, Gateway
 from tailguard.mcp.server import CHECK_APPROVAL
 from tailguard.migrations import ensure_schema
 from tailguard.roles.conversations import ConversationStore
