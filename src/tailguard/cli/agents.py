@@ -296,6 +296,18 @@ def run(
         "--curate-nightly/--no-curate-nightly",
         help="With --compendium: curate at the first tick of each day (event time).",
     ),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="Where the areas' scorecard state lives: local (this machine) or ray (Ray "
+        "actors; needs the ray extra).",
+    ),
+    shards: int = typer.Option(
+        1, "--shards", help="Parts the areas are split into (local processes or Ray actors)."
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="With --engine ray: a Ray cluster to join (default: local)."
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Run the area agents on your events: REST downstream agents, people at the gates.
@@ -322,6 +334,12 @@ def run(
             fail("--tick-every and --start go with --bus (a replay follows the events' time)")
     if not downstream:
         fail("give --downstream URL (the downstream agents' base URL)")
+    if engine not in ("local", "ray"):
+        fail(f"--engine must be local or ray, got {engine!r}")
+    if not 1 <= shards <= 256:
+        fail(f"--shards must be between 1 and 256, got {shards}")
+    if ray_address is not None and engine != "ray":
+        fail("--ray-address needs --engine ray")
     when = _start(start)
     routes = DownstreamRoutes.parse(downstream)
     ruleset, cat = _load(catalogue, rules)
@@ -346,6 +364,9 @@ def run(
         compendium=compendium,
         curate_every_runs=curate_every_runs,
         curate_nightly=curate_nightly,
+        engine=engine,
+        shards=shards,
+        ray_address=ray_address,
     )
     from tailguard.telemetry import configure_tracing, serve_metrics
 
