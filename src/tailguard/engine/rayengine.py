@@ -24,7 +24,7 @@ from tailguard.engine.shards import Reply, ShardServer
 from tailguard.metrics import ScorecardEngine
 from tailguard.metrics.state import Scorecards, Unit
 
-__all__ = ["RayEngine", "RayShard"]
+__all__ = ["RayEngine", "RayShard", "RayShardServer", "nodes_of"]
 
 
 class _Ref:
@@ -35,6 +35,13 @@ class _Ref:
 
     def get(self) -> Any:
         return ray.get(self._ref)
+
+
+class RayShardServer(ShardServer):
+    """The shard's server in a Ray actor: also says which Ray node it is on."""
+
+    def _m_node(self) -> str:
+        return str(ray.get_runtime_context().get_node_id())
 
 
 class RayShard:
@@ -82,7 +89,7 @@ class RayEngine:
                 ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
             self._started = True
         # One Polars thread per actor: the actors together, not each, use the machine.
-        self._actor = ray.remote(ShardServer).options(
+        self._actor = ray.remote(RayShardServer).options(
             num_cpus=0,
             scheduling_strategy="SPREAD",
             runtime_env={"env_vars": {"POLARS_MAX_THREADS": "1"}},
@@ -110,3 +117,9 @@ class RayEngine:
         if self._started:
             ray.shutdown()
             self._started = False
+
+
+def nodes_of(state: Scorecards) -> list[str]:
+    """The Ray node id of each shard of ``state`` (made by a :class:`RayEngine`)."""
+    assert isinstance(state, ShardedScorecards)
+    return [str(node) for node in state.call_all("node")]

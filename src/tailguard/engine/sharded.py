@@ -59,6 +59,10 @@ class ShardedScorecards:
         replies = [s.call(method, *args) for s in self.shards]
         return [r.get() for r in replies]
 
+    def call_all(self, method: str, *args: Any) -> list[Any]:
+        """Call ``method`` on every shard; their answers in shard order."""
+        return self._all(method, *args)
+
     def _stale(self) -> None:
         """Answers asked ahead of a state change are dropped (read, so none is left queued)."""
         for replies in self._ahead.values():
