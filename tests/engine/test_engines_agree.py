@@ -135,17 +135,32 @@ def _figures(summary: Any) -> Any:
     return summary
 
 
+DEMO = ["demo", "--areas", "4", "--weeks", "1", "--warmup-days", "1", "--seed", "3"]
+
+
+def _demo(out: Path, *extra: str) -> dict[str, Any]:
+    result = CliRunner().invoke(
+        app, [*DEMO, "--no-weekly", "--format", "json", "--out", str(out), *extra]
+    )
+    assert result.exit_code == 0, result.output
+    summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
+    return summary
+
+
+@pytest.fixture(scope="module")
+def local_demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The demo's summary on today's single process."""
+    return _demo(tmp_path_factory.mktemp("demo") / "local")
+
+
 @pytest.mark.usefixtures("local_ray")
-def test_demo_summary_figures_are_the_same_on_ray(tmp_path: Path) -> None:
-    """``tailguard demo --engine ray --shards 2`` writes the figures of the local engine."""
-    base = ["demo", "--areas", "4", "--weeks", "1", "--warmup-days", "1", "--seed", "3"]
-    base += ["--no-weekly", "--format", "json"]
-    summaries = []
-    for name, extra in (("local", []), ("ray", ["--engine", "ray", "--shards", "2"])):
-        out = tmp_path / name
-        result = CliRunner().invoke(app, [*base, "--out", str(out), *extra])
-        assert result.exit_code == 0, result.output
-        summaries.append(json.loads((out / "summary.json").read_text()))
-    local, ray = summaries
-    assert local["interventions"]["total"] > 0
-    assert _figures(local) == _figures(ray)
+@pytest.mark.parametrize(
+    "extra", [("--shards", "2"), ("--engine", "ray", "--shards", "2")], ids=["local-2", "ray-2"]
+)
+def test_demo_summary_figures_are_the_same_on_every_engine(
+    extra: tuple[str, ...], local_demo: dict[str, Any], tmp_path: Path
+) -> None:
+    """``tailguard demo --shards 2`` (worker processes) and ``--engine ray --shards 2`` write
+    the figures of the single process."""
+    assert local_demo["interventions"]["total"] > 0
+    assert _figures(_demo(tmp_path / "d", *extra)) == _figures(local_demo)
