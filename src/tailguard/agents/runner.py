@@ -44,6 +44,7 @@ from tailguard.compendium import Compendium, CuratorSettings, Schedule, curate
 from tailguard.control import ControlPlane
 from tailguard.control import queries as control_queries
 from tailguard.control.gates import Approvers
+from tailguard.engine import ENGINES, Engine, open_engine
 from tailguard.errors import InvalidInputError, TailguardError
 from tailguard.events import DeadLetterSink, Deduplicator
 from tailguard.events.skew import DEFAULT_MAX_SKEW
@@ -51,7 +52,6 @@ from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
 from tailguard.learning.loop import PolicyLearner
 from tailguard.learning.versions import PolicyStore
 from tailguard.ledger import Ledger
-from tailguard.metrics import ScorecardEngine
 from tailguard.pulse import PulseStore
 from tailguard.rules import RuleSet, builtin_rules
 
@@ -192,6 +192,10 @@ class RunnerConfig:
         curate_nightly: with a compendium, curate at the first tick of each event-time day.
         crowd: run the crowd exchange every event-time night (publish, exchange, local tests
             served by the chooser, approval-gated roll-outs; :mod:`tailguard.crowd.night`).
+        engine: where the areas' scorecard state lives: ``local`` (this process, or worker
+            processes with ``shards`` above one) or ``ray`` (Ray actors; tailguard.engine).
+        shards: parts the areas are split into.
+        ray_address: with ``ray``, a cluster to join (None: a local Ray).
     """
 
     db: str
@@ -215,8 +219,15 @@ class RunnerConfig:
     curate_every_runs: int = 0
     curate_nightly: bool = True
     crowd: bool = False
+    engine: str = "local"
+    shards: int = 1
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise InvalidInputError(f"--engine must be local or ray, got {self.engine!r}")
+        if self.shards < 1:
+            raise InvalidInputError(f"--shards must be at least 1, got {self.shards}")
         if self.curate_every_runs < 0:
             raise InvalidInputError("curate_every_runs must be >= 0 (0: off)")
         if self.policy not in ("fixed", "learning"):
@@ -245,6 +256,7 @@ class AgentRunner(Feeding):
         )
         self.ledger = Ledger.open(config.db, clock=self.clock)
         self.pulse: PulseStore | None = None
+        self.areas_engine: Engine | None = None
         self._keys: Any = None
         try:
             approvers = config.approvers
@@ -262,7 +274,12 @@ class AgentRunner(Feeding):
             )
             self.learning = _Tally(self.ledger.engine)
             self.pulse = PulseStore.open(config.pulse)
-            self.engine = ScorecardEngine(config.window_days)
+            self.areas_engine = open_engine(
+                config.engine, shards=config.shards, address=config.ray_address
+            )
+            self.engine = self.areas_engine.scorecards(
+                window_days=config.window_days, prefetch=("tech", "zip", "sku")
+            )
             learner = None
             if config.policy == "learning":
                 learner = PolicyLearner(
@@ -464,6 +481,8 @@ class AgentRunner(Feeding):
     def close(self) -> None:
         """Release the stores, the HTTP clients and the dead-letter file."""
         self.downstream.close()
+        if self.areas_engine is not None:
+            self.areas_engine.close()
         if self.pulse is not None:
             self.pulse.close()
         self.ledger.close()

@@ -39,7 +39,7 @@ from tailguard.errors import TailguardError
 from tailguard.learning import Decision, OutcomeDue, SelfLearnStore, StatusUpdate
 from tailguard.learning.loop import PolicyLearner, UpdateReport
 from tailguard.learning.policy import ChoicePolicy
-from tailguard.metrics import ScorecardEngine
+from tailguard.metrics.state import Scorecards
 from tailguard.pulse import PulseStore
 from tailguard.rules import RuleEngine, RuleSet
 from tailguard.rules.guardbands import GUARD_BANDS, inside_expr
@@ -165,7 +165,7 @@ class AreaAgents:
         catalogue: Catalogue,
         control: ControlPlane,
         learning: SelfLearnStore,
-        scorecard: ScorecardEngine,
+        scorecard: Scorecards,
         rules: RuleSet,
         clock: Clock,
         pulse: PulseStore | None = None,

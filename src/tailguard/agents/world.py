@@ -27,7 +27,7 @@ from tailguard.learning.loop import GuardConfig, PolicyLearner
 from tailguard.learning.policy import ChoicePolicy, LearningConfig
 from tailguard.learning.versions import PolicyStore
 from tailguard.ledger import Ledger
-from tailguard.metrics import ScorecardEngine
+from tailguard.metrics.state import Scorecards
 from tailguard.pulse import PulseStore
 from tailguard.rules import builtin_rules
 from tailguard.sim import Simulator
@@ -77,7 +77,7 @@ class AgentWorld:
 
 def warm_up(
     sim: Simulator,
-    engine: ScorecardEngine,
+    engine: Scorecards,
     hours: int,
     progress: Callable[[int, int], None] | None = None,
     observe: Callable[[pa.Table], None] | None = None,
@@ -103,7 +103,7 @@ def warm_up(
 
 def build_world(
     sim: Simulator,
-    engine: ScorecardEngine,
+    engine: Scorecards,
     out_dir: Path,
     *,
     seed: int = 0,

@@ -302,6 +302,18 @@ def run(
         help="Run the crowd exchange each night (event time): publish, estimate, local "
         "A/B tests, approval-gated roll-outs (docs/crowd.md).",
     ),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="Where the areas' scorecard state lives: local (this machine) or ray (Ray "
+        "actors; needs the ray extra).",
+    ),
+    shards: int = typer.Option(
+        1, "--shards", help="Parts the areas are split into (local processes or Ray actors)."
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="With --engine ray: a Ray cluster to join (default: local)."
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Run the area agents on your events: REST downstream agents, people at the gates.
@@ -328,6 +340,12 @@ def run(
             fail("--tick-every and --start go with --bus (a replay follows the events' time)")
     if not downstream:
         fail("give --downstream URL (the downstream agents' base URL)")
+    if engine not in ("local", "ray"):
+        fail(f"--engine must be local or ray, got {engine!r}")
+    if not 1 <= shards <= 256:
+        fail(f"--shards must be between 1 and 256, got {shards}")
+    if ray_address is not None and engine != "ray":
+        fail("--ray-address needs --engine ray")
     when = _start(start)
     routes = DownstreamRoutes.parse(downstream)
     ruleset, cat = _load(catalogue, rules)
@@ -353,6 +371,9 @@ def run(
         curate_every_runs=curate_every_runs,
         curate_nightly=curate_nightly,
         crowd=crowd,
+        engine=engine,
+        shards=shards,
+        ray_address=ray_address,
     )
     from tailguard.telemetry import configure_tracing, serve_metrics
 

@@ -53,6 +53,20 @@ def demo(
         help="on: the gamification programme in the agents-on arm (reward sizes A/B-tested by "
         "area, gated kit prizes, gamed fixes stopped); off (default).",
     ),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="Where the areas' scorecard state lives: local (this machine) or ray (Ray "
+        "actors; needs the ray extra). The figures are the same either way.",
+    ),
+    shards: int = typer.Option(
+        1,
+        "--shards",
+        help="Parts the areas are split into (1..64): local worker processes, or Ray actors.",
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="With --engine ray: a Ray cluster to join (default: local)."
+    ),
     output_format: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Simulate the network with the area agents on and off; write the ledger, summary.json
@@ -71,6 +85,12 @@ def demo(
         fail(f"--policy must be learning or fixed, got {policy!r}")
     if gamification not in ("on", "off"):
         fail(f"--gamification must be on or off, got {gamification!r}")
+    if engine not in ("local", "ray"):
+        fail(f"--engine must be local or ray, got {engine!r}")
+    if not 1 <= shards <= 64:
+        fail(f"--shards must be between 1 and 64, got {shards}")
+    if ray_address is not None and engine != "ray":
+        fail("--ray-address needs --engine ray")
     if out.exists() and not out.is_dir():
         fail(f"--out {str(out)!r} exists and is not a directory")
     cat = load_catalogue(catalogue) if catalogue is not None else None
@@ -89,6 +109,9 @@ def demo(
         policy=policy,
         approval_policies=policies,
         gamification=gamification == "on",
+        engine=engine,
+        shards=shards,
+        ray_address=ray_address,
     )
     show = sys.stderr.isatty() and output_format == OutputFormat.table
     if show:

@@ -15,6 +15,10 @@
    tests of tactics proven elsewhere (:mod:`tailguard.demo.crowd`).
 4. Agents-off: the same hours with no agents; only the scorecard. It runs in a separate
    process at the same time as the agents-on arm (the machine's second core).
+
+Where the areas' scorecard state lives is the engine's (:mod:`tailguard.engine`): this
+process (``--engine local``, the default), worker processes (``--shards N``) or Ray actors
+(``--engine ray``). The figures are the same whichever; only the wall times differ.
 5. Write ``summary.json`` and ``report.html``; verify the ledger.
 """
 
@@ -50,10 +54,11 @@ from tailguard.demo.gamification import DemoGamification
 from tailguard.demo.harm import harmful_interventions
 from tailguard.demo.levers import DemoLevers, lever_overview, okr_levers
 from tailguard.demo.yoy import demo_baseline, measure_yoy, yoy_figures
+from tailguard.engine import ENGINES, detach, open_engine
 from tailguard.errors import InvalidInputError
 from tailguard.gamification import FixLedger
 from tailguard.ledger.kpis import control_plane_kpis
-from tailguard.metrics import ScorecardEngine
+from tailguard.metrics.state import Scorecards
 from tailguard.rules import GUARD_BANDS
 from tailguard.rules.guardbands import inside_expr
 from tailguard.sim import NetworkConfig, Simulator
@@ -76,8 +81,18 @@ class DemoConfig:
     policy: str = "learning"
     approval_policies: tuple[ApprovalPolicy, ...] = ()
     gamification: bool = False
+    #: Where the areas' scorecard state lives: ``local`` or ``ray`` (tailguard.engine).
+    engine: str = "local"
+    #: Parts the areas are split into (``local``: 1 is this process, more are processes).
+    shards: int = 1
+    #: With ``ray``: a cluster to join (None: a local Ray).
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise InvalidInputError("--engine must be local or ray")
+        if not 1 <= self.shards <= 64:
+            raise InvalidInputError("--shards must be between 1 and 64")
         if self.policy not in ("learning", "fixed"):
             raise InvalidInputError("--policy must be learning or fixed")
         if not 1 <= self.areas <= 5000:
@@ -153,6 +168,14 @@ def _pct(series: pl.Series) -> float | None:
 
 def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, Any]:
     """Run the demo (see the module docstring); returns the summary it wrote."""
+    areas_engine = open_engine(config.engine, shards=config.shards, address=config.ray_address)
+    try:
+        return _run(config, progress, areas_engine.scorecards(prefetch=("tech", "zip", "sku")))
+    finally:
+        areas_engine.close()
+
+
+def _run(config: DemoConfig, progress: Progress | None, engine: Scorecards) -> dict[str, Any]:
     say = progress or (lambda _stage, _done, _total: None)
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
@@ -162,7 +185,6 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
     t0 = time.perf_counter()
 
     sim = Simulator(NetworkConfig(areas=config.areas, seed=config.seed))
-    engine = ScorecardEngine()
     # With gamification, the fix ledger also watches the warm-up: each tech's own baseline.
     history = FixLedger() if config.gamification else None
     signals = warm_up(
@@ -181,7 +203,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> dict[str, 
     # copied (pickled, as deepcopy would) before either arm steps, so both arms start from the
     # same state and the same random streams (common random numbers).
     off_dir = tempfile.TemporaryDirectory(prefix="tailguard-demo-off-")
-    off_arm = _start_off_arm(sim, engine, hours, Path(off_dir.name))
+    off_arm = _start_off_arm(sim, detach(engine), hours, Path(off_dir.name))
 
     # ------------------------------------------------------------ agents on
     t1 = time.perf_counter()
@@ -349,7 +371,7 @@ def _policy_versions(agents: Any) -> dict[str, Any]:
     }
 
 
-def _off_arm(sim: Simulator, engine: ScorecardEngine, hours: int, into: str) -> None:
+def _off_arm(sim: Simulator, engine: Scorecards, hours: int, into: str) -> None:
     """The agents-off arm (run in its own process): the same hours, scorecards only."""
     # The agents-on arm is the demo's critical path; this arm has slack, so it gives way.
     os.nice(10)
@@ -368,7 +390,7 @@ def _off_arm(sim: Simulator, engine: ScorecardEngine, hours: int, into: str) -> 
 
 
 def _start_off_arm(
-    sim: Simulator, engine: ScorecardEngine, hours: int, into: Path
+    sim: Simulator, engine: Scorecards, hours: int, into: Path
 ) -> multiprocessing.process.BaseProcess:
     # spawn, not fork: Polars' thread pool does not survive a fork.
     ctx = multiprocessing.get_context("spawn")
@@ -415,7 +437,7 @@ class _Week:
 
 
 def _weekly(
-    engine: ScorecardEngine,
+    engine: Scorecards,
     now: datetime,
     out: Path,
     ledger_url: str,

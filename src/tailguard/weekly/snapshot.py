@@ -40,8 +40,8 @@ import pyarrow as pa
 
 from tailguard.clock import format_ts
 from tailguard.errors import InvalidInputError
-from tailguard.metrics.engine import ScorecardEngine
 from tailguard.metrics.partials import HOUR_US
+from tailguard.metrics.state import Scorecards
 
 WEEK_FILES: Final = ("areas", "techs", "zips", "skus", "jobs")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -138,7 +138,7 @@ def money_from_events(events: pl.DataFrame, as_of: datetime, days: int = 7) -> p
     )
 
 
-def _area_money(engine: ScorecardEngine, as_of: datetime) -> tuple[pl.DataFrame, object]:
+def _area_money(engine: Scorecards, as_of: datetime) -> tuple[pl.DataFrame, object]:
     merged = engine.window(as_of)
     areas = merged.counts.select(
         "area_id",
@@ -179,7 +179,7 @@ def _parts_deltas(merged: object) -> pl.DataFrame:
 
 
 def build_week(
-    engine: ScorecardEngine,
+    engine: Scorecards,
     as_of: datetime,
     *,
     money: pl.DataFrame | None = None,
@@ -273,7 +273,7 @@ def write_week(frames: dict[str, pl.DataFrame], as_of: datetime, out_dir: Path, 
 
 
 def snapshot_week(
-    engine: ScorecardEngine,
+    engine: Scorecards,
     as_of: datetime,
     out_dir: Path,
     *,
