@@ -38,7 +38,7 @@ from tailguard.control.policy import Policy, RiskLevel
 from tailguard.control.results import Run, StepOutcome, StepResult
 from tailguard.control.tools import Tool
 from tailguard.ledger import Ledger
-from tailguard.metrics import ScorecardEngine
+from tailguard.metrics.state import Scorecards
 from tailguard.weekly.okr import committed_okrs
 
 #: The ledger record kind of a lever's week.
@@ -212,7 +212,7 @@ class LeverActions:
         control: ControlPlane,
         ledger: Ledger,
         catalogue: Catalogue,
-        scorecard: ScorecardEngine,
+        scorecard: Scorecards,
         signals: Signals,
         downstream: Callable[[], DownstreamAgent],
         clock: Clock,
