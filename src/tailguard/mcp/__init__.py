@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     )
 
 _HOMES = {
-    "CallReport": "gateway",
-    "Gateway": "gateway",
+    "CallReport": "tailguard.control.gateway",
+    "Gateway": "tailguard.control.gateway",
     "MCP_ROLE": "registry",
     "POLICY_META_KEY": "registry",
     "build_mcp_registry": "registry",
@@ -56,7 +56,8 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'tailguard.mcp' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"tailguard.mcp.{home}"), name)
+    module = home if home.startswith("tailguard.") else f"tailguard.mcp.{home}"
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
