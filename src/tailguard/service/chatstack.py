@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 from tailguard.control import ToolRegistry
 from tailguard.mcp.registry import ActingUsers, share_with_mcp
-from tailguard.mcp.server import dataset_approvers
 from tailguard.roles.conversations import run_states
+from tailguard.roles.recruiting.approvers import dataset_approvers
 from tailguard.roles.recruiting.store import RecruitingStore
 from tailguard.roles.session import ChatStack, assemble_chat
 from tailguard.service.settings import ServiceState
