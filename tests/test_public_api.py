@@ -92,3 +92,16 @@ def test_every_public_name_of_the_init_is_in_all(package: str, init: Path) -> No
     bound = {name for name in bound if not isinstance(getattr(module, name), ModuleType)}
     unlisted = sorted(bound - set(module.__all__))
     assert not unlisted, f"{package} binds public names missing from __all__: {unlisted}"
+
+
+def test_importing_the_service_does_not_load_the_mcp_sdk() -> None:
+    """The HTTP service shares the gateway and the tool registry with MCP, not the MCP SDK
+    (issue 16: the service starts without it; MCP is a shell of its own)."""
+    import subprocess
+    import sys
+
+    code = "import sys, tailguard.service.app; print('mcp' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "False"

@@ -338,3 +338,17 @@ class GateStore:
             return None
         result: dict[str, Any] = json.loads(row.result_json)
         return result
+
+
+class AnyApprover:
+    """Approvers made of several sources: anyone one of them admits may decide."""
+
+    def __init__(self, sources: Sequence[Approvers]) -> None:
+        self.sources = tuple(sources)
+
+    def can_decide(self, approver_id: str, *, tool_name: str, risk_level: str) -> bool:
+        """True when any source admits ``approver_id``."""
+        return any(
+            s.can_decide(approver_id, tool_name=tool_name, risk_level=risk_level)
+            for s in self.sources
+        )

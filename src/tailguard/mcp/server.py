@@ -14,7 +14,7 @@ server's own ``check_approval`` tool reports the decision and, once approved, th
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tailguard import __version__
 from tailguard.clock import Clock, SystemClock
 from tailguard.control import ControlPlane, RiskLevel, Run, ToolRegistry
-from tailguard.control.gates import ApproverList, Approvers
+from tailguard.control.gates import AnyApprover as AnyApprover  # re-exported
+from tailguard.control.gates import Approvers
 from tailguard.control.gateway import CallReport, Gateway
 from tailguard.errors import InvalidInputError, PermissionDeniedError, TailguardError
 from tailguard.ledger import Ledger
@@ -45,7 +46,7 @@ from tailguard.mcp.registry import (
     build_mcp_registry,
 )
 from tailguard.pulse import PulseStore
-from tailguard.roles.recruiting import schema as rs
+from tailguard.roles.recruiting.approvers import dataset_approvers as dataset_approvers
 from tailguard.roles.recruiting.store import RecruitingStore
 
 #: Where :class:`ApiKeyAuth` leaves the verified caller (``request.state``).
@@ -60,31 +61,6 @@ class Caller:
 
     id: str
     read_only: bool = False
-
-
-class AnyApprover:
-    """Approvers made of several sources: anyone one of them admits may decide."""
-
-    def __init__(self, sources: Sequence[Approvers]) -> None:
-        self.sources = tuple(sources)
-
-    def can_decide(self, approver_id: str, *, tool_name: str, risk_level: str) -> bool:
-        """True when any source admits ``approver_id``."""
-        return any(
-            s.can_decide(approver_id, tool_name=tool_name, risk_level=risk_level)
-            for s in self.sources
-        )
-
-
-def dataset_approvers(store: RecruitingStore, keys: Approvers | None) -> Approvers:
-    """The dataset's admin users and, when given, the holders of approver or admin API keys."""
-    admins = [
-        row["user_id"] for row in store.rows(rs.users.select().where(rs.users.c.role == "admin"))
-    ]
-    sources: list[Approvers] = [ApproverList(approver_ids=frozenset(admins))]
-    if keys is not None:
-        sources.append(keys)
-    return AnyApprover(sources)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

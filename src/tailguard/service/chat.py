@@ -20,7 +20,8 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from tailguard.errors import NotFoundError
-from tailguard.roles.loop import AgentReply, RoleAgent
+from tailguard.roles.fieldservice.domain import ROLE_SPECS as OPS_ROLE_SPECS
+from tailguard.roles.loop import RoleAgent
 from tailguard.roles.recruiting.roles import ROLE_SPECS
 from tailguard.roles.recruiting.store import RecruitingStore
 from tailguard.roles.session import ChatStack, recruiting_registry
@@ -69,7 +70,12 @@ def close(app: FastAPI) -> None:
 
 StackDep = Annotated[ChatStack, Depends(shared_chat_stack)]
 OperatorDep = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
-RolePath = Annotated[str, Path(min_length=1, max_length=32, description="driver, recruiter, ...")]
+RolePath = Annotated[
+    str,
+    Path(
+        min_length=1, max_length=32, description="ops_manager, ops_analyst, driver, recruiter, ..."
+    ),
+]
 
 
 class MessageIn(BaseModel):
@@ -155,13 +161,23 @@ class ReplyOut(BaseModel):
 def _agent(stack: ChatStack, provider: str | None) -> RoleAgent:
     if provider is None:
         return stack.agent
-    from tailguard.roles.providers import open_provider
     from tailguard.roles.recruiting.script import RECRUITING_RULES
 
-    base = stack.agent
+    return _with_provider(stack.agent, provider, RECRUITING_RULES)
+
+
+def _with_provider(base: RoleAgent, provider: str, rules: Any = None) -> RoleAgent:
+    """``base`` answering with the model ``provider`` names (the domain's scripted rules for
+    ``scripted``)."""
+    from tailguard.roles.providers import open_provider
+
+    if rules is None:
+        from tailguard.roles.fieldservice.script import OPS_RULES
+
+        rules = OPS_RULES
     return RoleAgent(
         control=base.control,
-        provider=open_provider(provider, scripted_rules=RECRUITING_RULES),
+        provider=open_provider(provider, scripted_rules=rules),
         conversations=base.conversations,
         domain=base.domain,
         clock=base.clock,
@@ -171,7 +187,8 @@ def _agent(stack: ChatStack, provider: str | None) -> RoleAgent:
 
 def _known_role(role: str) -> str:
     if role not in ROLE_SPECS:
-        raise NotFoundError(f"unknown role {role!r}: one of {', '.join(sorted(ROLE_SPECS))}")
+        known = ", ".join(sorted([*ROLE_SPECS, *OPS_ROLE_SPECS]))
+        raise NotFoundError(f"unknown role {role!r}: one of {known}")
     return role
 
 
@@ -179,9 +196,27 @@ def _known_role(role: str) -> str:
     "/{role}/messages",
     summary="Send a message to a role agent; the turn's reply, tool activity and open gates",
 )
-def send_message(role: RolePath, body: MessageIn, who: OperatorDep, stack: StackDep) -> ReplyOut:
-    """One turn through the control plane; a high-risk call pauses the run at its gate."""
-    reply: AgentReply = _agent(stack, body.provider).send(
+def send_message(role: RolePath, body: MessageIn, who: OperatorDep, request: Request) -> ReplyOut:
+    """One turn through the control plane; a high-risk call pauses the run at its gate.
+
+    The field-service operations roles (``ops_manager``, ``ops_analyst``) answer from the
+    service's own ledger, pulse and self-learn store; the others are the recruiting reference
+    domain's roles.
+    """
+    if role in OPS_ROLE_SPECS:
+        from tailguard.service.chatstack import ops_stack
+
+        ops = ops_stack(request.app.state.tailguard)
+        agent = ops.agent if body.provider is None else _with_provider(ops.agent, body.provider)
+        reply = agent.send(
+            role=role,
+            user_id=body.user_id or who.subject,
+            message=body.message,
+            conversation_id=body.conversation_id,
+        )
+        return ReplyOut.model_validate(reply.to_dict())
+    stack = shared_chat_stack(request)
+    reply = _agent(stack, body.provider).send(
         role=_known_role(role),
         user_id=body.user_id or who.subject,
         message=body.message,

@@ -17,9 +17,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from tailguard.control import ToolRegistry
+from tailguard.errors import TailguardError
 from tailguard.mcp.registry import ActingUsers, share_with_mcp
-from tailguard.mcp.server import dataset_approvers
 from tailguard.roles.conversations import run_states
+from tailguard.roles.fieldservice.session import OpsStack
+from tailguard.roles.recruiting.approvers import dataset_approvers
 from tailguard.roles.recruiting.store import RecruitingStore
 from tailguard.roles.session import ChatStack, assemble_chat
 from tailguard.service.settings import ServiceState
@@ -28,6 +30,11 @@ from tailguard.service.settings import ServiceState
 STACK_KEY = "chat_stack"
 #: ``ServiceState.extras`` key under which a test or deployment may put the chat model.
 PROVIDER_KEY = "chat_provider"
+#: ``ServiceState.extras`` key of the open operations (field-service) stack.
+OPS_STACK_KEY = "ops_chat_stack"
+#: ``ServiceState.extras`` key of the operations chat's model (default: ``$TAILGUARD_MODEL``,
+#: else the scripted stand-in with the field-service rules).
+OPS_PROVIDER_KEY = "ops_chat_provider"
 
 _LOCK = threading.Lock()
 
@@ -93,3 +100,37 @@ def is_chat_run(state: ServiceState, run_id: str) -> bool:
             sa.select(run_states.c.run_id).where(run_states.c.run_id == run_id)
         ).first()
     return hit is not None
+
+
+def ops_stack(state: ServiceState) -> OpsStack:
+    """The service's operations chat (the field-service roles), on the service's own ledger,
+    self-learn store and pulse; its gates are decided by approver and admin key holders."""
+    from tailguard.learning import SelfLearnStore
+    from tailguard.roles.fieldservice.session import assemble_ops_chat
+    from tailguard.roles.fieldservice.sources import OpsSources
+
+    stack = state.extras.get(OPS_STACK_KEY)
+    if stack is None:
+        with _LOCK:
+            stack = state.extras.get(OPS_STACK_KEY)
+            if stack is None:
+                try:
+                    pulse = state.pulse
+                except TailguardError:
+                    pulse = None  # the pulse tools then say that none is configured
+                sources = OpsSources(
+                    ledger=state.ledger,
+                    learn=SelfLearnStore(state.ledger.engine),
+                    clock=state.settings.clock,
+                    pulse=pulse,
+                )
+                stack = assemble_ops_chat(
+                    sources,
+                    provider=state.extras.get(OPS_PROVIDER_KEY),
+                    approvers=state.keys,
+                    owns_ledger=False,  # the ledger and the pulse are the service's
+                )
+                share_tools(state, stack.control.registry)
+                state.extras[OPS_STACK_KEY] = stack
+    assert isinstance(stack, OpsStack)
+    return stack

@@ -32,12 +32,15 @@ class OpsStack:
     control: ControlPlane
     conversations: ConversationStore
     agent: RoleAgent
+    owns_ledger: bool = True
 
     def close(self) -> None:
-        """Release the pulse store and the database connections."""
+        """Release the pulse store and the database connections (the ledger only when this
+        stack opened it: a service's stack runs on the service's own ledger)."""
         if self.sources.pulse is not None:
             self.sources.pulse.close()
-        self.ledger.close()
+        if self.owns_ledger:
+            self.ledger.close()
 
 
 def open_sources(url: str, *, pulse_url: str | None, clock: Clock) -> OpsSources:
@@ -77,37 +80,59 @@ def open_ops_chat(
     clock = clock or SystemClock()
     sources = open_sources(url, pulse_url=pulse_url, clock=clock)
     try:
-        gatekeepers = (
-            approvers
-            if not isinstance(approvers, Sequence)
-            else ApproverList(approver_ids=frozenset(approvers))
-        )
-        control = ControlPlane(
-            build_ops_registry(sources),
-            sources.ledger,
-            clock=clock,
-            approvers=gatekeepers,
+        return assemble_ops_chat(
+            sources,
+            provider=provider,
+            approvers=approvers,
             daily_run_cap=daily_run_cap,
             **control_options,
-        )
-        sources.control = control
-        conversations = ConversationStore(sources.ledger.engine, clock=clock)
-        agent = RoleAgent(
-            control=control,
-            provider=provider or provider_from_env(scripted_rules=OPS_RULES),
-            conversations=conversations,
-            domain=OperationsDomain(),
-            clock=clock,
         )
     except BaseException:
         if sources.pulse is not None:
             sources.pulse.close()
         sources.ledger.close()
         raise
+
+
+def assemble_ops_chat(
+    sources: OpsSources,
+    *,
+    provider: ModelProvider | None = None,
+    approvers: Sequence[str] | Approvers = (),
+    daily_run_cap: int | None = DAILY_RUN_CAP,
+    owns_ledger: bool = True,
+    **control_options: Any,
+) -> OpsStack:
+    """The operations chat over ``sources`` (its ledger, self-learn store and pulse): the
+    field-service tools on their own control plane, the conversations, the role agent."""
+    clock = sources.clock
+    gatekeepers = (
+        approvers
+        if not isinstance(approvers, Sequence)
+        else ApproverList(approver_ids=frozenset(approvers))
+    )
+    control = ControlPlane(
+        build_ops_registry(sources),
+        sources.ledger,
+        clock=clock,
+        approvers=gatekeepers,
+        daily_run_cap=daily_run_cap,
+        **control_options,
+    )
+    sources.control = control
+    conversations = ConversationStore(sources.ledger.engine, clock=clock)
+    agent = RoleAgent(
+        control=control,
+        provider=provider or provider_from_env(scripted_rules=OPS_RULES),
+        conversations=conversations,
+        domain=OperationsDomain(),
+        clock=clock,
+    )
     return OpsStack(
         ledger=sources.ledger,
         sources=sources,
         control=control,
         conversations=conversations,
         agent=agent,
+        owns_ledger=owns_ledger,
     )

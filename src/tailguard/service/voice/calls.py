@@ -19,7 +19,7 @@ from tailguard.errors import (
     PermissionDeniedError,
     TailguardError,
 )
-from tailguard.mcp.server import CHECK_APPROVAL
+from tailguard.mcp.listing import CHECK_APPROVAL
 from tailguard.migrations import ensure_schema
 from tailguard.roles.conversations import ConversationStore
 from tailguard.roles.providers import ChatMessage, ToolCall

@@ -16,10 +16,13 @@ from fastapi import APIRouter, Request, Response
 
 from tailguard.errors import NotFoundError, TailguardError
 from tailguard.roles.conversations import conversations as conversation_table
+from tailguard.roles.fieldservice.domain import ROLE_SPECS as OPS_ROLE_SPECS
+from tailguard.roles.fieldservice.session import OpsStack
 from tailguard.roles.recruiting.roles import ROLE_SPECS, role_spec
 from tailguard.roles.session import ChatStack
 from tailguard.service.auth import Principal, Role
-from tailguard.service.chatstack import chat_stack
+from tailguard.service.chatstack import chat_stack, ops_stack
+from tailguard.service.settings import ServiceState
 from tailguard.service.web.approvals import decide_gate
 from tailguard.service.web.render import guarded, guarded_post, render
 from tailguard.service.web.session import WebSession, redirect_with_flash, service_state
@@ -34,12 +37,41 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "carrier": ("Show signals for account ACC-001", "Show hiring benchmarks"),
     "admin": ("Check system health", "Show agent KPIs"),
+    "ops_manager": (
+        "Why did PA-0004 get a surge window yesterday, and did it work?",
+        "Show the pulse and the tails",
+    ),
+    "ops_analyst": ("Show the interventions of PA-0001", "Show this week's OKRs"),
 }
 
+#: The operations roles' one-line purpose (the chat index).
+OPS_PURPOSE = {
+    "ops_manager": "Operations manager: asks about the network's areas, tails, interventions "
+    "and OKRs, and decides approvals, all through governed tools.",
+    "ops_analyst": "Operations analyst: the same reads, no decisions.",
+}
 
-def speaker(chat: ChatStack, role: str, principal: Principal) -> str:
+Stack = ChatStack | OpsStack
+
+
+def stack_for(state: ServiceState, role: str) -> Stack:
+    """The chat stack that serves ``role``: the field-service operations roles, or the
+    trucking-recruiting reference domain's roles.
+
+    Raises:
+        NotFoundError: an unknown role.
+    """
+    if role in OPS_ROLE_SPECS:
+        return ops_stack(state)
+    role_spec(role)
+    return chat_stack(state)
+
+
+def speaker(chat: Stack, role: str, principal: Principal) -> str:
     """Who the page speaks as: the signed-in person when they are a user of this role in the
-    dataset, else the role's demo user."""
+    dataset (any signed-in person for the operations roles), else the role's demo user."""
+    if isinstance(chat, OpsStack):
+        return principal.name
     try:
         chat.store.user(principal.name, role=role)
     except TailguardError:
@@ -47,9 +79,7 @@ def speaker(chat: ChatStack, role: str, principal: Principal) -> str:
     return principal.name
 
 
-def _conversation(
-    chat: ChatStack, conversation_id: str | None, role: str, user_id: str
-) -> str | None:
+def _conversation(chat: Stack, conversation_id: str | None, role: str, user_id: str) -> str | None:
     if not conversation_id:
         return None
     c = conversation_table.c
@@ -64,7 +94,7 @@ def _conversation(
     return conversation_id
 
 
-def _recent(chat: ChatStack, role: str, user_id: str) -> list[dict[str, Any]]:
+def _recent(chat: Stack, role: str, user_id: str) -> list[dict[str, Any]]:
     c = conversation_table.c
     with chat.conversations.engine.connect() as conn:
         rows = conn.execute(
@@ -91,7 +121,7 @@ def _tool_text(text: str) -> str:
     return str(value)[:300]
 
 
-def thread(chat: ChatStack, conversation_id: str) -> list[dict[str, Any]]:
+def thread(chat: Stack, conversation_id: str) -> list[dict[str, Any]]:
     """The conversation as display items: user and assistant messages, tool calls, results."""
     items: list[dict[str, Any]] = []
     for turn in chat.conversations.turns(conversation_id):
@@ -115,7 +145,7 @@ def thread(chat: ChatStack, conversation_id: str) -> list[dict[str, Any]]:
     return items
 
 
-def pending_cards(chat: ChatStack, conversation_id: str) -> list[dict[str, Any]]:
+def pending_cards(chat: Stack, conversation_id: str) -> list[dict[str, Any]]:
     """The approval cards of the conversation's paused run."""
     cards = []
     for run_id in chat.conversations.waiting_runs(conversation_id):
@@ -148,7 +178,11 @@ def chat_index(request: Request) -> Response:
             {"name": name, "prompt": spec.base_prompt, "examples": EXAMPLES.get(name, ())}
             for name, spec in ROLE_SPECS.items()
         ]
-        return render(request, "chat_index.html", session, roles=roles)
+        ops = [
+            {"name": name, "prompt": OPS_PURPOSE.get(name, ""), "examples": EXAMPLES.get(name, ())}
+            for name in OPS_ROLE_SPECS
+        ]
+        return render(request, "chat_index.html", session, roles=roles, ops_roles=ops)
 
     return guarded(request, Role.VIEWER, page)
 
@@ -158,8 +192,7 @@ def chat_page(request: Request, role: str) -> Response:
     """One role's conversation."""
 
     def page(session: WebSession) -> Response:
-        role_spec(role)
-        chat = chat_stack(service_state(request))
+        chat = stack_for(service_state(request), role)
         user_id = speaker(chat, role, session.principal)
         cid = _conversation(chat, request.query_params.get("conversation"), role, user_id)
         return render(
@@ -187,8 +220,7 @@ async def chat_send(request: Request, role: str) -> Response:
     form = await request.form()
 
     def action(session: WebSession) -> Response:
-        role_spec(role)
-        chat = chat_stack(service_state(request))
+        chat = stack_for(service_state(request), role)
         user_id = speaker(chat, role, session.principal)
         cid = _conversation(chat, str(form.get("conversation") or ""), role, user_id)
         message = str(form.get("message") or "").strip()
@@ -217,7 +249,7 @@ async def chat_decide(request: Request, role: str) -> Response:
     form = await request.form()
 
     def action(session: WebSession) -> Response:
-        role_spec(role)
+        stack_for(service_state(request), role)
         message = decide_gate(
             service_state(request),
             session.principal.subject,
