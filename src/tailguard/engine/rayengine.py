@@ -89,19 +89,33 @@ class RayEngine:
                 ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
             self._started = True
         # One Polars thread per actor: the actors together, not each, use the machine.
-        self._actor = ray.remote(RayShardServer).options(
-            num_cpus=0,
-            scheduling_strategy="SPREAD",
-            runtime_env={"env_vars": {"POLARS_MAX_THREADS": "1"}},
-        )
+        self._actor = ray.remote(RayShardServer)
         self._opened: list[ShardedScorecards] = []
 
+    def _placed(self, i: int) -> Any:
+        """The actor class placed for shard ``i``: round-robin over the cluster's alive nodes
+        (a soft affinity, so a node that leaves does not strand its shard). Ray's SPREAD is
+        best effort and put every actor on one node at times; this spreads them for certain."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))  # type: ignore[no-untyped-call]
+        strategy: Any = (
+            NodeAffinitySchedulingStrategy(node_id=nodes[i % len(nodes)], soft=True)
+            if nodes
+            else "SPREAD"
+        )
+        return self._actor.options(
+            num_cpus=0,
+            scheduling_strategy=strategy,
+            runtime_env={"env_vars": {"POLARS_MAX_THREADS": "1"}},
+        )
+
     def scorecards(self, *, window_days: int = 7, prefetch: Sequence[Unit] = ()) -> Scorecards:
-        """``shards`` actors, each with an empty engine."""
+        """``shards`` actors, each with an empty engine, spread over the cluster's nodes."""
         state = ShardedScorecards(
             [
-                RayShard(self._actor.remote(ScorecardEngine(window_days)))
-                for _ in range(self.shards)
+                RayShard(self._placed(i).remote(ScorecardEngine(window_days)))
+                for i in range(self.shards)
             ],
             window_days=window_days,
             prefetch=prefetch,
