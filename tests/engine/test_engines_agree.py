@@ -18,6 +18,7 @@ from tailguard.agents.world import build_world, warm_up
 from tailguard.cli import app
 from tailguard.demo.run import hourly_rows
 from tailguard.engine import ShardedScorecards, open_engine
+from tailguard.engine.rayengine import RayEngine
 from tailguard.metrics.state import Scorecards
 from tailguard.sim import NetworkConfig, Simulator
 
@@ -121,6 +122,13 @@ def test_ray_actor_shards_answer_as_one_engine() -> None:
         assert len({pid for pid, _ in state.placement()}) == 3
     finally:
         engine.close()
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_a_ray_engine_refuses_to_use_another_ray_than_the_one_asked_for() -> None:
+    """A process already on a local Ray is not silently given it for a named cluster."""
+    with pytest.raises(ValueError, match="already connected to the Ray at"):
+        RayEngine(shards=2, address="127.0.0.1:1")
 
 
 def _figures(summary: Any) -> Any:

@@ -19,6 +19,7 @@ def two_nodes() -> Iterator[str]:
     import ray
     from ray.cluster_utils import Cluster
 
+    ray.shutdown()  # a local Ray left by another module's tests would be joined instead
     cluster = Cluster(
         initialize_head=True,
         head_node_args={"num_cpus": 1, "include_dashboard": False},
@@ -36,6 +37,10 @@ def test_shards_spread_over_two_nodes_and_answer_as_one_engine(two_nodes: str) -
     """Four actors land on both nodes; their scorecards are the single engine's."""
     engine = RayEngine(shards=4, address=two_nodes)
     try:
+        import ray
+
+        alive = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
+        assert len(alive) == 2
         state = engine.scorecards(prefetch=("tech",))
         assert isinstance(state, ShardedScorecards)
         assert len(set(nodes_of(state))) == 2

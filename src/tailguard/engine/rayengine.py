@@ -88,19 +88,29 @@ class RayEngine:
             else:
                 ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
             self._started = True
+        elif address is not None and address != "auto" and not address.startswith("ray://"):
+            joined = ray.get_runtime_context().gcs_address
+            if joined != address:
+                raise ValueError(
+                    f"this process is already connected to the Ray at {joined}, not {address}"
+                )
         # One Polars thread per actor: the actors together, not each, use the machine.
         self._actor = ray.remote(RayShardServer)
         self._opened: list[ShardedScorecards] = []
 
     def _placed(self, i: int) -> Any:
-        """The actor class placed for shard ``i``: round-robin over the cluster's alive nodes
-        (a soft affinity, so a node that leaves does not strand its shard). Ray's SPREAD is
-        best effort and put every actor on one node at times; this spreads them for certain."""
+        """The actor class placed for shard ``i``: round-robin over the cluster's alive nodes.
+
+        Ray's SPREAD is best effort and put every actor on one node at times. A soft node
+        affinity did too, on a loaded machine: a node the scheduler has not yet seen
+        resources for counts as unavailable, and soft falls back. The affinity is therefore
+        hard: the actor waits for its node. A shard does not outlive its node in either case
+        (the actors are not restarted)."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))  # type: ignore[no-untyped-call]
         strategy: Any = (
-            NodeAffinitySchedulingStrategy(node_id=nodes[i % len(nodes)], soft=True)
+            NodeAffinitySchedulingStrategy(node_id=nodes[i % len(nodes)], soft=False)
             if nodes
             else "SPREAD"
         )
