@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from polars.testing import assert_frame_equal
@@ -174,7 +175,15 @@ def test_demo_with_approval_policies_counts_policy_and_person_decisions(tmp_path
         "no difference we can tell",
     )
     assert len(figures["lateness_p90_min"]["ci95"]) == 2
-    assert "Did it help?" in (out / "report.html").read_text()
+    # Gross profit in dollars per area-week, net of what the interventions committed.
+    net = figures["gp_net_usd_week"]
+    assert net["unit"] == "USD per area-week"
+    assert net["areas"] == 4
+    assert net["ci95"][0] <= net["difference"] <= net["ci95"][1]
+    assert net["off"] > 0  # the network earns
+    report = (out / "report.html").read_text()
+    assert "Did it help?" in report
+    assert 'data-kpi="gp_net_usd_week"' in report
     assert approvals["by_policy"] > 0
     assert approvals["by_person"] > 0
     assert approvals["by_policy"] + approvals["by_person"] == (
@@ -210,6 +219,13 @@ def test_demo_refuses_a_bad_policy_file_with_its_line(tmp_path: Path) -> None:
     assert line.startswith(f"tailguard: error: {bad}:3: x: 'refund_everything' is not a gated tool")
 
 
+def summary_figures(out: Path) -> list[dict[str, Any]]:
+    figures: list[dict[str, Any]] = json.loads((out / "summary.json").read_text())["business"][
+        "figures"
+    ]
+    return figures
+
+
 def test_demo_prints_progress_lines_and_the_next_commands(tmp_path: Path) -> None:
     """Not on a terminal: plain progress lines on stderr; the table ends with the commands
     that open the dashboards over this run's ledger, and they work."""
@@ -228,6 +244,12 @@ def test_demo_prints_progress_lines_and_the_next_commands(tmp_path: Path) -> Non
     assert all(line.startswith("tailguard demo: ") for line in progress)
     assert len(progress) < 30  # a line a simulated day, not one an hour
     lines = proc.stdout.splitlines()
+    # "Did it help?" in the business figures, each with its interval and verdict.
+    helped = lines.index("  did it help? (agents on - off, 95 % interval)")
+    figures = summary_figures(out)
+    for line, f in zip(lines[helped + 1 : helped + 1 + len(figures)], figures, strict=True):
+        assert line.startswith(f"    {f['title']}: ")
+        assert line.endswith(f"): {f['verdict']}") or f["verdict"] == "no data"
     start = lines.index("Next: the dashboards over this run's ledger")
     key_cmd, serve_cmd, url = (line.strip() for line in lines[start + 1 : start + 4])
     db = f"sqlite:///{out.resolve() / 'ledger.db'}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -145,6 +146,8 @@ def demo(
         f"  inside every guard-band: agents on {on['guardband_pass_pct']} % of area-hours, "
         f"off {off['guardband_pass_pct']} %"
     )
+    for line in business_lines(summary.get("business") or {}):
+        typer.echo(line)
     typer.echo(f"  interventions: {iv['total']} (${iv['cost_usd']:,.0f} committed)")
     typer.echo(
         f"  approvals: {ap['approved']} approved, {ap['rejected']} rejected, "
@@ -163,6 +166,24 @@ def demo(
     typer.echo(f"  report: {out / 'report.html'}")
     for line in next_steps(out):
         typer.echo(line)
+
+
+def business_lines(business: dict[str, Any]) -> list[str]:
+    """ "Did it help?" in a few lines: each business figure, on minus off with its interval,
+    and the verdict."""
+    lines = ["  did it help? (agents on - off, 95 % interval)"]
+    for f in business.get("figures", []):
+        if f.get("verdict") == "no data":
+            lines.append(f"    {f['title']}: no data")
+            continue
+        money = str(f["unit"]).startswith("USD")
+        num = "{:+,.0f}" if money else "{:+.2f}"
+        lo, hi = f["ci95"]
+        lines.append(
+            f"    {f['title']}: {num.format(f['difference'])} {f['unit']} "
+            f"({num.format(lo)} to {num.format(hi)}): {f['verdict']}"
+        )
+    return lines if len(lines) > 1 else []
 
 
 def next_steps(out: Path) -> list[str]:

@@ -45,7 +45,7 @@ from tailguard.agents.world import build_world, warm_up
 from tailguard.clock import format_ts
 from tailguard.control.approval_policies import ApprovalPolicy
 from tailguard.demo.approvals import approval_summary, approvals_frame
-from tailguard.demo.business import business_figures
+from tailguard.demo.business import business_figures, net_gross_profit
 from tailguard.demo.compare import compare_arms, paired_difference
 from tailguard.demo.compendium import curate_week
 from tailguard.demo.crowd import DemoCrowd
@@ -53,6 +53,7 @@ from tailguard.demo.decisions import intervention_summary, report_interventions
 from tailguard.demo.gamification import DemoGamification
 from tailguard.demo.harm import harmful_interventions
 from tailguard.demo.levers import DemoLevers, lever_overview, okr_levers
+from tailguard.demo.money import MoneyMeter, committed_spend
 from tailguard.demo.yoy import demo_baseline, measure_yoy, yoy_figures
 from tailguard.engine import ENGINES, detach, open_engine
 from tailguard.errors import InvalidInputError
@@ -232,11 +233,13 @@ def _run(config: DemoConfig, progress: Progress | None, engine: Scorecards) -> d
     if game is not None:
         game.start(sim.now)  # gamification (demo/gamification.py): rewards A/B-tested by area
     levers = DemoLevers(world)  # the weekly OKR levers as actions (demo/levers.py)
+    money_on = MoneyMeter()  # gross profit in dollars (demo/money.py)
     for h in range(hours):
         a = time.perf_counter()
         report = world.hour()
         now = sim.now
         levers.hour()
+        money_on.ingest(world.last_events)
         if game is not None:
             game.hour()
         ticks.append(time.perf_counter() - a)
@@ -265,7 +268,7 @@ def _run(config: DemoConfig, progress: Progress | None, engine: Scorecards) -> d
 
     # ----------------------------------------------------------- agents off
     t2 = time.perf_counter()
-    off_rows, off_last, walls["agents_off"] = _join_off_arm(off_arm, Path(off_dir.name))
+    off_rows, off_last, money_off, walls["agents_off"] = _join_off_arm(off_arm, Path(off_dir.name))
     off_dir.cleanup()
     say("agents off", hours, hours)
     walls["agents_off_wait"] = time.perf_counter() - t2
@@ -315,7 +318,12 @@ def _run(config: DemoConfig, progress: Progress | None, engine: Scorecards) -> d
         "okr_levers": okr_levers(ledger, start),
     }
     summary["okr_levers_overview"] = lever_overview(summary["okr_levers"])
-    summary["business"] = business_figures(hourly, spend_usd=summary["interventions"]["cost_usd"])
+    net_gp = net_gross_profit(
+        money_on.frame(), money_off, committed_spend(decisions), weeks=config.weeks
+    )
+    summary["business"] = business_figures(
+        hourly, spend_usd=summary["interventions"]["cost_usd"], net_gp=net_gp
+    )
     summary["business"]["harmful_interventions"] = harmful_interventions(
         decisions, catalogue.groups(), start=start, end=end
     )
@@ -378,14 +386,18 @@ def _off_arm(sim: Simulator, engine: Scorecards, hours: int, into: str) -> None:
     t = time.perf_counter()
     rows: list[pl.DataFrame] = []
     last: pl.DataFrame | None = None
+    money = MoneyMeter()
     for _ in range(hours):
-        engine.ingest(sim.step())
+        events = sim.step()
+        engine.ingest(events)
+        money.ingest(events)
         last = engine.scorecard(sim.now)
         rows.append(hourly_rows(last, "off", sim.now))
     assert last is not None
     folder = Path(into)
     pl.concat(rows).write_parquet(folder / "off.parquet")
     last.write_parquet(folder / "off_last.parquet")
+    money.frame().write_parquet(folder / "off_money.parquet")
     (folder / "off.json").write_text(json.dumps({"wall": time.perf_counter() - t}))
 
 
@@ -411,12 +423,17 @@ def _start_off_arm(
 
 def _join_off_arm(
     proc: multiprocessing.process.BaseProcess, into: Path
-) -> tuple[pl.DataFrame, pl.DataFrame, float]:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, float]:
     proc.join()
     if proc.exitcode != 0:
         raise RuntimeError(f"the agents-off arm failed (exit code {proc.exitcode})")
     wall = float(json.loads((into / "off.json").read_text())["wall"])
-    return pl.read_parquet(into / "off.parquet"), pl.read_parquet(into / "off_last.parquet"), wall
+    return (
+        pl.read_parquet(into / "off.parquet"),
+        pl.read_parquet(into / "off_last.parquet"),
+        pl.read_parquet(into / "off_money.parquet"),
+        wall,
+    )
 
 
 def _q(values: list[float], q: float) -> float | None:
