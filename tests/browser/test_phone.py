@@ -21,6 +21,8 @@ PAGES = (
     "/learning",
     "/coaches",
     "/compendium",
+    "/gamification",
+    "/ops",
     "/chat",
 )
 
@@ -67,3 +69,11 @@ def test_the_header_folds_into_a_menu_on_a_phone(sized: Page) -> None:
     else:
         expect(sized.get_by_test_id("menu-button")).to_be_hidden()
         expect(nav).to_be_visible()
+        # Every link sits inside the header's band (a wrapped row once spilled over its top).
+        header = sized.locator("header.top").bounding_box()
+        assert header is not None
+        for link in nav.get_by_role("link").all():
+            box = link.bounding_box()
+            assert box is not None
+            assert header["y"] <= box["y"]
+            assert box["y"] + box["height"] <= header["y"] + header["height"]
