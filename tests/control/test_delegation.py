@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -215,4 +216,39 @@ def test_a_changed_rule_is_a_new_version_and_an_unchanged_one_is_not(
     ]
     assert versions[1]["rule"]["sample_pct"] == 10.0
     assert world.active[0].identity == "policy:apology-credits@v2"
+    assert ledger.verify().ok
+
+
+def test_processes_registering_a_changed_rule_at_once_record_one_new_version(
+    db_url: str, ledger: Ledger, clock: FakeClock
+) -> None:
+    """Eight writers (each its own connection pool, as the service and agents runners are)
+    load the same changed file at the same moment: one v2 is recorded and all of them
+    decide as v2."""
+    World(ledger, clock)  # v1
+    registry = _registry([])
+    text = POLICIES.replace("SAMPLE", "10")
+    policies = parse_approval_policies(text, "p.yaml", tools=gated_tool_schemas(registry))
+    start = threading.Barrier(8)
+    seen: list[str] = []
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            with Ledger.open(db_url, clock=clock) as own:
+                start.wait()
+                active = register_policies(own, policies, registered_by="root", source="p.yaml")
+                seen.append(active[0].identity)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert seen == ["policy:apology-credits@v2"] * 8
+    versions = [r.fields["version"] for r in ledger.records(kind="approval_policy")]
+    assert versions == [1, 2]
     assert ledger.verify().ok

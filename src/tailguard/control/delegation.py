@@ -36,6 +36,7 @@ from tailguard.control.results import DecisionRequest, PendingCall
 from tailguard.control.store import gates, policy_reviews, rows_by_key, to_micros
 from tailguard.control.tools import canonical_json
 from tailguard.errors import ConflictError, PermissionDeniedError, TailguardError
+from tailguard.ledger import Ledger
 
 #: The ledger record kind of a policy version.
 RECORD_KIND = "approval_policy"
@@ -58,29 +59,32 @@ class ActivePolicy:
 
 
 def register_policies(
-    ledger: Any, policies: Sequence[ApprovalPolicy], *, registered_by: str, source: str = ""
+    ledger: Ledger, policies: Sequence[ApprovalPolicy], *, registered_by: str, source: str = ""
 ) -> list[ActivePolicy]:
     """Give each policy its version, recording a new version only when its rule changed.
 
     Args:
-        ledger: the ledger (``latest`` and ``append_many``).
+        ledger: the ledger.
         policies: the parsed policies.
         registered_by: who loaded them (recorded).
         source: where they came from (a file name; recorded).
     """
     active: list[ActivePolicy] = []
-    records: list[tuple[str, dict[str, Any]]] = []
-    for policy in policies:
-        last = ledger.latest(RECORD_KIND, policy.name)
-        digest = policy.digest()
-        if last is not None and last.fields.get("sha256") == digest:
-            active.append(ActivePolicy(policy=policy, version=int(last.fields["version"])))
-            continue
-        version = 1 if last is None else int(last.fields["version"]) + 1
-        item = ActivePolicy(policy=policy, version=version)
-        active.append(item)
-        records.append(
-            (
+    # One transaction holding the chain head's lock from the first read: two processes
+    # loading the same changed file (the service and an agents runner) cannot both read v1 and
+    # both record a v2; the second waits, then finds the first's version unchanged.
+    with ledger.transaction() as tx:
+        tx.lock_head()
+        for policy in policies:
+            last = tx.latest(RECORD_KIND, policy.name)
+            digest = policy.digest()
+            if last is not None and last.fields.get("sha256") == digest:
+                active.append(ActivePolicy(policy=policy, version=int(last.fields["version"])))
+                continue
+            version = 1 if last is None else int(last.fields["version"]) + 1
+            item = ActivePolicy(policy=policy, version=version)
+            active.append(item)
+            tx.append(
                 RECORD_KIND,
                 {
                     "approval_policy_id": policy.name,
@@ -93,9 +97,6 @@ def register_policies(
                     "source": source,
                 },
             )
-        )
-    if records:
-        ledger.append_many(records)
     return active
 
 

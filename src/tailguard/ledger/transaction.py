@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -26,6 +26,9 @@ from tailguard.errors import InvalidInputError
 from tailguard.ledger import _tables as t
 from tailguard.ledger._canonical import canonical_json, record_hash
 from tailguard.ledger.kinds import CheckedRecord, check_record
+
+if TYPE_CHECKING:
+    from tailguard.ledger.store import LedgerRecord
 
 # Read the chain head and lock it until commit: FOR UPDATE on PostgreSQL; SQLite compiles the
 # statement without the clause and relies on BEGIN IMMEDIATE instead.
@@ -69,6 +72,27 @@ class LedgerTransaction:
     def append_many(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         """Validate several records now (all or nothing); they are written at commit."""
         self._pending.extend((c, canonical_json(c.fields)) for c in check_items(items))
+
+    def lock_head(self) -> None:
+        """Take the chain head's lock now, until the transaction ends (on SQLite the
+        ``BEGIN IMMEDIATE`` write lock is already held). A read-then-append (the newest version
+        of a record, then the next) is then safe against every other writer: they wait.
+        Take it before no other lock (the lock order: named locks, then the head)."""
+        self.conn.execute(LOCK_HEAD).one()
+
+    def latest(self, kind: str, record_id: str) -> LedgerRecord | None:
+        """The newest committed record of ``kind`` with id ``record_id``, read inside this
+        transaction (records appended here and not yet flushed are not seen)."""
+        from tailguard.ledger.store import _COLUMNS, _row_to_record
+
+        query = (
+            sa.select(*_COLUMNS)
+            .where(t.records.c.kind == kind, t.records.c.record_id == record_id)
+            .order_by(t.records.c.seq.desc())
+            .limit(1)
+        )
+        row = self.conn.execute(query).first()
+        return None if row is None else _row_to_record(row)
 
     def step_counts(self, run_ids: Iterable[str]) -> dict[str, int]:
         """Distinct ``step`` ids already in the ledger per run (committed or flushed here)."""
