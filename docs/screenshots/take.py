@@ -4,6 +4,9 @@ Run from the repository root: ``.venv/bin/python docs/screenshots/take.py [NAME 
 only those screenshots, e.g. ``approvals``; none: all). It seeds a
 temporary ledger and pulse store exactly as the browser tests do (``tests/browser/seed.py``),
 starts the service on a loopback port, signs in, and writes ``docs/screenshots/<page>.png``.
+The pages only a run of the agents fills (policy versions, gamification, the compendium, the
+demo's report) are taken over a small ``tailguard demo``'s ledger, served as the demo's printed
+commands say (a few minutes).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from pathlib import Path
 
 import httpx
+from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +42,12 @@ ONLY = frozenset(sys.argv[1:])
 def _shot(page: Page, name: str, *, full: bool = True) -> None:
     if ONLY and name not in ONLY:
         return
-    page.screenshot(path=str(OUT / f"{name}.png"), full_page=full)
+    path = OUT / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full)
+    # 256 colours: a dashboard has few, and the repository keeps every version of each file.
+    with Image.open(path) as shot:
+        small = shot.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
     print(f"docs/screenshots/{name}.png  {page.url}")
 
 
@@ -88,6 +97,7 @@ def main() -> None:
                     ("/network", "network"),
                     ("/network/PA-0007", "area"),
                     ("/chat", "chat_index"),
+                    ("/ops", "ops"),
                 ):
                     page.goto(path)
                     _shot(page, name)
@@ -130,5 +140,68 @@ def main() -> None:
             server.wait(timeout=10)
 
 
+#: The pages whose data only a run of the agents makes (policy versions, the gamification
+#: programme, the compendium's cards, the demo's report), taken over a small demo's ledger.
+DEMO_PAGES = (
+    ("/learning", "learning"),
+    ("/gamification", "gamification"),
+    ("/compendium", "compendium"),
+    ("/coaches", "coaches"),
+    ("/runs", "demo-runs"),
+)
+DEMO = ["--areas", "6", "--weeks", "2", "--warmup-days", "2", "--seed", "7"]
+
+
+def demo_pages() -> None:
+    """Run a small demo (gamification on), then the commands it prints: a key and
+    ``tailguard serve`` over its ledger; photograph the pages and the demo's report."""
+    wanted = {name for _, name in DEMO_PAGES} | {"demo-report"}
+    if ONLY and not (ONLY & wanted):
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "demo"
+        tg = [sys.executable, "-m", "tailguard"]
+        subprocess.run([*tg, "demo", *DEMO, "--gamification", "on", "--out", str(out)], check=True)
+        db = f"sqlite:///{out / 'ledger.db'}"
+        made = subprocess.run(
+            [*tg, "keys", "create", "--name", "shots", "--role", "admin", "--db", db],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        key = next(w for w in made.split() if w.startswith("tg_"))
+        port = _port()
+        server = subprocess.Popen([*tg, "serve", "--db", db, "--port", str(port)])
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(150):
+                try:
+                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=["--no-sandbox"]
+                )
+                ctx = browser.new_context(base_url=base, viewport={"width": 1360, "height": 860})
+                page = ctx.new_page()
+                page.goto("/signin")
+                page.fill("#api_key", key)
+                page.click("button[type=submit]")
+                page.wait_for_url("**/approvals")
+                for path, name in DEMO_PAGES:
+                    page.goto(path)
+                    _shot(page, name)
+                report = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+                report.goto((out / "report.html").as_uri())
+                _shot(report, "demo-report")
+                browser.close()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=10)
+
+
 if __name__ == "__main__":
     main()
+    demo_pages()
