@@ -55,14 +55,8 @@ def require_ledger(db: str) -> None:
 
 
 def default_store_path() -> str:
-    """The chat and MCP store when no ``--db`` or ``TAILGUARD_DB`` is given: an absolute path
-    in the user's data directory (``$XDG_DATA_HOME/tailguard/chat.db``, else
-    ``~/.local/share/tailguard/chat.db``), so a command started from any directory (an MCP
-    client's, say) uses the same store and writes nothing to its working directory."""
-    import os
-    from pathlib import Path
+    """The chat and MCP store when no ``--db`` or ``TAILGUARD_DB`` is given
+    (:func:`tailguard.roles.paths.default_chat_db`)."""
+    from tailguard.roles.paths import default_chat_db
 
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    folder = Path(base).expanduser().resolve() / "tailguard"
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder / "chat.db")
+    return default_chat_db()

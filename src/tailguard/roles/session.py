@@ -19,6 +19,7 @@ from tailguard.ledger import Ledger
 from tailguard.ledger.kpis import control_plane_kpis
 from tailguard.roles.conversations import ConversationStore
 from tailguard.roles.loop import RoleAgent
+from tailguard.roles.paths import default_chat_db
 from tailguard.roles.providers import ModelProvider, provider_from_env
 from tailguard.roles.recruiting import schema as t
 from tailguard.roles.recruiting.domain import RecruitingDomain
@@ -26,7 +27,6 @@ from tailguard.roles.recruiting.registry import build_registry
 from tailguard.roles.recruiting.script import RECRUITING_RULES
 from tailguard.roles.recruiting.store import RecruitingStore
 
-DEFAULT_CHAT_DB = "sqlite:///tailguard-chat.db"
 #: The product document's per-user cap on runs per day.
 DAILY_RUN_CAP = 100
 
@@ -97,7 +97,7 @@ def assemble_chat(
 
 
 def open_chat(
-    url: str = DEFAULT_CHAT_DB,
+    url: str | None = None,
     *,
     provider: ModelProvider | None = None,
     clock: Clock | None = None,
@@ -109,7 +109,8 @@ def open_chat(
     """Open the chat stack on ``url`` (SQLite path or URL, or PostgreSQL URL).
 
     Args:
-        url: where the ledger, control tables, conversations and dataset live.
+        url: where the ledger, control tables, conversations and dataset live (default:
+            :func:`default_chat_db`).
         provider: the model (default: ``$TAILGUARD_MODEL``, else the scripted provider with
             the recruiting rules).
         clock: time source (a FakeClock in tests).
@@ -119,6 +120,7 @@ def open_chat(
         **control_options: passed on to :class:`ControlPlane`.
     """
     clock = clock or SystemClock()
+    url = url or default_chat_db()
     ledger = Ledger.open(url, clock=clock)
     store = RecruitingStore.open(url, clock=clock, seed=seed)
     if approvers is None:
