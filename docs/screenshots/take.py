@@ -17,11 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 from PIL import Image
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent
@@ -51,6 +52,36 @@ def _shot(page: Page, name: str, *, full: bool = True) -> None:
     print(f"docs/screenshots/{name}.png  {page.url}")
 
 
+def _wait_healthy(base: str) -> None:
+    for _ in range(150):
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+
+
+def _signin_shot(page: Page) -> None:
+    _shot(page, "signin", full=False)
+
+
+def _signed_in(
+    pw: Playwright, base: str, key: str, *, before: Callable[[Page], None] | None = None
+) -> tuple[Browser, Page]:
+    """Chromium on the service at ``base``, signed in with ``key`` (``before`` sees the
+    sign-in page first), on the approvals inbox."""
+    browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+    ctx = browser.new_context(base_url=base, viewport={"width": 1360, "height": 860})
+    page = ctx.new_page()
+    page.goto("/signin")
+    if before is not None:
+        before(page)
+    page.fill("#api_key", key)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/approvals")
+    return browser, page
+
+
 def main() -> None:
     """Seed, serve, sign in, and photograph each page."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,23 +101,9 @@ def main() -> None:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(150):
-                try:
-                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+            _wait_healthy(base)
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=["--no-sandbox"]
-                )
-                ctx = browser.new_context(base_url=base, viewport={"width": 1360, "height": 860})
-                page = ctx.new_page()
-                page.goto("/signin")
-                _shot(page, "signin", full=False)
-                page.fill("#api_key", seeded.keys["alice"])
-                page.click("button[type=submit]")
-                page.wait_for_url("**/approvals")
+                browser, page = _signed_in(pw, base, seeded.keys["alice"], before=_signin_shot)
                 _shot(page, "approvals")
                 for path, name in (
                     ("/runs", "runs"),
@@ -174,22 +191,9 @@ def demo_pages() -> None:
         server = subprocess.Popen([*tg, "serve", "--db", db, "--port", str(port)])
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(150):
-                try:
-                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+            _wait_healthy(base)
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=["--no-sandbox"]
-                )
-                ctx = browser.new_context(base_url=base, viewport={"width": 1360, "height": 860})
-                page = ctx.new_page()
-                page.goto("/signin")
-                page.fill("#api_key", key)
-                page.click("button[type=submit]")
-                page.wait_for_url("**/approvals")
+                browser, page = _signed_in(pw, base, key)
                 for path, name in DEMO_PAGES:
                     page.goto(path)
                     _shot(page, name)

@@ -120,20 +120,23 @@ def live_service(
     port = _free_port()
     log = root / "server.log"
     effects = root / "effects.jsonl"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "serve_app.py"),
-                ledger_url,
-                pulse,
-                str(port),
-                str(effects),
-                *([str(approval_policies)] if approval_policies is not None else []),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
+    command = [sys.executable, str(HERE / "serve_app.py"), ledger_url, pulse, str(port)]
+    command.append(str(effects))
+    if approval_policies is not None:
+        command.append(str(approval_policies))
+    with serving(command, port, log) as base:
+        yield LiveService(
+            base_url=base, seeded=seeded, ledger_url=ledger_url, side_effects=effects, log=log
         )
+
+
+@contextmanager
+def serving(command: list[str], port: int, log: Path) -> Iterator[str]:
+    """Run ``command`` (a service listening on ``port``) with its output in ``log``; yield
+    its base URL once ``/healthz`` answers; stop it (SIGTERM, then kill) when the block ends.
+    A service that exits or does not answer within 60 s fails the test with its log."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -146,9 +149,7 @@ def live_service(
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the service did not start:\n{log.read_text()}", pytrace=False)
             time.sleep(0.2)
-        yield LiveService(
-            base_url=base, seeded=seeded, ledger_url=ledger_url, side_effects=effects, log=log
-        )
+        yield base
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

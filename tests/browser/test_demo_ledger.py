@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from .conftest import _free_port
+from .conftest import _free_port, serving
 
 DEMO = ["demo", "--areas", "2", "--weeks", "1", "--warmup-days", "1", "--no-weekly"]
 
@@ -53,36 +50,10 @@ def demo_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServi
     serve_cmd = next(line.split() for line in printed.splitlines() if "tailguard serve" in line)
     port = _free_port()
     serve = [*serve_cmd[1:-2], "--port", str(port)]  # the printed command on a free port
-    log = out / "serve.log"
-    with log.open("w") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tailguard", *serve], stdout=sink, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail(f"the service did not start:\n{log.read_text()}", pytrace=False)
-        if proc.poll() is not None:
-            pytest.fail(f"the service exited:\n{log.read_text()}", pytrace=False)
+    with serving([sys.executable, "-m", "tailguard", *serve], port, out / "serve.log") as base:
         summary = json.loads((out / "summary.json").read_text())
         first, last = (date.fromisoformat(summary[k][:10]) for k in ("start", "end"))
         yield DemoService(base, key.group(0), first, last)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
