@@ -59,6 +59,37 @@ def test_agents_run_on_ray_shards_matches_one_process(
     assert one["decisions"]["total"] > 0  # type: ignore[index]
 
 
+def test_agents_run_with_per_shard_streams_matches_one_process(
+    tmp_path: Path, nats_url: str, unique_prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two worker processes, each reading its own areas' events from its own JetStream
+    stream: the same ticks, events, decisions and gates as one process."""
+    from tailguard.engine.streams import ShardStreams
+
+    events = write_sim_events(tmp_path / "events.jsonl", areas=6, days=3)
+    streams_url = f"{nats_url}?stream={unique_prefix}"
+    summaries = []
+    try:
+        with RecordingDownstreamServer() as server:
+            for name, extra in (
+                ("one", []),
+                ("streams", ["--shards", "2", "--shard-streams", streams_url]),
+            ):
+                args = ["agents", "run", "--events", str(events), "--warmup-days", "2"]
+                args += ["--db", f"sqlite:///{tmp_path / f'{name}.db'}"]
+                args += ["--pulse", str(tmp_path / f"{name}-pulse.db"), "--downstream", server.url]
+                args += ["--dead-letter", str(tmp_path / f"{name}.dead.jsonl"), "--format", "json"]
+                summaries.append(_run([*args, *extra], capsys))
+    finally:
+        streams = ShardStreams(streams_url, 2)
+        streams.drop()
+        streams.close()
+    one, split = summaries
+    for key in ("ticks", "events", "decisions", "executed", "gates", "failed"):
+        assert one[key] == split[key], key
+    assert one["decisions"]["total"] > 0  # type: ignore[index]
+
+
 def test_agents_run_refuses_a_bad_engine(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -66,7 +97,14 @@ def test_agents_run_refuses_a_bad_engine(
     events = write_sim_events(tmp_path / "events.jsonl", areas=1, days=1)
     base = ["agents", "run", "--events", str(events), "--db", f"sqlite:///{tmp_path / 'x.db'}"]
     base += ["--downstream", "http://127.0.0.1:9"]
-    for extra in (["--engine", "spark"], ["--shards", "0"], ["--ray-address", "auto"]):
+    bad = (
+        ["--engine", "spark"],
+        ["--shards", "0"],
+        ["--ray-address", "auto"],
+        ["--shards", "2", "--shard-streams", "memory://"],
+        ["--shard-streams", "nats://127.0.0.1:4222?stream=x"],
+    )
+    for extra in bad:
         code, _out, text = _cli(capsys, [*base, *extra])
         assert code == 2
         err = text.strip().splitlines()

@@ -196,6 +196,9 @@ class RunnerConfig:
             processes with ``shards`` above one) or ``ray`` (Ray actors; tailguard.engine).
         shards: parts the areas are split into.
         ray_address: with ``ray``, a cluster to join (None: a local Ray).
+        shard_streams: partitioned ingest: a NATS or Redis bus URL on which each shard reads
+            its own areas' events from a stream of its own, and from which a lost shard is
+            rebuilt (:mod:`tailguard.engine.streams`); needs ``shards`` above one.
     """
 
     db: str
@@ -222,6 +225,7 @@ class RunnerConfig:
     engine: str = "local"
     shards: int = 1
     ray_address: str | None = None
+    shard_streams: str | None = None
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -275,7 +279,10 @@ class AgentRunner(Feeding):
             self.learning = _Tally(self.ledger.engine)
             self.pulse = PulseStore.open(config.pulse)
             self.areas_engine = open_engine(
-                config.engine, shards=config.shards, address=config.ray_address
+                config.engine,
+                shards=config.shards,
+                address=config.ray_address,
+                bus=config.shard_streams,
             )
             self.engine = self.areas_engine.scorecards(
                 window_days=config.window_days, prefetch=("tech", "zip", "sku")

@@ -314,6 +314,13 @@ def run(
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="With --engine ray: a Ray cluster to join (default: local)."
     ),
+    shard_streams: str | None = typer.Option(
+        None,
+        "--shard-streams",
+        help="Partitioned ingest (with --shards 2 or more): each shard reads its own areas' "
+        "events from a stream of its own on this NATS or Redis bus (nats://HOST:PORT?stream="
+        "NAME or redis://...), and a lost shard is rebuilt from it (docs/scale.md).",
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Run the area agents on your events: REST downstream agents, people at the gates.
@@ -346,6 +353,16 @@ def run(
         fail(f"--shards must be between 1 and 256, got {shards}")
     if ray_address is not None and engine != "ray":
         fail("--ray-address needs --engine ray")
+    if shard_streams is not None:
+        from tailguard.engine.streams import shard_bus_url
+        from tailguard.errors import InvalidInputError
+
+        if shards < 2:
+            fail("--shard-streams needs --shards 2 or more")
+        try:
+            shard_bus_url(shard_streams, 0)
+        except InvalidInputError as exc:
+            fail(f"--shard-streams: {exc.message}")
     when = _start(start)
     routes = DownstreamRoutes.parse(downstream)
     ruleset, cat = _load(catalogue, rules)
@@ -374,6 +391,7 @@ def run(
         engine=engine,
         shards=shards,
         ray_address=ray_address,
+        shard_streams=shard_streams,
     )
     from tailguard.telemetry import configure_tracing, serve_metrics
 

@@ -51,7 +51,9 @@ class Engine(Protocol):
         ...
 
 
-def open_engine(kind: str = "local", *, shards: int = 1, address: str | None = None) -> Engine:
+def open_engine(
+    kind: str = "local", *, shards: int = 1, address: str | None = None, bus: str | None = None
+) -> Engine:
     """The engine ``kind`` (``local`` or ``ray``) with ``shards`` shards.
 
     Args:
@@ -59,6 +61,8 @@ def open_engine(kind: str = "local", *, shards: int = 1, address: str | None = N
         shards: how many parts the areas are split into (``local``: 1 is one process).
         address: with ``ray``, the address of a running cluster to join (``auto``, or
             ``host:port``); None starts a local Ray with no dashboard and no network.
+        bus: partitioned ingest: a NATS or Redis bus URL on which each shard reads its own
+            areas' events from a stream of its own (:mod:`tailguard.engine.streams`).
 
     Raises:
         InvalidInputError: an unknown kind, a bad shard count, an address without ``ray``,
@@ -73,12 +77,12 @@ def open_engine(kind: str = "local", *, shards: int = 1, address: str | None = N
             raise InvalidInputError("--ray-address needs --engine ray")
         from tailguard.engine.local import LocalEngine
 
-        return LocalEngine(shards=shards)
+        return LocalEngine(shards=shards, bus=bus)
     try:
         from tailguard.engine.rayengine import RayEngine
     except ImportError as exc:  # the optional extra
         raise InvalidInputError("--engine ray needs Ray: pip install 'tailguard[ray]'") from exc
-    return RayEngine(shards=shards, address=address)
+    return RayEngine(shards=shards, address=address, bus=bus)
 
 
 def detach(state: Scorecards) -> Scorecards:

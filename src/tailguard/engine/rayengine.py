@@ -21,6 +21,7 @@ import ray
 from tailguard.engine.partition import AreaRouter
 from tailguard.engine.sharded import ShardedScorecards
 from tailguard.engine.shards import Reply, ShardServer
+from tailguard.engine.streams import ShardStreams, shard_bus_url
 from tailguard.metrics import ScorecardEngine
 from tailguard.metrics.state import Scorecards, Unit
 
@@ -66,15 +67,25 @@ class RayEngine:
         shards: actors per scorecard state.
         address: a cluster to join (``auto`` or ``host:port``); None starts a local Ray.
         num_cpus: the local Ray's CPUs (default: this machine's, at most 2).
+        bus: a NATS or Redis URL: each actor reads its own areas' events from a stream of its
+            own (:mod:`tailguard.engine.streams`); None: the coordinator hands them over.
     """
 
     kind = "ray"
 
     def __init__(
-        self, *, shards: int = 2, address: str | None = None, num_cpus: int | None = None
+        self,
+        *,
+        shards: int = 2,
+        address: str | None = None,
+        num_cpus: int | None = None,
+        bus: str | None = None,
     ) -> None:
         AreaRouter(shards)  # checks the count
+        if bus is not None:
+            shard_bus_url(bus, 0)  # checks the URL
         self.shards = shards
+        self.bus = bus
         self._started = False
         if not ray.is_initialized():
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -122,13 +133,19 @@ class RayEngine:
 
     def scorecards(self, *, window_days: int = 7, prefetch: Sequence[Unit] = ()) -> Scorecards:
         """``shards`` actors, each with an empty engine, spread over the cluster's nodes."""
+        spawned = 0
+
+        def spawn() -> RayShard:
+            nonlocal spawned
+            spawned += 1
+            return RayShard(self._placed(spawned - 1).remote(ScorecardEngine(window_days)))
+
         state = ShardedScorecards(
-            [
-                RayShard(self._placed(i).remote(ScorecardEngine(window_days)))
-                for i in range(self.shards)
-            ],
+            [spawn() for _ in range(self.shards)],
             window_days=window_days,
             prefetch=prefetch,
+            streams=None if self.bus is None else ShardStreams(self.bus, self.shards),
+            spawn=spawn,
         )
         self._opened.append(state)
         return state

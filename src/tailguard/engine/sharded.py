@@ -11,7 +11,8 @@ shards compute them while the coordinator evaluates rules and gates.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ import pyarrow as pa
 
 from tailguard.engine.partition import AreaRouter
 from tailguard.engine.shards import InlineShard, Reply, Shard
+from tailguard.engine.streams import ShardStreams
 from tailguard.metrics import ScorecardEngine
 from tailguard.metrics.partials import Partial, merge_partials
 from tailguard.metrics.state import Unit
@@ -42,16 +44,36 @@ class ShardedScorecards:
         window_days: W, the scorecard window (every shard's engine has the same).
         prefetch: drill-downs to start computing at each scorecard (the agents' tick asks
             for all three; the agents-off arm for none).
+        streams: partitioned ingest (:mod:`tailguard.engine.streams`): :meth:`ingest`
+            publishes each area's events on its shard's stream and each shard reads its own
+            (None: events are handed to the shards directly).
+        spawn: makes a new, empty shard (what :meth:`restart` replaces a lost one with).
     """
 
     def __init__(
-        self, shards: Sequence[Shard], *, window_days: int = 7, prefetch: Sequence[Unit] = ()
+        self,
+        shards: Sequence[Shard],
+        *,
+        window_days: int = 7,
+        prefetch: Sequence[Unit] = (),
+        streams: ShardStreams | None = None,
+        spawn: Callable[[], Shard] | None = None,
     ) -> None:
         self.window_days = window_days
         self.shards = list(shards)
         self._router = AreaRouter(len(self.shards))
         self._prefetch = tuple(prefetch)
         self._ahead: dict[tuple[datetime, str], list[Reply]] = {}
+        self.streams = streams
+        self._spawn = spawn
+        if streams is not None:
+            if streams.router.shards != len(self.shards):
+                raise ValueError("one stream per shard")
+            replies = [
+                s.call("attach", url) for s, url in zip(self.shards, streams.urls, strict=True)
+            ]
+            for reply in replies:
+                reply.get()
 
     # ------------------------------------------------------------ calls
 
@@ -78,10 +100,14 @@ class ShardedScorecards:
         return sum(self._all("duplicates"))
 
     def ingest(self, table: pa.Table | pl.DataFrame) -> int:
-        """Send each area's events to its shard; returns the events counted."""
+        """Send each area's events to its shard (with streams: publish them on the shards'
+        streams, then let every shard take what waits on its own); the events counted."""
         frame = table if isinstance(table, pl.DataFrame) else pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         self._stale()
+        if self.streams is not None:
+            self.streams.publish(frame)
+            return sum(int(n) for n in self._all("pump"))
         parts = self._router.split(frame)
         replies = [self.shards[i].call("ingest", part) for i, part in sorted(parts.items())]
         return sum(int(r.get()) for r in replies)
@@ -117,6 +143,27 @@ class ShardedScorecards:
 
     # ------------------------------------------------------------ beyond the interface
 
+    def restart(self, shard: int) -> int:
+        """Replace shard ``shard`` (its process or actor lost, or to be moved) by a new empty
+        one that rebuilds its areas' state from its stream; the events it replayed.
+
+        Raises:
+            ValueError: the state reads no streams, or was made without a way to spawn shards.
+        """
+        if self.streams is None or self._spawn is None:
+            raise ValueError("only a state that reads per-shard streams can restart a shard")
+        for replies in self._ahead.values():  # the lost shard's answers never come
+            for i, reply in enumerate(replies):
+                if i != shard:
+                    reply.get()
+        self._ahead.clear()
+        with contextlib.suppress(Exception):  # it is gone already: the new one replaces it
+            self.shards[shard].close()
+        self.shards[shard] = self._spawn()
+        replayed = int(self.shards[shard].call("attach", self.streams.urls[shard]).get())
+        self.shards[shard].call("pump").get()
+        return replayed
+
     def nbytes(self) -> list[dict[str, int]]:
         """Each shard's :meth:`ScorecardEngine.nbytes`."""
         return list(self._all("nbytes"))
@@ -138,10 +185,12 @@ class ShardedScorecards:
         return list(self._all("export"))
 
     def close(self) -> None:
-        """Stop the shards."""
+        """Stop the shards (and the publisher's connections)."""
         self._stale()
         for s in self.shards:
             s.close()
+        if self.streams is not None:
+            self.streams.close()
 
 
 def _together(frames: list[pl.DataFrame], keys: Sequence[str]) -> pl.DataFrame:

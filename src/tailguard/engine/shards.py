@@ -30,6 +30,7 @@ class ShardServer:
 
     def __init__(self, state: ScorecardEngine) -> None:
         self.state = state
+        self.feed: Any = None
 
     def call(self, method: str, *args: Any) -> Any:
         """Run ``method`` on the shard's state (names are this class's ``_m_`` methods)."""
@@ -67,6 +68,20 @@ class ShardServer:
 
     def _m_pid(self) -> tuple[int, str]:
         return os.getpid(), os.uname().nodename
+
+    def _m_attach(self, url: str) -> int:
+        """Read this shard's own stream from now on; first rebuild the state from it."""
+        from tailguard.engine.streams import StreamFeed
+
+        if self.feed is not None:
+            self.feed.close()
+        self.feed = StreamFeed(url, self.state)
+        return int(self.feed.rebuild())
+
+    def _m_pump(self) -> int:
+        if self.feed is None:
+            raise ValueError("this shard reads no stream (attach it first)")
+        return int(self.feed.pump())
 
 
 class Reply(Protocol):
@@ -190,6 +205,11 @@ class ProcessShard:
         if isinstance(got, _Failed):
             raise got.error
         return got
+
+    def kill(self) -> None:
+        """End the worker at once, as a crash would (its state is lost; drills and tests)."""
+        self._proc.kill()
+        self._proc.join()
 
     def close(self) -> None:
         """Stop the worker."""

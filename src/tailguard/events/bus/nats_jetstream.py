@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 import nats
@@ -33,7 +33,7 @@ from tailguard.events.bus.base import (
     split,
 )
 from tailguard.events.bus.wire import WireFormat, decode_message, encode_message
-from tailguard.events.deadletter import DeadLetterSink
+from tailguard.events.deadletter import AlreadyRecorded, DeadLetterSink
 
 _log = logging.getLogger("tailguard.events.nats")
 
@@ -213,6 +213,12 @@ class NatsJetStreamBus:
         info = self._run(self._js.consumer_info(self.stream, self.durable))
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
+    def waiting(self) -> int:
+        """Messages the consumer has not been handed yet (delivered and unacked ones, which
+        come back only after the visibility timeout, are not counted)."""
+        info = self._run(self._js.consumer_info(self.stream, self.durable))
+        return int(info.num_pending or 0)
+
     def ack(self, delivery: Delivery) -> None:
         """Ack every message of the delivery and wait until the server has them."""
         msgs = delivery.token
@@ -223,6 +229,34 @@ class NatsJetStreamBus:
         for msg in msgs:
             await msg.ack()
         await self._nc.flush()
+
+    def replay(self) -> Iterator[pa.Table]:
+        """Every message the stream still holds, oldest first, whatever the consumer has
+        read or acked: how a restarted consumer rebuilds the state it lost (the durable
+        consumer is not touched). Read by sequence number, one direct get each; messages
+        that cannot be read are skipped (they go to the dead-letter file when delivered; a JSON message's bad events
+        are dropped here for the same reason)."""
+        state = self._run(self._js.stream_info(self.stream)).state
+        for seq in range(int(state.first_seq or 1), int(state.last_seq or 0) + 1):
+            msg = self._run(self._get(seq))
+            if msg is None or msg.data is None:
+                continue
+            try:
+                yield decode_message(
+                    msg.data,
+                    content_type=_content_type(msg.headers),
+                    setting=self.format,
+                    dead_letter=AlreadyRecorded(),
+                    source=f"nats stream {self.stream} message {seq}",
+                )
+            except InvalidInputError:
+                continue
+
+    async def _get(self, seq: int) -> Any:
+        try:
+            return await self._js.get_msg(self.stream, seq=seq)
+        except nats.js.errors.NotFoundError:  # deleted (limits): nothing to read
+            return None
 
     def drop(self) -> None:
         """Delete the stream (and its consumers) from the server (teardown, tests)."""

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -40,7 +41,7 @@ from tailguard.events.bus.wire import (
     decode_message,
     encode_message,
 )
-from tailguard.events.deadletter import DeadLetterSink
+from tailguard.events.deadletter import AlreadyRecorded, DeadLetterSink
 
 #: Seconds a blocking read leaves between its wait and the socket timeout.
 _BLOCK_MARGIN = 1.0
@@ -174,11 +175,47 @@ class RedisStreamsBus:
                 return int(lag) + int(info.get("pending") or 0)
         return None
 
+    def waiting(self) -> int | None:
+        """Entries the group has not read yet (read and unacked ones, which come back only
+        after the visibility timeout, are not counted); None: Redis cannot tell (before 7)."""
+        for info in self._call(self._redis.xinfo_groups, self.stream):
+            name = info.get("name")
+            if (name.decode() if isinstance(name, bytes) else name) == self.group:
+                lag = info.get("lag")
+                return None if lag is None else int(lag)
+        return None
+
     def ack(self, delivery: Delivery) -> None:
         """XACK the delivery's entries."""
         ids = delivery.token
         if isinstance(ids, tuple) and ids:
             self._call(self._redis.xack, self.stream, self.group, *ids)
+
+    def replay(self, *, chunk: int = 100) -> Iterator[pa.Table]:
+        """Every entry the stream still holds, oldest first, whatever the group has read or
+        acked: how a restarted consumer rebuilds the state it lost (the group and its pending
+        entries are not touched). Entries that cannot be read are skipped (they go to the
+        dead-letter file when they are delivered; a JSON message's bad events are dropped here
+        for the same reason)."""
+        start = "-"
+        while True:
+            entries = self._call(self._redis.xrange, self.stream, min=start, max="+", count=chunk)
+            for entry_id, fields in entries:
+                message_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+                try:
+                    data, content_type = _payload(fields)
+                    yield decode_message(
+                        data,
+                        content_type=content_type,
+                        setting=self.format,
+                        dead_letter=AlreadyRecorded(),
+                        source=f"redis stream {self.stream} entry {message_id}",
+                    )
+                except InvalidInputError:
+                    continue
+            if len(entries) < chunk:
+                return
+            start = f"({message_id}"  # exclusive: after the last entry read
 
     def drop(self) -> None:
         """Delete the stream and its groups from Redis (teardown, tests)."""
