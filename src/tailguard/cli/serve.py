@@ -50,6 +50,14 @@ def serve(
         help="Delegated approval policies (YAML, docs/approval-policies.md): the gates they "
         "cover are decided by policy; the rest wait for a person.",
     ),
+    yoy_baseline: Path | None = typer.Option(
+        None,
+        "--yoy-baseline",
+        envvar="TAILGUARD_YOY_BASELINE",
+        help="Last year's jobs per week per area (CSV: area_id,week_ending,jobs_per_week; "
+        "docs/weekly.md section 8) for the jobs/week +12 % YoY band. Default: the pulse store's "
+        "own history a year back; with neither, the band shows no data.",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
 ) -> None:
     """Serve the /v1 API, the dashboards, /healthz, /readyz and /metrics.
@@ -63,6 +71,10 @@ def serve(
     from tailguard.telemetry import configure_tracing
 
     require_ledger(db)
+    if yoy_baseline is not None:
+        from tailguard.rules.yoy import load_baseline
+
+        load_baseline(yoy_baseline)  # refused here, with its line, before the server starts
     configure_logging(log_level.upper())
     configure_tracing("tailguard-serve")
     settings = ServiceSettings(
@@ -71,6 +83,7 @@ def serve(
         checkpoint_key=checkpoint_key,
         checkpoint_file=checkpoint_file,
         approval_policies=approval_policies,
+        yoy_baseline=yoy_baseline,
     )
     if secret_key:
         settings = dataclasses.replace(settings, secret_key=secret_key)

@@ -173,6 +173,24 @@ def last_year(baseline: pl.DataFrame, frame: pl.DataFrame, *, at: str = "hour") 
     return joined.drop("_ly_day", "_ly_at")
 
 
+def last_year_jobs(baseline: pl.DataFrame, latest: pl.DataFrame) -> pl.DataFrame:
+    """Last year's ``jobs_per_week`` for each area of ``latest`` (``area_id, as_of, ...``):
+    what :func:`~tailguard.rules.guardbands.guardband_status` takes; areas without a baseline
+    week near ``as_of - 364 days`` are left out (their band stays unknown)."""
+    found = last_year(baseline, latest.select("area_id", "as_of"), at="as_of")
+    return found.select("area_id", pl.col("jobs_last_year").alias("jobs_per_week")).drop_nulls()
+
+
+def history_baseline(pulse_history: pl.DataFrame) -> pl.DataFrame | None:
+    """Last year's figures from a pulse store's history around a year before its latest
+    ``as_of`` (:func:`baseline_from_history`); None when it holds none (a history shorter than
+    a year)."""
+    if pulse_history.is_empty() or "jobs_per_week" not in pulse_history.columns:
+        return None
+    found = baseline_from_history(pulse_history)
+    return None if found.is_empty() else found
+
+
 def yoy_inside() -> pl.Expr:
     """Whether jobs/week grew at least 12 % on ``jobs_last_year`` (null: unknown)."""
     growth = 100.0 * (pl.col("jobs_per_week") / pl.col("jobs_last_year") - 1.0)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from opentelemetry import trace
 
 from tailguard.clock import Clock, SystemClock
@@ -30,6 +31,7 @@ from tailguard.ledger import Ledger, parse_url
 from tailguard.ledger.checkpoint import Checkpointer, CheckpointKey
 from tailguard.pulse import PulseStore
 from tailguard.rules import RuleSet, builtin_rules
+from tailguard.rules.yoy import load_baseline
 from tailguard.service.auth import KeyStore
 
 
@@ -68,6 +70,11 @@ class ServiceSettings:
             policies are versioned in the ledger at startup, and the gate sweep (at startup
             and every 30 s, or :meth:`ServiceState.sweep_policies`) decides the gates they
             cover as ``policy:<name>@v<n>``; everything else waits for a person.
+        yoy_baseline: last year's jobs per week per area (CSV, :mod:`tailguard.rules.yoy`),
+            for the jobs/week +12 % YoY guard-band on the network board; read at startup (a
+            bad file is refused with its line). Without it, last year's figure comes from the
+            pulse store's history when that reaches a year back; with neither, the band is
+            "no data", never "inside".
     """
 
     ledger_url: str
@@ -86,6 +93,7 @@ class ServiceSettings:
     max_body_bytes: int = 1_048_576
     max_json_depth: int = 64
     approval_policies: Path | None = None
+    yoy_baseline: Path | None = None
 
     def resolved_pulse_url(self) -> str:
         """The pulse store URL, defaulting to ``pulse.db`` beside a SQLite ledger."""
@@ -120,6 +128,8 @@ class ServiceState:
     modules opened for this state (each closer must be safe to call after a manual close)."""
     decider: PolicyDecider | None = None
     """Decides the gates the delegated approval policies cover (None: no policies)."""
+    yoy_baseline: pl.DataFrame | None = None
+    """Last year's jobs per week per area from the settings' baseline file (None: none)."""
     decide_lock: AbstractContextManager[Any] = field(default_factory=contextlib.nullcontext)
     """Held around :meth:`ControlPlane.decide` (database work only, never a tool handler). On
     SQLite, a lock: the database has one writer, and concurrent deciders queued here wait in
@@ -157,6 +167,7 @@ class ServiceState:
                 tracer_provider=settings.tracer_provider or trace.get_tracer_provider(),
             )
             ensure_rollback_tool(plane)  # people's rollbacks resume here once approved
+            yoy = None if settings.yoy_baseline is None else load_baseline(settings.yoy_baseline)
             checkpointer = None
             if settings.checkpoint_key is not None or settings.checkpoint_file is not None:
                 if settings.checkpoint_key is None or settings.checkpoint_file is None:
@@ -184,6 +195,7 @@ class ServiceState:
             registry=registry,
             policies=policies,
             rules=settings.rules or builtin_rules(),
+            yoy_baseline=yoy,
         )
 
     def sweep_policies(self) -> PolicySweep | None:

@@ -10,7 +10,7 @@ interventions of the self-learn store, and its OKRs from the ledger.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -22,6 +22,7 @@ from tailguard.ledger import queries as ledger_queries
 from tailguard.metrics.kpis import KPIS
 from tailguard.rules import GUARD_BANDS, RuleEngine, guardband_status
 from tailguard.rules.model import OPS
+from tailguard.rules.yoy import LAG, TOLERANCE_DAYS, history_baseline, last_year_jobs
 from tailguard.service import queries
 from tailguard.service.auth import Role
 from tailguard.service.settings import ServiceState
@@ -58,7 +59,8 @@ def network_cells(
     latest = state.pulse.latest()
     if latest.height == 0:
         return [], {}, None
-    status = guardband_status(latest)
+    last_year = _last_year(state, latest)
+    status = guardband_status(latest, last_year_jobs_per_week=last_year)
     kpis = [c for c in latest.columns if c not in ("area_id", "as_of")]
     has_data = latest.select(
         "area_id", pl.any_horizontal(pl.col(kpis).is_not_null()).alias("has_data")
@@ -80,14 +82,31 @@ def network_cells(
     # (guardband_status counts a KPI without data as inside; here it is told apart.)
     per_band: dict[str, int | None] = {
         b.doc: None
-        if b.kind != "threshold"
+        if (b.kind != "threshold" and (last_year is None or last_year.is_empty()))
         or b.kpi not in latest.columns
         or latest[b.kpi].null_count() == latest.height
-        else int(status.select((~pl.col(f"gb_{b.id}")).sum()).item())
+        else int(status.select((~pl.col(f"gb_{b.id}")).fill_null(False).sum()).item())
         for b in GUARD_BANDS
     }
     as_of = latest["as_of"].max()
     return cells, per_band, as_of
+
+
+def _last_year(state: ServiceState, latest: pl.DataFrame) -> pl.DataFrame | None:
+    """Last year's jobs per week per area, for the YoY band: from the service's baseline file,
+    else from the pulse store's own history a year back (None: neither has it)."""
+    baseline = state.yoy_baseline
+    if baseline is None:
+        newest = latest["as_of"].max()
+        if not isinstance(newest, datetime):
+            return None
+        around = newest - LAG
+        slack = timedelta(days=TOLERANCE_DAYS + 1)
+        history = state.pulse.history(since=around - slack, until=around + slack)
+        baseline = history_baseline(history)
+    if baseline is None:
+        return None
+    return last_year_jobs(baseline, latest)
 
 
 @router.get("/network", include_in_schema=False)
