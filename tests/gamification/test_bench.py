@@ -41,6 +41,34 @@ def test_the_bench_command_prints_json_with_the_contract_keys() -> None:
 def test_bad_bench_settings_exit_2() -> None:
     result = CliRunner().invoke(app, ["gamification", "bench", "--areas", "1"])
     assert result.exit_code == 2
+    result = CliRunner().invoke(app, ["gamification", "bench", "--layer", "confetti"])
+    assert result.exit_code == 2
+
+
+def test_a_kit_streak_layer_reports_its_target_and_no_gaming_flags() -> None:
+    """The kit prize raises no gaming flags and pays no fix bonus; the parts-missing change it
+    targets is measured every week."""
+    config = GameBenchConfig(areas=8, baseline_days=3, weeks=2, layer="kit_streak", value_usd=200)
+    rows = run_seed(config, seed=5)
+    assert [r["week"] for r in rows] == [1, 2]
+    for row in rows:
+        assert row["flagged"] == 0
+        assert row["recall"] is None
+        assert isinstance(row["parts_missing_change"], float)
+        assert row["bonus_usd_per_area_week"] == 0.0  # the fix bonus is not paid
+
+
+def test_the_layer_is_in_the_bench_json() -> None:
+    result = CliRunner().invoke(
+        app,
+        ["gamification", "bench", "--seeds", "1", "--areas", "4", "--baseline-days", "2",
+         "--weeks", "1", "--layer", "coop", "--format", "json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["config"]["layer"] == "coop"
+    assert out["config"]["value_usd"] == 100.0
+    assert "parts_missing_change" in out["by_week"][0]
 
 
 _counts = st.lists(

@@ -30,6 +30,17 @@ def bench(
     weeks: int = typer.Option(6, "--weeks", help="Weeks with the bonus."),
     bonus_usd: float = typer.Option(10.0, "--bonus-usd", help="Bonus per recorded first-time fix."),
     q: float = typer.Option(0.1, "--q", help="False discovery rate of the gaming flags."),
+    layer: str = typer.Option(
+        "ftf_bonus",
+        "--layer",
+        help="The reward under test: ftf_bonus (with the gaming flags), kit_streak (parts-kit "
+        "streak prize) or coop (team bonus).",
+    ),
+    value_usd: float = typer.Option(
+        None,
+        "--value-usd",
+        help="kit_streak or coop: the prize in USD (default $50 kit, $100 team bonus).",
+    ),
     workers: int = typer.Option(1, "--workers", help="Processes (one seed each at a time)."),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
@@ -43,7 +54,13 @@ def bench(
         fail("--seeds and --workers must be >= 1 and --q in (0, 1)")
     try:
         config = GameBenchConfig(
-            areas=areas, baseline_days=baseline_days, weeks=weeks, bonus_usd=bonus_usd, q=q
+            areas=areas,
+            baseline_days=baseline_days,
+            weeks=weeks,
+            bonus_usd=bonus_usd,
+            q=q,
+            layer=layer,
+            value_usd=value_usd,
         )
     except InvalidInputError as exc:
         fail(exc.message)
@@ -57,25 +74,18 @@ def bench(
     if fmt is OutputFormat.json:
         emit_json(result)
         return
-    typer.echo(
-        f"{'week':>4}  {'precision':>18}  {'recall':>18}  {'recorded FTF +pts':>20}  "
-        f"{'true FTF +pts':>20}  {'bonus $/area-wk':>16}"
+    columns = (
+        ("precision", "precision"),
+        ("recall", "recall"),
+        ("recorded_ftf_gain", "recorded FTF +pts"),
+        ("true_ftf_gain", "true FTF +pts"),
+        ("parts_missing_change", "parts missing /100"),
+        ("bonus_usd_per_area_week", "bonus $/area-wk"),
     )
+    typer.echo(f"layer: {result['config']['layer']} (${result['config']['value_usd']:g})")
+    typer.echo(f"{'week':>4}  " + "  ".join(f"{title:>20}" for _, title in columns))
     for row in result["by_week"]:
-        cells = [
-            _cell(row[c])
-            for c in (
-                "precision",
-                "recall",
-                "recorded_ftf_gain",
-                "true_ftf_gain",
-                "bonus_usd_per_area_week",
-            )
-        ]
-        typer.echo(
-            f"{row['week']:>4}  {cells[0]:>18}  {cells[1]:>18}  {cells[2]:>20}  "
-            f"{cells[3]:>20}  {cells[4]:>16}"
-        )
+        typer.echo(f"{row['week']:>4}  " + "  ".join(f"{_cell(row[c]):>20}" for c, _ in columns))
     typer.echo(
         f"bonus paid per true FTF point (area-week): {result['usd_per_true_ftf_point_area_week']}"
     )
