@@ -5,7 +5,10 @@
 * ``pulse.db``: the pulse store (hourly KPI history of every area), for trends, churn's
   distribution and the benchmark's scorecard at ``as_of``;
 * ``weeks/<YYYY-MM-DD>/``: the per-unit aggregates :func:`~tailguard.weekly.snapshot_week`
-  wrote at each week's end (this week's is required, last week's is used when present).
+  wrote at each week's end (this week's is required, last week's is used when present); when
+  that directory does not hold the week, the same aggregates a live ``tailguard agents run``
+  keeps in the ledger's database (:mod:`tailguard.weekly.dbweeks`), so a live deployment's
+  cycle needs the database alone.
 
 Compute phase (one process): benchmark over all areas, the self-learn store's measured
 outcomes, each area's pack data, playbook and OKR, last week's OKR scores, and the ``okr``
