@@ -180,3 +180,46 @@ def test_schedule_finds_the_moment_in_an_hour_in_the_networks_zone() -> None:
     assert WeekSchedule.parse("off") is None
     with pytest.raises(InvalidInputError, match="unknown time zone"):
         WeekSchedule.parse("sun 23:00", "Nowhere/Town")
+
+
+def test_with_no_week_cycle_the_levers_follow_the_okrs_week_db_commits(
+    tmp_path: Path, two_days: Path
+) -> None:
+    """On demand: the runner keeps the week, `tailguard week --db` (here run_week) commits the
+    OKRs while the agents go on, and the next tick carries out their levers."""
+    from datetime import timedelta
+
+    from tailguard.agents.routing import DownstreamRoutes
+    from tailguard.agents.runner import AgentRunner, RunnerConfig
+    from tailguard.weekly import run_week
+
+    db = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with RecordingDownstreamServer() as server:
+        config = RunnerConfig(
+            db=db,
+            pulse=str(tmp_path / "pulse.db"),
+            downstream=DownstreamRoutes.parse([server.url]),
+            dead_letter=tmp_path / "dead.jsonl",
+            warmup=timedelta(days=1),
+            week=WeekSchedule.parse("tue 12:00"),
+            week_cycle=False,
+        )
+        with AgentRunner(config) as runner:
+            assert runner.weekly is not None
+            tally = runner.weekly.tally
+            for as_of, _ in runner.replay_hours(two_days):
+                if as_of == WEEK_END:
+                    assert tally.snapshots == ["2026-01-06"]
+                    assert tally.levers_applied == {}  # nothing committed yet
+                    run_week(db, as_of, tmp_path / "pages", workers=1, pdf=False)
+                elif as_of == WEEK_END + timedelta(hours=1):
+                    break
+            assert tally.cycles == []
+            calls = tally.levers_applied["2026-01-06"]
+            assert calls > 0
+            steps = [
+                r.fields
+                for r in runner.ledger.records(kind="step")
+                if str(r.fields["tool_name"]).startswith("okr_")
+            ]
+    assert len({s["step_id"] for s in steps}) == calls

@@ -39,7 +39,7 @@ from tailguard.agents.feed import Feeding, HourBuffer, hour_end
 from tailguard.agents.recovery import Recovery
 from tailguard.agents.routing import DownstreamRoutes, RoutedDownstream
 from tailguard.agents.tick import AreaAgents, TickReport, build_registry
-from tailguard.agents.weekly import LiveWeekly, WeekSchedule
+from tailguard.agents.weekly import LiveWeekly, WeeklyTally, WeekSchedule
 from tailguard.clock import Clock, FakeClock, SystemClock, format_ts
 from tailguard.compendium import Compendium, CuratorSettings, Schedule, curate
 from tailguard.control import ControlPlane
@@ -118,7 +118,7 @@ class RunSummary:
     curation_errors: list[str] = field(default_factory=list)
     crowd_nights: int = 0
     crowd_errors: list[str] = field(default_factory=list)
-    weekly: dict[str, Any] = field(default_factory=lambda: {"schedule": "off"})
+    weekly: dict[str, Any] = field(default_factory=lambda: WeeklyTally().to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready data."""
