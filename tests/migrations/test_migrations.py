@@ -35,6 +35,7 @@ from tailguard.ops import store as ops_tables
 from tailguard.roles import conversations as chat_tables
 from tailguard.roles.recruiting import schema as recruiting_tables
 from tailguard.service.voice import calls as call_tables
+from tailguard.weekly import dbweeks as week_tables
 
 #: Every table definition in the code that lives on the ledger's database.
 CODE_METADATA = (
@@ -52,6 +53,7 @@ CODE_METADATA = (
     mcp_tables._metadata,
     ops_tables.metadata,
     campaign_tables.metadata,
+    week_tables.metadata,
 )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tailguard.errors import InvalidInputError
+from tailguard.errors import NotFoundError
 from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
 from tailguard.ledger import Ledger
 from tailguard.weekly import run_week
@@ -19,8 +19,11 @@ from .conftest import Network
 def test_postgres_ledger_with_explicit_weeks_and_pulse(
     network: Network, pg_url: str, tmp_path: Path
 ) -> None:
-    """With a PostgreSQL ledger the snapshots and pulse are named explicitly; OKRs verify there."""
-    with pytest.raises(InvalidInputError, match="--weeks"):
+    """With a PostgreSQL ledger the snapshots and pulse are named explicitly; OKRs verify there.
+
+    Without ``weeks_dir`` the snapshots are looked for in the ledger's database (none here).
+    """
+    with pytest.raises(NotFoundError, match="in the ledger's database"):
         run_week(pg_url, network.ends[1], tmp_path / "x", pdf=False, workers=1)
     result = run_week(
         pg_url,

@@ -39,6 +39,7 @@ from tailguard.agents.feed import Feeding, HourBuffer, hour_end
 from tailguard.agents.recovery import Recovery
 from tailguard.agents.routing import DownstreamRoutes, RoutedDownstream
 from tailguard.agents.tick import AreaAgents, TickReport, build_registry
+from tailguard.agents.weekly import LiveWeekly, WeeklyTally, WeekSchedule
 from tailguard.clock import Clock, FakeClock, SystemClock, format_ts
 from tailguard.compendium import Compendium, CuratorSettings, Schedule, curate
 from tailguard.control import ControlPlane
@@ -117,6 +118,7 @@ class RunSummary:
     curation_errors: list[str] = field(default_factory=list)
     crowd_nights: int = 0
     crowd_errors: list[str] = field(default_factory=list)
+    weekly: dict[str, Any] = field(default_factory=lambda: WeeklyTally().to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready data."""
@@ -144,6 +146,7 @@ class RunSummary:
             "stopped_by": self.stopped_by,
             "compendium": {"curations": self.curations, "errors": self.curation_errors[-5:]},
             "crowd": {"nights": self.crowd_nights, "errors": self.crowd_errors[-5:]},
+            "weekly": self.weekly,
         }
 
 
@@ -199,6 +202,13 @@ class RunnerConfig:
         shard_streams: partitioned ingest: a NATS or Redis bus URL on which each shard reads
             its own areas' events from a stream of its own, and from which a lost shard is
             rebuilt (:mod:`tailguard.engine.streams`); needs ``shards`` above one.
+        week: when weeks end (event time; None: no week snapshots, no weekly cycle). At each
+            week's end the runner keeps the week's snapshot in the ledger's database, runs
+            the weekly cycle and carries out the committed OKR levers (:mod:`.weekly`).
+        week_cycle: with ``week``, run the weekly cycle itself (False: only keep the
+            snapshots; ``tailguard week --db`` runs it on demand, the levers follow).
+        week_out: where the cycle's pages go (default ``weekly/`` beside a SQLite ledger,
+            else ``tailguard-weekly/``), one directory per week.
     """
 
     db: str
@@ -226,6 +236,9 @@ class RunnerConfig:
     shards: int = 1
     ray_address: str | None = None
     shard_streams: str | None = None
+    week: WeekSchedule | None = None
+    week_cycle: bool = True
+    week_out: Path | None = None
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -262,6 +275,7 @@ class AgentRunner(Feeding):
         self.pulse: PulseStore | None = None
         self.areas_engine: Engine | None = None
         self._keys: Any = None
+        self.weekly: LiveWeekly | None = None
         try:
             approvers = config.approvers
             if approvers is None:
@@ -335,9 +349,40 @@ class AgentRunner(Feeding):
                 seed=config.seed,
             )
             self.agents.chooser.cells = self._crowd.cells
+        if config.week is not None:
+            self.weekly = self._live_weekly(config.week, cat)
         self._dedup = Deduplicator()
         self._acting_from: datetime | None = None
         self._stop = threading.Event()
+
+    def _live_weekly(self, schedule: WeekSchedule, cat: Catalogue) -> LiveWeekly:
+        """The weekly cycle of this deployment (agents/weekly.py) and the levers it applies."""
+        from tailguard.agents.levers import LeverActions
+        from tailguard.weekly.cycle import beside_ledger
+
+        out = self.config.week_out
+        if out is None:
+            home = beside_ledger(self.config.db)
+            out = home / "weekly" if home is not None else Path("tailguard-weekly")
+        levers = LeverActions(
+            control=self.control,
+            ledger=self.ledger,
+            catalogue=cat,
+            scorecard=self.engine,
+            signals=self.agents.signals,
+            downstream=lambda: self.downstream,
+            clock=self.clock,
+        )
+        return LiveWeekly(
+            schedule=schedule,
+            ledger=self.ledger,
+            ledger_url=self.config.db,
+            pulse_url=self.config.pulse,
+            engine=self.engine,
+            levers=levers,
+            out_dir=out,
+            cycle=self.config.week_cycle,
+        )
 
     def recover(self) -> Recovery:
         """Pick up where an earlier runner on these stores stopped (done at construction).
@@ -389,6 +434,8 @@ class AgentRunner(Feeding):
         self._add(report)
         self._maybe_curate(report, as_of)
         self._maybe_crowd(as_of)
+        if self.weekly is not None:
+            self.weekly.hour(as_of)  # a week's end: snapshot, cycle, next week's levers
         return report
 
     def _maybe_curate(self, report: TickReport, as_of: datetime) -> None:
@@ -433,6 +480,8 @@ class AgentRunner(Feeding):
         self.clock.set(max(now, self.clock.now()))
         report = TickReport(at=self.clock.now())
         self.agents.reconcile(report)  # the tick's gate phase alone
+        if self.weekly is not None:
+            self.weekly.poll()  # the levers' gates
         self._add(report)
         return report
 
@@ -459,6 +508,9 @@ class AgentRunner(Feeding):
         s.dead_lettered = self.dead_letter.count
         s.decisions_by_kind = dict(self.learning.kinds)
         s.gates = self._gate_counts()
+        if self.weekly is not None:
+            self.weekly.close()  # the last cycle's pages
+            s.weekly = self.weekly.tally.to_dict()
         if self._keys is not None:
             keys = self._keys.list(include_revoked=False)
             s.approvers = sum(1 for k in keys if k.role.value in ("approver", "admin"))
@@ -487,6 +539,8 @@ class AgentRunner(Feeding):
 
     def close(self) -> None:
         """Release the stores, the HTTP clients and the dead-letter file."""
+        if self.weekly is not None:
+            self.weekly.close()
         self.downstream.close()
         if self.areas_engine is not None:
             self.areas_engine.close()

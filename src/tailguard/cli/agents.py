@@ -321,6 +321,30 @@ def run(
         "events from a stream of its own on this NATS or Redis bus (nats://HOST:PORT?stream="
         "NAME or redis://...), and a lost shard is rebuilt from it (docs/scale.md).",
     ),
+    week_end: str = typer.Option(
+        "sun 23:00",
+        "--week-end",
+        envvar="TAILGUARD_WEEK_END",
+        help="When weeks end, in event time and the --tz zone: a weekday and a time ('sun "
+        "23:00'), or 'off'. There the runner keeps the week's snapshot in the ledger's "
+        "database, runs the weekly cycle and carries out next week's OKR levers (docs/weekly.md).",
+    ),
+    tz: str = typer.Option(
+        "UTC", "--tz", envvar="TAILGUARD_TZ", help="The network's time zone (IANA name)."
+    ),
+    week_cycle: bool = typer.Option(
+        True,
+        "--week-cycle/--no-week-cycle",
+        help="Run the weekly cycle at each week's end; with --no-week-cycle only keep the "
+        "snapshots and run `tailguard week --db` on demand (the levers follow its OKRs).",
+    ),
+    week_out: Path | None = typer.Option(
+        None,
+        "--week-out",
+        file_okay=False,
+        help="Where the weekly cycle's pages go, one directory per week (default: weekly/ "
+        "beside a SQLite ledger, else ./tailguard-weekly).",
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Run the area agents on your events: REST downstream agents, people at the gates.
@@ -332,6 +356,7 @@ def run(
 
     from tailguard.agents.routing import DownstreamRoutes
     from tailguard.agents.runner import RunnerConfig, redact
+    from tailguard.agents.weekly import WeekSchedule
     from tailguard.events.io import event_format
     from tailguard.events.skew import parse_skew
     from tailguard.metrics.files import default_dead_letter_path
@@ -392,6 +417,9 @@ def run(
         shards=shards,
         ray_address=ray_address,
         shard_streams=shard_streams,
+        week=WeekSchedule.parse(week_end, tz),
+        week_cycle=week_cycle,
+        week_out=week_out,
     )
     from tailguard.telemetry import configure_tracing, serve_metrics
 
@@ -566,6 +594,13 @@ def _print(data: dict[str, Any]) -> None:
         f"  executed: {data['executed']}, failed: {data['failed']}, "
         f"rejected: {data['rejected']}, timeouts: {data['timeouts']}"
     )
+    weekly = data["weekly"]
+    if weekly["schedule"] != "off":
+        typer.echo(
+            f"  weekly ({weekly['schedule']}): weeks kept {len(weekly['snapshots'])}, cycles "
+            f"{len(weekly['cycles'])}, lever calls {sum(weekly['lever_calls'].values())}"
+            + (f", errors: {weekly['errors'][-1]}" if weekly["errors"] else "")
+        )
     if gates["pending"]:
         typer.echo(
             f"  note: {gates['pending']} gate(s) still pending; this runner's gates are not "

@@ -36,7 +36,11 @@ def register(app: typer.Typer) -> None:
             None, "--pulse", help="Pulse store URL (default: pulse.db beside a SQLite ledger)."
         ),
         weeks: Path | None = typer.Option(
-            None, "--weeks", help="Week snapshots directory (default: weeks/ beside the ledger)."
+            None,
+            "--weeks",
+            help="Week snapshots directory (default: weeks/ beside a SQLite ledger when it "
+            "holds the week, else the snapshots `tailguard agents run` keeps in the ledger's "
+            "database).",
         ),
         levers: list[Path] = typer.Option(
             [], "--levers", help="Extra lever library JSON (repeatable; same ids replace)."
@@ -49,7 +53,9 @@ def register(app: typer.Typer) -> None:
 
         Writes DIR/<area_id>/pack.html, pack.pdf, okr.html, okr.pdf, okr.json,
         benchmark.json and DIR/index.html, and commits each area's OKR to the ledger as an
-        'okr' record (last week's OKRs are scored the same way).
+        'okr' record (last week's OKRs are scored the same way). On a live deployment's
+        database (SQLite or PostgreSQL) it needs no other file: `tailguard agents run` keeps
+        the week snapshots there (docs/weekly.md).
         """
         from tailguard.weekly import load_library, run_week
 

@@ -7,16 +7,22 @@ they do (the next message in the same conversation, or an action on the run's re
 the run with ``follow_up=True`` (the heuristic's +20): a new ``outcome`` record with the same
 ``outcome_id`` (the ledger is append-only; the latest record of an outcome is the one in
 force). A run is re-scored once; later signals are recorded but change nothing.
+
+For the area agents, whose runs have no user to come back, the follow-up is the downstream
+agent's acknowledgement (:func:`acknowledge_step`, ``POST /v1/steps/{step_id}/ack``): the agent
+that carried out a job (its job id is the governed step's id) confirms it landed, after the
+run, and the run is re-scored the same way (signal ``downstream_ack``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from tailguard.clock import format_ts, parse_ts
 from tailguard.control.evaluator import RunView
-from tailguard.errors import InvalidInputError, NotFoundError
+from tailguard.errors import ConflictError, InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
     from tailguard.control.plane import ControlPlane
@@ -98,3 +104,50 @@ def record_engagement(
         },
     )
     return float(evaluation.quality_score)
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """What a downstream acknowledgement did.
+
+    Attributes:
+        run_id: the run the acknowledged step belongs to.
+        step_id: the step (the downstream job's id).
+        recorded: an ``engagement`` record was appended (False: the run had not finished, or
+            finished longer than the window ago).
+        quality_score: the run's new score when this signal re-scored it, else None.
+    """
+
+    run_id: str
+    step_id: str
+    recorded: bool
+    quality_score: float | None
+
+
+def acknowledge_step(
+    plane: ControlPlane,
+    step_id: str,
+    *,
+    by: str | None = None,
+    window: timedelta = ENGAGEMENT_WINDOW,
+) -> Acknowledged:
+    """The downstream agent acknowledges an executed step's job: its run's engagement signal.
+
+    Raises:
+        NotFoundError: no such step.
+        ConflictError: the step did not execute (nothing was done to acknowledge).
+    """
+    step = plane.ledger.latest("step", step_id)
+    if step is None:
+        raise NotFoundError(f"unknown step {step_id!r}")
+    status = step.fields.get("status")
+    if status not in ("executed", "rolled_back"):
+        raise ConflictError(f"step {step_id} is {status}; there is no job to acknowledge")
+    run_id = str(step.fields["run_id"])
+    before = _engagements(plane, run_id)
+    score = record_engagement(plane, run_id, signal="downstream_ack", by=by, window=window)
+    return Acknowledged(run_id, step_id, _engagements(plane, run_id) > before, score)
+
+
+def _engagements(plane: ControlPlane, run_id: str) -> int:
+    return sum(1 for _ in plane.ledger.records(kind="engagement", run_id=run_id))

@@ -5,7 +5,10 @@
 * ``pulse.db``: the pulse store (hourly KPI history of every area), for trends, churn's
   distribution and the benchmark's scorecard at ``as_of``;
 * ``weeks/<YYYY-MM-DD>/``: the per-unit aggregates :func:`~tailguard.weekly.snapshot_week`
-  wrote at each week's end (this week's is required, last week's is used when present).
+  wrote at each week's end (this week's is required, last week's is used when present); when
+  that directory does not hold the week, the same aggregates a live ``tailguard agents run``
+  keeps in the ledger's database (:mod:`tailguard.weekly.dbweeks`), so a live deployment's
+  cycle needs the database alone.
 
 Compute phase (one process): benchmark over all areas, the self-learn store's measured
 outcomes, each area's pack data, playbook and OKR, last week's OKR scores, and the ``okr``
@@ -34,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from tailguard.clock import format_ts
-from tailguard.errors import InvalidInputError, NotFoundError
+from tailguard.errors import NotFoundError
 from tailguard.ledger import Ledger
 from tailguard.metrics.kpis import KPI_IDS
 from tailguard.weekly.benchmark import Benchmark, benchmark
@@ -121,11 +124,14 @@ def _empty_like(week: WeekData) -> dict[str, pl.DataFrame]:
     return {name: week.frame(name).clear() for name in WEEK_FILES}
 
 
-def _weekly_history(weeks_root: Path, as_of: datetime) -> pl.DataFrame | None:
+FindWeek = Callable[[datetime], WeekData | None]
+
+
+def _weekly_history(find: FindWeek, as_of: datetime) -> pl.DataFrame | None:
     frames = []
     for k in range(HISTORY_WEEKS):
         t = as_of - timedelta(days=7 * k)
-        week = find_week(weeks_root, t)
+        week = find(t)
         if week is None:
             continue
         areas = week.frame("areas")
@@ -192,6 +198,49 @@ def _learned(ledger: Ledger, library: LeverLibrary, as_of: datetime) -> dict[str
     return learned_effects(library, rows)
 
 
+def _week_source(
+    ledger_url: str, home: Path | None, weeks_dir: Path | None, as_of: datetime
+) -> tuple[FindWeek, str, Callable[[], list[str]]]:
+    """Where the week snapshots are read: (find, where for messages, the weeks there).
+
+    ``weeks_dir`` when given; else ``weeks/`` beside a SQLite ledger when it holds the week
+    ending at ``as_of`` (the demo's); else the ledger's database (a live runner's).
+    """
+    if weeks_dir is None and home is not None and find_week(home / "weeks", as_of) is not None:
+        weeks_dir = home / "weeks"
+    if weeks_dir is not None:
+        root = Path(weeks_dir)
+
+        def listed() -> list[str]:
+            return sorted(p.name for p in root.glob("*") if (p / "meta.json").is_file())
+
+        return (lambda t: find_week(root, t)), str(root), listed
+    from tailguard.weekly.dbweeks import WeekStore
+
+    by_date: dict[str, WeekData] = {}
+    names: list[str] = []
+    try:
+        ledger = Ledger.open(ledger_url, create=False)
+    except NotFoundError:
+        pass  # no ledger there: no week kept either
+    else:
+        try:
+            store = WeekStore(ledger.engine)
+            for k in range(HISTORY_WEEKS):
+                week = store.find(as_of - timedelta(days=7 * k))
+                if week is not None:
+                    by_date[week.key] = week
+            names = store.weeks()
+        finally:
+            ledger.close()
+
+    def find(t: datetime) -> WeekData | None:
+        return by_date.get(t.astimezone(UTC).date().isoformat())
+
+    where = "the ledger's database" + (f" or {home / 'weeks'}" if home is not None else "")
+    return find, where, lambda: names
+
+
 def run_week(
     ledger_url: str,
     as_of: datetime,
@@ -214,7 +263,9 @@ def run_week(
         areas: only these areas (default all in the snapshot); the benchmark still ranks all.
         workers: render processes.
         pulse_url: the pulse store (default ``pulse.db`` beside a SQLite ledger, if present).
-        weeks_dir: the snapshots (default ``weeks/`` beside a SQLite ledger).
+        weeks_dir: the snapshots (default ``weeks/`` beside a SQLite ledger when it holds
+            this week, else those a live ``tailguard agents run`` keeps in the ledger's
+            database: :mod:`tailguard.weekly.dbweeks`).
         library: the lever library (default: the built-in one).
         pdf: also print PDFs (headless Chromium).
         progress: called with (stage, done, total); stages ``compute`` (per area), ``commit``
@@ -222,31 +273,24 @@ def run_week(
 
     Raises:
         NotFoundError: no snapshot for ``as_of``, or an unknown area.
-        InvalidInputError: a PostgreSQL ledger without ``weeks_dir``.
     """
     as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
     tell = progress or (lambda stage, done, total: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     home = beside_ledger(ledger_url)
-    if weeks_dir is None:
-        if home is None:
-            raise InvalidInputError(
-                "with a non-SQLite ledger, say where the week snapshots are (--weeks)"
-            )
-        weeks_dir = home / "weeks"
     if pulse_url is None and home is not None and (home / "pulse.db").is_file():
         pulse_url = f"sqlite:///{home / 'pulse.db'}"
-    this = find_week(weeks_dir, as_of)
+    find, where, have = _week_source(ledger_url, home, weeks_dir, as_of)
+    this = find(as_of)
     if this is None:
-        have = sorted(p.name for p in Path(weeks_dir).glob("*") if (p / "meta.json").is_file())
         raise NotFoundError(
-            f"no week snapshot for {as_of.date()} in {weeks_dir} (have: {', '.join(have) or 'none'})"
+            f"no week snapshot for {as_of.date()} in {where} (have: {', '.join(have()) or 'none'})"
         )
-    last = find_week(weeks_dir, as_of - timedelta(days=7))
+    last = find(as_of - timedelta(days=7))
     library = library or load_library()
     pulse = _pulse_history(pulse_url, as_of)
-    weekly = _weekly_history(weeks_dir, as_of)
+    weekly = _weekly_history(find, as_of)
     this_parts = {n: _split(this.frame(n)) for n in WEEK_FILES}
     last_parts = {n: _split(last.frame(n)) for n in WEEK_FILES} if last is not None else None
     all_areas = sorted(this.frame("areas")["area_id"].to_list())

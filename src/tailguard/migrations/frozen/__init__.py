@@ -35,6 +35,14 @@ def metadata_0002() -> sa.MetaData:
     return _collect(r0002_ops.create)
 
 
+@functools.cache
+def metadata_0003() -> sa.MetaData:
+    """Revision 0003's table (the week snapshots of live deployments)."""
+    from tailguard.migrations.frozen import r0003_weeks
+
+    return _collect(r0003_weeks.create)
+
+
 def _collect(*creates: Callable[[Creator, Creator], None]) -> sa.MetaData:
     meta = sa.MetaData()
 

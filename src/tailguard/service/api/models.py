@@ -153,6 +153,20 @@ class RollbackIn(BaseModel):
     )
 
 
+class AckOut(BaseModel):
+    """A downstream agent's acknowledgement of a job (the evaluator's engagement signal)."""
+
+    run_id: str
+    step_id: str
+    recorded: bool = Field(
+        description="An engagement record was written (false: the run had not finished, or "
+        "finished more than 30 minutes before)."
+    )
+    quality_score: float | None = Field(
+        description="The run's new score when this acknowledgement re-scored it (+20), else null."
+    )
+
+
 class _Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

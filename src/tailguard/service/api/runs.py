@@ -12,12 +12,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 
 from tailguard.control import StepOutcome, StepResult
+from tailguard.control.engagement import acknowledge_step
 from tailguard.control.rollback_requests import request_rollback
 from tailguard.errors import BudgetExceededError, NotFoundError, RateLimitedError
 from tailguard.ledger.kinds import GATE_DECISIONS, OBJECTIVE_MET, RUN_STATUSES, STEP_STATUSES
 from tailguard.service import queries
 from tailguard.service.api.deps import Operator, State, Timestamp, Viewer, record_dict, utc
 from tailguard.service.api.models import (
+    AckOut,
     EntityOut,
     ExecuteIn,
     FinishRunIn,
@@ -368,3 +370,24 @@ def rollback_step(
     )
     request.state.run_id = result.run_id
     return step_result(result)
+
+
+@router.post(
+    "/steps/{step_id}/ack",
+    summary="A downstream agent acknowledges a job (the run's engagement signal)",
+    responses=responses(404, 409),
+)
+def ack_step(state: State, who: Operator, step_id: StepIdPath, request: Request) -> AckOut:
+    """The downstream agent that carried out a job (its ``job_id`` is the step id) confirms it
+    landed. Within 30 minutes of the run's end this is the evaluator's follow-up signal: the
+    run is re-scored once (+20) and an ``engagement`` record (``downstream_ack``) says why.
+    404 for an unknown step, 409 for a step that did not execute.
+    """
+    done = acknowledge_step(state.plane, step_id, by=who.subject)
+    request.state.run_id = done.run_id
+    return AckOut(
+        run_id=done.run_id,
+        step_id=done.step_id,
+        recorded=done.recorded,
+        quality_score=done.quality_score,
+    )
