@@ -32,6 +32,7 @@ from tailguard.ledger import _tables as ledger_tables
 from tailguard.mcp import registry as mcp_tables
 from tailguard.ops import campaign_store as campaign_tables
 from tailguard.ops import store as ops_tables
+from tailguard.ops import swarm_store as swarm_tables
 from tailguard.roles import conversations as chat_tables
 from tailguard.roles.recruiting import schema as recruiting_tables
 from tailguard.service.voice import calls as call_tables
@@ -54,6 +55,7 @@ CODE_METADATA = (
     ops_tables.metadata,
     campaign_tables.metadata,
     week_tables.metadata,
+    swarm_tables.metadata,
 )
 
 

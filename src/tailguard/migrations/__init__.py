@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from tailguard.errors import LedgerError
 
 #: The revision the code expects (a test checks it is Alembic's head).
-HEAD = "0003"
+HEAD = "0004"
 #: The table holding the schema's revision.
 VERSION_TABLE = "tailguard_schema_version"
 #: Where the scripts live (Alembic's ``script_location``).

@@ -43,6 +43,14 @@ def metadata_0003() -> sa.MetaData:
     return _collect(r0003_weeks.create)
 
 
+@functools.cache
+def metadata_0004() -> sa.MetaData:
+    """Revision 0004's table (the dev swarm's change proposals)."""
+    from tailguard.migrations.frozen import r0004_swarm
+
+    return _collect(r0004_swarm.create)
+
+
 def _collect(*creates: Callable[[Creator, Creator], None]) -> sa.MetaData:
     meta = sa.MetaData()
 
