@@ -8,12 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tailguard.control import ApproverList, ControlPlane, ToolRegistry
 from tailguard.ledger import Ledger
-from tailguard.ops.swarm import Swarm
-from tailguard.ops.swarm_store import ProposalStore
-from tailguard.ops.swarm_tools import SwarmConfig, SwarmContext, register_swarm
-from tailguard.roles.providers import ScriptedCall, ScriptedProvider, ScriptRule
+from tailguard.ops.swarm import Swarm, open_swarm
+from tailguard.ops.swarm_tools import SwarmConfig
+from tailguard.roles.providers import ModelProvider, ScriptedCall, ScriptedProvider, ScriptRule
 
 APPROVER = "dev-lead"
 
@@ -30,26 +28,34 @@ def test_add():
     assert add(2, 3) == 5
 """
 #: The scripted model's patch for calc.py's unused import: removes the import.
-GOOD_DIFF = """--- a/calc.py
-+++ b/calc.py
-@@ -1,5 +1,3 @@
--import os
--
- 
- def add(a, b):
-     return a + b
-"""
+GOOD_DIFF = "".join(
+    f"{line}\n"
+    for line in (
+        "--- a/calc.py",
+        "+++ b/calc.py",
+        "@@ -1,5 +1,3 @@",
+        "-import os",
+        "-",
+        " ",
+        " def add(a, b):",
+        "     return a + b",
+    )
+)
 #: A patch that removes the unused import and breaks add: its tests fail.
-BAD_DIFF = """--- a/calc.py
-+++ b/calc.py
-@@ -1,5 +1,3 @@
--import os
--
- 
- def add(a, b):
--    return a + b
-+    return a - b
-"""
+BAD_DIFF = "".join(
+    f"{line}\n"
+    for line in (
+        "--- a/calc.py",
+        "+++ b/calc.py",
+        "@@ -1,5 +1,3 @@",
+        "-import os",
+        "-",
+        " ",
+        " def add(a, b):",
+        "-    return a + b",
+        "+    return a - b",
+    )
+)
 TEST_COMMAND = (
     sys.executable,
     "-m",
@@ -100,26 +106,18 @@ def provider(diff: str = GOOD_DIFF) -> ScriptedProvider:
 
 @contextmanager
 def swarm(
-    db: str, repo: Path, *, diff: str = GOOD_DIFF, error_logs: tuple[Path, ...] = ()
+    db: str,
+    repo: Path,
+    *,
+    diff: str = GOOD_DIFF,
+    error_logs: tuple[Path, ...] = (),
+    test_command: tuple[str, ...] = TEST_COMMAND,
+    timeout_s: float = 120,
+    model: ModelProvider | None = None,
 ) -> Iterator[Swarm]:
     """A swarm on ``db`` for ``repo``; reopening continues where it was (a restart)."""
     config = SwarmConfig(
-        repo=repo, test_command=TEST_COMMAND, test_timeout_s=120, error_logs=error_logs
+        repo=repo, test_command=test_command, test_timeout_s=timeout_s, error_logs=error_logs
     )
     with Ledger.open(db) as ledger:
-        registry = ToolRegistry()
-        ctx = SwarmContext(
-            config=config,
-            store=ProposalStore(ledger.engine),
-            ledger=ledger,
-            provider=provider(diff),
-            clock=ledger.clock,
-        )
-        register_swarm(registry, ctx)
-        control = ControlPlane(
-            registry,
-            ledger,
-            clock=ledger.clock,
-            approvers=ApproverList(approver_ids=frozenset({APPROVER})),
-        )
-        yield Swarm(control, config)
+        yield open_swarm(ledger, config, provider=model or provider(diff), approvers=[APPROVER])

@@ -249,7 +249,10 @@ def register(app: typer.Typer) -> None:
     """Add the ``ops`` command group to ``app``."""
     group = typer.Typer(
         name="ops",
-        help="Autonomous operations: self-healing drills and incidents, recruiter campaigns.",
+        help=(
+            "Autonomous operations: self-healing drills and incidents, recruiter campaigns, "
+            "the dev swarm's change proposals."
+        ),
         no_args_is_help=True,
     )
     group.command("drill")(drill)
@@ -267,4 +270,7 @@ def register(app: typer.Typer) -> None:
         campaign.command(action)(_lifecycle(action))
     campaign.command("status")(campaign_status)
     group.add_typer(campaign, name="campaign")
+    from tailguard.cli import ops_propose
+
+    ops_propose.register(group)
     app.add_typer(group, name="ops")

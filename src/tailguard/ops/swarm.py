@@ -37,12 +37,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from tailguard.clock import format_ts
-from tailguard.control import ControlPlane, Run, StepOutcome
+from tailguard.control import ApproverList, ControlPlane, Run, StepOutcome, ToolRegistry
 from tailguard.control import queries as control_queries
 from tailguard.errors import ConflictError, InvalidInputError, TailguardError
 from tailguard.ops import patches
 from tailguard.ops.swarm_store import ProposalRow, ProposalStore
-from tailguard.ops.swarm_tools import APPLY, BUILD, PROPOSE, SCOUT, TEST, SwarmConfig
+from tailguard.ledger import Ledger
+from tailguard.ops.swarm_tools import (
+    APPLY,
+    BUILD,
+    PROPOSE,
+    SCOUT,
+    TEST,
+    SwarmConfig,
+    SwarmContext,
+    register_swarm,
+)
+from tailguard.roles.providers import ModelProvider
 
 ROLE: Final = "dev_swarm"
 INITIATOR: Final = "dev-swarm"
@@ -268,3 +279,30 @@ class Swarm:
                 "at": format_ts(self.clock.now()),
             },
         )
+
+
+def open_swarm(
+    ledger: Ledger,
+    config: SwarmConfig,
+    *,
+    provider: ModelProvider,
+    approvers: Sequence[str],
+) -> Swarm:
+    """A swarm with its own control plane on ``ledger``: a registry of the swarm's tools only,
+    the people in ``approvers`` deciding its gates."""
+    registry = ToolRegistry()
+    ctx = SwarmContext(
+        config=config,
+        store=ProposalStore(ledger.engine),
+        ledger=ledger,
+        provider=provider,
+        clock=ledger.clock,
+    )
+    register_swarm(registry, ctx)
+    control = ControlPlane(
+        registry,
+        ledger,
+        clock=ledger.clock,
+        approvers=ApproverList(approver_ids=frozenset(approvers)),
+    )
+    return Swarm(control, config)
