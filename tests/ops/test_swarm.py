@@ -137,7 +137,7 @@ def test_restart_in_the_middle_repeats_no_step(db_url: str, tmp_path: Path) -> N
         assert _steps(sw, BUILD) == {"executed": 1}
         assert _steps(sw, TEST) == {"executed": 1}
         assert _steps(sw, APPLY) == {"executed": 1}
-        proposals = [r for r in sw.control.ledger.records(kind=PROPOSAL_KIND)]
+        proposals = list(sw.control.ledger.records(kind=PROPOSAL_KIND))
         assert len(proposals) == 1
         gates = control_queries.gates_of_runs(sw.control.ledger.engine, [row.state["run_id"]])
         assert [g.gate_id for g in gates] == [gate_id]
@@ -177,7 +177,8 @@ def test_red_tests_are_recorded_but_cannot_be_approved_or_applied(
         assert row.state["tests"]["green"] is False
         assert row.state["tests"]["returncode"] == 1
         record = sw.control.ledger.latest(PROPOSAL_KIND, pid)
-        assert record is not None and record.fields["green"] is False
+        assert record is not None
+        assert record.fields["green"] is False
         assert "1 failed" in record.fields["test_output"]
         assert sw.control.pending_gates() == []
         with pytest.raises(ConflictError, match="not awaiting_approval"):

@@ -40,9 +40,9 @@ from tailguard.clock import format_ts
 from tailguard.control import ApproverList, ControlPlane, Run, StepOutcome, ToolRegistry
 from tailguard.control import queries as control_queries
 from tailguard.errors import ConflictError, InvalidInputError, TailguardError
+from tailguard.ledger import Ledger
 from tailguard.ops import patches
 from tailguard.ops.swarm_store import ProposalRow, ProposalStore
-from tailguard.ledger import Ledger
 from tailguard.ops.swarm_tools import (
     APPLY,
     BUILD,
