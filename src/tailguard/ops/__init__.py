@@ -1,5 +1,5 @@
 """Autonomous operations on the control plane: the self-healing reliability agent, the
-recruiter autopilot and the exit criteria as live figures.
+recruiter autopilot, the dev swarm's change proposals and the exit criteria as live figures.
 
 >>> from tailguard.ops import run_drill
 >>> run_drill("hanging_downstream", "sqlite:///drill.db")  # doctest: +SKIP
@@ -17,6 +17,8 @@ from tailguard.ops.exitcriteria import exit_criteria
 from tailguard.ops.healing import PLAYBOOK, Healing, Incident
 from tailguard.ops.remedies import RemedyContext, register_remedies, remedy_tools
 from tailguard.ops.store import OpsStore
+from tailguard.ops.swarm import Swarm, open_swarm
+from tailguard.ops.swarm_tools import SwarmConfig, register_swarm
 from tailguard.ops.watch import FAULTS, Anomaly, Signals, Thresholds, detect, read_signals
 
 __all__ = [
@@ -35,14 +37,18 @@ __all__ = [
     "RemedyContext",
     "ScriptedApprover",
     "Signals",
+    "Swarm",
+    "SwarmConfig",
     "Thresholds",
     "detect",
     "downstream_fleet",
     "exit_criteria",
     "inject",
+    "open_swarm",
     "parse_spec",
     "read_signals",
     "register_remedies",
+    "register_swarm",
     "remedy_tools",
     "run_drill",
 ]
