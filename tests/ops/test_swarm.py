@@ -5,6 +5,8 @@ leave the repository as it was."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import tailguard
 from tailguard.control import queries as control_queries
 from tailguard.errors import ConflictError
 from tailguard.ledger import Ledger
@@ -271,3 +274,52 @@ def test_scouts_read_the_error_log_and_the_ledgers_failed_steps(
         assert sw.scout(["error_log", "ledger"]) == []
     with Ledger.open(db_url) as ledger:
         assert sum(1 for _ in ledger.records(kind="proposal_status")) == 3
+
+
+_CHILD = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from _swarm import swarm
+with swarm(sys.argv[2], Path(sys.argv[3])) as sw:
+    sw.advance(sys.argv[4])
+"""
+#: A post-commit hook that kills the process running git (the swarm) with SIGKILL.
+_KILLER = "#!/bin/sh\nkill -9 \"$(awk '{print $4}' /proc/$PPID/stat)\"\n"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_crash_right_after_the_commit_is_recovered_without_a_second_commit(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The process applying an approved proposal is killed by the repository's post-commit
+    hook; the next process finds the claimed gate and the commit, and records it."""
+    repo = make_repo(tmp_path)
+    with swarm(db_url, repo) as sw:
+        pid = _scout_one(sw)
+        sw.advance(pid)
+        sw.decide(pid, "approve", APPROVER)
+    hook = repo / ".git" / "hooks" / "post-commit"
+    hook.write_text(_KILLER)
+    hook.chmod(0o755)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(tailguard.__file__).parents[1])}
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(Path(__file__).parent), db_url, str(repo), pid],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert child.returncode == -9, child.stderr
+    hook.unlink()
+    commits = git(repo, "log", "--format=%H", f"main..{branch_for(pid)}").split()
+    assert len(commits) == 1  # the commit happened before the crash
+    with swarm(db_url, repo) as sw:
+        assert sw.get(pid).status == "awaiting_approval"
+        row = sw.advance(pid)
+        assert row.status == "applied"
+        assert row.state["applied"]["commit"] == commits[0]
+        assert row.state["applied"]["recovered"] is True
+        assert sw.advance(pid).status == "applied"
+    assert git(repo, "log", "--format=%H", f"main..{branch_for(pid)}").split() == commits

@@ -244,9 +244,23 @@ def apply(path: Path, patch: Patch) -> None:
     git(path, "apply", "-", stdin=patch.text)
 
 
+#: The variables a command in a worktree inherits (no credentials, no PYTHONPATH).
+KEPT_ENV: Final = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
+
+
 def run_in(path: Path, argv: Sequence[str], *, timeout_s: float) -> CommandResult:
     """Run ``argv`` with the worktree ``path`` as its working directory, killing its process
-    group when ``timeout_s`` passes."""
+    group when ``timeout_s`` passes.
+
+    The command gets a minimal environment: :data:`KEPT_ENV` from this process, ``HOME`` and
+    ``TMPDIR`` in fresh directories beside the worktree (removed with it), nothing else (no
+    API keys, no database URL).
+    """
+    home, tmp = path.parent / "home", path.parent / "tmp"
+    home.mkdir(exist_ok=True)
+    tmp.mkdir(exist_ok=True)
+    env = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
+    env.update(PWD=str(path), HOME=str(home), TMPDIR=str(tmp), GIT_TERMINAL_PROMPT="0")
     proc = subprocess.Popen(
         list(argv),
         cwd=path,
@@ -255,7 +269,7 @@ def run_in(path: Path, argv: Sequence[str], *, timeout_s: float) -> CommandResul
         stdin=subprocess.DEVNULL,
         text=True,
         start_new_session=True,
-        env={**os.environ, "PWD": str(path), "GIT_TERMINAL_PROMPT": "0"},
+        env=env,
     )
     timed_out = False
     try:
@@ -292,6 +306,11 @@ def covering_tests(path: Path, changed: Sequence[str]) -> list[str]:
                 for hit in tests_dir.rglob(name):
                     found.add(hit.relative_to(path).as_posix())
     return sorted(found)
+
+
+def marker(proposal_id: str) -> str:
+    """The line a proposal's commit message carries (how a commit is recognised as its)."""
+    return f"tailguard-proposal: {proposal_id}"
 
 
 def check_branch(repo: Path, branch: str, *, base: str) -> None:

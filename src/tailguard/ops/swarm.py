@@ -118,7 +118,7 @@ class Swarm:
 
     def _file(self, finding: dict[str, Any], base_commit: str) -> ProposalRow | None:
         key = str(finding.pop("key"))
-        if any(r.finding_key == key for r in self.store.list()):
+        if self.store.has_finding(self.repo, key):
             return None
         proposal_id = f"prp-{uuid.uuid4().hex[:12]}"
         run = self.control.start_run(
@@ -236,12 +236,39 @@ class Swarm:
             return "rejected", state
         if decision.decision != "approved":
             return "expired", state
-        result = self.control.resume(gate_id)
+        try:
+            result = self.control.resume(gate_id)
+        except ConflictError:
+            # Claimed by a process that died while committing: the branch tells if it did.
+            if not self._adopt_commit(row, gate_id):
+                raise
+            return "applied", {**self.store.get(row.proposal_id).state, **state}
         fresh = self.store.get(row.proposal_id).state
         state = {**fresh, "decision": decision.decision, "decided_by": decision.decided_by}
         if result.outcome is not StepOutcome.EXECUTED or "applied" not in fresh:
             return "apply_failed", {**state, "apply_error": result.reason}
         return "applied", state
+
+    def _adopt_commit(self, row: ProposalRow, gate_id: str) -> bool:
+        """Store the commit an interrupted ``swarm_apply`` left on the proposal's branch (its
+        message carries the proposal's marker); False when there is none."""
+        branch = branch_for(row.proposal_id)
+        try:
+            tip = patches.git(self.config.repo, "log", "-1", "--format=%H%n%B", branch)
+        except ConflictError:
+            return False
+        sha, _, message = tip.partition("\n")
+        if patches.marker(row.proposal_id) not in message:
+            return False
+        value = {
+            "branch": branch,
+            "commit": sha,
+            "base_commit": row.state["base_commit"],
+            "gate_id": gate_id,
+            "recovered": True,
+        }
+        self.store.put(row.proposal_id, "applied", value, now=self.clock.now())
+        return True
 
     # ------------------------------------------------------------- decisions
 

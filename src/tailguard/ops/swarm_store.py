@@ -21,6 +21,8 @@ from tailguard.errors import ConflictError, LedgerError, NotFoundError
 from tailguard.migrations import ensure_schema
 
 metadata = sa.MetaData()
+#: The step of a proposal whose workflow ended.
+DONE = 99
 _Time = sa.Float(precision=53)
 
 proposals = sa.Table(
@@ -133,6 +135,16 @@ class ProposalStore:
             raise NotFoundError(f"unknown proposal {proposal_id!r}")
         return _row(r)
 
+    def has_finding(self, repo: str, finding_key: str) -> bool:
+        """Whether the finding was filed for ``repo`` already."""
+        with self._begin() as conn:
+            hit = conn.execute(
+                sa.select(proposals.c.proposal_id).where(
+                    proposals.c.repo == repo, proposals.c.finding_key == finding_key
+                )
+            ).first()
+        return hit is not None
+
     def list(self, *, status: str | None = None) -> list[ProposalRow]:
         """Every proposal (or those at ``status``), oldest first."""
         stmt = sa.select(proposals).order_by(proposals.c.created_at, proposals.c.proposal_id)
@@ -162,13 +174,13 @@ class ProposalStore:
     def finish(
         self, proposal_id: str, *, from_step: int, status: str, state: dict[str, Any], now: datetime
     ) -> bool:
-        """End the workflow at ``status`` (step set past the last, compare-and-set)."""
+        """End the workflow at ``status`` (compare-and-set; the step becomes :data:`DONE`)."""
         with self._begin() as conn:
             result = conn.execute(
                 proposals.update()
                 .where(proposals.c.proposal_id == proposal_id, proposals.c.step == from_step)
                 .values(
-                    step=99,
+                    step=DONE,
                     status=status,
                     state=json.dumps(state, sort_keys=True),
                     updated_at=now.timestamp(),

@@ -274,7 +274,7 @@ def swarm_tools(ctx: SwarmContext) -> list[Tool]:
         branch = str(args["branch"])
         patches.check_branch(cfg.repo, branch, base=cfg.base)
         commit = str(tests["base_commit"])
-        marker = f"tailguard-proposal: {row.proposal_id}"
+        marker = patches.marker(row.proposal_id)
         try:
             tip = patches.git(cfg.repo, "log", "-1", "--format=%H%n%B", branch).split("\n", 1)
         except ConflictError:
