@@ -143,11 +143,22 @@ def swarm_tools(ctx: SwarmContext) -> list[Tool]:
         if "ruff" in sources:
             commit = patches.resolve(cfg.repo, cfg.base)
             with patches.worktree(cfg.repo, commit) as wt:
-                argv = [*cfg.ruff_command, "check", "--output-format", "json", "--exit-zero", "."]
+                report = wt.parent / "ruff.json"
+                argv = [
+                    *cfg.ruff_command,
+                    "check",
+                    "--output-format",
+                    "json",
+                    "--exit-zero",
+                    "--no-cache",
+                    "--output-file",
+                    str(report),
+                    ".",
+                ]
                 result = patches.run_in(wt, argv, timeout_s=cfg.test_timeout_s)
-                if result.returncode != 0:
+                if not result.passed or not report.is_file():
                     raise ConflictError(f"ruff failed: {result.output.strip()[-300:]}")
-                text = result.output[result.output.find("[") :]
+                text = report.read_text(encoding="utf-8")
                 found += parse_ruff(text, root=str(wt))
         if "error_log" in sources:
             for path in cfg.error_logs:
