@@ -5,7 +5,7 @@ the proposal's run (role ``dev_swarm``), so each has its policy and its ``step``
 
 | tool | risk | gate | what it does |
 |---|---|---|---|
-| ``swarm_scout`` | read | - | reads the error logs, the ledger's failed steps and ruff's findings (ruff runs in a throwaway worktree of the base commit) |
+| ``swarm_scout`` | read | - | reads the error logs (their last 4 MiB), the ledger's failed steps (last 7 days) and ruff's findings (ruff runs in a throwaway worktree of the base commit) |
 | ``swarm_build`` | suggest | - | asks the model provider for a scoped patch (a unified diff) for one finding |
 | ``swarm_test`` | execute_low | - | applies the patch in a throwaway worktree and runs the configured test command on the tests covering the changed files, with a timeout |
 | ``swarm_propose`` | suggest | - | records the change proposal (diff, test results, evidence) in the ledger |
@@ -22,6 +22,7 @@ import hashlib
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -42,6 +43,10 @@ PROPOSE: Final = "swarm_propose"
 APPLY: Final = "swarm_apply"
 #: The ledger kind of a change proposal's record.
 PROPOSAL_KIND: Final = "proposal"
+#: How far back the ledger scout reads steps.
+LEDGER_WINDOW_DAYS: Final = 7
+#: How much of an error log's end the error-log scout reads.
+MAX_LOG_BYTES: Final = 4 << 20
 #: Lines of the finding's file shown to the model around its line.
 EXCERPT_LINES: Final = 40
 
@@ -163,10 +168,10 @@ def swarm_tools(ctx: SwarmContext) -> list[Tool]:
         if "error_log" in sources:
             for path in cfg.error_logs:
                 if path.is_file():
-                    text = path.read_text(encoding="utf-8", errors="replace")
-                    found += parse_error_log(text, source=path.name)
+                    found += parse_error_log(_tail(path), source=path.name)
         if "ledger" in sources:
-            found += failed_steps(ctx.ledger.records(kind="step"))
+            since = ctx.clock.now() - timedelta(days=LEDGER_WINDOW_DAYS)
+            found += failed_steps(ctx.ledger.records(kind="step", since=since))
         limit = int(args.get("limit", 20))
         by_source = {s: sum(1 for f in found if f.source == s) for s in sources}
         return ToolOutput(
@@ -398,6 +403,17 @@ def register_swarm(registry: ToolRegistry, ctx: SwarmContext) -> None:
     for tool in swarm_tools(ctx):
         if tool.name not in registry:
             registry.register(tool)
+
+
+def _tail(path: Path) -> str:
+    """The last :data:`MAX_LOG_BYTES` of a log (from its first whole line)."""
+    with path.open("rb") as f:
+        size = f.seek(0, 2)
+        f.seek(max(0, size - MAX_LOG_BYTES))
+        data = f.read()
+    if size > MAX_LOG_BYTES:
+        data = data[data.find(b"\n") + 1 :]
+    return data.decode("utf-8", errors="replace")
 
 
 def _expand(command: Sequence[str], tests: Sequence[str]) -> list[str]:
