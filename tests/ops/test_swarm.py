@@ -6,6 +6,7 @@ leave the repository as it was."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -323,3 +324,8 @@ def test_a_crash_right_after_the_commit_is_recovered_without_a_second_commit(
         assert row.state["applied"]["recovered"] is True
         assert sw.advance(pid).status == "applied"
     assert git(repo, "log", "--format=%H", f"main..{branch_for(pid)}").split() == commits
+    # The killed process could not remove its worktree: clean it up here.
+    listed = git(repo, "worktree", "list", "--porcelain").splitlines()
+    for left in [line.split(" ", 1)[1] for line in listed if line.startswith("worktree ")][1:]:
+        git(repo, "worktree", "remove", "--force", left)
+        shutil.rmtree(Path(left).parent, ignore_errors=True)
