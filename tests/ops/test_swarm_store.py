@@ -1,4 +1,4 @@
-"""The proposals table: revision 0003 on a database at 0002, filing once, results kept once."""
+"""The proposals table: revision 0004 on a database at 0003, filing once, results kept once."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from tailguard.ops.swarm_store import ProposalStore
 NOW = datetime(2026, 12, 7, 12, tzinfo=UTC)
 
 
-def test_a_database_at_0002_is_upgraded_with_its_rows_kept(db_url: str) -> None:
-    """Revision 0003 adds the proposals table and leaves the ops rows of 0002 alone."""
+def test_a_database_at_0003_is_upgraded_with_its_rows_kept(db_url: str) -> None:
+    """Revision 0004 adds the proposals table and leaves the rows of earlier revisions alone."""
     engine = sa.create_engine(db_url)
     try:
-        migrations.upgrade(engine, revision="0002")
-        assert migrations.current_revision(engine) == "0002"
+        migrations.upgrade(engine, revision="0003")
+        assert migrations.current_revision(engine) == "0003"
         with engine.begin() as conn:
             assert not sa.inspect(conn).has_table("tailguard_ops_proposals")
             conn.execute(
@@ -31,7 +31,7 @@ def test_a_database_at_0002_is_upgraded_with_its_rows_kept(db_url: str) -> None:
         engine.dispose()
     with Ledger.open(db_url) as ledger:
         store = ProposalStore(ledger.engine)
-        assert migrations.current_revision(ledger.engine) == migrations.HEAD == "0003"
+        assert migrations.current_revision(ledger.engine) == migrations.HEAD == "0004"
         with ledger.engine.connect() as conn:
             value = conn.execute(sa.text("SELECT value FROM tailguard_ops_switches")).scalar()
         assert value == "true"
