@@ -10,16 +10,14 @@ run that carries the same touch marker (:mod:`.campaign`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from tailguard.errors import ConflictError, LedgerError, NotFoundError
-from tailguard.migrations import ensure_schema
+from tailguard.errors import ConflictError, NotFoundError
+from tailguard.migrations.stores import MigratedStore
 
 metadata = sa.MetaData()
 _Time = sa.Float(precision=53)
@@ -87,25 +85,10 @@ def _ts(v: float | None) -> datetime | None:
     return None if v is None else datetime.fromtimestamp(v, UTC)
 
 
-class CampaignStore:
+class CampaignStore(MigratedStore):
     """Campaigns and sends on one engine (tables created on first use)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        try:
-            ensure_schema(engine)  # tables come from the migrations
-        except sa.exc.SQLAlchemyError as exc:
-            raise LedgerError(f"cannot create the campaign tables: {exc}") from exc
-
-    @contextmanager
-    def _begin(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except sa.exc.IntegrityError as exc:
-            raise ConflictError(f"campaign store conflict: {exc.orig}") from exc
-        except sa.exc.SQLAlchemyError as exc:
-            raise LedgerError(f"the campaign store failed: {exc}") from exc
+    what = "campaign"
 
     def create(
         self, campaign_id: str, recruiter_id: str, spec: dict[str, Any], *, now: datetime

@@ -17,16 +17,14 @@ Queries are written once (SQLAlchemy Core) for SQLite and PostgreSQL; payloads a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from tailguard.errors import ConflictError, LedgerError, NotFoundError
-from tailguard.migrations import ensure_schema
+from tailguard.errors import NotFoundError
+from tailguard.migrations.stores import MigratedStore
 
 metadata = sa.MetaData()
 _Time = sa.Float(precision=53)
@@ -77,25 +75,10 @@ def _row(r: Any) -> IncidentRow:
     )
 
 
-class OpsStore:
+class OpsStore(MigratedStore):
     """Incidents and switches on one engine (tables created on first use)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        try:
-            ensure_schema(engine)  # tables come from the migrations
-        except sa.exc.SQLAlchemyError as exc:
-            raise LedgerError(f"cannot create the ops tables: {exc}") from exc
-
-    @contextmanager
-    def _begin(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except sa.exc.IntegrityError as exc:
-            raise ConflictError(f"ops store conflict: {exc.orig}") from exc
-        except sa.exc.SQLAlchemyError as exc:
-            raise LedgerError(f"the ops store failed: {exc}") from exc
+    what = "ops"
 
     # ------------------------------------------------------------- incidents
 

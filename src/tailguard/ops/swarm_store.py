@@ -9,16 +9,14 @@ key is still absent, so a restarted process finds the result and never runs the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from tailguard.errors import ConflictError, LedgerError, NotFoundError
-from tailguard.migrations import ensure_schema
+from tailguard.errors import ConflictError, NotFoundError
+from tailguard.migrations.stores import MigratedStore
 
 metadata = sa.MetaData()
 #: The step of a proposal whose workflow ended.
@@ -71,25 +69,10 @@ class ProposalRow:
         }
 
 
-class ProposalStore:
+class ProposalStore(MigratedStore):
     """Change proposals on one engine (the table comes from the migrations)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        try:
-            ensure_schema(engine)
-        except sa.exc.SQLAlchemyError as exc:
-            raise LedgerError(f"cannot create the proposals table: {exc}") from exc
-
-    @contextmanager
-    def _begin(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except sa.exc.IntegrityError as exc:
-            raise ConflictError(f"proposal store conflict: {exc.orig}") from exc
-        except sa.exc.SQLAlchemyError as exc:
-            raise LedgerError(f"the proposal store failed: {exc}") from exc
+    what = "proposal"
 
     def file(
         self,
