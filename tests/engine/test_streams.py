@@ -47,6 +47,7 @@ def test_each_shard_has_its_own_stream_subject_and_consumer() -> None:
     assert nats["subject"] == ["tailguard.events.3"]
     assert nats["durable"] == ["shard-3"]
     assert nats["batch"] == ["5"]
+    assert nats["max_age"] == [str(8 * 86_400)]  # the window and a day, unless the URL says
     redis = parse_qs(urlsplit(shard_bus_url("redis://h:6379/0?stream=tg&group=g", 1)).query)
     assert redis["stream"] == ["tg.1"]
     assert redis["group"] == ["g"]
@@ -82,6 +83,21 @@ def test_any_stream_name_and_shard_give_a_distinct_stream(
     assert named.endswith(str(shard))
     other = parse_qs(urlsplit(shard_bus_url(base, shard + 1)).query)["stream"][0]
     assert other != named
+
+
+def test_a_jetstream_shard_stream_keeps_its_messages_for_the_window_and_a_day(
+    nats_url: str, unique_prefix: str
+) -> None:
+    """The engine's shard stream is created with max_age = 8 days (Redis streams are trimmed
+    by their operator)."""
+    bus = open_bus(shard_bus_url(f"{nats_url}?stream={unique_prefix}", 0))
+    assert isinstance(bus, NatsJetStreamBus)
+    try:
+        info = bus._run(bus._js.stream_info(bus.stream))
+        assert info.config.max_age == 8 * 86_400
+    finally:
+        bus.drop()
+        bus.close()
 
 
 def test_a_replay_reads_every_held_message_and_leaves_the_consumer_alone(bus_url: str) -> None:

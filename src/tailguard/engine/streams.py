@@ -21,8 +21,10 @@ stream alone, not from a checkpoint: it replays every message the stream still h
 sequence, outside the consumer group, so nothing is acked or claimed), then goes on with its
 durable consumer, whose unacked and undelivered messages overlap the replay and are counted
 once by the same per-hour ids. The streams must therefore keep at least the scorecard window
-and a day (8 days for the default window): set the stream's retention (JetStream ``max_age``,
-Redis ``MINID`` trimming) to that, not shorter. Why no checkpoint: the stream already holds
+and a day (8 days for the default window): a JetStream shard stream the engine creates keeps
+its messages that long (``max_age``, :data:`RETAIN_SECONDS`; ``&max_age=S`` in the URL for
+another window); a Redis stream is trimmed by its operator (``XTRIM ... MINID``), never
+to less than that. Why no checkpoint: the stream already holds
 exactly the window the state is made of, the replay of a shard's week is a few seconds per
 hundred areas, and a checkpoint would be a second copy that can disagree with it.
 """
@@ -45,6 +47,9 @@ __all__ = ["ShardStreams", "StreamFeed", "shard_bus_url"]
 PUMP_EVENTS = 20_000
 #: Seconds a pump waits for messages the server says are there.
 PUMP_WAIT = 0.5
+#: How long a JetStream shard stream keeps its messages when the engine creates it: the
+#: default scorecard window and a day (a rebuilt shard needs its whole window).
+RETAIN_SECONDS = 8 * 86_400
 
 
 def shard_bus_url(url: str, shard: int) -> str:
@@ -71,6 +76,7 @@ def shard_bus_url(url: str, shard: int) -> str:
             subject=f"{stream}.events.{shard}",
             durable=f"shard-{shard}",
         )
+        params.setdefault("max_age", str(RETAIN_SECONDS))
     else:
         params["stream"] = f"{stream}.{shard}"
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(params), ""))

@@ -44,7 +44,9 @@ def open_bus(
     * ``memory://[?visibility=S&batch=N]`` - a new in-process :class:`MemoryBus`;
     * ``redis://host:port/db?stream=NAME[&group=G&consumer=C&visibility=S&batch=N``
       ``&format=F&socket_timeout=S]``;
-    * ``nats://host:port?stream=NAME[&subject=S&durable=D&visibility=S&batch=N&format=F]``.
+    * ``nats://host:port?stream=NAME[&subject=S&durable=D&visibility=S&batch=N&format=F``
+      ``&max_age=S]`` (``max_age``: seconds a message is kept, set when the bus creates the
+      stream).
 
     ``format`` (``auto``, ``arrow``, ``json``; the keyword wins over the URL) is what the bus
     publishes and how it reads a message that carries no content type (:mod:`.wire`).
@@ -89,4 +91,5 @@ def open_bus(
         batch_events=batch,
         dead_letter=dead_letter,
         format=wire,
+        max_age=_number(params, "max_age", 1.0) if "max_age" in params else None,
     )

@@ -56,6 +56,8 @@ class NatsJetStreamBus:
         batch_events: the most events per message.
         dead_letter: where undecodable messages go (without one, they raise).
         op_timeout: seconds any single server round trip may take.
+        max_age: seconds the server keeps a message, set when this bus creates the stream
+            (None: no limit; an existing stream keeps its own setting).
         format: what :meth:`publish` writes (``auto`` and ``arrow``: Arrow IPC; ``json``),
             with its ``Content-Type`` header, and how a message without that header is read
             (``auto``: by its first byte).
@@ -73,6 +75,7 @@ class NatsJetStreamBus:
         dead_letter: DeadLetterSink | None = None,
         op_timeout: float = 10.0,
         format: WireFormat = WireFormat.auto,
+        max_age: float | None = None,
     ) -> None:
         if visibility_timeout <= 0 or batch_events < 1:
             raise InvalidInputError("visibility_timeout and batch_events must be positive")
@@ -84,6 +87,7 @@ class NatsJetStreamBus:
         self._dead_letter = dead_letter
         self._op_timeout = op_timeout
         self.format = format
+        self.max_age = max_age
         self._carry: list[tuple[Any, pa.Table]] = []
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -125,7 +129,9 @@ class NatsJetStreamBus:
         try:
             await self._js.stream_info(self.stream)
         except nats.js.errors.NotFoundError:
-            await self._js.add_stream(name=self.stream, subjects=[self.subject])
+            await self._js.add_stream(
+                name=self.stream, subjects=[self.subject], max_age=self.max_age
+            )
         config = ConsumerConfig(
             durable_name=self.durable,
             ack_policy=AckPolicy.EXPLICIT,
