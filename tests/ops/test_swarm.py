@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -329,3 +330,36 @@ def test_a_crash_right_after_the_commit_is_recovered_without_a_second_commit(
     for left in [line.split(" ", 1)[1] for line in listed if line.startswith("worktree ")][1:]:
         git(repo, "worktree", "remove", "--force", left)
         shutil.rmtree(Path(left).parent, ignore_errors=True)
+
+
+def test_the_daily_proposal_budget_defers_findings_to_a_later_day(
+    db_url: str, tmp_path: Path
+) -> None:
+    """With two proposals a day, three findings file two; the third waits, and is filed the
+    next day (the control plane's daily run cap of the swarm's initiator)."""
+    from tailguard.clock import FakeClock
+    from tailguard.ops.swarm import open_swarm
+    from tailguard.ops.swarm_tools import SwarmConfig
+
+    repo = make_repo(tmp_path)
+    log = tmp_path / "errors.log"
+    log.write_text(
+        "2026-12-07 ERROR worker crashed: KeyError 'area'\n"
+        "2026-12-07 ERROR worker crashed: KeyError 'tech'\n"
+        "2026-12-07 ERROR worker crashed: KeyError 'zip'\n"
+    )
+    clock = FakeClock()
+    config = SwarmConfig(repo=repo, error_logs=(log,), daily_proposals=2)
+    with Ledger.open(db_url, clock=clock) as ledger:
+        sw = open_swarm(ledger, config, provider=provider(), approvers=[APPROVER])
+        first = sw.scout(["error_log"])
+        assert len(first) == 2
+        assert sw.deferred == 1
+        assert sw.scout(["error_log"]) == []  # still today: nothing more is filed
+        assert sw.deferred == 1
+        clock.advance(timedelta(days=1))
+        later = sw.scout(["error_log"])
+        assert len(later) == 1
+        assert sw.deferred == 0
+        keys = {r.finding["message"] for r in [*first, *later]}
+        assert len(keys) == 3

@@ -50,6 +50,7 @@ def _swarm(
     timeout: float,
     error_logs: list[Path] | None = None,
     approvers: str = "",
+    daily: int | None = 20,
 ) -> Iterator[Any]:
     from tailguard.errors import InvalidInputError
     from tailguard.ledger import Ledger
@@ -67,6 +68,7 @@ def _swarm(
         test_command=argv,
         test_timeout_s=timeout,
         error_logs=tuple(error_logs or ()),
+        daily_proposals=daily,
     )
     people = [p.strip() for p in approvers.split(",") if p.strip()]
     with Ledger.open(db) as ledger:
@@ -108,18 +110,29 @@ def scout(
         [], "--error-log", dir_okay=False, help="An error log or dead-letter file (repeatable)."
     ),
     limit: int = typer.Option(20, "--limit", min=1, max=500, help="Findings filed at most."),
+    daily: int = typer.Option(
+        20,
+        "--daily",
+        min=1,
+        help="Proposals filed per UTC day (each costs a model call and a test run); findings "
+        "past it wait for a later scout.",
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Run the scouts and file each new finding as a change proposal."""
     with _swarm(
-        db, repo, base=base, test_command="true", timeout=60, error_logs=error_log
+        db, repo, base=base, test_command="true", timeout=60, error_logs=error_log, daily=daily
     ) as swarm:
         picked = [s.strip() for s in sources.split(",") if s.strip()]
         rows = [_brief(r) for r in swarm.scout(picked, limit=limit)]
+        deferred = swarm.deferred
     if fmt is OutputFormat.json:
-        emit_json({"filed": rows})
+        emit_json({"filed": rows, "deferred": deferred})
         return
-    typer.echo(f"{len(rows)} new proposals")
+    typer.echo(
+        f"{len(rows)} new proposals"
+        + (f"; {deferred} left for tomorrow (--daily {daily} reached)" if deferred else "")
+    )
     _print(rows)
 
 

@@ -39,7 +39,12 @@ from typing import Any, Final
 from tailguard.clock import format_ts
 from tailguard.control import ApproverList, ControlPlane, Run, StepOutcome, ToolRegistry
 from tailguard.control import queries as control_queries
-from tailguard.errors import ConflictError, InvalidInputError, TailguardError
+from tailguard.errors import (
+    BudgetExceededError,
+    ConflictError,
+    InvalidInputError,
+    TailguardError,
+)
 from tailguard.ledger import Ledger
 from tailguard.ops import patches
 from tailguard.ops.swarm_store import ProposalRow, ProposalStore
@@ -56,7 +61,9 @@ from tailguard.ops.swarm_tools import (
 from tailguard.roles.providers import ModelProvider
 
 ROLE: Final = "dev_swarm"
+#: Who opens the proposals' runs (the daily cap counts these) and the scouts' runs.
 INITIATOR: Final = "dev-swarm"
+SCOUT_INITIATOR: Final = "dev-swarm-scout"
 STATUS_KIND: Final = "proposal_status"
 #: Statuses a proposal ends at.
 TERMINAL: Final = ("build_failed", "tests_failed", "applied", "rejected", "expired", "apply_failed")
@@ -82,6 +89,8 @@ class Swarm:
         self.clock = control.clock
         self.store = ProposalStore(control.ledger.engine)
         self.repo = str(config.repo.resolve())
+        #: Findings the last :meth:`scout` left for later: the day's proposals were spent.
+        self.deferred = 0
 
     # ------------------------------------------------------------------ scout
 
@@ -98,18 +107,25 @@ class Swarm:
                 f"unknown scout source {', '.join(bad) or '(none)'}: use {', '.join(SOURCES)}"
             )
         base_commit = patches.resolve(self.config.repo, self.config.base)
-        run = self.control.start_run(ROLE, INITIATOR, f"scout {self.repo}")
+        run = self.control.start_run(ROLE, SCOUT_INITIATOR, f"scout {self.repo}")
         try:
             result = self.control.execute(
                 run, SCOUT, {"sources": list(dict.fromkeys(sources)), "limit": limit}
             )
             if result.outcome is not StepOutcome.EXECUTED:
                 raise ConflictError(f"{SCOUT}: {result.outcome.value}: {result.reason}")
-            filed = [
-                row
-                for finding in result.value["findings"]
-                if (row := self._file(dict(finding), base_commit)) is not None
-            ]
+            filed: list[ProposalRow] = []
+            self.deferred = 0
+            for finding in result.value["findings"]:
+                try:
+                    row = self._file(dict(finding), base_commit)
+                except BudgetExceededError:
+                    # The day's proposals are spent: the rest wait for a later scout (a
+                    # finding is filed only once it has a run).
+                    self.deferred += 1
+                    continue
+                if row is not None:
+                    filed.append(row)
         except TailguardError:
             self.control.finish_run(run, "failed")
             raise
@@ -331,5 +347,6 @@ def open_swarm(
         ledger,
         clock=ledger.clock,
         approvers=ApproverList(approver_ids=frozenset(approvers)),
+        daily_run_cap=config.daily_proposals,
     )
     return Swarm(control, config)

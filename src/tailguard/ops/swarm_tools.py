@@ -81,6 +81,9 @@ class SwarmConfig:
         error_logs: error logs and dead-letter files the scout reads.
         max_files: files one patch may change.
         max_changed_lines: lines one patch may add plus remove.
+        daily_proposals: proposals filed per UTC day (each costs a model call and a test run;
+            the control plane's daily run cap of the swarm's initiator); a finding past it is
+            left for a later scout. None: no cap.
     """
 
     repo: Path
@@ -91,6 +94,7 @@ class SwarmConfig:
     error_logs: tuple[Path, ...] = ()
     max_files: int = 3
     max_changed_lines: int = 200
+    daily_proposals: int | None = 20
 
     def __post_init__(self) -> None:
         if not self.test_command:
@@ -99,6 +103,8 @@ class SwarmConfig:
             raise InvalidInputError("test_timeout_s must be in (0, 7200]")
         if not 1 <= self.max_files <= 50 or not 1 <= self.max_changed_lines <= 5000:
             raise InvalidInputError("max_files must be 1..50 and max_changed_lines 1..5000")
+        if self.daily_proposals is not None and self.daily_proposals < 1:
+            raise InvalidInputError("daily_proposals must be at least 1 (or None: no cap)")
 
 
 @dataclass(kw_only=True, slots=True)
