@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -52,6 +53,15 @@ def _prepare(ledger_url: str) -> None:
         stack.close()
     result = run_drill("budget_burn", ledger_url, compendium_dir=default_dir(ledger_url))
     _IDS["incident"] = str(result["incident_id"])
+    # The dev swarm on a throwaway repository: ruff's finding built, tested green, at its gate.
+    from ops._swarm import make_repo
+    from ops._swarm import swarm as dev_swarm
+
+    repo = make_repo(Path(ledger_url.removeprefix("sqlite:///")).parent)
+    with dev_swarm(ledger_url, repo) as sw:
+        (filed,) = sw.scout(["ruff"])
+        _IDS["proposal"] = filed.proposal_id
+        _IDS["proposal_gate"] = str(sw.advance(filed.proposal_id).state["gate_id"])
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +107,12 @@ def test_a_viewer_follows_campaigns_and_incidents(opage: Page, ops_service: Live
     expect(incident).to_contain_text("ops_pause_intervention_kind")
     expect(incident).to_contain_text("closed")
     expect(incident).to_contain_text("incident/budget_burn/locker_buffer")
+    proposal = page.locator(f'[data-testid=proposals] tr[data-proposal="{_IDS["proposal"]}"]')
+    expect(proposal).to_contain_text("awaiting_approval")
+    expect(proposal).to_contain_text("F401")
+    expect(proposal).to_contain_text("calc.py")
+    expect(proposal).to_contain_text("green")
+    expect(proposal.locator("a")).to_have_text(_IDS["proposal_gate"])
     page.locator(f'[data-testid=campaigns] tr[data-campaign="{waiting}"] a').click()
     page.wait_for_url(re.compile(rf".*/ops/campaigns/{waiting}$"))
     expect(page.get_by_test_id("campaign-status")).to_have_text("active")

@@ -1,4 +1,5 @@
-"""The operations page: the recruiter autopilot's campaigns and the self-healing incidents.
+"""The operations page: the recruiter autopilot's campaigns, the self-healing incidents and the dev
+swarm's change proposals.
 
 ``/ops`` shows the control-plane document's exit criteria with their current values, lists
 every campaign with its progress (contacted, replied, sends sent and waiting at
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Request, Response
 from tailguard.errors import NotFoundError
 from tailguard.ops.exitcriteria import exit_criteria
 from tailguard.ops.store import OpsStore
+from tailguard.ops.swarm_store import ProposalStore
 from tailguard.service.api.ops import autopilot
 from tailguard.service.auth import Role
 from tailguard.service.web.compendium import compendium_of
@@ -29,13 +31,14 @@ _ID = re.compile(r"^cmp-[0-9a-f]{12}$")
 
 @router.get("/ops", include_in_schema=False)
 def ops_page(request: Request) -> Response:
-    """Campaigns and incidents."""
+    """Campaigns, incidents and the dev swarm's change proposals."""
 
     def page(session: WebSession) -> Response:
         state = service_state(request)
         pilot = autopilot(state)
         campaigns = [pilot.summary(c.campaign_id) for c in pilot.store.campaigns()]
         incidents = OpsStore(state.ledger.engine).incidents()
+        proposals = ProposalStore(state.ledger.engine).list()
         criteria = exit_criteria(
             state.ledger, state.registry, compendium_of(state), now=state.settings.clock.now()
         )
@@ -45,6 +48,7 @@ def ops_page(request: Request) -> Response:
             session,
             campaigns=campaigns,
             incidents=incidents,
+            proposals=proposals,
             criteria=criteria,
         )
 
