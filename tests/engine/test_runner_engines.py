@@ -13,6 +13,9 @@ from tailguard.cli import main
 from tailguard.events.io import EventWriter
 from tailguard.sim import NetworkConfig, Simulator
 
+# Engine equality does not depend on the date: left out of the year-ahead run.
+pytestmark = pytest.mark.slow
+
 
 def write_sim_events(path: Path, *, areas: int, days: int) -> Path:
     """``days`` of a simulated network's events in ``path`` (as ``tailguard simulate``)."""
