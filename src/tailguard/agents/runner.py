@@ -9,7 +9,7 @@ approvers are the ledger's API keys of role ``approver`` or ``admin``, as in the
 such key means nobody can approve: gates wait and time out, nothing gated ever runs.
 
 The runner is fed by :meth:`AgentRunner.replay` (an event file) or :meth:`AgentRunner.follow`
-(a bus); how events become hours and ticks is :mod:`.feed`.
+(a bus), its :class:`~.feed.Feeder`'s; how events become hours and ticks is :mod:`.feed`.
 
 A runner started on stores where agents already acted picks up where the last one stopped
 (:meth:`AreaAgents.recover`, before its first tick): it adopts the runs waiting at gates, so a
@@ -20,9 +20,8 @@ reconciles those gates; the KPI windows and the signals' history are rebuilt fro
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +34,7 @@ import sqlalchemy as sa
 from opentelemetry import trace
 
 from tailguard.agents.catalogue import Catalogue, default_catalogue
-from tailguard.agents.feed import Feeding, HourBuffer, hour_end
+from tailguard.agents.feed import Feeder, HourBuffer, hour_end
 from tailguard.agents.recovery import Recovery
 from tailguard.agents.routing import DownstreamRoutes, RoutedDownstream
 from tailguard.agents.tick import AreaAgents, TickReport, build_registry
@@ -47,7 +46,7 @@ from tailguard.control import queries as control_queries
 from tailguard.control.gates import Approvers
 from tailguard.engine import ENGINES, Engine, open_engine
 from tailguard.errors import InvalidInputError, TailguardError
-from tailguard.events import DeadLetterSink, Deduplicator
+from tailguard.events import Bus, DeadLetterSink, Deduplicator
 from tailguard.events.skew import DEFAULT_MAX_SKEW
 from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
 from tailguard.learning.loop import PolicyLearner
@@ -251,7 +250,7 @@ class RunnerConfig:
             raise InvalidInputError(f"unknown policy {self.policy!r} (fixed or learning)")
 
 
-class AgentRunner(Feeding):
+class AgentRunner:
     """The area agents on real stores, fed by :meth:`replay` or :meth:`follow`.
 
     Use as a context manager (or call :meth:`close`). ``clock`` is the agents' clock; the
@@ -353,7 +352,8 @@ class AgentRunner(Feeding):
             self.weekly = self._live_weekly(config.week, cat)
         self._dedup = Deduplicator()
         self._acting_from: datetime | None = None
-        self._stop = threading.Event()
+        #: Cuts the events into hours and ticks them (:meth:`replay`, :meth:`follow`).
+        self.feeder = Feeder(self)
 
     def _live_weekly(self, schedule: WeekSchedule, cat: Catalogue) -> LiveWeekly:
         """The weekly cycle of this deployment (agents/weekly.py) and the levers it applies."""
@@ -471,6 +471,10 @@ class AgentRunner(Feeding):
             self._acting_from = as_of + self.config.warmup
         return as_of < self._acting_from
 
+    def warm_up_again(self, start: datetime) -> None:
+        """Only fill windows for a warm-up from ``start`` on (after a gap in the events)."""
+        self._acting_from = start + self.config.warmup
+
     def poll_gates(self, now: datetime) -> TickReport:
         """Settle gates decided (or timed out) since the last tick; approved calls run once.
 
@@ -493,10 +497,59 @@ class AgentRunner(Feeding):
         s.rejected += report.rejected
         s.timeouts += report.timeouts
 
-    def _fresh(self, table: pa.Table) -> pl.DataFrame:
+    def fresh(self, table: pa.Table) -> pl.DataFrame:
+        """``table`` without the events this runner has seen before."""
         frame = pl.from_arrow(self._dedup(table))
         assert isinstance(frame, pl.DataFrame)
         return frame
+
+    # -------------------------------------------------------------- feeding
+
+    def replay_hours(
+        self, path: str | Path, *, hours: int | None = None, batch_size: int = 65_536
+    ) -> Iterator[tuple[datetime, TickReport | None]]:
+        """Tick through an event file hour by hour: :meth:`Feeder.replay_hours`."""
+        return self.feeder.replay_hours(path, hours=hours, batch_size=batch_size)
+
+    def replay(
+        self,
+        path: str | Path,
+        *,
+        hours: int | None = None,
+        on_hour: Callable[[datetime, TickReport | None], None] | None = None,
+    ) -> RunSummary:
+        """Replay an event file to its end (or ``hours`` ticks): :meth:`Feeder.replay`."""
+        return self.feeder.replay(path, hours=hours, on_hour=on_hour)
+
+    def follow(
+        self,
+        bus: Bus,
+        *,
+        source: str = "bus",
+        hours: int | None = None,
+        tick_every: float | None = None,
+        start: datetime | None = None,
+        poll_s: float = 5.0,
+        max_events: int = 10_000,
+        wall: Clock | None = None,
+        on_hour: Callable[[datetime, TickReport | None], None] | None = None,
+    ) -> RunSummary:
+        """Consume a bus and tick at each hour boundary: :meth:`Feeder.follow`."""
+        return self.feeder.follow(
+            bus,
+            source=source,
+            hours=hours,
+            tick_every=tick_every,
+            start=start,
+            poll_s=poll_s,
+            max_events=max_events,
+            wall=wall,
+            on_hour=on_hour,
+        )
+
+    def stop(self) -> None:
+        """Ask a running :meth:`follow` (or :meth:`replay`) to stop after its current step."""
+        self.feeder.stop()
 
     # -------------------------------------------------------------- summary, close
 
