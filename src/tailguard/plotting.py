@@ -56,6 +56,7 @@ def rc(font_size: float = FONT_SIZE) -> dict[str, Any]:
         "axes.titleweight": "bold",
         "legend.frameon": False,
         "legend.fontsize": font_size - 1.0,
+        "text.parse_math": False,  # labels are data (a "$5 to $10" is no formula)
     }
 
 
@@ -73,11 +74,14 @@ def agg_figure(width: float, height: float, *, dpi: float = 100) -> Figure:
     return fig
 
 
-def svg_element(fig: Figure, name: str, label: str) -> Markup:
+def svg_element(
+    fig: Figure, name: str, label: str | None, *, css_class: str | None = None
+) -> Markup:
     """The figure as an inline ``<svg>`` element: no prolog, no per-group ids, unique refs.
 
-    ``name`` salts the ids Matplotlib gives clip paths and markers (unique per page);
-    ``label`` is the element's accessible name.
+    ``name`` salts the ids Matplotlib gives clip paths and markers (one name per chart of a
+    page); ``label`` is the element's accessible name (None: decorative, hidden from assistive
+    technology); ``css_class`` the element's class.
     """
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": name}):
@@ -85,5 +89,10 @@ def svg_element(fig: Figure, name: str, label: str) -> Markup:
     text = buffer.getvalue()
     text = text[text.index("<svg") :]
     text = re.sub(r'<g id="[^"]*"', "<g", text)
-    text = text.replace("<svg ", f'<svg role="img" aria-label="{Markup.escape(label)}" ', 1)
+    attrs = (
+        'aria-hidden="true"' if label is None else f'role="img" aria-label="{Markup.escape(label)}"'
+    )
+    if css_class is not None:
+        attrs = f'class="{Markup.escape(css_class)}" {attrs}'
+    text = text.replace("<svg ", f"<svg {attrs} ", 1)
     return Markup(text)

@@ -110,7 +110,9 @@ def band_plot(
     ax.set_ylabel(unit)
     _date_axis(ax)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, handlelength=2.2, fontsize=7.5)
-    return svg_element(fig, f"band-{band.id}", f"{band.kpi} over time, median and {tail}, on vs off")
+    return svg_element(
+        fig, f"band-{band.id}", f"{band.kpi} over time, median and {tail}, on vs off"
+    )
 
 
 def _usd_tick(value: float, _pos: int) -> str:
