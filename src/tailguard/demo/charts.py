@@ -104,7 +104,7 @@ def band_plot(
         )
         lo, hi = ax.get_ylim()
         lo, hi = min(lo, band.bound), max(hi, band.bound)
-        outside = (band.bound, hi) if band.inside_op in ("<", "<=") else (lo, band.bound)
+        outside = (band.bound, hi) if band.lower_is_better else (lo, band.bound)
         ax.axhspan(*outside, color="#d55e00", alpha=0.06, lw=0, label="outside")
         ax.set_ylim(lo, hi)
     ax.set_ylabel(unit)
