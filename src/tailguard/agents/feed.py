@@ -34,7 +34,8 @@ from tailguard.events import WIDE_SCHEMA, Bus, DeadLetterSink, read_events, vali
 from tailguard.events.skew import reject_future
 
 if TYPE_CHECKING:
-    from tailguard.agents.runner import RunnerConfig, RunSummary
+    from tailguard.agents.runner import RunnerConfig
+    from tailguard.agents.summary import RunSummary
 
 HOUR = timedelta(hours=1)
 

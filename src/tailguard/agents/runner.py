@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import polars as pl
@@ -37,8 +37,9 @@ from tailguard.agents.catalogue import Catalogue, default_catalogue
 from tailguard.agents.feed import Feeder, HourBuffer, hour_end
 from tailguard.agents.recovery import Recovery
 from tailguard.agents.routing import DownstreamRoutes, RoutedDownstream
+from tailguard.agents.summary import RunSummary
 from tailguard.agents.tick import AreaAgents, TickReport, build_registry
-from tailguard.agents.weekly import LiveWeekly, WeeklyTally, WeekSchedule
+from tailguard.agents.weekly import LiveWeekly, WeekSchedule
 from tailguard.clock import Clock, FakeClock, SystemClock, format_ts
 from tailguard.compendium import Compendium, CuratorSettings, Schedule, curate
 from tailguard.control import ControlPlane
@@ -84,69 +85,6 @@ class _Tally(SelfLearnStore):
                 self.status[u.decision_id] = u.status
                 if u.gate_id:
                     self.gate_of[u.decision_id] = u.gate_id
-
-
-StopReason = Literal["end_of_input", "hours", "stopped"]
-
-
-@dataclass(slots=True)
-class RunSummary:
-    """What one run of the agents did (the ``agents run`` summary)."""
-
-    mode: str
-    source: str
-    ticks: int = 0
-    warmup_hours: int = 0
-    skipped_hours: int = 0
-    first_as_of: datetime | None = None
-    last_as_of: datetime | None = None
-    events: int = 0
-    duplicates: int = 0
-    dead_lettered: int = 0
-    dead_letter_path: str = ""
-    decisions_by_kind: dict[str, int] = field(default_factory=dict)
-    executed: int = 0
-    failed: int = 0
-    rejected: int = 0
-    timeouts: int = 0
-    gates: dict[str, int] = field(default_factory=dict)
-    approvers: int = 0
-    recovered: Recovery = field(default_factory=Recovery)
-    stopped_by: StopReason = "end_of_input"
-    curations: int = 0
-    curation_errors: list[str] = field(default_factory=list)
-    crowd_nights: int = 0
-    crowd_errors: list[str] = field(default_factory=list)
-    weekly: dict[str, Any] = field(default_factory=lambda: WeeklyTally().to_dict())
-
-    def to_dict(self) -> dict[str, Any]:
-        """The summary as JSON-ready data."""
-        return {
-            "mode": self.mode,
-            "source": self.source,
-            "ticks": self.ticks,
-            "warmup_hours": self.warmup_hours,
-            "skipped_hours": self.skipped_hours,
-            "first_as_of": None if self.first_as_of is None else format_ts(self.first_as_of),
-            "last_as_of": None if self.last_as_of is None else format_ts(self.last_as_of),
-            "events": {"ingested": self.events, "duplicates": self.duplicates},
-            "dead_letter": {"count": self.dead_lettered, "path": self.dead_letter_path},
-            "decisions": {
-                "total": sum(self.decisions_by_kind.values()),
-                "by_kind": dict(sorted(self.decisions_by_kind.items())),
-            },
-            "executed": self.executed,
-            "failed": self.failed,
-            "rejected": self.rejected,
-            "timeouts": self.timeouts,
-            "gates": self.gates,
-            "approvers": self.approvers,
-            "recovered": self.recovered.to_dict(),
-            "stopped_by": self.stopped_by,
-            "compendium": {"curations": self.curations, "errors": self.curation_errors[-5:]},
-            "crowd": {"nights": self.crowd_nights, "errors": self.crowd_errors[-5:]},
-            "weekly": self.weekly,
-        }
 
 
 def redact(url: str) -> str:
