@@ -49,7 +49,7 @@ class LeverApprover(threading.Thread):
                     at = datetime.fromtimestamp(float(row.presented_at), UTC)
                     self.clock.set(max(self.clock.now(), at))
                     try:
-                        self.person.decide(str(row.gate_id), "approved")
+                        self.person.decide(str(row.gate_id), "approve")
                     except TailguardError:
                         continue  # timed out meanwhile: the runner settles it
                     self.approved.append(str(row.tool_name))

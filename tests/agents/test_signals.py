@@ -317,3 +317,21 @@ def test_the_emptiest_locker_per_sku_with_the_area_as_fallback() -> None:
         sig, [{**stock("L1", "R-9923", 9), "ts": T0 + timedelta(hours=1)}], T0 + timedelta(hours=2)
     )
     assert sig.emptiest_locker("PA-0001", "R-9923") == "L2"
+
+
+def test_every_signal_module_is_a_signal_the_tick_computes() -> None:
+    """Adding a signal is adding a module with its ``SIGNAL``: one left out of SIGNALS fails."""
+    import importlib
+    import pkgutil
+
+    from tailguard.agents import signals
+
+    found = {}
+    for module in pkgutil.iter_modules(signals.__path__):
+        loaded = importlib.import_module(f"{signals.__name__}.{module.name}")
+        if hasattr(loaded, "SIGNAL"):
+            found[module.name] = loaded.SIGNAL
+    assert len(found) >= 4
+    assert {name: s.name for name, s in found.items()} == {name: name for name in found}
+    assert tuple(s.name for s in signals.SIGNALS) == tuple(SIGNAL_SPECS)
+    assert set(SIGNAL_SPECS) == set(found)

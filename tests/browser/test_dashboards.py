@@ -76,4 +76,4 @@ def test_quality_trend_plots_each_role(page: Page, service: LiveService) -> None
     expect(plot).to_have_count(1)
     for role in ("area_agent", "carrier", "driver", "recruiter"):
         expect(plot).to_contain_text(role)
-    expect(plot.locator("polyline")).not_to_have_count(0)
+    expect(plot.locator("path[style*='stroke-width: 2']")).not_to_have_count(0)  # the lines

@@ -98,7 +98,12 @@ def test_approving_through_the_page_resumes_the_run(
     csrf = _sign_in(client, seeded.keys["bob"])
     done = client.post(
         f"/approvals/{seeded.gates['approve']}",
-        data={"decision": "edit", "args": '{"note": "checked"}', "reason": "ok", "csrf": csrf},
+        data={
+            "decision": "edit",
+            "args": '{"account_id": "acc-17", "note": "checked"}',
+            "reason": "ok",
+            "csrf": csrf,
+        },
     )
     assert done.status_code == 200
     assert "Edited and approved close_account" in done.text

@@ -100,7 +100,9 @@ def test_a_legend_swatch_has_the_colour_of_its_series() -> None:
 
     series = {"failed": [1.0, 2.0], "completed": [3.0, 1.0]}
     for svg in (stacked_bars("t", ["a", "b"], series), line_chart("t", ["a", "b"], series)):
-        swatches = re.findall(r'<rect [^>]*width="10" height="10"[^>]*fill="(#[0-9a-f]+)"', svg)
-        assert swatches == [MEANING["failed"], MEANING["completed"]]
         for name in series:
+            # The legend draws each swatch just before its label.
+            before = svg[: svg.index(f">{name}</text>")]
+            swatch = re.findall(r"(?:fill|stroke): (#[0-9a-f]{6})", before)[-1]
+            assert swatch == MEANING[name]
             assert svg.count(MEANING[name]) >= 3  # legend + at least two marks

@@ -139,6 +139,77 @@ def test_the_batch_form_decides_the_selected_and_refuses_an_empty_selection(web:
     assert "min_usd must be a number" in bad_filter.text
 
 
+def _recorded_edit(web: Service, run_id: str) -> dict[str, Any]:
+    """What the ledger holds of a run's edited decision, without its ids and times."""
+    ledger = web.state.ledger
+    # The latest version of each record (a gate is recorded when presented and when decided).
+    (detail,) = {
+        r.record_id: r.fields for r in ledger.records(kind="gate_detail", run_id=run_id)
+    }.values()
+    (gate,) = {r.record_id: r.fields for r in ledger.records(kind="gate", run_id=run_id)}.values()
+    (step,) = {r.record_id: r.fields for r in ledger.records(kind="step", run_id=run_id)}.values()
+    return {
+        "detail": {k: v for k, v in detail.items() if k not in ("gate_detail_id", "run_id")},
+        "gate": (gate["decision"], gate["decided_by"]),
+        "step": (step["args_hash"], step["status"], step["result_summary"]),
+    }
+
+
+def test_an_edit_means_the_same_on_the_api_and_in_the_inbox(web: Service) -> None:
+    """The same edit through the API, the inbox's schema form and its JSON editor runs the
+    same call and records the same decision: the edited arguments are the whole arguments."""
+    api, form, text = (web.gated_call("olga", account=f"acc-e{i}") for i in range(3))
+    client = web.client
+    edited = client.post(
+        f"/v1/approvals/{api['gate_id']}",
+        json={"decision": "edit", "args": {"account_id": "acc-9"}, "reason": "wrong account"},
+        headers=web.h("alice"),
+    )
+    assert edited.status_code == 200, edited.text
+    token = _signed_in(client, web.keys["alice"])
+    posts = {
+        form["gate_id"]: {"arg.account_id": "acc-9", "arg.note": ""},
+        text["gate_id"]: {"args": '{"account_id": "acc-9"}'},
+    }
+    for gate_id, fields in posts.items():
+        done = client.post(
+            f"/approvals/{gate_id}",
+            data={"csrf": token, "decision": "edit", "reason": "wrong account", **fields},
+        )
+        assert done.status_code == 200, done.text
+        assert "Edited and approved close_account" in done.text
+    # The note left out of each edit is not run (nor recorded) with the call.
+    assert web.calls.of(GATED) == [{"account_id": "acc-9"}] * 3
+    recorded = [_recorded_edit(web, step["run_id"]) for step in (api, form, text)]
+    assert recorded[0]["detail"]["edited"] is True
+    assert recorded[0]["detail"]["edited_audit_args"] == {"account_id": "acc-9"}
+    assert recorded[0]["gate"] == ("approved", "alice")
+    assert recorded[1] == recorded[0]
+    assert recorded[2] == recorded[0]
+
+
+def test_an_edit_without_arguments_or_arguments_without_an_edit_decide_nothing(
+    web: Service,
+) -> None:
+    """One meaning for the words: an edit needs arguments and only an edit takes them."""
+    from tailguard.service import approvals
+
+    gate_id = web.gated_call("olga")["gate_id"]
+    with pytest.raises(InvalidInputError, match="an edit needs the edited arguments"):
+        approvals.decide(web.state, "alice", gate_id, "edit")
+    with pytest.raises(InvalidInputError, match="only with an edit"):
+        approvals.decide(web.state, "alice", gate_id, "approve", edited_args={"account_id": "x"})
+    items = [
+        approvals.DecisionItem(gate_id, "maybe"),
+        approvals.DecisionItem(gate_id, "edit", edited_args={"account_id": "acc-9"}),
+    ]
+    unknown, done = approvals.decide_many(web.state, "alice", items)
+    assert isinstance(unknown, InvalidInputError)
+    assert "not 'maybe'" in unknown.message
+    assert not isinstance(done, Exception)
+    assert (done.decision, done.edited) == ("approved", True)
+
+
 def _credit_decision(
     web: Service,
     gate_id: str,

@@ -1,12 +1,13 @@
 """Feeding the area agents: events cut into hours, from a file (replay) or a bus (follow).
 
-:class:`Feeding` is the half of :class:`~tailguard.agents.runner.AgentRunner` that decides
-when an hour is ticked and with which events; the runner (:mod:`.runner`) is the wiring of the
-stores, the control plane and the agents, and ticks an hour when told.
+A :class:`Feeder` decides when an hour is ticked and with which events, and drives anything
+that ticks hours (:class:`Ticked`); :class:`~tailguard.agents.runner.AgentRunner` is one (the
+wiring of the stores, the control plane and the agents, which ticks an hour when told) and
+hands its ``replay`` and ``follow`` to its feeder.
 
-* :meth:`Feeding.replay`: an event file read in event-time order, one tick per hour
+* :meth:`Feeder.replay`: an event file read in event-time order, one tick per hour
   boundary, the agents' clock a :class:`~tailguard.clock.FakeClock` at each hour's end;
-* :meth:`Feeding.follow`: a bus (NATS JetStream or Redis Streams), a tick at each
+* :meth:`Feeder.follow`: a bus (NATS JetStream or Redis Streams), a tick at each
   wall-clock hour boundary (or every ``tick_every`` seconds, an hour of compressed time each),
   and between ticks a poll that resumes the gates people decided (the tick's reconciliation).
 
@@ -21,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
 import pyarrow as pa
@@ -33,7 +34,8 @@ from tailguard.events import WIDE_SCHEMA, Bus, DeadLetterSink, read_events, vali
 from tailguard.events.skew import reject_future
 
 if TYPE_CHECKING:
-    from tailguard.agents.runner import RunnerConfig, RunSummary
+    from tailguard.agents.runner import RunnerConfig
+    from tailguard.agents.summary import RunSummary
 
 HOUR = timedelta(hours=1)
 
@@ -97,39 +99,65 @@ def _empty() -> pl.DataFrame:
 # ------------------------------------------------------------------ replay and follow
 
 
-class Feeding:
-    """Replay and follow, for :class:`~tailguard.agents.runner.AgentRunner` (its wiring)."""
+class Ticked(Protocol):
+    """What a :class:`Feeder` drives: hours ticked when told (an
+    :class:`~tailguard.agents.runner.AgentRunner`)."""
 
-    config: RunnerConfig
-    clock: FakeClock
-    summary: RunSummary
-    dead_letter: DeadLetterSink
-    _acting_from: datetime | None
-    _stop: threading.Event
+    @property
+    def config(self) -> RunnerConfig:
+        """The warm-up, the KPI window, the tolerated clock skew and the wall clock."""
+        ...
+
+    @property
+    def clock(self) -> FakeClock:
+        """The agents' clock (read between ticks)."""
+        ...
+
+    @property
+    def summary(self) -> RunSummary:
+        """The run's summary (the feeder sets its mode, source, skipped hours and stop)."""
+        ...
+
+    @property
+    def dead_letter(self) -> DeadLetterSink:
+        """Where refused events go."""
+        ...
 
     def hour(self, as_of: datetime, events: pl.DataFrame, *, act: bool = True) -> TickReport | None:
-        """The tick at ``as_of`` with its hour's events (the runner's)."""
-        raise NotImplementedError
+        """The tick at ``as_of`` with its hour's events (None: a warm-up hour)."""
+        ...
 
     def warming_up(self, as_of: datetime) -> bool:
-        """True when the hour ending at ``as_of`` only fills windows (the runner's)."""
-        raise NotImplementedError
+        """True when the hour ending at ``as_of`` only fills windows."""
+        ...
+
+    def warm_up_again(self, start: datetime) -> None:
+        """Only fill windows for a warm-up from ``start`` on (after a gap in the events)."""
+        ...
 
     def poll_gates(self, now: datetime) -> TickReport:
-        """Settle the gates decided since the last tick (the runner's)."""
-        raise NotImplementedError
-
-    def finish(self) -> RunSummary:
-        """Complete the summary (the runner's)."""
-        raise NotImplementedError
-
-    def _fresh(self, table: pa.Table) -> pl.DataFrame:
-        """``table`` without the events seen before (the runner's deduplicator)."""
-        raise NotImplementedError
+        """Settle the gates decided since the last tick."""
+        ...
 
     def holds_gates(self) -> bool:
-        """True when runs wait at gates the runner reconciles (the runner's)."""
-        raise NotImplementedError
+        """True when runs wait at gates the ticks reconcile."""
+        ...
+
+    def fresh(self, table: pa.Table) -> pl.DataFrame:
+        """``table`` without the events seen before."""
+        ...
+
+    def finish(self) -> RunSummary:
+        """Complete the summary."""
+        ...
+
+
+class Feeder:
+    """Replay and follow: hours of events for a :class:`Ticked` (one feeder per runner)."""
+
+    def __init__(self, ticked: Ticked) -> None:
+        self.ticked = ticked
+        self._stop = threading.Event()
 
     def stop(self) -> None:
         """Ask a running :meth:`follow` (or :meth:`replay`) to stop after its current step."""
@@ -138,13 +166,13 @@ class Feeding:
     def _drop_future(self, table: pa.Table, wall: Clock, source: str) -> pa.Table:
         """``table`` without events dated past the wall clock plus the tolerated skew (they
         go to the dead letter: a year-2999 ``ts`` must not make the agents tick for ever)."""
-        skew = self.config.max_future_skew
+        skew = self.ticked.config.max_future_skew
         now = wall.now()
         return reject_future(
             table,
             limit=now + skew,
             reference=f"the clock ({format_ts(now)}) + {skew}",
-            dead_letter=self.dead_letter,
+            dead_letter=self.ticked.dead_letter,
             source=source,
         )
 
@@ -155,11 +183,11 @@ class Feeding:
         timestamp (an epoch-zero ``ts``) cannot make a replay tick through decades.
         """
         following = buffer.next_ts()
-        if following is None or following - as_of <= timedelta(days=self.config.window_days):
+        if following is None or following - as_of <= timedelta(days=self.ticked.config.window_days):
             return as_of
         resume = hour_end(following)
-        self.summary.skipped_hours += round((resume - as_of) / HOUR)
-        self._acting_from = resume + self.config.warmup
+        self.ticked.summary.skipped_hours += round((resume - as_of) / HOUR)
+        self.ticked.warm_up_again(resume)
         return resume
 
     # -------------------------------------------------------------- replay
@@ -173,23 +201,23 @@ class Feeding:
         stream exports write it): an hour is ticked once an event past its end is read, and an
         event older than that joins the next tick as a late event.
         """
-        self.summary.mode, self.summary.source = "replay", str(path)
+        self.ticked.summary.mode, self.ticked.summary.source = "replay", str(path)
         buffer = HourBuffer()
         as_of: datetime | None = None
-        batches = read_events(path, dead_letter=self.dead_letter, batch_size=batch_size)
-        wall = self.config.wall or SystemClock()
+        batches = read_events(path, dead_letter=self.ticked.dead_letter, batch_size=batch_size)
+        wall = self.ticked.config.wall or SystemClock()
         try:
             for batch in batches:
-                buffer.add(self._fresh(self._drop_future(batch, wall, str(path))))
+                buffer.add(self.ticked.fresh(self._drop_future(batch, wall, str(path))))
                 if as_of is None and buffer.earliest is not None:
                     as_of = hour_end(buffer.earliest)
                 while as_of is not None and buffer.latest is not None and buffer.latest > as_of:
-                    yield as_of, self.hour(as_of, buffer.take(as_of))
+                    yield as_of, self.ticked.hour(as_of, buffer.take(as_of))
                     as_of = self._skip_gap(buffer, as_of + HOUR)
                     if self._done(hours):
                         return
             while as_of is not None and len(buffer):
-                yield as_of, self.hour(as_of, buffer.take(as_of))
+                yield as_of, self.ticked.hour(as_of, buffer.take(as_of))
                 as_of = self._skip_gap(buffer, as_of + HOUR)
                 if self._done(hours):
                     return
@@ -199,11 +227,11 @@ class Feeding:
                 close()  # the file, when stopped early
 
     def _done(self, hours: int | None) -> bool:
-        if hours is not None and self.summary.ticks >= hours:
-            self.summary.stopped_by = "hours"
+        if hours is not None and self.ticked.summary.ticks >= hours:
+            self.ticked.summary.stopped_by = "hours"
             return True
         if self._stop.is_set():
-            self.summary.stopped_by = "stopped"
+            self.ticked.summary.stopped_by = "stopped"
             return True
         return False
 
@@ -218,7 +246,7 @@ class Feeding:
         for as_of, report in self.replay_hours(path, hours=hours):
             if on_hour is not None:
                 on_hour(as_of, report)
-        return self.finish()
+        return self.ticked.finish()
 
     # -------------------------------------------------------------- follow
 
@@ -256,7 +284,7 @@ class Feeding:
             wall: the wall clock (a FakeClock in tests).
             on_hour: called after each hour with its report (None for a warm-up hour).
         """
-        self.summary.mode, self.summary.source = "follow", source
+        self.ticked.summary.mode, self.ticked.summary.source = "follow", source
         wall = wall or SystemClock()
         if start is not None and start != hour_end(start):
             raise InvalidInputError(f"start {format_ts(start)} is not a whole UTC hour")
@@ -270,7 +298,9 @@ class Feeding:
         drained = False
         while not self._done(hours):
             if as_of is not None:
-                catching_up = as_of < live_from if tick_every is None else self.warming_up(as_of)
+                catching_up = (
+                    as_of < live_from if tick_every is None else self.ticked.warming_up(as_of)
+                )
                 if catching_up:
                     due = drained or (buffer.latest is not None and buffer.latest > as_of)
                 elif tick_every is None:
@@ -278,7 +308,7 @@ class Feeding:
                 else:
                     due = wall.monotonic() >= due_at
                 if due:
-                    report = self.hour(as_of, buffer.take(as_of), act=not catching_up)
+                    report = self.ticked.hour(as_of, buffer.take(as_of), act=not catching_up)
                     if on_hour is not None:
                         on_hour(as_of, report)
                     as_of += HOUR
@@ -292,21 +322,23 @@ class Feeding:
             delivery = bus.fetch(max_events, timeout=max(0.0, wait))
             drained = delivery.table.num_rows == 0
             if not drained:
-                valid = validate_table(delivery.table, source=source, dead_letter=self.dead_letter)
-                buffer.add(self._fresh(self._drop_future(valid, wall, source)))
+                valid = validate_table(
+                    delivery.table, source=source, dead_letter=self.ticked.dead_letter
+                )
+                buffer.add(self.ticked.fresh(self._drop_future(valid, wall, source)))
                 bus.ack(delivery)
                 if as_of is None and buffer.earliest is not None:
                     as_of = hour_end(buffer.earliest)
             # Gates are polled once the agents have ticked, or from the start when a restart
             # adopted gates (before any event arrives: the agents' clock is where it was).
-            polling = self.summary.ticks or self.holds_gates()
+            polling = self.ticked.summary.ticks or self.ticked.holds_gates()
             if polling and wall.monotonic() - last_poll >= poll_s:
                 last_poll = wall.monotonic()
-                self.poll_gates(self._between(as_of, wall, tick_every, due_at))
-        if self.summary.ticks or self.holds_gates():
+                self.ticked.poll_gates(self._between(as_of, wall, tick_every, due_at))
+        if self.ticked.summary.ticks or self.ticked.holds_gates():
             # Gates decided since the last poll run now rather than being left behind.
-            self.poll_gates(self._between(as_of, wall, tick_every, due_at))
-        return self.finish()
+            self.ticked.poll_gates(self._between(as_of, wall, tick_every, due_at))
+        return self.ticked.finish()
 
     def _between(
         self, as_of: datetime | None, wall: Clock, tick_every: float | None, due_at: float
@@ -316,7 +348,7 @@ class Feeding:
         Before the first hour is known (no event yet): the agents' clock as it is.
         """
         if as_of is None:
-            return self.clock.now()
+            return self.ticked.clock.now()
         cap = as_of - timedelta(microseconds=1)
         if tick_every is None:
             return min(wall.now(), cap)

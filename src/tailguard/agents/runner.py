@@ -9,7 +9,7 @@ approvers are the ledger's API keys of role ``approver`` or ``admin``, as in the
 such key means nobody can approve: gates wait and time out, nothing gated ever runs.
 
 The runner is fed by :meth:`AgentRunner.replay` (an event file) or :meth:`AgentRunner.follow`
-(a bus); how events become hours and ticks is :mod:`.feed`.
+(a bus), its :class:`~.feed.Feeder`'s; how events become hours and ticks is :mod:`.feed`.
 
 A runner started on stores where agents already acted picks up where the last one stopped
 (:meth:`AreaAgents.recover`, before its first tick): it adopts the runs waiting at gates, so a
@@ -20,13 +20,12 @@ reconciles those gates; the KPI windows and the signals' history are rebuilt fro
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import polars as pl
@@ -35,11 +34,12 @@ import sqlalchemy as sa
 from opentelemetry import trace
 
 from tailguard.agents.catalogue import Catalogue, default_catalogue
-from tailguard.agents.feed import Feeding, HourBuffer, hour_end
+from tailguard.agents.feed import Feeder, HourBuffer, hour_end
 from tailguard.agents.recovery import Recovery
 from tailguard.agents.routing import DownstreamRoutes, RoutedDownstream
+from tailguard.agents.summary import RunSummary
 from tailguard.agents.tick import AreaAgents, TickReport, build_registry
-from tailguard.agents.weekly import LiveWeekly, WeeklyTally, WeekSchedule
+from tailguard.agents.weekly import LiveWeekly, WeekSchedule
 from tailguard.clock import Clock, FakeClock, SystemClock, format_ts
 from tailguard.compendium import Compendium, CuratorSettings, Schedule, curate
 from tailguard.control import ControlPlane
@@ -47,7 +47,7 @@ from tailguard.control import queries as control_queries
 from tailguard.control.gates import Approvers
 from tailguard.engine import ENGINES, Engine, open_engine
 from tailguard.errors import InvalidInputError, TailguardError
-from tailguard.events import DeadLetterSink, Deduplicator
+from tailguard.events import Bus, DeadLetterSink, Deduplicator
 from tailguard.events.skew import DEFAULT_MAX_SKEW
 from tailguard.learning import Decision, SelfLearnStore, StatusUpdate
 from tailguard.learning.loop import PolicyLearner
@@ -85,69 +85,6 @@ class _Tally(SelfLearnStore):
                 self.status[u.decision_id] = u.status
                 if u.gate_id:
                     self.gate_of[u.decision_id] = u.gate_id
-
-
-StopReason = Literal["end_of_input", "hours", "stopped"]
-
-
-@dataclass(slots=True)
-class RunSummary:
-    """What one run of the agents did (the ``agents run`` summary)."""
-
-    mode: str
-    source: str
-    ticks: int = 0
-    warmup_hours: int = 0
-    skipped_hours: int = 0
-    first_as_of: datetime | None = None
-    last_as_of: datetime | None = None
-    events: int = 0
-    duplicates: int = 0
-    dead_lettered: int = 0
-    dead_letter_path: str = ""
-    decisions_by_kind: dict[str, int] = field(default_factory=dict)
-    executed: int = 0
-    failed: int = 0
-    rejected: int = 0
-    timeouts: int = 0
-    gates: dict[str, int] = field(default_factory=dict)
-    approvers: int = 0
-    recovered: Recovery = field(default_factory=Recovery)
-    stopped_by: StopReason = "end_of_input"
-    curations: int = 0
-    curation_errors: list[str] = field(default_factory=list)
-    crowd_nights: int = 0
-    crowd_errors: list[str] = field(default_factory=list)
-    weekly: dict[str, Any] = field(default_factory=lambda: WeeklyTally().to_dict())
-
-    def to_dict(self) -> dict[str, Any]:
-        """The summary as JSON-ready data."""
-        return {
-            "mode": self.mode,
-            "source": self.source,
-            "ticks": self.ticks,
-            "warmup_hours": self.warmup_hours,
-            "skipped_hours": self.skipped_hours,
-            "first_as_of": None if self.first_as_of is None else format_ts(self.first_as_of),
-            "last_as_of": None if self.last_as_of is None else format_ts(self.last_as_of),
-            "events": {"ingested": self.events, "duplicates": self.duplicates},
-            "dead_letter": {"count": self.dead_lettered, "path": self.dead_letter_path},
-            "decisions": {
-                "total": sum(self.decisions_by_kind.values()),
-                "by_kind": dict(sorted(self.decisions_by_kind.items())),
-            },
-            "executed": self.executed,
-            "failed": self.failed,
-            "rejected": self.rejected,
-            "timeouts": self.timeouts,
-            "gates": self.gates,
-            "approvers": self.approvers,
-            "recovered": self.recovered.to_dict(),
-            "stopped_by": self.stopped_by,
-            "compendium": {"curations": self.curations, "errors": self.curation_errors[-5:]},
-            "crowd": {"nights": self.crowd_nights, "errors": self.crowd_errors[-5:]},
-            "weekly": self.weekly,
-        }
 
 
 def redact(url: str) -> str:
@@ -251,7 +188,7 @@ class RunnerConfig:
             raise InvalidInputError(f"unknown policy {self.policy!r} (fixed or learning)")
 
 
-class AgentRunner(Feeding):
+class AgentRunner:
     """The area agents on real stores, fed by :meth:`replay` or :meth:`follow`.
 
     Use as a context manager (or call :meth:`close`). ``clock`` is the agents' clock; the
@@ -353,7 +290,8 @@ class AgentRunner(Feeding):
             self.weekly = self._live_weekly(config.week, cat)
         self._dedup = Deduplicator()
         self._acting_from: datetime | None = None
-        self._stop = threading.Event()
+        #: Cuts the events into hours and ticks them (:meth:`replay`, :meth:`follow`).
+        self.feeder = Feeder(self)
 
     def _live_weekly(self, schedule: WeekSchedule, cat: Catalogue) -> LiveWeekly:
         """The weekly cycle of this deployment (agents/weekly.py) and the levers it applies."""
@@ -471,6 +409,10 @@ class AgentRunner(Feeding):
             self._acting_from = as_of + self.config.warmup
         return as_of < self._acting_from
 
+    def warm_up_again(self, start: datetime) -> None:
+        """Only fill windows for a warm-up from ``start`` on (after a gap in the events)."""
+        self._acting_from = start + self.config.warmup
+
     def poll_gates(self, now: datetime) -> TickReport:
         """Settle gates decided (or timed out) since the last tick; approved calls run once.
 
@@ -493,10 +435,59 @@ class AgentRunner(Feeding):
         s.rejected += report.rejected
         s.timeouts += report.timeouts
 
-    def _fresh(self, table: pa.Table) -> pl.DataFrame:
+    def fresh(self, table: pa.Table) -> pl.DataFrame:
+        """``table`` without the events this runner has seen before."""
         frame = pl.from_arrow(self._dedup(table))
         assert isinstance(frame, pl.DataFrame)
         return frame
+
+    # -------------------------------------------------------------- feeding
+
+    def replay_hours(
+        self, path: str | Path, *, hours: int | None = None, batch_size: int = 65_536
+    ) -> Iterator[tuple[datetime, TickReport | None]]:
+        """Tick through an event file hour by hour: :meth:`Feeder.replay_hours`."""
+        return self.feeder.replay_hours(path, hours=hours, batch_size=batch_size)
+
+    def replay(
+        self,
+        path: str | Path,
+        *,
+        hours: int | None = None,
+        on_hour: Callable[[datetime, TickReport | None], None] | None = None,
+    ) -> RunSummary:
+        """Replay an event file to its end (or ``hours`` ticks): :meth:`Feeder.replay`."""
+        return self.feeder.replay(path, hours=hours, on_hour=on_hour)
+
+    def follow(
+        self,
+        bus: Bus,
+        *,
+        source: str = "bus",
+        hours: int | None = None,
+        tick_every: float | None = None,
+        start: datetime | None = None,
+        poll_s: float = 5.0,
+        max_events: int = 10_000,
+        wall: Clock | None = None,
+        on_hour: Callable[[datetime, TickReport | None], None] | None = None,
+    ) -> RunSummary:
+        """Consume a bus and tick at each hour boundary: :meth:`Feeder.follow`."""
+        return self.feeder.follow(
+            bus,
+            source=source,
+            hours=hours,
+            tick_every=tick_every,
+            start=start,
+            poll_s=poll_s,
+            max_events=max_events,
+            wall=wall,
+            on_hour=on_hour,
+        )
+
+    def stop(self) -> None:
+        """Ask a running :meth:`follow` (or :meth:`replay`) to stop after its current step."""
+        self.feeder.stop()
 
     # -------------------------------------------------------------- summary, close
 

@@ -2,21 +2,18 @@
 
 Each function takes data already aggregated by :mod:`tailguard.demo.report` (at most hours x
 bands points, never one per area-hour) and returns the ``<svg>`` element as markup. Figures use
-Matplotlib's object API (no pyplot, no GUI backend, no global figure registry); the style is set
-by :func:`style`, a context manager around the whole rendering. Text stays text in the SVG so
-the page's fonts apply and sizes scale with the fixed figure widths.
+the project's one chart style (:mod:`tailguard.plotting`: Matplotlib's object API, set by
+:func:`style`, a context manager around the whole rendering, and rendered by its
+:func:`~tailguard.plotting.svg_element`). Text stays text in the SVG so the page's fonts apply
+and sizes scale with the fixed figure widths.
 """
 
 from __future__ import annotations
 
-import io
 import math
-import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-import matplotlib
 import numpy as np
 import polars as pl
 from markupsafe import Markup
@@ -24,10 +21,20 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from tailguard.plotting import PALETTE, style, svg_element
 from tailguard.rules.guardbands import GuardBand
 
+__all__ = [
+    "ARM_COLOURS",
+    "ARM_LABELS",
+    "DECISION_COLOURS",
+    "KIND_COLOURS",
+    "STATUS_COLOURS",
+    "style",
+]
+
 #: Okabe-Ito colours (safe for the common colour-vision deficiencies), one per arm everywhere.
-ARM_COLOURS: Final = {"on": "#0072B2", "off": "#E69F00"}
+ARM_COLOURS: Final = {"on": PALETTE[0], "off": PALETTE[1]}
 ARM_LABELS: Final = {"on": "agents on", "off": "agents off"}
 STATUS_COLOURS: Final = {
     "executed": "#009E73",
@@ -44,56 +51,15 @@ DECISION_COLOURS: Final = {
     "timeout": "#CC79A7",
     "pending": "#999999",
 }
-KIND_COLOURS: Final = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
-_RC: Final[dict[str, Any]] = {
-    "svg.fonttype": "none",  # text stays text: smaller, selectable, styled by the page
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
-    "font.size": 9,
-    "axes.axisbelow": True,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.color": "#e4e4e4",
-    "grid.linewidth": 0.6,
-    "axes.edgecolor": "#888888",
-    "axes.titlesize": 9,
-    "axes.titleweight": "bold",
-    "legend.frameon": False,
-    "legend.fontsize": 8,
-}
-_SVG_METADATA: Final = ("Date", "Creator", "Format", "Type")
+KIND_COLOURS: Final = PALETTE
 #: Figure widths in inches: full column, and beside a side table; fixed so text scales alike.
 _WIDE, _NARROW = 8.4, 6.4
-
-
-@contextmanager
-def style() -> Iterator[None]:
-    """The report's Matplotlib style, for the duration of a rendering."""
-    with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
-        yield
-
-
-def _svg(fig: Figure, name: str, label: str) -> Markup:
-    """The figure as an inline ``<svg>`` element: no prolog, no per-group ids, unique refs."""
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": name}):
-        fig.savefig(buffer, format="svg", metadata=dict.fromkeys(_SVG_METADATA))
-    text = buffer.getvalue()
-    text = text[text.index("<svg") :]
-    text = re.sub(r'<g id="[^"]*"', "<g", text)
-    text = text.replace("<svg ", f'<svg role="img" aria-label="{_attr(label)}" ', 1)
-    return Markup(text)
 
 
 def _number(value: Any) -> float:
     return (
         0.0 if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
     )
-
-
-def _attr(text: str) -> str:
-    return str(Markup.escape(text))
 
 
 def _hours(frame: pl.DataFrame, arm: str, column: str) -> tuple[Any, Any]:
@@ -138,13 +104,15 @@ def band_plot(
         )
         lo, hi = ax.get_ylim()
         lo, hi = min(lo, band.bound), max(hi, band.bound)
-        outside = (band.bound, hi) if band.inside_op in ("<", "<=") else (lo, band.bound)
+        outside = (band.bound, hi) if band.lower_is_better else (lo, band.bound)
         ax.axhspan(*outside, color="#d55e00", alpha=0.06, lw=0, label="outside")
         ax.set_ylim(lo, hi)
     ax.set_ylabel(unit)
     _date_axis(ax)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, handlelength=2.2, fontsize=7.5)
-    return _svg(fig, f"band-{band.id}", f"{band.kpi} over time, median and {tail}, on vs off")
+    return svg_element(
+        fig, f"band-{band.id}", f"{band.kpi} over time, median and {tail}, on vs off"
+    )
 
 
 def _usd_tick(value: float, _pos: int) -> str:
@@ -185,7 +153,7 @@ def share_plot(rows: Sequence[Mapping[str, Any]]) -> Markup:
     ax.set_xlabel("% of area-hours inside the band (of those with data)")
     ax.grid(axis="y", visible=False)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2)
-    return _svg(fig, "share", "share of area-hours inside each guard-band, on vs off")
+    return svg_element(fig, "share", "share of area-hours inside each guard-band, on vs off")
 
 
 def share_time_plot(per_hour: pl.DataFrame) -> Markup:
@@ -200,7 +168,7 @@ def share_time_plot(per_hour: pl.DataFrame) -> Markup:
     ax.set_ylabel("% of areas")
     _date_axis(ax)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2)
-    return _svg(fig, "share-time", "share of areas inside all guard-bands per hour")
+    return svg_element(fig, "share-time", "share of areas inside all guard-bands per hour")
 
 
 def learning_plot(rows: Sequence[Mapping[str, Any]]) -> Markup:
@@ -221,7 +189,7 @@ def learning_plot(rows: Sequence[Mapping[str, Any]]) -> Markup:
                     xytext=(6, 6), fontsize=7)  # fmt: skip
     ax.set_xticks(weeks, [f"week {w}" for w in weeks])
     ax.set_ylabel("points inside every band")
-    return _svg(fig, "learning", "weekly gain of agents on over off with 95 % intervals")
+    return svg_element(fig, "learning", "weekly gain of agents on over off with 95 % intervals")
 
 
 def spread_plot(tactic: str, rows: Sequence[Mapping[str, Any]]) -> Markup:
@@ -238,7 +206,7 @@ def spread_plot(tactic: str, rows: Sequence[Mapping[str, Any]]) -> Markup:
     ax.set_ylabel("areas using it")
     ax.grid(axis="x", visible=False)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2)
-    return _svg(fig, "crowd-spread", f"areas using {tactic} by week")
+    return svg_element(fig, "crowd-spread", f"areas using {tactic} by week")
 
 
 def kinds_plot(
@@ -274,7 +242,7 @@ def kinds_plot(
     cost_ax.xaxis.set_major_formatter(FuncFormatter(_usd_tick))
     for ax in (count_ax, cost_ax):
         ax.grid(axis="y", visible=False)
-    return _svg(fig, "kinds", "interventions by kind: decisions by status and cost")
+    return svg_element(fig, "kinds", "interventions by kind: decisions by status and cost")
 
 
 def daily_plot(frame: pl.DataFrame) -> Markup:
@@ -301,7 +269,7 @@ def daily_plot(frame: pl.DataFrame) -> Markup:
     _date_axis(ax)
     ax.grid(axis="x", visible=False)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=min(len(kinds), 4))
-    return _svg(fig, "daily", "intervention decisions per day by kind")
+    return svg_element(fig, "daily", "intervention decisions per day by kind")
 
 
 def outcomes_plot(
@@ -333,7 +301,7 @@ def outcomes_plot(
         ax.grid(axis="x", visible=False)
     for ax in axes[len(measured) :]:
         ax.set_visible(False)
-    return _svg(fig, "outcomes", "distribution of measured outcome changes by kind")
+    return svg_element(fig, "outcomes", "distribution of measured outcome changes by kind")
 
 
 def latency_plot(frame: pl.DataFrame) -> Markup | None:
@@ -357,4 +325,4 @@ def latency_plot(frame: pl.DataFrame) -> Markup | None:
     ax.set_ylabel("gates")
     ax.grid(axis="x", visible=False)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(labels))
-    return _svg(fig, "latency", "distribution of approval latency by decision")
+    return svg_element(fig, "latency", "distribution of approval latency by decision")

@@ -299,7 +299,7 @@ def _headline(
 
 
 def _tail_q(band: GuardBand) -> float:
-    return 0.9 if band.inside_op in ("<", "<=") else 0.1
+    return 0.9 if band.lower_is_better else 0.1
 
 
 def _learning_section(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -397,7 +397,7 @@ def _bands_section(
                 doc=band.doc,
                 kpi=band.kpi,
                 tail=f"P{round(100 * _tail_q(band))}",
-                better="lower" if band.inside_op in ("<", "<=") else "higher",
+                better="lower" if band.lower_is_better else "higher",
                 svg=(
                     charts.band_plot(
                         band, per_hour, tail_q=_tail_q(band), unit=kdef.unit if kdef else ""

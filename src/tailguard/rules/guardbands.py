@@ -10,12 +10,13 @@ year of history or a baseline file), and otherwise unknown (null: neither inside
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
 import polars as pl
 
-from tailguard.rules.model import OPS, Op
+from tailguard.rules.model import BELOW, NEGATIONS, OPS, Op
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -37,6 +38,11 @@ class GuardBand:
     bound: float
     kind: Literal["threshold", "yoy_growth"] = "threshold"
     doc: str
+
+    @property
+    def lower_is_better(self) -> bool:
+        """True when the band holds below its bound (its tail is the high end)."""
+        return self.inside_op in BELOW
 
 
 GUARD_BANDS: Final[tuple[GuardBand, ...]] = (
@@ -78,7 +84,7 @@ GUARD_BANDS: Final[tuple[GuardBand, ...]] = (
 )
 
 #: The comparison that means "outside the band" for each inside comparison.
-BREACH_OP: Final[dict[str, Op]] = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+BREACH_OP: Final[Mapping[str, str]] = {op: NEGATIONS[op] for op in OPS}
 
 
 def _inside(expr: pl.Expr, op: str, bound: float) -> pl.Expr:

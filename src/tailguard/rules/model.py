@@ -41,6 +41,17 @@ COMPARISONS: Final[Mapping[str, Callable[[Any, Any], Any]]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
+#: Each comparison's complement (``not a < b`` is ``a >= b``): a guard-band's breach.
+NEGATIONS: Final[Mapping[str, str]] = {
+    "<": ">=",
+    "<=": ">",
+    ">": "<=",
+    ">=": "<",
+    "==": "!=",
+    "!=": "==",
+}
+#: The comparisons that hold below their bound (for a guard-band: lower is better).
+BELOW: Final = frozenset({"<", "<="})
 #: The comparisons a rule or guard-band may use.
 OPS: Final[Mapping[str, Callable[[Any, Any], Any]]] = {
     op: COMPARISONS[op] for op in ("<", "<=", ">", ">=")

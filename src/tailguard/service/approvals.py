@@ -16,13 +16,13 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 
 from tailguard.clock import format_ts
 from tailguard.control import DecisionRequest, GateDecision, StepResult
-from tailguard.errors import TailguardError
+from tailguard.errors import InvalidInputError, TailguardError
 from tailguard.roles.loop import AgentReply
 from tailguard.service import metrics
 from tailguard.service.api.models import PendingApproval
@@ -71,6 +71,45 @@ def pending_approval(
     )
 
 
+#: What a person may decide on a gate, on the API and in the inbox alike.
+DECISIONS: Final = ("approve", "reject", "edit")
+
+
+def request(
+    approver_id: str,
+    gate_id: str,
+    decision: str,
+    *,
+    edited_args: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+) -> DecisionRequest:
+    """A person's decision as the control plane takes it; one meaning for every surface.
+
+    ``approve`` runs the call as it was asked for, ``reject`` never runs it, and ``edit``
+    approves it with ``edited_args``: the whole arguments the call runs with instead (the
+    API's ``args``; the inbox's form or JSON editor), checked by the control plane against the
+    tool's JSON Schema and recorded with the decision (``edited``, the hash and the audit
+    fields of the edited arguments).
+
+    Raises:
+        InvalidInputError: an unknown decision, an edit without arguments, or arguments with
+            an approval or a rejection.
+    """
+    if decision not in DECISIONS:
+        raise InvalidInputError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
+    if decision == "edit" and edited_args is None:
+        raise InvalidInputError("an edit needs the edited arguments")
+    if decision != "edit" and edited_args is not None:
+        raise InvalidInputError(f"edited arguments come only with an edit, not {decision!r}")
+    return DecisionRequest(
+        gate_id,
+        "reject" if decision == "reject" else "approve",
+        approver_id,
+        edited_args,
+        reason,
+    )
+
+
 def decide(
     state: ServiceState,
     approver_id: str,
@@ -82,20 +121,21 @@ def decide(
 ) -> GateDecision:
     """Decide a pending gate as ``approver_id``: ``approve``, ``reject`` or ``edit``.
 
-    ``edit`` approves with ``edited_args`` (the whole arguments, checked against the tool's
-    schema); it is counted apart from ``approve`` in the metrics.
+    What each means, on the API and in the inbox alike: :func:`request`. An ``edit`` is
+    counted apart from ``approve`` in the metrics.
 
     Raises:
-        InvalidInputError, PermissionDeniedError, NotFoundError, ConflictError: from the
-            control plane (nothing was decided).
+        InvalidInputError, PermissionDeniedError, NotFoundError, ConflictError: from
+            :func:`request` or the control plane (nothing was decided).
     """
+    asked = request(approver_id, gate_id, decision, edited_args=edited_args, reason=reason)
     with state.decide_lock:
         outcome = state.plane.decide(
-            gate_id,
-            "reject" if decision == "reject" else "approve",
-            approver_id,
-            edited_args=edited_args,
-            reason=reason,
+            asked.gate_id,
+            asked.decision,
+            asked.approver_id,
+            edited_args=asked.edited_args,
+            reason=asked.reason,
         )
     metrics.approval_decided(decision)
     return outcome
@@ -124,18 +164,24 @@ def decide_many(
     Raises:
         LedgerError: the database failed (the decisions' transaction is all or nothing).
     """
-    requests = [
-        DecisionRequest(
-            item.gate_id,
-            "reject" if item.decision == "reject" else "approve",
-            approver_id,
-            item.edited_args,
-            item.reason,
-        )
-        for item in items
-    ]
+    asked: list[DecisionRequest | TailguardError] = []
+    for item in items:
+        try:
+            asked.append(
+                request(
+                    approver_id,
+                    item.gate_id,
+                    item.decision,
+                    edited_args=item.edited_args,
+                    reason=item.reason,
+                )
+            )
+        except TailguardError as exc:
+            asked.append(exc)
+    valid = [a for a in asked if isinstance(a, DecisionRequest)]
     with state.decide_lock:
-        outcomes = state.plane.decide_many(requests)
+        decided = iter(state.plane.decide_many(valid) if valid else [])
+    outcomes = [a if isinstance(a, TailguardError) else next(decided) for a in asked]
     for item, outcome in zip(items, outcomes, strict=True):
         if isinstance(outcome, GateDecision):
             metrics.approval_decided(item.decision)

@@ -6,8 +6,9 @@ PNG (it opens offline). Every area of a network is drawn on the same scales
 lets the figure be drawn the way animations are: axes, ticks, labels and the network's
 P50 / P90 lines are rendered once per process into a background, and each area only restores
 it, draws its own lines and texts on top and encodes the PNG (about 5x faster than drawing
-the whole figure per area). The figure is Matplotlib's object API on an Agg canvas, styled
-inside an ``rc_context``: importing this module changes no global Matplotlib state.
+the whole figure per area). The figure is drawn in the project's one chart style
+(:mod:`tailguard.plotting`, at a 7.5 pt base font) on an Agg canvas: importing this module, or
+drawing a pack, changes no global Matplotlib state.
 """
 
 from __future__ import annotations
@@ -19,21 +20,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib
 import numpy as np
 import numpy.typing as npt
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from tailguard.metrics.kpis import KPI_IDS, KPIS
+from tailguard.plotting import agg_figure, style
 from tailguard.weekly.pack import Pack
 
 THIS = "#1f5fa8"
 LAST = "#9aa3ad"
 BENCH = "#c2410c"
 DPI = 100
+#: The pack's base font size in points (rows of small axes in a PNG).
+FONT_SIZE = 7.5
 _ROW_IN = 1.45
 #: Most points an ECDF or trend line is drawn with (more are invisible at this size).
 MAX_POINTS = 160
@@ -121,16 +122,13 @@ class PackPlotter:
     """Draws packs on one network's scales; one per process (not thread-safe)."""
 
     def __init__(self, scales: Mapping[str, Scale]) -> None:
-        # The pack's style, applied while the figure is built, never to Matplotlib's globals.
-        with matplotlib.rc_context(
-            {"font.size": 7.5, "axes.spines.top": False, "axes.spines.right": False}
-        ):
+        # The one chart style, applied while the figure is built, never to Matplotlib's globals.
+        with style(font_size=FONT_SIZE):
             self._build(scales)
 
     def _build(self, scales: Mapping[str, Scale]) -> None:
         n = len(KPI_IDS)
-        self.fig = Figure(figsize=(8.6, _ROW_IN * n), dpi=DPI)
-        FigureCanvasAgg(self.fig)
+        self.fig = agg_figure(8.6, _ROW_IN * n, dpi=DPI)
         self.axes = self.fig.subplots(n, 2, gridspec_kw={"width_ratios": [1.1, 1.0]})
         self.fig.subplots_adjust(
             left=0.06, right=0.985, top=0.985, bottom=0.02, hspace=0.8, wspace=0.14

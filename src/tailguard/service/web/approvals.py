@@ -203,6 +203,7 @@ def _entry_budgets() -> dict[str, float]:
 
 
 def _parse_edit(text: str | None) -> dict[str, Any]:
+    """The arguments of the inbox's JSON editor."""
     try:
         value = json.loads(text or "")
     except json.JSONDecodeError as exc:
@@ -224,25 +225,25 @@ def decide_gate(
 ) -> str:
     """Decide a gate as ``approver_id`` and resume its run; returns what happened, for people.
 
-    ``decision`` is ``approve``, ``reject`` or ``edit`` (approve with the fields of
-    ``edited_text``, a JSON object, replacing the call's; fields left out keep their values;
-    or with ``edited_form``, the ``arg.<name>`` fields of the form generated from the tool's
-    JSON Schema).
+    ``decision`` is ``approve``, ``reject`` or ``edit``: approve with the arguments of the
+    form generated from the tool's JSON Schema (``edited_form``, its ``arg.<name>`` fields) or
+    of the JSON editor (``edited_text``, a JSON object). An edit means what it means on the
+    API (:func:`tailguard.service.approvals.decide`): those are the whole arguments the call
+    runs with, checked against the tool's schema and recorded alike.
 
     Raises:
         InvalidInputError, PermissionDeniedError, NotFoundError, ConflictError: from the
             control plane (nothing was decided).
     """
-    if decision not in ("approve", "reject", "edit"):
+    if decision not in approvals.DECISIONS:
         raise InvalidInputError(f"unknown decision {decision!r}")
-    call = state.plane.gates.get(gate_id)
     edited = None
     if decision == "edit":
-        if edited_form is not None and call.tool_name in state.registry:
-            schema = state.registry.tool(call.tool_name).parameters
-            edited = {**call.args, **args_of_form(schema, edited_form)}
+        tool_name = state.plane.gates.get(gate_id).tool_name
+        if edited_form is not None and tool_name in state.registry:
+            edited = args_of_form(state.registry.tool(tool_name).parameters, edited_form)
         else:
-            edited = {**call.args, **_parse_edit(edited_text)}
+            edited = _parse_edit(edited_text)
     outcome = approvals.decide(
         state, approver_id, gate_id, decision, edited_args=edited, reason=reason or None
     )

@@ -1,29 +1,43 @@
-"""Small server-rendered SVG charts: lines over days, stacked bars, a sparkline.
+"""The dashboard pages' charts: lines over days, stacked bars, a sparkline, as inline SVG.
 
-Plain SVG text (no JavaScript, no external library) that the page inlines; every value that
-reaches the markup is escaped. Colours follow one fixed palette so a role keeps its colour from
-chart to chart.
+Drawn in the project's one chart style (:mod:`tailguard.plotting`: Matplotlib's object API,
+styled inside its ``style()`` block, nothing global touched) and inlined in the page as an
+``<svg>`` element whose text stays text (every name Matplotlib writes is escaped). None of these
+pages updates a chart live, so none draws SVG by hand. Colours follow one fixed palette so a
+role keeps its colour from chart to chart, and a run status its meaning.
+
+Sizes are CSS pixels: a figure of ``width`` x ``height`` px (96 to the inch) shows at that size
+(the line and bar charts then scale to the page's width).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from html import escape
+from typing import Final
 
+import numpy as np
 from markupsafe import Markup
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter
 
-PALETTE = ("#1f4e79", "#e07a5f", "#3d9970", "#8e6cbf", "#c9a227", "#4aa3c7", "#b3261e", "#6b7280")
+from tailguard.plotting import PALETTE, style, svg_element
 
+__all__ = ["MEANING", "PALETTE", "colour", "line_chart", "sparkline", "stacked_bars"]
 
 #: Fixed colours for series that carry a meaning (run statuses).
-MEANING = {
-    "completed": "#3d9970",
-    "failed": "#b3261e",
-    "aborted": "#e07a5f",
-    "running": "#c9a227",
-    "waiting_approval": "#4aa3c7",
+MEANING: Final = {
+    "completed": "#009e73",
+    "failed": "#d55e00",
+    "aborted": "#e69f00",
+    "running": "#f0e442",
+    "waiting_approval": "#56b4e9",
 }
+#: CSS pixels per inch (a figure's inches times this is its size on the page).
+_PX: Final = 96.0
+#: The guard-band bound of a sparkline.
+_BOUND: Final = "#d55e00"
 
 
 def colour(i: int, name: str | None = None) -> str:
@@ -62,71 +76,29 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:g}{unit}"
 
 
-def _frame(
-    title: str, width: int, height: int, left: int, top: int, plot_w: int, plot_h: int
-) -> list[str]:
-    return [
-        f'<svg class="svgplot" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fff"/>',
-    ]
+def _axes(
+    fig: Figure, labels: Sequence[str], *, ymax: float, unit: str, width: int
+) -> tuple[Axes, np.ndarray]:
+    """One plot with four round gridlines up to ``ymax`` and every k-th x label."""
+    ax = fig.subplots()
+    xs = np.arange(len(labels), dtype=float)
+    ax.set_xlim(-0.5, max(len(labels), 1) - 0.5)
+    ax.set_ylim(0.0, ymax)
+    ax.yaxis.set_major_locator(FixedLocator([ymax * i / 4 for i in range(5)]))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _fmt(v, unit)))
+    every = _every(len(labels), width)
+    shown = [i for i in range(len(labels)) if i % every == 0 or i == len(labels) - 1]
+    ax.set_xticks([xs[i] for i in shown], [labels[i] for i in shown])
+    ax.grid(axis="x", visible=False)
+    ax.tick_params(length=0)
+    return ax, xs
 
 
-def _y_axis(
-    parts: list[str], *, left: int, top: int, plot_w: int, plot_h: int, ymax: float, unit: str
-) -> None:
-    for i in range(5):
-        v = ymax * i / 4
-        y = top + plot_h - plot_h * i / 4
-        parts.append(
-            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
-            'stroke="#e5e8ee" stroke-width="1"/>'
-        )
-        parts.append(
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" '
-            f'fill="#5d6677">{escape(_fmt(v, unit))}</text>'
-        )
-
-
-def _x_labels(
-    parts: list[str], labels: Sequence[str], xs: Sequence[float], *, y: float, every: int
-) -> None:
-    for i, (label, x) in enumerate(zip(labels, xs, strict=True)):
-        if i % every == 0 or i == len(labels) - 1:
-            parts.append(
-                f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="middle" font-size="11" '
-                f'fill="#5d6677">{escape(label)}</text>'
-            )
-
-
-def _legend(parts: list[str], names: Sequence[str], *, x: int, y: int) -> None:
-    cx = x
-    for i, name in enumerate(names):
-        parts.append(
-            f'<rect x="{cx}" y="{y - 9}" width="10" height="10" rx="2" fill="{colour(i, name)}"/>'
-        )
-        parts.append(
-            f'<text x="{cx + 14}" y="{y}" font-size="12" fill="#1d2330">{escape(name)}</text>'
-        )
-        cx += 22 + 7 * len(name)
-
-
-def _close(
-    parts: list[str],
-    labels: Sequence[str],
-    xs: Sequence[float],
-    names: Sequence[str],
-    *,
-    left: int,
-    height: int,
-    plot_w: int,
-) -> Markup:
-    """The x labels under the plot and the legend above it; the chart's markup."""
-    _x_labels(parts, labels, xs, y=height - 10, every=_every(len(labels), plot_w))
-    _legend(parts, names, x=left, y=16)
-    parts.append("</svg>")
-    return Markup("".join(parts))
+def _chart(fig: Figure, ax: Axes, title: str, names: Sequence[str]) -> Markup:
+    """The legend above the plot; the figure as inline SVG named ``title``."""
+    if names:
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(names), borderaxespad=0.2)
+    return svg_element(fig, title, title, css_class="svgplot")
 
 
 def line_chart(
@@ -140,33 +112,18 @@ def line_chart(
     height: int = 260,
 ) -> Markup:
     """One line per series over shared x labels (None values leave a gap)."""
-    left, top, right, bottom = 56, 28, 12, 30
-    plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for s in series.values() for v in s if v is not None]
-    top_v = ymax if ymax is not None else _nice_max(max(values) if values else 1.0)
-    parts = _frame(title, width, height, left, top, plot_w, plot_h)
-    _y_axis(parts, left=left, top=top, plot_w=plot_w, plot_h=plot_h, ymax=top_v, unit=unit)
-    n = max(1, len(labels))
-    xs = [left + plot_w * (i + 0.5) / n for i in range(len(labels))]
-    for i, (name, points) in enumerate(series.items()):
-        segments: list[list[str]] = [[]]
-        for x, v in zip(xs, points, strict=False):
-            if v is None:
-                segments.append([])
-                continue
-            y = top + plot_h - plot_h * min(v, top_v) / top_v
-            segments[-1].append(f"{x:.1f},{y:.1f}")
-            parts.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6" fill="{colour(i, name)}">'
-                f"<title>{escape(name)}: {escape(_fmt(round(v, 2), unit))}</title></circle>"
-            )
-        for seg in segments:
-            if len(seg) > 1:
-                parts.append(
-                    f'<polyline fill="none" stroke="{colour(i, name)}" stroke-width="2" '
-                    f'points="{" ".join(seg)}"/>'
-                )
-    return _close(parts, labels, xs, list(series), left=left, height=height, plot_w=plot_w)
+    top = ymax if ymax is not None else _nice_max(max(values) if values else 1.0)
+    with style():
+        fig = Figure(figsize=(width / _PX, height / _PX), layout="constrained")
+        ax, xs = _axes(fig, labels, ymax=top, unit=unit, width=width)
+        for i, (name, points) in enumerate(series.items()):
+            ys = np.array([np.nan if v is None else min(v, top) for v in points], dtype=float)
+            ax.plot(
+                xs[: len(ys)], ys[: len(xs)], color=colour(i, name), lw=2, marker="o", ms=3.5,
+                label=name,
+            )  # fmt: skip
+        return _chart(fig, ax, title, list(series))
 
 
 def stacked_bars(
@@ -179,30 +136,17 @@ def stacked_bars(
     height: int = 260,
 ) -> Markup:
     """Stacked bars, one bar per label, one colour per series."""
-    left, top, right, bottom = 56, 28, 12, 30
-    plot_w, plot_h = width - left - right, height - top - bottom
-    totals = [sum(s[i] for s in series.values()) for i in range(len(labels))]
-    top_v = _nice_max(max(totals) if totals else 1.0)
-    parts = _frame(title, width, height, left, top, plot_w, plot_h)
-    _y_axis(parts, left=left, top=top, plot_w=plot_w, plot_h=plot_h, ymax=top_v, unit=unit)
-    n = max(1, len(labels))
-    slot = plot_w / n
-    bar_w = max(2.0, slot * 0.7)
-    xs = [left + slot * (i + 0.5) for i in range(len(labels))]
-    for i, x in enumerate(xs):
-        y = float(top + plot_h)
+    totals = [sum(max(s[i], 0.0) for s in series.values()) for i in range(len(labels))]
+    top = _nice_max(max(totals) if totals else 1.0)
+    with style():
+        fig = Figure(figsize=(width / _PX, height / _PX), layout="constrained")
+        ax, xs = _axes(fig, labels, ymax=top, unit=unit, width=width)
+        base = np.zeros(len(labels))
         for k, (name, values) in enumerate(series.items()):
-            v = values[i]
-            if v <= 0:
-                continue
-            h = plot_h * v / top_v
-            y -= h
-            parts.append(
-                f'<rect x="{x - bar_w / 2:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                f'fill="{colour(k, name)}"><title>{escape(labels[i])} · {escape(name)}: '
-                f"{escape(_fmt(round(v, 4), unit))}</title></rect>"
-            )
-    return _close(parts, labels, xs, list(series), left=left, height=height, plot_w=plot_w)
+            heights = np.clip(np.asarray(values, dtype=float), 0.0, None)
+            ax.bar(xs, heights, bottom=base, width=0.7, color=colour(k, name), label=name)
+            base += heights
+        return _chart(fig, ax, title, list(series))
 
 
 def sparkline(
@@ -219,28 +163,18 @@ def sparkline(
     lo, hi = min(points), max(points)
     if bound is not None:
         lo, hi = min(lo, bound), max(hi, bound)
-    span = (hi - lo) or 1.0
-    n = len(values)
-
-    def y(v: float) -> float:
-        return 3 + (height - 6) * (1 - (v - lo) / span)
-
-    coords = [
-        f"{2 + (width - 4) * i / (n - 1):.1f},{y(v):.1f}"
-        for i, v in enumerate(values)
-        if v is not None
-    ]
-    parts = [
-        f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        'xmlns="http://www.w3.org/2000/svg" aria-hidden="true">'
-    ]
-    if bound is not None:
-        parts.append(
-            f'<line x1="0" x2="{width}" y1="{y(bound):.1f}" y2="{y(bound):.1f}" '
-            'stroke="#b3261e" stroke-dasharray="3 3" stroke-width="1"/>'
-        )
-    parts.append(
-        f'<polyline fill="none" stroke="#1f4e79" stroke-width="1.6" points="{" ".join(coords)}"/>'
-    )
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    pad = ((hi - lo) or 1.0) * 0.1
+    with style():
+        fig = Figure(figsize=(width / _PX, height / _PX))
+        ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+        ax.set_axis_off()
+        xs = np.arange(len(values), dtype=float)
+        ys = np.array([np.nan if v is None else v for v in values], dtype=float)
+        keep = ~np.isnan(ys)
+        ax.set_xlim(-0.5, len(values) - 0.5)
+        ax.set_ylim(lo - pad, hi + pad)
+        if bound is not None:
+            ax.axhline(bound, color=_BOUND, lw=0.75, ls=(0, (3, 3)))
+        ax.plot(xs[keep], ys[keep], color=PALETTE[0], lw=1.2)
+        fig.patch.set_alpha(0.0)
+        return svg_element(fig, "spark", None, css_class="spark")
