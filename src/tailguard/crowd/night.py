@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -165,31 +165,10 @@ class ServiceCrowd:
         return self.pulse.history(since=since, until=now)
 
     def _start_tests(self, area: str, todo: list[Any], period: int) -> int:
-        run = self.control.start_run(
-            "area_agent", f"area-agent:{area}", "test tactics proven in the cluster"
+        planned = [(lift, self.cells.unit_kind(lift.tactic) or "zip", None) for lift in todo]
+        return start_local_tests(
+            self.control, area, planned, period=period, seed=self.seed, refused=self.refused
         )
-        started = 0
-        for k, lift in enumerate(todo):
-            kind = self.cells.unit_kind(lift.tactic) or "zip"
-            step = self.control.execute(
-                run,
-                "crowd_start_local_test",
-                {
-                    "area_id": area,
-                    "tactic": lift.tactic,
-                    "kpi": lift.kpi,
-                    "open_population": True,
-                    "unit_kind": kind,
-                    "period": period,
-                    "seed": self.seed * 1_000_003 + period * 101 + k,
-                },
-            )
-            if step.outcome is StepOutcome.EXECUTED:
-                started += 1
-            else:
-                self.refused[step.outcome.value] += 1
-        self.control.finish_run(run, "completed")
-        return started
 
     def _request_rollouts(self, period: int) -> int:
         """Ask, once per test, for the approval-gated roll-out of every adopted tactic."""
@@ -212,3 +191,45 @@ class ServiceCrowd:
             self.refused[step.outcome.value] += 1
             self.control.finish_run(run, "completed")
         return asked
+
+
+def start_local_tests(
+    control: ControlPlane,
+    area: str,
+    todo: Sequence[tuple[Any, str, list[str] | None]],
+    *,
+    period: int,
+    seed: int,
+    refused: Counter[str],
+) -> int:
+    """Start a local test in ``area`` of each ``(lift, unit kind, units)`` (units None: an open
+    population) through the governed ``crowd_start_local_test``, in one area-agent run; the
+    tests started. Refusals are counted in ``refused`` by outcome. Each test's seed is derived
+    from ``seed``, the period and its place in ``todo``, so a night is reproducible."""
+    run = control.start_run(
+        "area_agent", f"area-agent:{area}", "test tactics proven in the cluster"
+    )
+    started = 0
+    for k, (lift, kind, units) in enumerate(todo):
+        population: dict[str, Any] = (
+            {"open_population": True} if units is None else {"units": units}
+        )
+        step = control.execute(
+            run,
+            "crowd_start_local_test",
+            {
+                "area_id": area,
+                "tactic": lift.tactic,
+                "kpi": lift.kpi,
+                **population,
+                "unit_kind": kind,
+                "period": period,
+                "seed": seed * 1_000_003 + period * 101 + k,
+            },
+        )
+        if step.outcome is StepOutcome.EXECUTED:
+            started += 1
+        else:
+            refused[step.outcome.value] += 1
+    control.finish_run(run, "completed")
+    return started

@@ -37,7 +37,7 @@ from typing import Any
 
 import polars as pl
 
-from tailguard.control import ControlPlane, StepOutcome
+from tailguard.control import ControlPlane
 from tailguard.crowd.exchange import (
     LOWER_IS_BETTER,
     ExchangeResult,
@@ -45,7 +45,7 @@ from tailguard.crowd.exchange import (
     run_exchange,
 )
 from tailguard.crowd.history import History, HistorySettings, earlier_period
-from tailguard.crowd.night import KPI_FOR
+from tailguard.crowd.night import KPI_FOR, start_local_tests
 from tailguard.crowd.publish import (
     EPOCH_MONDAY,
     period_of,
@@ -235,33 +235,10 @@ class DemoCrowd:
     def _start_tests(
         self, area: str, todo: list[tuple[Any, tuple[str, list[str] | None]]], period: int
     ) -> int:
-        run = self.control.start_run(
-            "area_agent", f"area-agent:{area}", "test tactics proven in the cluster"
+        planned = [(lift, kind, units) for lift, (kind, units) in todo]
+        return start_local_tests(
+            self.control, area, planned, period=period, seed=self.seed, refused=self.refused
         )
-        started = 0
-        for k, (lift, (kind, units)) in enumerate(todo):
-            population: dict[str, Any] = (
-                {"open_population": True} if units is None else {"units": units}
-            )
-            step = self.control.execute(
-                run,
-                "crowd_start_local_test",
-                {
-                    "area_id": area,
-                    "tactic": lift.tactic,
-                    "kpi": lift.kpi,
-                    **population,
-                    "unit_kind": kind,
-                    "period": period,
-                    "seed": self.seed * 1_000_003 + period * 101 + k,
-                },
-            )
-            if step.outcome is StepOutcome.EXECUTED:
-                started += 1
-            else:
-                self.refused[step.outcome.value] += 1
-        self.control.finish_run(run, "completed")
-        return started
 
     def summary(self, *, start: datetime, weeks: int) -> dict[str, Any]:
         """The ``crowd`` key of ``summary.json`` (``start``: the agents' first hour)."""

@@ -179,17 +179,8 @@ def remedy_tools(ctx: RemedyContext) -> list[Tool]:
             handler=pause,
             policy=_gated("kind", rollback=RESUME),
         ),
-        Tool(
-            name=RESUME,
-            description="Let the area agents choose a paused intervention kind again.",
-            parameters={**_schema({"kind": _NAME}, []), "required": []},
-            handler=resume,
-            policy=Policy(
-                risk_level=RiskLevel.EXECUTE_LOW,
-                audit_fields=("kind", "reason"),
-                idempotent=True,
-                roles=ROLES,
-            ),
+        _undo(
+            RESUME, "Let the area agents choose a paused intervention kind again.", "kind", resume
         ),
         Tool(
             name=ROLLBACK_POLICY,
@@ -205,17 +196,11 @@ def remedy_tools(ctx: RemedyContext) -> list[Tool]:
             handler=open_breaker,
             policy=_gated("agent", rollback=RESET_BREAKER),
         ),
-        Tool(
-            name=RESET_BREAKER,
-            description="Close the circuit breaker toward one downstream agent again.",
-            parameters={**_schema({"agent": _NAME}, []), "required": []},
-            handler=reset_breaker,
-            policy=Policy(
-                risk_level=RiskLevel.EXECUTE_LOW,
-                audit_fields=("agent", "reason"),
-                idempotent=True,
-                roles=ROLES,
-            ),
+        _undo(
+            RESET_BREAKER,
+            "Close the circuit breaker toward one downstream agent again.",
+            "agent",
+            reset_breaker,
         ),
         Tool(
             name=RAISE_BUDGET,
@@ -235,6 +220,23 @@ def remedy_tools(ctx: RemedyContext) -> list[Tool]:
             policy=_gated("worker"),
         ),
     ]
+
+
+def _undo(name: str, description: str, field: str, handler: Any) -> Tool:
+    """A remedy's undo (resume a kind, reset a breaker): low risk, idempotent, its one
+    argument optional, no gate."""
+    return Tool(
+        name=name,
+        description=description,
+        parameters={**_schema({field: _NAME}, []), "required": []},
+        handler=handler,
+        policy=Policy(
+            risk_level=RiskLevel.EXECUTE_LOW,
+            audit_fields=(field, "reason"),
+            idempotent=True,
+            roles=ROLES,
+        ),
+    )
 
 
 def register_remedies(registry: ToolRegistry, ctx: RemedyContext) -> None:
