@@ -181,7 +181,9 @@ def main() -> None:
         fill_s = time.perf_counter() - t
         cat = default_catalogue()
         now = T0 + timedelta(days=days + 2)
-        learner = PolicyLearner(store=store, versions=PolicyStore(ledger), groups=cat.groups())
+        learner = PolicyLearner(
+            store=store, versions=PolicyStore(ledger), groups=cat.groups(), arms=cat.arm_info()
+        )
         learner.start(now)
         t = time.perf_counter()
         report = learner.update(now)

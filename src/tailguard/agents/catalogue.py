@@ -27,6 +27,8 @@ from tailguard.agents.signals import SIGNAL_SPECS
 from tailguard.control.policy import Policy
 from tailguard.control.tools import Tool, ToolRegistry
 from tailguard.errors import ConfigFileError
+from tailguard.learning.arms import arm_id
+from tailguard.learning.dose import ArmInfo
 from tailguard.rules.builtin import BUILTIN_YAML
 from tailguard.rules.model import COMPARISONS, parse_duration
 from tailguard.sim.interventions import INTERVENTION_TYPES
@@ -241,6 +243,23 @@ class Catalogue:
     def groups(self) -> dict[str, str]:
         """Entry id -> its group."""
         return {e.id: e.group for e in self.entries}
+
+    def arm_info(self) -> dict[str, ArmInfo]:
+        """Every acting arm (an entry at one of its levels) with its group, dose and cost.
+
+        The dose of a level is the ratio of its first numeric argument that differs between
+        the entry's levels to the entry's own value of it (the own level is dose 1; an entry
+        whose levels differ in no numeric argument has every level at dose 1): what the
+        learning policy's dose-response model reads the levels by.
+        """
+        out: dict[str, ArmInfo] = {}
+        for e in self.entries:
+            doses = _doses(e)
+            for level, dose in enumerate(doses):
+                out[arm_id(e.id, level)] = ArmInfo(
+                    entry=e.id, group=e.group, dose=dose, cost_usd=e.level_cost(level)
+                )
+        return out
 
     def by_trigger(self) -> dict[str, list[Entry]]:
         """Entries per trigger name."""
@@ -495,3 +514,16 @@ DEFAULT_CATALOGUE_TEXT: Final = (
 def default_catalogue() -> Catalogue:
     """The catalogue shipped with tailguard."""
     return parse_catalogue(DEFAULT_CATALOGUE_TEXT, source="catalogue.yaml")
+
+
+def _doses(entry: Entry) -> list[float]:
+    """Each level's dose (see :meth:`Catalogue.arm_info`)."""
+    levels = [entry.level_args(i) for i in range(len(entry.levels) + 1)]
+    for key, own in entry.args.items():
+        if isinstance(own, bool) or not isinstance(own, int | float) or own == 0:
+            continue
+        values = [a.get(key) for a in levels]
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        if numeric and len({float(v) for v in values}) > 1:  # type: ignore[arg-type]
+            return [float(v) / float(own) for v in values]  # type: ignore[arg-type]
+    return [1.0] * len(levels)

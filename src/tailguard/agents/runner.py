@@ -241,7 +241,10 @@ class AgentRunner:
             learner = None
             if config.policy == "learning":
                 learner = PolicyLearner(
-                    store=self.learning, versions=PolicyStore(self.ledger), groups=cat.groups()
+                    store=self.learning,
+                    versions=PolicyStore(self.ledger),
+                    groups=cat.groups(),
+                    arms=cat.arm_info(),
                 )
             self.agents = AreaAgents(
                 catalogue=cat,

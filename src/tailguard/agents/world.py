@@ -172,6 +172,7 @@ def build_world(
             store=learning,
             versions=PolicyStore(ledger),
             groups=cat.groups(),
+            arms=cat.arm_info(),
             config=learning_config or LearningConfig(),
             guard=guard or GuardConfig(),
         )

@@ -99,8 +99,12 @@ def update(db: str = DB_OPTION, fmt: OutputFormat = FORMAT_OPTION) -> None:
         latest: Any = frame["measured_at"].max() if frame.height else None
         if latest is not None:  # a simulated deployment's clock may run ahead of the wall
             now = max(now, latest)
+        catalogue = default_catalogue()
         learner = PolicyLearner(
-            store=store, versions=PolicyStore(ledger), groups=default_catalogue().groups()
+            store=store,
+            versions=PolicyStore(ledger),
+            groups=catalogue.groups(),
+            arms=catalogue.arm_info(),
         )
         learner.start(now)
         report = learner.update(now)

@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from tailguard.learning.arms import RewardConfig, decision_frame, rewards
+from tailguard.learning.dose import ArmInfo
 from tailguard.learning.guardrail import GuardrailWatch, start_watch
 from tailguard.learning.policy import LearningConfig, ThompsonModel, fit_thompson
 from tailguard.learning.store import SelfLearnStore
@@ -80,6 +81,9 @@ class PolicyLearner:
         store: the self-learn store (decisions and outcomes).
         versions: the policy versions (on the same database; records in the same ledger).
         groups: catalogue entry id -> its group (for decisions logged without one).
+        arms: every acting arm's dose and cost (:meth:`Catalogue.arm_info
+            <tailguard.agents.catalogue.Catalogue.arm_info>`): with them the dose-response
+            model chooses; without, the arm-by-arm cells.
         config: the policy's settings.
         guard: the guardrail's settings.
     """
@@ -87,6 +91,7 @@ class PolicyLearner:
     store: SelfLearnStore
     versions: PolicyStore
     groups: Mapping[str, str]
+    arms: Mapping[str, ArmInfo] = field(default_factory=dict)
     config: LearningConfig = field(default_factory=LearningConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
     model: ThompsonModel | None = None
@@ -101,7 +106,9 @@ class PolicyLearner:
         """The model in force: the stored active version, or a first (prior-only) version."""
         model = self.versions.active_model()
         if model is None:
-            model = ThompsonModel(version="lp-0001-prior", config=self.config)
+            model = fit_thompson(
+                pl.DataFrame(), now=now, version="lp-0001-prior", config=self.config, arms=self.arms
+            )
             self.versions.add(
                 model, previous=None, now=now, decisions_used=0, data_digest="-", changes=[]
             )
@@ -144,10 +151,12 @@ class PolicyLearner:
         """Fit a new version on every measured decision up to ``now`` and record it."""
         previous = self.versions.state().active
         frame = decision_frame(self.store.frame(), self.groups)
+        doses = self.config.structure == "dose" and bool(self.arms)
         rewarded = rewards(
             frame,
             RewardConfig(
-                cost_weight=self.config.cost_weight,
+                # the dose-response model takes each arm's cost off its value itself
+                cost_weight=0.0 if doses else self.config.cost_weight,
                 clip=self.config.reward_clip,
                 day_effects=self.config.day_effects,
             ),
@@ -156,7 +165,7 @@ class PolicyLearner:
         digest = _digest(rewarded)
         n = self.versions.count() + 1
         version = f"lp-{n:04d}-{digest[:8]}"
-        model = fit_thompson(rewarded, now=now, version=version, config=self.config)
+        model = fit_thompson(rewarded, now=now, version=version, config=self.config, arms=self.arms)
         old = self.model if self.model is not None else None
         activated = self.versions.add(
             model,

@@ -56,6 +56,7 @@ import polars as pl
 
 from tailguard.errors import InvalidInputError
 from tailguard.learning.arms import is_hold, split_arm
+from tailguard.learning.dose import ArmInfo, DosePriors, SlopePosterior, arm_values, fit_slopes
 
 
 class ChoicePolicy(Protocol):
@@ -136,6 +137,7 @@ class LearningConfig:
     keep_exploring: float = 0.25
     reward_clip: float | None = 3.0
     day_effects: float | None = 3.0
+    structure: str = "dose"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.floor < 0.5:
@@ -158,6 +160,8 @@ class LearningConfig:
             raise InvalidInputError("reward_clip must be positive (or None)")
         if self.day_effects is not None and self.day_effects < 0:
             raise InvalidInputError("day_effects must be >= 0 (or None)")
+        if self.structure not in ("dose", "arms"):
+            raise InvalidInputError("structure must be 'dose' or 'arms'")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -192,6 +196,11 @@ class ThompsonModel:
         pooled: (group, arm) -> statistics over all buckets.
         noise: group -> the standard deviation of a single reward around its arm's mean.
         config: the settings it was fitted and is applied with.
+        arms: acting arm -> its entry, group, dose and cost (the dose-response model's input;
+            empty: the arm-by-arm model chooses).
+        slopes: (group, bucket) -> the entries' slope posterior there
+            (:mod:`tailguard.learning.dose`).
+        group_slopes: group -> the slopes of a bucket the version has not seen.
     """
 
     version: str
@@ -199,6 +208,46 @@ class ThompsonModel:
     pooled: dict[tuple[str, str], ArmStats] = field(default_factory=dict)
     noise: dict[str, float] = field(default_factory=dict)
     config: LearningConfig = field(default_factory=LearningConfig)
+    arms: dict[str, ArmInfo] = field(default_factory=dict)
+    slopes: dict[tuple[str, str], SlopePosterior] = field(default_factory=dict)
+    group_slopes: dict[str, SlopePosterior] = field(default_factory=dict)
+
+    @property
+    def uses_doses(self) -> bool:
+        """Whether the dose-response model chooses (else the arm-by-arm cells)."""
+        return self.config.structure == "dose" and bool(self.arms)
+
+    def trust(self, group: str, arm: str) -> float:
+        """The (decayed) decisions behind an arm's estimate: its own pooled count, or, under
+        the dose-response model, every decision of its entry at any level."""
+        if not self.uses_doses or is_hold(arm) or arm not in self.arms:
+            p = self.pooled.get((group, arm))
+            return p.n if p is not None else 0.0
+        entry = self.arms[arm].entry
+        return sum(
+            s.n for (g, a), s in self.pooled.items() if g == group and split_arm(a)[0] == entry
+        )
+
+    def _values(
+        self, group: str, bucket: str, arms: Sequence[str], gen: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(means, draws) of the arms' values: dose-response slopes or arm-by-arm cells."""
+        cfg = self.config
+        if self.uses_doses:
+            slopes = self.slopes.get((group, bucket)) or self.group_slopes.get(group)
+            return arm_values(
+                slopes,
+                arms,
+                self.arms,
+                cost_weight=cfg.cost_weight,
+                prior=(cfg.default_prior, cfg.prior_sd),
+                gen=gen,
+                draws=cfg.draws,
+            )
+        post = [self.posterior(group, bucket, a) for a in arms]
+        mean = np.array([m for m, _, _ in post])
+        sd = np.array([s for _, s, _ in post])
+        return mean, gen.standard_normal((cfg.draws, len(arms))) * sd + mean
 
     # ----------------------------------------------------------- posterior
 
@@ -226,15 +275,12 @@ class ThompsonModel:
         k = len(arms)
         if k == 1:
             return np.ones(1)
-        post = [self.posterior(group, bucket, a) for a in arms]
-        mean = np.array([m for m, _, _ in post])
-        sd = np.array([s for _, s, _ in post])
         gen = rng if rng is not None else np.random.default_rng(_stable_seed(group, bucket, arms))
-        draws = gen.standard_normal((self.config.draws, k)) * sd + mean
+        mean, draws = self._values(group, bucket, arms, gen)
         p = np.bincount(draws.argmax(axis=1), minlength=k) / self.config.draws
         if self.config.conservative:
             p = self._guard(arms, mean, draws, p)
-        untrusted = np.array([n < self.config.burn_in for _, _, n in post])
+        untrusted = np.array([self.trust(group, a) < self.config.burn_in for a in arms])
         if untrusted.any() and not untrusted.all():
             # Burn-in: a share of the decisions goes uniformly to the u untrusted arms (u/K, at
             # most ``burn_in_share``), whatever the (still unreliable) posterior says; the rest
@@ -305,9 +351,17 @@ class ThompsonModel:
         """
         if is_hold(arm):
             return None
-        mean_a, sd_a, _ = self.posterior(group, bucket, arm)
-        mean_h, sd_h, _ = self.posterior(group, bucket, f"hold:{group}")
-        diff, sd = mean_a - mean_h, math.hypot(sd_a, sd_h)
+        post = self.slopes.get((group, bucket)) or self.group_slopes.get(group)
+        info = self.arms.get(arm)
+        if self.uses_doses and post is not None and info is not None and info.entry in post.entries:
+            i = post.entries.index(info.entry)
+            cost = self.config.cost_weight * info.cost_usd / 100.0
+            diff = info.dose * post.mean[i] - cost
+            sd = info.dose * math.sqrt(max(post.cov[i][i], 0.0))
+        else:
+            mean_a, sd_a, _ = self.posterior(group, bucket, arm)
+            mean_h, sd_h, _ = self.posterior(group, bucket, f"hold:{group}")
+            diff, sd = mean_a - mean_h, math.hypot(sd_a, sd_h)
         cell = self.cells.get((group, bucket, arm))
         return Expectation(
             mean=diff,
@@ -328,6 +382,9 @@ class ThompsonModel:
             "noise": dict(sorted(self.noise.items())),
             "cells": [[g, b, a, s.n, s.mean, s.var] for (g, b, a), s in sorted(self.cells.items())],
             "pooled": [[g, a, s.n, s.mean, s.var] for (g, a), s in sorted(self.pooled.items())],
+            "arms": {a: info.to_json() for a, info in sorted(self.arms.items())},
+            "slopes": [[g, b, p.to_json()] for (g, b), p in sorted(self.slopes.items())],
+            "group_slopes": {g: p.to_json() for g, p in sorted(self.group_slopes.items())},
         }
 
     @classmethod
@@ -344,6 +401,16 @@ class ThompsonModel:
             pooled={
                 (str(g), str(a)): ArmStats(n=float(n), mean=float(m), var=float(v))
                 for g, a, n, m, v in data.get("pooled", [])
+            },
+            arms={
+                str(a): ArmInfo(entry=str(e), group=str(g), dose=float(d), cost_usd=float(c))
+                for a, (e, g, d, c) in data.get("arms", {}).items()
+            },
+            slopes={
+                (str(g), str(b)): SlopePosterior.from_json(p) for g, b, p in data.get("slopes", [])
+            },
+            group_slopes={
+                str(g): SlopePosterior.from_json(p) for g, p in data.get("group_slopes", {}).items()
             },
         )
 
@@ -376,15 +443,25 @@ def learning_arm(rewarded: pl.DataFrame) -> pl.Expr:
 
 
 def fit_thompson(
-    rewarded: pl.DataFrame, *, now: datetime, version: str, config: LearningConfig | None = None
+    rewarded: pl.DataFrame,
+    *,
+    now: datetime,
+    version: str,
+    config: LearningConfig | None = None,
+    arms: Mapping[str, ArmInfo] | None = None,
 ) -> ThompsonModel:
     """Fit the learning policy on measured decisions (:func:`~tailguard.learning.arms.rewards`).
 
-    Only decisions taken at or before ``now`` count, each weighted by its age.
+    Only decisions taken at or before ``now`` count, each weighted by its age. With ``arms``
+    (every acting arm's dose and cost) and ``structure="dose"``, the dose-response slopes are
+    fitted too and choose (:mod:`tailguard.learning.dose`); the rewards should then not hold
+    the cost term (the model takes it off each arm's value itself).
     """
     cfg = config or LearningConfig()
-    model = ThompsonModel(version=version, config=cfg)
+    model = ThompsonModel(version=version, config=cfg, arms=dict(arms or {}))
     if rewarded.is_empty():
+        if model.uses_doses:
+            _fit_doses(model, rewarded)
         return model
     age_days = (pl.lit(now) - pl.col("decided_at")).dt.total_seconds() / 86_400.0
     data = rewarded.filter(pl.col("decided_at") <= now).with_columns(
@@ -424,4 +501,29 @@ def fit_thompson(
     )
     for g, sd in noise.iter_rows():
         model.noise[g] = float(min(max(sd if sd is not None else 1.0, 0.3), 3.0))
+    if model.uses_doses:
+        _fit_doses(model, data)
     return model
+
+
+def _fit_doses(model: ThompsonModel, data: pl.DataFrame) -> None:
+    """Fit the dose-response slopes of ``model`` on weighted, measured decisions."""
+    cfg = model.config
+    if data.is_empty() or "w" not in data.columns:
+        data = pl.DataFrame(
+            schema={
+                "group": pl.String,
+                "bucket": pl.String,
+                "learn_arm": pl.String,
+                "reward": pl.Float64,
+                "w": pl.Float64,
+            }
+        )
+    model.slopes, model.group_slopes = fit_slopes(
+        data,
+        model.arms,
+        noise=model.noise,
+        priors=DosePriors(
+            entry_mean=cfg.default_prior, entry_sd=cfg.prior_sd, between_sd=cfg.between_sd
+        ),
+    )

@@ -1,0 +1,307 @@
+"""The learning policy's reward model: a dose-response slope per entry, pooled by context.
+
+The arm-by-arm model (:class:`~tailguard.learning.policy.ThompsonModel`'s ``cells``) learns each
+(arm, bucket) on its own decisions: an entry with three argument levels in twelve buckets needs
+36 separate estimates against the reward's noise, and a level rarely played stays unknown. What
+the catalogue's levels share is that they are *doses* of one intervention: a routing boost of
+0.25 is a stronger routing boost than 0.15, holding is dose 0. This model reads every decision
+of an entry, at any level, as evidence about one slope:
+
+``reward = a[bucket] + dose x slope[entry, bucket] + noise``
+
+``a`` absorbs what the bucket's decisions share whatever was done (the tail's own recovery,
+held decisions included), so the slope is the effect of acting against holding per unit of dose.
+The slope of an entry in a bucket is itself additive over what a bucket is made of:
+
+``slope[e, b] = s[e] + by_type[e, area type of b] + by_tenure[e, tenure of b] + rest[e, b]``
+
+with Gaussian priors: ``s[e]`` around the catalogue's belief (``default_prior``, ``prior_sd``),
+the two context terms around 0 (``between_sd``) and the bucket's own rest around 0 (half of it).
+So a rural bucket learns from every rural decision of the entry (a routing boost that lengthens
+rural detours shows in all rural buckets at once) and a veteran bucket from every veteran
+decision (a shadow that veterans resent), while a bucket with no data still gets its type's and
+tenure's evidence. The fit is one weighted Bayesian linear regression per catalogue group,
+solved in closed form on the decisions' sufficient statistics (one row per bucket and arm), with
+the same decay weights as the arm cells.
+
+What a version keeps (:class:`SlopePosterior`) is, per (group, bucket), the joint Gaussian of the
+entries' slopes there: Thompson sampling draws the slopes jointly, values every arm as
+``dose x slope - cost term``, and holding as 0, so the levels of one entry move together: when
+the slope is surely positive the strongest level wins, when it is surely negative holding does.
+An arm's dose is what the catalogue's author declared by its arguments (:class:`ArmInfo`): the
+ratio of the level's first differing numeric argument to the entry's own value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+
+from tailguard.learning.arms import is_hold
+
+#: Area types and tenures every version carries slopes for (others fall back to the entry's).
+KNOWN_TYPES: Final = ("urban", "suburban", "rural", "unknown")
+KNOWN_TENURES: Final = ("rookie", "veteran", "unknown", "-")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ArmInfo:
+    """What the policy knows of an acting arm before any data: its entry, group, dose and cost.
+
+    Attributes:
+        entry: the catalogue entry id.
+        group: the entry's catalogue group.
+        dose: the level's strength relative to the entry's own arguments (own level 1).
+        cost_usd: the level's estimated cost.
+    """
+
+    entry: str
+    group: str
+    dose: float
+    cost_usd: float
+
+    def to_json(self) -> list[Any]:
+        """``[entry, group, dose, cost_usd]``."""
+        return [self.entry, self.group, self.dose, self.cost_usd]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SlopePosterior:
+    """The joint Gaussian of a group's entry slopes in one bucket."""
+
+    entries: tuple[str, ...]
+    mean: tuple[float, ...]
+    cov: tuple[tuple[float, ...], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready fields (rounded: a version is stored with every night's update)."""
+        return {
+            "entries": list(self.entries),
+            "mean": [round(m, 6) for m in self.mean],
+            "cov": [[round(c, 8) for c in row] for row in self.cov],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SlopePosterior:
+        """The posterior :meth:`to_json` wrote."""
+        return cls(
+            entries=tuple(str(e) for e in data["entries"]),
+            mean=tuple(float(m) for m in data["mean"]),
+            cov=tuple(tuple(float(c) for c in row) for row in data["cov"]),
+        )
+
+    def draw(self, gen: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` joint draws of the slopes, shape ``(n, len(entries))``."""
+        mean = np.asarray(self.mean)
+        cov = np.asarray(self.cov)
+        k = mean.shape[0]
+        try:
+            chol = np.linalg.cholesky(cov + 1e-12 * np.eye(k))
+        except np.linalg.LinAlgError:
+            chol = np.diag(np.sqrt(np.clip(np.diag(cov), 0.0, None)))
+        out: np.ndarray = mean + gen.standard_normal((n, k)) @ chol.T
+        return out
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DosePriors:
+    """The regression's priors (reward units)."""
+
+    entry_mean: float
+    entry_sd: float
+    between_sd: float
+    intercept_sd: float = 1.0
+
+
+def split_bucket(bucket: str) -> tuple[str, str]:
+    """(area type, tenure) of a ``type|tenure`` bucket."""
+    area_type, _, tenure = bucket.partition("|")
+    return area_type or "unknown", tenure or "-"
+
+
+def fit_slopes(
+    data: pl.DataFrame,
+    arms: Mapping[str, ArmInfo],
+    *,
+    noise: Mapping[str, float],
+    priors: DosePriors,
+) -> tuple[dict[tuple[str, str], SlopePosterior], dict[str, SlopePosterior]]:
+    """Per (group, bucket) and per group (any bucket) the entries' slope posteriors.
+
+    Args:
+        data: measured decisions with ``group``, ``bucket``, ``learn_arm``, ``reward`` and the
+            decay weight ``w``.
+        arms: every acting arm's :class:`ArmInfo`.
+        noise: group -> the reward's noise SD.
+        priors: the regression's priors.
+    """
+    by_bucket: dict[tuple[str, str], SlopePosterior] = {}
+    fallback: dict[str, SlopePosterior] = {}
+    groups = sorted({a.group for a in arms.values()})
+    if data.is_empty():
+        cells = pl.DataFrame(
+            schema={
+                "group": pl.String,
+                "bucket": pl.String,
+                "learn_arm": pl.String,
+                "sw": pl.Float64,
+                "swr": pl.Float64,
+            }
+        )
+    else:
+        cells = data.group_by("group", "bucket", "learn_arm").agg(
+            pl.col("w").sum().alias("sw"), (pl.col("w") * pl.col("reward")).sum().alias("swr")
+        )
+    for group in groups:
+        entries = sorted({a.entry for a in arms.values() if a.group == group})
+        rows = cells.filter(pl.col("group") == group)
+        post, fall = _fit_group(
+            entries,
+            rows.rows(),
+            arms,
+            sigma=float(noise.get(group, 1.0)),
+            priors=priors,
+        )
+        fallback[group] = fall
+        for bucket, p in post.items():
+            by_bucket[(group, bucket)] = p
+    return by_bucket, fallback
+
+
+def _fit_group(
+    entries: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    arms: Mapping[str, ArmInfo],
+    *,
+    sigma: float,
+    priors: DosePriors,
+) -> tuple[dict[str, SlopePosterior], SlopePosterior]:
+    """The closed-form posterior of one group's regression (see the module docstring)."""
+    data_buckets = sorted({str(r[1]) for r in rows})
+    types = sorted({split_bucket(b)[0] for b in data_buckets} | set(KNOWN_TYPES))
+    tenures = sorted({split_bucket(b)[1] for b in data_buckets} | set(KNOWN_TENURES))
+    buckets = sorted(set(data_buckets) | {f"{t}|{r}" for t in types for r in tenures})
+    index: dict[tuple[str, ...], int] = {}
+    prior_mean: list[float] = []
+    prior_var: list[float] = []
+
+    def param(key: tuple[str, ...], mean: float, sd: float) -> None:
+        index[key] = len(prior_mean)
+        prior_mean.append(mean)
+        prior_var.append(sd * sd)
+
+    tau = priors.between_sd
+    for b in data_buckets:
+        param(("a", b), 0.0, priors.intercept_sd)
+    for e in entries:
+        param(("s", e), priors.entry_mean, priors.entry_sd)
+        for t in types:
+            param(("t", e, t), 0.0, tau)
+        for r in tenures:
+            param(("r", e, r), 0.0, tau)
+        for b in buckets:
+            param(("b", e, b), 0.0, tau / 2.0)
+    p = len(prior_mean)
+    m0 = np.asarray(prior_mean)
+    precision = np.diag(1.0 / np.asarray(prior_var))
+    rhs = precision @ m0
+    s2 = max(sigma, 1e-6) ** 2
+    for _group, bucket, arm, sw, swr in rows:
+        x = np.zeros(p)
+        x[index[("a", bucket)]] = 1.0
+        info = None if is_hold(arm) else arms.get(arm)
+        if info is not None and info.entry in entries:
+            t, r = split_bucket(bucket)
+            for key in (("s", info.entry), ("t", info.entry, t), ("r", info.entry, r)):
+                x[index[key]] = info.dose
+            x[index[("b", info.entry, bucket)]] = info.dose
+        elif not is_hold(arm):
+            continue  # an arm the catalogue no longer has: no dose to read it by
+        precision += (float(sw) / s2) * np.outer(x, x)
+        rhs += (float(swr) / s2) * x
+    cov = np.linalg.inv(precision)
+    cov = 0.5 * (cov + cov.T)
+    mean = cov @ rhs
+
+    def slope_of(area_type: str, tenure: str, bucket: str | None) -> SlopePosterior:
+        rows_l = []
+        extra = []
+        for e in entries:
+            row = np.zeros(p)
+            row[index[("s", e)]] = 1.0
+            add = 0.0
+            for key, var in (
+                (("t", e, area_type), tau * tau),
+                (("r", e, tenure), tau * tau),
+                (("b", e, bucket or ""), tau * tau / 4.0),
+            ):
+                if key in index:
+                    row[index[key]] = 1.0
+                else:
+                    add += var
+            rows_l.append(row)
+            extra.append(add)
+        lmat = np.asarray(rows_l)
+        mu = lmat @ mean
+        c = lmat @ cov @ lmat.T + np.diag(extra)
+        return SlopePosterior(
+            entries=tuple(entries),
+            mean=tuple(float(v) for v in mu),
+            cov=tuple(tuple(float(v) for v in row) for row in c),
+        )
+
+    out = {b: slope_of(*split_bucket(b), b) for b in buckets}
+    return out, slope_of("", "", None)
+
+
+def arm_values(
+    posterior: SlopePosterior | None,
+    arms: Sequence[str],
+    infos: Mapping[str, ArmInfo],
+    *,
+    cost_weight: float,
+    prior: tuple[float, float],
+    gen: np.random.Generator,
+    draws: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mean values, value draws ``(draws, len(arms))``) of ``arms`` under the slopes.
+
+    Holding is worth 0; an acting arm ``dose x slope`` less ``cost_weight`` per $100 of its
+    cost. An entry the posterior does not carry is drawn from ``prior`` (mean, sd) on its own.
+    """
+    slopes = posterior.draw(gen, draws) if posterior is not None else np.zeros((draws, 0))
+    column = {e: i for i, e in enumerate(posterior.entries)} if posterior is not None else {}
+    mean_slope = np.asarray(posterior.mean) if posterior is not None else np.zeros(0)
+    values = np.zeros((draws, len(arms)))
+    means = np.zeros(len(arms))
+    own: dict[str, np.ndarray] = {}
+    for j, arm in enumerate(arms):
+        if is_hold(arm):
+            continue
+        info = infos.get(arm) or ArmInfo(
+            entry=arm.partition("@")[0], group="", dose=1.0, cost_usd=0.0
+        )
+        cost = cost_weight * info.cost_usd / 100.0
+        i = column.get(info.entry)
+        if i is not None:
+            values[:, j] = info.dose * slopes[:, i] - cost
+            means[j] = info.dose * float(mean_slope[i]) - cost
+        else:
+            if info.entry not in own:
+                own[info.entry] = prior[0] + prior[1] * gen.standard_normal(draws)
+            values[:, j] = info.dose * own[info.entry] - cost
+            means[j] = info.dose * prior[0] - cost
+    return means, values
+
+
+def slope_sd(posterior: SlopePosterior, entry: str) -> tuple[float, float] | None:
+    """(mean, sd) of one entry's slope, None if the posterior does not carry it."""
+    if entry not in posterior.entries:
+        return None
+    i = posterior.entries.index(entry)
+    return posterior.mean[i], math.sqrt(max(posterior.cov[i][i], 0.0))
