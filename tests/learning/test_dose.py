@@ -230,3 +230,23 @@ def test_any_data_gives_valid_probabilities(
         p = model.probabilities("g", bucket, OFFERED, np.random.default_rng(0))
         assert p.sum() == pytest.approx(1.0)
         assert (p >= 0).all()
+
+
+def test_the_operators_view_lists_every_level_and_the_departure_to_holding() -> None:
+    """The learning page's behaviour table under the dose model: every catalogue level of the
+    group (one never played included) and holding, values against holding, and the rural bucket
+    departing from the catalogue to holding."""
+    from tailguard.learning.view import behaviour
+
+    data = _decisions({"urban": 0.6, "rural": -0.6}, per_arm=150, noise=1.0, seed=13).filter(
+        pl.col("arm") != "boost@1"
+    )
+    rows = {r["bucket"]: r for r in behaviour(_model(data))}
+    rural = rows["rural|-"]
+    assert [a["arm"] for a in rural["arms"]] == ["boost", "boost@1", "boost@2", "hold:g"]
+    assert rural["top"] == "hold:g"
+    assert rural["departs"]
+    hold = rural["arms"][-1]
+    assert (hold["mean"], hold["sd"]) == (0.0, 0.0)
+    assert rows["urban|-"]["top"] == "boost@2"
+    assert rural["arms"][2]["mean"] < rural["arms"][0]["mean"] < 0  # twice the dose, twice the harm

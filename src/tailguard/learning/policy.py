@@ -341,6 +341,19 @@ class ThompsonModel:
         out: np.ndarray = kept + spare * share
         return out
 
+    def arm_value(self, group: str, bucket: str, arm: str) -> tuple[float, float]:
+        """(mean, sd) of what the model expects of ``arm`` in the bucket: under the
+        dose-response model its value against holding (holding 0), else the arm's own
+        posterior reward."""
+        if self.uses_doses:
+            if is_hold(arm):
+                return 0.0, 0.0
+            found = self.effect_vs_hold(group, bucket, arm)
+            if found is not None:
+                return found.mean, (found.hi80 - found.mean) / 1.2816
+        mean, sd, _ = self.posterior(group, bucket, arm)
+        return mean, sd
+
     def effect_vs_hold(self, group: str, bucket: str, arm: str) -> Expectation | None:
         """What this version expects ``arm`` to do against holding, in the bucket.
 

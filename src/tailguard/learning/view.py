@@ -28,10 +28,20 @@ def behaviour(model: ThompsonModel, *, seed: int = 0) -> list[dict[str, Any]]:
     Each row: ``group``, ``bucket``, ``arms`` (``arm``, ``p``, ``mean``, ``sd``, ``n`` in the
     bucket, ``catalogue``: whether it is the catalogue's choice), ``top`` (the most likely arm),
     ``departs`` (the top arm is not a catalogue arm) and ``decisions`` (decayed, in the bucket).
+    Under the dose-response model ``mean`` and ``sd`` are an arm's value against holding
+    (:meth:`ThompsonModel.arm_value`) and every level of the catalogue is listed.
     """
     arms_of: dict[str, list[str]] = {}
     for group, arm in sorted(model.pooled):
         arms_of.setdefault(group, []).append(arm)
+    for arm, info in sorted(model.arms.items()):  # dose model: levels never played yet too
+        known = arms_of.setdefault(info.group, [])
+        if arm not in known:
+            known.append(arm)
+    for group, known in arms_of.items():
+        if model.uses_doses and model.config.hold_arm and f"hold:{group}" not in known:
+            known.append(f"hold:{group}")
+        known.sort(key=lambda a: (is_hold(a), a))
     buckets = sorted({(g, b) for g, b, _ in model.cells})
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
@@ -42,7 +52,7 @@ def behaviour(model: ThompsonModel, *, seed: int = 0) -> list[dict[str, Any]]:
         probs = model.probabilities(group, bucket, arms, rng)
         described: list[dict[str, Any]] = []
         for arm, p in zip(arms, probs, strict=True):
-            mean, sd, _ = model.posterior(group, bucket, arm)
+            mean, sd = model.arm_value(group, bucket, arm)
             cell = model.cells.get((group, bucket, arm))
             described.append(
                 {
