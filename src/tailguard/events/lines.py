@@ -1,0 +1,158 @@
+"""The bulk half of JSON Lines validation: the common line shape parsed as whole batches.
+
+:func:`check_lines` recognises, with one regular expression over a whole batch of lines, the
+lines whose meaning is certain without a per-line JSON parser: a compact object whose members
+are the common fields then the type's own fields in INTERFACES.md order (as
+:func:`~tailguard.events.jsonl.encode_jsonl` writes them), with strings free of escapes and
+control characters, integers of at most 18 digits, numbers of a bounded size, booleans, ``null``
+only where a field may be null, and at most one extra member after them (a string, a canonical
+integer, a boolean or ``null``, under a name that is no event field). Those lines are parsed by
+Polars' JSON Lines reader with a fixed schema, so their values are exactly what the per-line
+path (:func:`~tailguard.events.validate.check_records`) would read: strings are their raw text,
+integers fit int64, every number is correctly rounded by both parsers, and the extra member's
+text is already :func:`~tailguard.events.validate.dump_extra`'s canonical form. Every other line
+(other key orders, whitespace, escapes, nested values, duplicate keys, bad JSON) goes through the
+per-line path, which words every reason. Both halves end in the same vectorised rules
+(:func:`~tailguard.events._rules.finish`, row by row independent), so the valid events and the
+dead letters are the same as the per-line path gives on the whole batch.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Final
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from tailguard.events._rules import COMMON_NAMES, KINDS, finish
+from tailguard.events.schema import NULLABLE_FIELDS, TYPE_FIELDS, WIDE_SCHEMA
+from tailguard.events.validate import _RECORDS_SCHEMA, Rejects, check_records_at
+
+#: A JSON string that is its own raw text: no escapes, no control characters, no quotes.
+_STRING: Final = r'"[^"\\\x00-\x1f]*"'
+#: Integers that fit int64 whatever the digits (and whose text is their value).
+_INT: Final = r"-?(?:0|[1-9][0-9]{0,17})"
+#: Numbers whose integer part is exact in a double and whose exponent keeps them finite.
+_FLOAT: Final = r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,17})?(?:[eE][+-]?[0-9]{1,2})?"
+_VALUES: Final = {
+    "str": _STRING,
+    "ts": _STRING,
+    "int": _INT,
+    "float": _FLOAT,
+    "bool": "(?:true|false)",
+}
+#: An extra member's value whose JSON text is what dump_extra writes for it (no "-0").
+_EXTRA_VALUE: Final = rf"(?:{_STRING}|0|-?[1-9][0-9]{{0,17}}|true|false|null)"
+
+
+def _value(name: str) -> str:
+    value = _VALUES[KINDS[name]]
+    return f"(?:{value}|null)" if name in NULLABLE_FIELDS else value
+
+
+def _type_shape(event_type: str) -> str:
+    own = "".join(f',"{name}":{_value(name)}' for name in TYPE_FIELDS[event_type])
+    return f'"type":"{re.escape(event_type)}","ts":{_STRING},"area_id":{_STRING}{own}'
+
+
+#: The common line shape (a type's fields in order, then at most one plain extra member).
+SHAPE: Final = (
+    rf'^\{{"event_id":{_STRING},(?:{"|".join(_type_shape(t) for t in TYPE_FIELDS)})'
+    rf"(?:,{_STRING}:{_EXTRA_VALUE})?\}}$"
+)
+#: The last member of a line, on lines of the common shape that have an extra member.
+_LAST: Final = r',"([^"]*)":((?:"[^"]*"|[^",]*))\}$'
+#: Members per line without an extra one, by event type (a key is the only place for '":').
+_MEMBERS: Final = {t: len(COMMON_NAMES) + len(fields) for t, fields in TYPE_FIELDS.items()}
+_TYPE_OF: Final = r'^\{"event_id":"[^"]*","type":"([^"]*)"'
+_FIELDS: Final = frozenset(KINDS)
+
+_POLARS_TYPES: Final = {
+    "str": pl.String,
+    "ts": pl.String,
+    "int": pl.Int64,
+    "float": pl.Float64,
+    "bool": pl.Boolean,
+}
+_SCHEMA: Final = {name: _POLARS_TYPES[kind] for name, kind in KINDS.items()}
+_LOOSE: Final = _RECORDS_SCHEMA.remove(_RECORDS_SCHEMA.get_field_index("extra"))
+
+
+def _extras(texts: pl.Series) -> tuple[np.ndarray, pl.DataFrame]:
+    """Which lines of the common shape have an extra member, and its object text for them."""
+    members = texts.str.count_matches('":', literal=True)
+    expected = texts.str.extract(_TYPE_OF, 1).replace_strict(_MEMBERS, return_dtype=pl.UInt32)
+    has_extra = (members > expected).to_numpy()
+    last = texts.filter(pl.Series(has_extra)).str.extract_groups(_LAST).struct.unnest()
+    named = last.select(
+        pl.col("1").is_in(list(_FIELDS)).alias("field"),
+        pl.concat_str(pl.lit('{"'), pl.col("1"), pl.lit('":'), pl.col("2"), pl.lit("}")).alias(
+            "text"
+        ),
+    )
+    return has_extra, named
+
+
+def _fast_table(texts: pl.Series, has_extra: np.ndarray, extra_texts: pl.Series) -> pa.Table:
+    """The loose table of lines of the common shape (what the per-line path builds)."""
+    data = texts.str.join("\n").item().encode("utf-8")
+    frame = pl.read_ndjson(io.BytesIO(data), schema=_SCHEMA)
+    table = frame.to_arrow().cast(_LOOSE)
+    extra: pa.Array = pa.nulls(len(texts), pa.string())
+    if has_extra.any():
+        cells = np.full(len(texts), None, dtype=object)
+        cells[has_extra] = extra_texts.to_numpy()
+        extra = pa.array(cells, pa.string())
+    return table.append_column(_RECORDS_SCHEMA.field("extra"), extra)
+
+
+def check_lines(numbers: list[int], lines: list[str], rejects: Rejects) -> pa.Table:
+    """Validate a batch of JSON Lines (texts and their line numbers) into the valid events.
+
+    Rejects go to ``rejects`` with the same reasons as
+    :func:`~tailguard.events.validate.check_records` would give on the whole batch.
+    """
+    if not lines:
+        return WIDE_SCHEMA.empty_table()
+    texts = pl.Series("line", lines, dtype=pl.String)
+    shaped = texts.str.contains(SHAPE).to_numpy()
+    fast = np.flatnonzero(shaped)
+    parts: list[pa.Table] = []
+    at: list[np.ndarray] = []
+    if len(fast):
+        candidates = texts.gather(fast)
+        has_extra, extras = _extras(candidates)
+        named = extras["field"].to_numpy()
+        if named.any():
+            # An extra member named like an event field is a duplicate key or another type's
+            # field: the per-line path decides what it means.
+            drop = np.flatnonzero(has_extra)[named]
+            shaped[fast[drop]] = False
+            keep = np.ones(len(fast), dtype=bool)
+            keep[drop] = False
+            fast, has_extra = fast[keep], has_extra[keep]
+            candidates = candidates.filter(pl.Series(keep))
+            extras = extras.filter(~pl.Series(named))
+        if len(fast):
+            table = _fast_table(candidates, has_extra, extras["text"])
+            valid, reasons = finish(table, present=_FIELDS, reasons={})
+            for i in sorted(reasons):
+                k = int(fast[i])
+                rejects.add(line=numbers[k], reason=reasons[i], raw=lines[k])
+            parts.append(valid)
+            at.append(np.delete(fast, sorted(reasons)) if reasons else fast)
+    slow = np.flatnonzero(~shaped)
+    if len(slow):
+        rows = [(numbers[i], lines[i]) for i in slow.tolist()]
+        valid, kept = check_records_at(rows, rejects)
+        parts.append(valid)
+        at.append(slow[kept])
+    if not parts:
+        return WIDE_SCHEMA.empty_table()
+    if len(parts) == 1:
+        return parts[0]
+    order = np.argsort(np.concatenate(at), kind="stable")
+    return pa.concat_tables(parts).take(pa.array(order))
