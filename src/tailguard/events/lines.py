@@ -78,35 +78,38 @@ _POLARS_TYPES: Final = {
     "bool": pl.Boolean,
 }
 _SCHEMA: Final = {name: _POLARS_TYPES[kind] for name, kind in KINDS.items()}
-_LOOSE: Final = _RECORDS_SCHEMA.remove(_RECORDS_SCHEMA.get_field_index("extra"))
 
 
-def _extras(texts: pl.Series) -> tuple[np.ndarray, pl.DataFrame]:
-    """Which lines of the common shape have an extra member, and its object text for them."""
+def _fast_table(texts: pl.Series) -> tuple[pa.Table, np.ndarray]:
+    """The loose table of lines of the common shape (what the per-line path builds).
+
+    Returns:
+        The table of the lines it keeps, and which lines those are: a line whose extra member
+        is named like an event field (a duplicate key, or another type's field) is left to the
+        per-line path, which decides what it means.
+    """
     members = texts.str.count_matches('":', literal=True)
     expected = texts.str.extract(_TYPE_OF, 1).replace_strict(_MEMBERS, return_dtype=pl.UInt32)
     has_extra = (members > expected).to_numpy()
-    last = texts.filter(pl.Series(has_extra)).str.extract_groups(_LAST).struct.unnest()
-    named = last.select(
-        pl.col("1").is_in(list(_FIELDS)).alias("field"),
-        pl.concat_str(pl.lit('{"'), pl.col("1"), pl.lit('":'), pl.col("2"), pl.lit("}")).alias(
-            "text"
-        ),
-    )
-    return has_extra, named
-
-
-def _fast_table(texts: pl.Series, has_extra: np.ndarray, extra_texts: pl.Series) -> pa.Table:
-    """The loose table of lines of the common shape (what the per-line path builds)."""
-    data = texts.str.join("\n").item().encode("utf-8")
-    frame = pl.read_ndjson(io.BytesIO(data), schema=_SCHEMA)
-    table = frame.to_arrow().cast(_LOOSE)
-    extra: pa.Array = pa.nulls(len(texts), pa.string())
+    keep = np.ones(len(texts), dtype=bool)
+    extra = pl.Series("extra", [None] * len(texts), dtype=pl.String)
     if has_extra.any():
-        cells = np.full(len(texts), None, dtype=object)
-        cells[has_extra] = extra_texts.to_numpy()
-        extra = pa.array(cells, pa.string())
-    return table.append_column(_RECORDS_SCHEMA.field("extra"), extra)
+        last = texts.filter(pl.Series(has_extra)).str.extract_groups(_LAST).struct.unnest()
+        last = last.select(
+            pl.col("1").is_in(list(_FIELDS)).alias("field"),
+            pl.concat_str(pl.lit('{"'), pl.col("1"), pl.lit('":'), pl.col("2"), pl.lit("}")).alias(
+                "text"
+            ),
+        )
+        at = np.flatnonzero(has_extra)
+        extra = extra.scatter(at, last["text"])
+        named = last["field"].to_numpy()
+        if named.any():
+            keep[at[named]] = False
+            texts, extra = texts.filter(pl.Series(keep)), extra.filter(pl.Series(keep))
+    data = texts.str.join("\n").item().encode("utf-8")
+    frame = pl.read_ndjson(io.BytesIO(data), schema=_SCHEMA).with_columns(extra)
+    return frame.to_arrow().cast(_RECORDS_SCHEMA), keep
 
 
 def check_lines(numbers: list[int], lines: list[str], rejects: Rejects) -> pa.Table:
@@ -123,21 +126,14 @@ def check_lines(numbers: list[int], lines: list[str], rejects: Rejects) -> pa.Ta
     parts: list[pa.Table] = []
     at: list[np.ndarray] = []
     if len(fast):
-        candidates = texts.gather(fast)
-        has_extra, extras = _extras(candidates)
-        named = extras["field"].to_numpy()
-        if named.any():
-            # An extra member named like an event field is a duplicate key or another type's
-            # field: the per-line path decides what it means.
-            drop = np.flatnonzero(has_extra)[named]
-            shaped[fast[drop]] = False
-            keep = np.ones(len(fast), dtype=bool)
-            keep[drop] = False
-            fast, has_extra = fast[keep], has_extra[keep]
-            candidates = candidates.filter(pl.Series(keep))
-            extras = extras.filter(~pl.Series(named))
+        try:
+            table, keep = _fast_table(texts.gather(fast))
+        except pl.exceptions.PolarsError:  # not expected: then every line takes the per-line path
+            table, keep = WIDE_SCHEMA.empty_table(), np.zeros(len(fast), dtype=bool)
+        if not keep.all():
+            shaped[fast[~keep]] = False
+            fast = fast[keep]
         if len(fast):
-            table = _fast_table(candidates, has_extra, extras["text"])
             valid, reasons = finish(table, present=_FIELDS, reasons={})
             for i in sorted(reasons):
                 k = int(fast[i])
