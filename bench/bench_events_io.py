@@ -7,11 +7,11 @@ Generates N synthetic events of every type (tailguard.events.synthetic), then me
     pl.read_parquet / pl.read_ndjson of the same file (no validation) - a ratio;
   * writing Parquet and JSONL with tailguard.events.write_events, beside
     pyarrow.parquet.write_table (default options) and Polars' write_ndjson.
-Each figure is the best of two runs (``--runs``); with ``--parquet`` / ``--jsonl`` the least CPU
-time (user + system, all threads) of the runs is printed too, less distorted by a loaded machine.
-``--parquet`` / ``--jsonl`` measure the validated read of
-those files too (e.g. the simulated 400-area week and one day of it), beside Polars' plain read
-of the same file; "throughput" is Polars' time / ours (the issue's target: at least 0.5x).
+Each figure is the best of two runs (``--runs``). ``--parquet`` / ``--jsonl`` measure the
+validated read of those files too (e.g. the simulated 400-area week and one day of it), beside
+Polars' plain read of the same file; "throughput" is Polars' time / ours (the issue's target: at
+least 0.5x). Those lines also give the least CPU time of the runs (user + system, all threads),
+which a loaded machine distorts less than wall time, and the load average.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """JSON Lines events: a streaming reader with bounded memory and a deterministic writer.
 
 The reader takes the file in chunks of bytes, split into lines (a line longer than
-``max_line_bytes`` is rejected without being held whole), parses each line with orjson (the
-standard ``json`` module where orjson would differ) and validates ``batch_size`` lines at a
-time, so memory is bounded by one batch plus one chunk. The writer turns a wide
+``max_line_bytes`` is rejected without being held whole), and validates ``batch_size`` lines at
+a time (:mod:`tailguard.events.lines`: lines of the common shape in bulk with Polars, the rest
+parsed one by one with orjson, or the standard ``json`` module where orjson would differ), so
+memory is bounded by one batch plus one chunk. The writer turns a wide
 table into one JSON object per event with Polars' vectorised struct encoder: common fields,
 then the type's own fields in INTERFACES.md order (nullable ones written as ``null``), then the
 extra fields in sorted order; timestamps are RFC 3339 UTC with a ``Z``.
