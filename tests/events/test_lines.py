@@ -76,7 +76,8 @@ def _replace(line: str, field: str, text: str) -> str:
     head = f'"{field}":'
     start = line.index(head) + len(head)
     old = json.dumps(obj[field], separators=(",", ":"), ensure_ascii=False)
-    assert line[start : start + len(old)] == old
+    if line[start : start + len(old)] != old:
+        return line  # an earlier edit spelled the value differently (1.5e3 for 1500.0)
     return line[:start] + text + line[start + len(old) :]
 
 
@@ -86,6 +87,13 @@ VALUE_TEXTS = [
     '"x"',
     '"2026-01-05T10:00:00Z"',
     '"2026-02-30T10:00:00Z"',
+    '"2026-01-05T24:00:00Z"',
+    '"2026-13-01T00:00:00Z"',
+    '"0000-01-01T00:00:00Z"',
+    '"0001-01-01T00:00:00.000001Z"',
+    '"9999-12-31T23:59:59.999999Z"',
+    '"2026-01-05T10:00:00.123456789Z"',
+    '"2026-01-05t10:00:00z"',
     '"2026-01-05 10:00:00.1234567+02:00"',
     '"not a time"',
     '"asleep"',
