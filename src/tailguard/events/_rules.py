@@ -117,7 +117,10 @@ def parse_timestamps(col: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """
     upper = pc.utf8_upper(col)
     # Sub-microsecond digits are legal RFC 3339; the schema keeps microseconds, so cut them.
-    upper = pc.replace_substring_regex(upper, pattern=r"(\.\d{6})\d+", replacement=r"\1")
+    # (A timestamp with them has at least 28 bytes: shorter columns need no cut.)
+    longest = pc.max(pc.binary_length(col)).as_py()
+    if longest is not None and longest >= 28:
+        upper = pc.replace_substring_regex(upper, pattern=r"(\.\d{6})\d+", replacement=r"\1")
     shaped = pc.and_(
         pc.match_substring_regex(upper, _RFC3339),
         pc.invert(pc.starts_with(upper, "0000")),

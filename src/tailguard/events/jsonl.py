@@ -1,9 +1,10 @@
 """JSON Lines events: a streaming reader with bounded memory and a deterministic writer.
 
 The reader takes the file in chunks of bytes, split into lines (a line longer than
-``max_line_bytes`` is rejected without being held whole), parses each line with orjson (the
-standard ``json`` module where orjson would differ) and validates ``batch_size`` lines at a
-time, so memory is bounded by one batch plus one chunk. The writer turns a wide
+``max_line_bytes`` is rejected without being held whole), and validates ``batch_size`` lines at
+a time (:mod:`tailguard.events.lines`: lines of the common shape in bulk with Polars, the rest
+parsed one by one with orjson, or the standard ``json`` module where orjson would differ), so
+memory is bounded by one batch plus one chunk. The writer turns a wide
 table into one JSON object per event with Polars' vectorised struct encoder: common fields,
 then the type's own fields in INTERFACES.md order (nullable ones written as ``null``), then the
 extra fields in sorted order; timestamps are RFC 3339 UTC with a ``Z``.
@@ -14,17 +15,18 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import Iterator
+from operator import methodcaller
 from pathlib import Path
 from typing import IO, Final, cast
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from tailguard.errors import UnreadableInputError
 from tailguard.events._rules import COMMON_NAMES, KINDS
+from tailguard.events.lines import check_lines
 from tailguard.events.schema import TYPE_FIELDS, WIDE_SCHEMA
-from tailguard.events.validate import Rejects, check_records
+from tailguard.events.validate import Rejects
 
 #: Lines longer than this are rejected unread (1 MiB; an event is a few hundred bytes).
 MAX_LINE_BYTES: Final = 1 << 20
@@ -60,10 +62,11 @@ class _Lines:
         self.skipped = None
         self.head = b""
 
-    def feed(self, chunk: bytes) -> list[tuple[int, bytes]]:
+    def feed(self, chunk: bytes) -> list[tuple[int, list[bytes]]]:
+        """The complete lines of a chunk, as runs of ``(first line number, lines)``."""
         parts = chunk.split(b"\n")
         tail = parts.pop()  # not yet ended by a newline
-        out: list[tuple[int, bytes]] = []
+        out: list[tuple[int, list[bytes]]] = []
         if parts:
             first = parts[0]
             if self.skipped is not None:
@@ -73,7 +76,7 @@ class _Lines:
                 parts[0] = self.carry + first
             self.carry = b""
             if parts and max(map(len, parts)) <= self.max:
-                out = list(enumerate(parts, self.lineno + 1))
+                out = [(self.lineno + 1, parts)]
                 self.lineno += len(parts)
             else:
                 for part in parts:
@@ -82,7 +85,7 @@ class _Lines:
                         self._long(len(part) + 1)
                     else:
                         self.lineno += 1
-                        out.append((self.lineno, part))
+                        out.append((self.lineno, [part]))
         if self.skipped is not None:
             self.skipped += len(tail)
         else:
@@ -91,7 +94,7 @@ class _Lines:
                 self.head, self.skipped, self.carry = self.carry[:1024], len(self.carry), b""
         return out
 
-    def close(self) -> list[tuple[int, bytes]]:
+    def close(self) -> list[tuple[int, list[bytes]]]:
         """The last line, if the stream does not end with a newline."""
         if self.skipped is not None:
             self._long(self.skipped)
@@ -100,45 +103,43 @@ class _Lines:
             return []
         self.lineno += 1
         line, self.carry = self.carry, b""
-        return [(self.lineno, line)]
-
-
-def _long_digit_run(data: bytes) -> bool:
-    """Whether ``data`` holds 19 or more ASCII digits in a row (a number orjson might round)."""
-    codes = np.frombuffer(data, dtype=np.uint8)
-    other = np.flatnonzero((codes < 48) | (codes > 57))
-    if not len(other):
-        return len(codes) >= 19
-    gaps = np.diff(other)
-    return bool(other[0] >= 19 or len(codes) - 1 - other[-1] >= 19 or (gaps > 19).any())
+        return [(self.lineno, [line])]
 
 
 def _texts(
-    lines: list[tuple[int, bytes]], rejects: list[tuple[int, str, str]]
-) -> tuple[list[tuple[int, str]], bool]:
-    """Decode lines (UTF-8; a BOM on line 1 is dropped), keeping the non-blank ones.
+    runs: list[tuple[int, list[bytes]]], rejects: list[tuple[int, str, str]]
+) -> tuple[list[int], list[str]]:
+    """Decode runs of lines (UTF-8; a BOM on line 1 is dropped), keeping the non-blank ones.
 
     Returns:
-        The texts, and whether their bytes hold a run of 19 or more digits.
+        The line numbers and the texts (without the line end).
     """
-    if lines and lines[0][0] == 1 and lines[0][1].startswith(_BOM):
-        lines = [(1, lines[0][1][3:]), *lines[1:]]
-    data = b"\n".join(line for _, line in lines)
-    long_digits = _long_digit_run(data)
-    try:
-        joined = data.decode("utf-8")
-        texts = list(zip((n for n, _ in lines), joined.split("\n"), strict=True))
-    except UnicodeDecodeError:
-        texts = []
-        for n, line in lines:
-            try:
-                texts.append((n, line.decode("utf-8")))
-            except UnicodeDecodeError as exc:
-                raw = line.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
-                rejects.append((n, f"invalid UTF-8: {exc}", raw))
-    if any(text.endswith("\r") for _, text in texts):
-        texts = [(n, text.rstrip("\r\n")) for n, text in texts]
-    return [(n, text) for n, text in texts if text and not text.isspace()], long_digits
+    numbers: list[int] = []
+    texts: list[str] = []
+    for first, lines in runs:
+        if first == 1 and lines and lines[0].startswith(_BOM):
+            lines = [lines[0][3:], *lines[1:]]
+        try:
+            decoded = b"\n".join(lines).decode("utf-8").split("\n")
+            numbers.extend(range(first, first + len(lines)))
+            texts.extend(decoded)
+        except UnicodeDecodeError:
+            for n, line in enumerate(lines, first):
+                try:
+                    texts.append(line.decode("utf-8"))
+                    numbers.append(n)
+                except UnicodeDecodeError as exc:
+                    raw = line.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
+                    rejects.append((n, f"invalid UTF-8: {exc}", raw))
+    if any(map(methodcaller("endswith", "\r"), texts)):
+        texts = [text.rstrip("\r\n") for text in texts]
+    if "" in texts or any(map(str.isspace, texts)):
+        kept = [
+            (n, text) for n, text in zip(numbers, texts, strict=True) if text and not text.isspace()
+        ]
+        numbers = [n for n, _ in kept]
+        texts = [text for _, text in kept]
+    return numbers, texts
 
 
 def iter_jsonl(
@@ -151,15 +152,16 @@ def iter_jsonl(
     """Yield validated wide tables of at most ``batch_size`` events from a JSONL(.gz) file.
 
     The bytes are read in chunks, split and decoded a chunk at a time; each batch of lines is
-    parsed with orjson (:func:`~tailguard.events.validate.check_records`).
+    validated by :func:`~tailguard.events.lines.check_lines` (the common line shape in bulk,
+    the rest line by line with orjson).
     """
     gz = path.name.endswith(".gz")
     splitter = _Lines(max_line_bytes)
-    pending: list[tuple[int, str]] = []
+    numbers: list[int] = []  # the pending lines' numbers and texts
+    texts: list[str] = []
     early: list[tuple[int, str, str]] = []  # rejects found while reading, by line
-    long_digits = False
 
-    def check(batch: list[tuple[int, str]], last: int | None) -> pa.Table:
+    def check(batch: tuple[list[int], list[str]], last: int | None) -> pa.Table:
         nonlocal early
         keep = []
         for n, reason, raw in early:
@@ -168,7 +170,7 @@ def iter_jsonl(
             else:
                 keep.append((n, reason, raw))
         early = keep
-        table = check_records(batch, rejects, long_digits=long_digits)
+        table = check_lines(*batch, rejects)
         rejects.end_batch()
         return table
 
@@ -182,13 +184,13 @@ def iter_jsonl(
                 early.extend(splitter.rejects)
                 splitter.rejects = []
                 if lines:
-                    texts, digits = _texts(lines, early)
-                    pending.extend(texts)
-                    long_digits = long_digits or digits
-                while len(pending) >= batch_size:
-                    batch, pending = pending[:batch_size], pending[batch_size:]
-                    table = check(batch, batch[-1][0])
-                    long_digits = long_digits and bool(pending)
+                    more_numbers, more_texts = _texts(lines, early)
+                    numbers.extend(more_numbers)
+                    texts.extend(more_texts)
+                while len(texts) >= batch_size:
+                    batch = (numbers[:batch_size], texts[:batch_size])
+                    numbers, texts = numbers[batch_size:], texts[batch_size:]
+                    table = check(batch, batch[0][-1])
                     if table.num_rows:
                         yield table
                 if not chunk:
@@ -200,9 +202,9 @@ def iter_jsonl(
             if splitter.lineno == 0:
                 # Not one line could be read: an error, not an empty result (the dead
                 # letter keeps the detail).
-                check([], None)
+                check(([], []), None)
                 raise UnreadableInputError(f"{path}: {reason}") from None
-        table = check(pending, None)
+        table = check((numbers, texts), None)
         if table.num_rows:
             yield table
 
