@@ -4,6 +4,7 @@ the incidents list."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ from tailguard.service.chatstack import chat_stack
 BODY: dict[str, Any] = {
     "objective": "20 CDL-A flatbed drivers for the Dallas lane in 3 weeks",
     "recruiter_id": "rec-001",
-    "target_hires": 20,
+    "target_hires": 1,
     "max_candidates": 3,
+    "seed": 0,
     "profile": {
         "channels": ["sms"],
         "cadence_hours": 24,
@@ -75,13 +77,43 @@ def test_a_campaign_runs_over_http_with_batch_approval_in_the_inbox(
         headers=keys["anna"],
     )
     assert decided.status_code == 200, decided.text
-    done = client.post(f"/v1/ops/campaigns/{cid}/advance", headers=keys["rec-001"]).json()
-    assert done["status"] == "completed"
+    # The replies call for interviews: each waits in the inbox too; days pass on the service's
+    # clock until the campaign stops at its objective (one hire).
+    clock = client.app.state.tailguard.settings.clock  # type: ignore[attr-defined]
+    for _ in range(20):
+        done = client.post(f"/v1/ops/campaigns/{cid}/advance", headers=keys["rec-001"]).json()
+        if done["status"] != "active":
+            break
+        detail = client.get(f"/v1/ops/campaigns/{cid}", headers=keys["val"]).json()
+        waiting_gates = [s["gate_id"] for s in detail["send_rows"] if s["status"] == "pending"]
+        if waiting_gates:
+            decided = client.post(
+                "/v1/approvals",
+                json={"decisions": [{"gate_id": g, "decision": "approve"} for g in waiting_gates]},
+                headers=keys["anna"],
+            )
+            assert decided.status_code == 200, decided.text
+        else:
+            clock.advance(timedelta(hours=25))
+    assert done["status"] == "objective_met"
+    assert done["hires"] == done["target_hires"] == 1
     assert done["sends"]["sent"] == 3
+    assert done["interviews"]["booked"] >= 1
     assert done["postmortem"].endswith(f"campaign/{cid}")
+    detail = client.get(f"/v1/ops/campaigns/{cid}", headers=keys["val"]).json()
+    booked = [s for s in detail["send_rows"] if s["kind"] == "interview" and s["status"] == "sent"]
+    assert {s["outcome"] for s in booked} <= {"hired", "not_hired", "no_show"}
+    assert all(s["scheduled_for"] > s["queued_at"][:10] for s in booked)
     stack = chat_stack(client.app.state.tailguard)  # type: ignore[attr-defined]
     rows = stack.store.rows(sa.select(t.messages).where(t.messages.c.content.like(f"[{cid} t%")))
     assert len(rows) == 3  # the inbox ran them; the campaign's pass did not send them again
+    hired = stack.store.rows(
+        sa.select(t.pipeline).where(
+            t.pipeline.c.interest_id.in_([s["interest_id"] for s in booked]),
+            t.pipeline.c.status == "hired",
+        )
+    )
+    assert len(hired) == 1
     listed = client.get("/v1/ops/campaigns", headers=keys["val"]).json()["campaigns"]
     assert [c["campaign_id"] for c in listed] == [cid]
 

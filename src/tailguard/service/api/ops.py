@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from tailguard.errors import PermissionDeniedError
 from tailguard.identity import same_principal
 from tailguard.ops.campaign import Autopilot, CampaignSpec
+from tailguard.ops.campaign_interviews import is_interview, slot_text
 from tailguard.ops.store import OpsStore
 from tailguard.service.api.deps import Approver, Operator, State, Viewer
 from tailguard.service.errors import ERROR_RESPONSES, responses
@@ -42,7 +43,7 @@ _TEXT = "^[^\\x00]*$"
 
 
 class ProfileIn(BaseModel):
-    """The policy profile (channels, cadence, touches, daily cap, budget)."""
+    """The policy profile (channels, cadence, touches, daily cap, budget, interviews)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     channels: list[Literal["sms", "email", "in_app"]] = Field(min_length=1, max_length=3)
@@ -51,6 +52,10 @@ class ProfileIn(BaseModel):
     daily_send_cap: Whole = Field(ge=1, le=10_000)
     budget_usd: float = Field(gt=0, le=1_000_000, allow_inf_nan=False)
     cost_per_send_usd: float = Field(default=1.0, ge=0, le=1000, allow_inf_nan=False)
+    interview_kind: Literal["phone", "video", "onsite"] = "phone"
+    interview_lead_hours: Whole = Field(default=48, ge=1, le=336)
+    max_reschedules: Whole = Field(default=1, ge=0, le=3)
+    cost_per_interview_usd: float = Field(default=0.0, ge=0, le=10_000, allow_inf_nan=False)
 
 
 class CampaignIn(BaseModel):
@@ -62,6 +67,7 @@ class CampaignIn(BaseModel):
     target_hires: Whole = Field(ge=1, le=1000)
     max_candidates: Whole = Field(default=20, ge=1, le=500)
     region: str | None = Field(default=None, max_length=64, pattern=_TEXT)
+    seed: Whole | None = Field(default=None, ge=0, le=2**31 - 1)
     profile: ProfileIn
 
 
@@ -97,21 +103,33 @@ def create_campaign(state: State, _: Operator, body: CampaignIn) -> dict[str, An
 
 @router.get("/campaigns/{campaign_id}", summary="A campaign's progress", responses=responses(404))
 def get_campaign(state: State, _: Viewer, campaign_id: CampaignId) -> dict[str, Any]:
-    """Progress, spend and the exception summary, with every send."""
+    """Progress, the funnel (replies, interviews, no-shows, hires), spend and the exception
+    summary, with every send and interview (``kind``: ``send`` or ``interview``; an
+    interview's ``scheduled_for`` is its slot)."""
     pilot = autopilot(state)
     summary = pilot.summary(campaign_id)
-    summary["send_rows"] = [
+    summary["send_rows"] = send_rows(pilot, summary)
+    return summary
+
+
+def send_rows(pilot: Autopilot, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """A campaign's sends and interviews, JSON-ready, in candidacy and touch order."""
+    lead = int(summary["profile"]["interview_lead_hours"])
+    return [
         {
             "interest_id": s.interest_id,
+            "kind": "interview" if is_interview(s) else "send",
             "touch": s.touch,
             "channel": s.channel,
             "status": s.status,
             "gate_id": s.gate_id,
             "outcome": s.outcome,
+            "queued_at": s.queued_at.isoformat(),
+            "sent_at": s.sent_at.isoformat() if s.sent_at else None,
+            "scheduled_for": slot_text(s, lead) if is_interview(s) else None,
         }
-        for s in pilot.store.sends(campaign_id)
+        for s in pilot.store.sends(summary["campaign_id"])
     ]
-    return summary
 
 
 @router.post(
@@ -131,7 +149,7 @@ def approve_profile(state: State, who: Operator, campaign_id: CampaignId) -> dic
 
 @router.post(
     "/campaigns/{campaign_id}/advance",
-    summary="One pass: run approved sends, update the pipeline, queue due touches",
+    summary="One pass: run approved sends and interviews, update the pipeline, queue what is due",
     responses=responses(404, 409),
 )
 def advance(state: State, _: Operator, campaign_id: CampaignId) -> dict[str, Any]:
