@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from tailguard.clock import FakeClock
+from tailguard.errors import InvalidInputError
 from tailguard.roles.recruiting import schema as t
 from tailguard.service import ServiceSettings, create_app
 from tailguard.service.chat import close
@@ -138,3 +139,46 @@ def test_bad_requests_are_422_and_unknown_campaigns_404(
     quality = next(c for c in criteria["criteria"] if c["id"] == "quality_60")
     assert quality["value"] is None
     assert quality["met"] is False
+
+
+def test_the_service_starts_the_scheduler_when_asked(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``TAILGUARD_OPS_SCHEDULE=1h``: a tick at start-up, then ticks advance campaigns that
+    the service's own API created, each tick once (claimed in the database)."""
+    monkeypatch.setenv("TAILGUARD_OPS_SCHEDULE", "1h")
+    clock = FakeClock()
+    app = create_app(
+        ServiceSettings(ledger_url=db_url, pulse_url=str(tmp_path / "pulse.db"), clock=clock)
+    )
+    state = app.state.tailguard
+    state.extras["compendium_dir"] = str(tmp_path / "compendium")
+    _, key = state.keys.create("rec-001", "operator")
+    headers = {"Authorization": f"Bearer {key}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        first = state.extras["ops_schedule_last"]
+        assert first["claimed"] is True
+        assert first["campaigns"] == []
+        cid = client.post("/v1/ops/campaigns", json=BODY, headers=headers).json()["campaign_id"]
+        client.post(f"/v1/ops/campaigns/{cid}/approve-profile", headers=headers)
+        scheduler = state.extras["ops_scheduler"]
+        assert scheduler.tick()["claimed"] is False  # the start-up tick's window
+        clock.advance(timedelta(hours=1))
+        report = scheduler.tick()
+        assert report["campaigns"] == [{"campaign_id": cid, "status": "active"}]
+        summary = client.get(f"/v1/ops/campaigns/{cid}", headers=headers).json()
+        assert summary["sends"]["pending"] == 3  # the tick queued the first touches
+        close(app)
+
+
+def test_a_bad_schedule_setting_stops_the_service_from_starting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick length that does not parse is refused when the app is built, naming it."""
+    monkeypatch.setenv("TAILGUARD_OPS_SCHEDULE", "often")
+    with pytest.raises(InvalidInputError, match="--every"):
+        create_app(
+            ServiceSettings(
+                ledger_url=f"sqlite:///{tmp_path / 'l.db'}", pulse_url=str(tmp_path / "p.db")
+            )
+        )

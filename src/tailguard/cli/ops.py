@@ -308,7 +308,8 @@ def register(app: typer.Typer) -> None:
         campaign.command(action)(_lifecycle(action))
     campaign.command("status")(campaign_status)
     group.add_typer(campaign, name="campaign")
-    from tailguard.cli import ops_propose
+    from tailguard.cli import ops_propose, ops_schedule
 
     ops_propose.register(group)
+    group.command("schedule")(ops_schedule.schedule)
     app.add_typer(group, name="ops")

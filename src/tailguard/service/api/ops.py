@@ -9,12 +9,18 @@ its profile; an admin may act for anyone else.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, FastAPI, Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from tailguard.errors import PermissionDeniedError
+from tailguard.errors import PermissionDeniedError, TailguardError
 from tailguard.identity import same_principal
 from tailguard.ops.campaign import Autopilot, CampaignSpec
 from tailguard.ops.campaign_interviews import is_interview, slot_text
@@ -24,6 +30,74 @@ from tailguard.service.errors import ERROR_RESPONSES, responses
 from tailguard.service.settings import ServiceState
 
 router = APIRouter(prefix="/v1/ops", responses=ERROR_RESPONSES, tags=["ops"])
+log = logging.getLogger(__name__)
+#: The environment variable that starts the operations scheduler with the service (its tick
+#: length: ``15m``, ``1h``, ...; unset or empty: the service does not schedule).
+SCHEDULE_ENV = "TAILGUARD_OPS_SCHEDULE"
+
+
+def include(app: FastAPI) -> None:
+    """Add the ``/v1/ops`` routes; with ``$TAILGUARD_OPS_SCHEDULE`` set, the service also
+    runs the operations scheduler (:mod:`tailguard.ops.scheduler`) over its campaigns: one
+    tick at start-up, then one at the start of every tick window, each claimed in the
+    database so several replicas never work the same tick.
+
+    Raises:
+        InvalidInputError: the variable is not a tick length (the service does not start).
+    """
+    app.include_router(router)
+    text = os.environ.get(SCHEDULE_ENV, "").strip()
+    if not text:
+        return
+    from tailguard.ops.scheduler import Scheduler, parse_every
+
+    every = parse_every(text)
+    state: ServiceState = app.state.tailguard
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[Any]:
+        async with inner(app_) as value:
+            pilot = autopilot(state)
+            scheduler = Scheduler(
+                pilot.control.ledger,
+                clock=state.settings.clock,
+                autopilot=pilot,
+                every=every,
+                name="service",
+            )
+            state.extras["ops_scheduler"] = scheduler
+            await _tick(state, scheduler)
+            task = asyncio.create_task(_tick_forever(state, scheduler))
+            try:
+                yield value
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app.router.lifespan_context = lifespan
+
+
+async def _tick(state: ServiceState, scheduler: Any) -> None:
+    try:
+        report = await asyncio.to_thread(scheduler.tick)
+    except TailguardError as exc:
+        log.warning("operations scheduler tick failed: %s", exc.message)
+        return
+    state.extras["ops_schedule_last"] = report
+    if report["errors"]:
+        log.warning("operations scheduler: %d error(s)", len(report["errors"]), extra=report)
+
+
+async def _tick_forever(state: ServiceState, scheduler: Any) -> None:
+    from tailguard.ops.scheduler import tick_of
+
+    while True:
+        now = scheduler.clock.now()
+        start_next = (tick_of(now, scheduler.every) + 1) * scheduler.every.total_seconds()
+        await asyncio.sleep(max(1.0, start_next - now.timestamp()))
+        await _tick(state, scheduler)
 
 
 def _whole(value: Any) -> Any:
