@@ -53,6 +53,12 @@ def schedule(
         "--test-command",
         help="Run in the worktree; {tests} becomes the tests covering the changed files.",
     ),
+    coverage_file: Path | None = typer.Option(
+        None,
+        "--coverage-file",
+        dir_okay=False,
+        help="coverage.py's data file with a context per test, for the swarm's test selection.",
+    ),
     daily: int = typer.Option(
         20, "--daily", min=1, help="Proposals the swarm files per UTC day at most."
     ),
@@ -92,6 +98,7 @@ def schedule(
                 test_command=argv,
                 error_logs=tuple(error_log),
                 daily_proposals=daily,
+                coverage_file=coverage_file,
             )
             swarm = open_swarm(chat.ledger, config, provider=provider_from_env(), approvers=[])
             job = SwarmJob(swarm=swarm, sources=picked)
