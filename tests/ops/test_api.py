@@ -182,3 +182,40 @@ def test_a_bad_schedule_setting_stops_the_service_from_starting(
                 ledger_url=f"sqlite:///{tmp_path / 'l.db'}", pulse_url=str(tmp_path / "p.db")
             )
         )
+
+
+def test_change_proposals_are_listed_and_shown(
+    api: tuple[TestClient, dict[str, dict[str, str]]], db_url: str, tmp_path: Path
+) -> None:
+    """The dev swarm's proposal on the service's database: in the list with its tests and
+    gate, filtered by status, in full by id; bad ids and statuses refused."""
+    from ._swarm import GOOD_DIFF, make_repo, swarm
+
+    client, keys = api
+    repo = make_repo(tmp_path)
+    with swarm(db_url, repo) as sw:
+        (filed,) = sw.scout(["ruff"])
+        row = sw.advance(filed.proposal_id)
+    pid = row.proposal_id
+    listed = client.get("/v1/ops/proposals", headers=keys["val"])
+    assert listed.status_code == 200, listed.text
+    (brief,) = listed.json()["proposals"]
+    assert brief["proposal_id"] == pid
+    assert brief["status"] == "awaiting_approval"
+    assert brief["files"] == ["calc.py"]
+    assert brief["tests"] == ["tests/test_calc.py"]
+    assert brief["selection"] == {"calc.py": "name"}
+    assert brief["green"] is True
+    assert brief["gate_id"] == row.state["gate_id"]
+    waiting = client.get("/v1/ops/proposals?status=awaiting_approval", headers=keys["val"])
+    assert [p["proposal_id"] for p in waiting.json()["proposals"]] == [pid]
+    applied = client.get("/v1/ops/proposals?status=applied", headers=keys["val"])
+    assert applied.json()["proposals"] == []
+    bad = client.get("/v1/ops/proposals?status=merged", headers=keys["val"])
+    assert bad.status_code == 422
+    full = client.get(f"/v1/ops/proposals/{pid}", headers=keys["val"]).json()
+    assert full["build"]["diff"] == GOOD_DIFF
+    assert full["tests"]["green"] is True
+    assert client.get("/v1/ops/proposals/prp-000000000000", headers=keys["val"]).status_code == 404
+    assert client.get("/v1/ops/proposals/nope", headers=keys["val"]).status_code == 422
+    assert client.get("/v1/ops/proposals").status_code == 401

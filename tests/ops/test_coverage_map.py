@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tailguard.ledger import Ledger
-from tailguard.ops.coverage_map import read_coverage, select_tests, file_of_context
+from tailguard.ops.coverage_map import file_of_context, read_coverage, select_tests
 from tailguard.ops.swarm import open_swarm
 from tailguard.ops.swarm_tools import SwarmConfig
 

@@ -25,6 +25,7 @@ from tailguard.identity import same_principal
 from tailguard.ops.campaign import Autopilot, CampaignSpec
 from tailguard.ops.campaign_interviews import is_interview, slot_text
 from tailguard.ops.store import OpsStore
+from tailguard.ops.swarm_store import ProposalRow, ProposalStore
 from tailguard.service.api.deps import Approver, Operator, State, Viewer
 from tailguard.service.errors import ERROR_RESPONSES, responses
 from tailguard.service.settings import ServiceState
@@ -264,6 +265,59 @@ def cancel(
     pilot = autopilot(state)
     pilot.cancel(campaign_id, who.name)
     return pilot.summary(campaign_id)
+
+
+ProposalId = Annotated[str, Path(pattern="^prp-[0-9a-f]{12}$", description="A proposal id.")]
+ProposalStatus = Literal[
+    "filed",
+    "built",
+    "tested",
+    "awaiting_approval",
+    "applied",
+    "rejected",
+    "expired",
+    "build_failed",
+    "tests_failed",
+    "apply_failed",
+]
+
+
+def _proposal_brief(row: ProposalRow) -> dict[str, Any]:
+    build, tests = row.state.get("build") or {}, row.state.get("tests") or {}
+    return {
+        "proposal_id": row.proposal_id,
+        "repo": row.repo,
+        "status": row.status,
+        "step": row.step,
+        "finding": row.finding,
+        "files": build.get("files", []),
+        "tests": tests.get("tests"),
+        "selection": tests.get("selection"),
+        "green": tests.get("green"),
+        "gate_id": row.state.get("gate_id"),
+        "decided_by": row.state.get("decided_by"),
+        "branch": (row.state.get("applied") or {}).get("branch"),
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+@router.get("/proposals", summary="The dev swarm's change proposals, oldest first")
+def proposals(state: State, _: Viewer, status: ProposalStatus | None = None) -> dict[str, Any]:
+    """``{"proposals": [...]}``: finding, files, the tests run (and how they were chosen),
+    green or red, the gate waiting in the inbox, the decision and the branch applied to."""
+    rows = ProposalStore(state.ledger.engine).list(status=status)
+    return {"proposals": [_proposal_brief(r) for r in rows]}
+
+
+@router.get(
+    "/proposals/{proposal_id}",
+    summary="One change proposal in full: finding, diff, test results, decision",
+    responses=responses(404),
+)
+def proposal(state: State, _: Viewer, proposal_id: ProposalId) -> dict[str, Any]:
+    """Everything the swarm stored for the proposal (the diff, the tests' output tail, ...)."""
+    return ProposalStore(state.ledger.engine).get(proposal_id).to_json()
 
 
 @router.get("/incidents", summary="Self-healing incidents, oldest first")
