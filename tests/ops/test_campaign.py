@@ -251,6 +251,7 @@ _JSONISH = st.recursive(
             "recruiter_id": _JSONISH,
             "target_hires": _JSONISH,
             "max_candidates": _JSONISH,
+            "seed": _JSONISH,
             "profile": st.fixed_dictionaries(
                 {},
                 optional={
@@ -259,6 +260,10 @@ _JSONISH = st.recursive(
                     "touches": _JSONISH,
                     "daily_send_cap": _JSONISH,
                     "budget_usd": _JSONISH,
+                    "interview_kind": _JSONISH | st.sampled_from(["phone", "video", "fax"]),
+                    "interview_lead_hours": _JSONISH,
+                    "max_reschedules": _JSONISH,
+                    "cost_per_interview_usd": _JSONISH,
                 },
             )
             | _JSONISH,
@@ -274,5 +279,7 @@ def test_campaign_requests_are_accepted_or_refused_with_a_reason(data: dict[str,
     else:
         assert spec.profile.touches >= 1
         assert spec.profile.budget_usd > 0
+        assert 0 <= spec.profile.max_reschedules <= 3
+        assert spec.seed is None or spec.seed >= 0
         return
     assert message.startswith("campaign: ")
