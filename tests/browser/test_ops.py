@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tailguard.clock import FakeClock, SystemClock
 from tailguard.compendium import Compendium, default_dir
 from tailguard.ops import run_drill
 from tailguard.ops.campaign import Autopilot, parse_spec
@@ -31,6 +34,7 @@ def _prepare(ledger_url: str) -> None:
             "daily_send_cap": 10,
             "budget_usd": 40.0,
         }
+        # Seed 1: none of the three leads replies, so "done" completes without interviews.
         for name, objective in (("done", "Flatbed drivers, Dallas"), ("waiting", "Reefer drivers")):
             spec = parse_spec(
                 {
@@ -38,6 +42,7 @@ def _prepare(ledger_url: str) -> None:
                     "recruiter_id": "rec-001",
                     "target_hires": 5,
                     "max_candidates": 3,
+                    "seed": 1,
                     "profile": profile,
                 }
             )
@@ -51,6 +56,7 @@ def _prepare(ledger_url: str) -> None:
             _IDS[f"{name}_sends"] = str(len(pilot.store.sends(cid)))
     finally:
         stack.close()
+    _IDS["hired"] = _hire_one(ledger_url, profile)
     result = run_drill("budget_burn", ledger_url, compendium_dir=default_dir(ledger_url))
     _IDS["incident"] = str(result["incident_id"])
     # The dev swarm on a throwaway repository: ruff's finding built, tested green, at its gate.
@@ -62,6 +68,38 @@ def _prepare(ledger_url: str) -> None:
         (filed,) = sw.scout(["ruff"])
         _IDS["proposal"] = filed.proposal_id
         _IDS["proposal_gate"] = str(sw.advance(filed.proposal_id).state["gate_id"])
+
+
+def _hire_one(ledger_url: str, profile: dict[str, Any]) -> str:
+    """A campaign (seed 0: two of three leads reply, one is hired) run a day at a time on a
+    clock that starts two weeks ago and never passes now, to its objective of one hire."""
+    clock = FakeClock(SystemClock().now() - timedelta(days=14))
+    stack = open_chat(ledger_url, clock=clock)
+    try:
+        pilot = Autopilot(stack.control, compendium=Compendium(default_dir(ledger_url)))
+        spec = parse_spec(
+            {
+                "objective": "Tanker drivers, Houston",
+                "recruiter_id": "rec-001",
+                "target_hires": 1,
+                "max_candidates": 3,
+                "seed": 0,
+                "profile": profile,
+            }
+        )
+        cid = pilot.create(spec).campaign_id
+        pilot.approve_profile(cid, "rec-001")
+        for _ in range(12):
+            for _ in range(3):
+                pilot.advance(cid)
+                pilot.approve_batch(cid, "admin")
+            if pilot.store.get(cid).status != "active":
+                break
+            clock.advance(timedelta(hours=25))
+        assert pilot.store.get(cid).status == "objective_met"
+        return cid
+    finally:
+        stack.close()
 
 
 @pytest.fixture(scope="module")
@@ -118,11 +156,30 @@ def test_a_viewer_follows_campaigns_and_incidents(opage: Page, ops_service: Live
     expect(page.get_by_test_id("campaign-status")).to_have_text("active")
     n = int(_IDS["waiting_sends"])
     assert n > 0
-    expect(page.get_by_test_id("waiting")).to_contain_text(f"{n} sends wait for approval")
+    expect(page.get_by_test_id("waiting")).to_contain_text(f"{n} sends and 0 interviews wait")
     expect(page.locator("[data-testid=sends] tr")).to_have_count(n + 1)
     page.goto(f"/ops/campaigns/{done}")
     expect(page.get_by_test_id("campaign-spend")).to_contain_text("3.00")
     expect(page.get_by_test_id("campaign-pipeline")).to_contain_text("3 contacted")
+
+
+def test_a_campaign_that_hired_shows_its_interviews(opage: Page, ops_service: LiveService) -> None:
+    """The campaign that met its objective: hires against the objective in the list, and on
+    its page the interviews with their slots and outcomes, one of them a hire."""
+    page = opage
+    sign_in(page, ops_service, "victor", then="/ops")
+    hired = _IDS["hired"]
+    expect(page.get_by_test_id(f"status-{hired}")).to_have_text("objective_met")
+    expect(page.get_by_test_id(f"hires-{hired}")).to_have_text("1 / 1")
+    page.locator(f'[data-testid=campaigns] tr[data-campaign="{hired}"] a').click()
+    page.wait_for_url(re.compile(rf".*/ops/campaigns/{hired}$"))
+    expect(page.get_by_test_id("campaign-hires")).to_have_text("1 of 1 wanted")
+    expect(page.get_by_test_id("campaign-interviews")).to_contain_text("attended")
+    rows = page.locator("[data-testid=interviews] tr[data-interview]")
+    expect(rows.first).to_be_visible()
+    expect(page.locator("[data-testid=interviews]")).to_contain_text("hired")
+    slot = rows.first.locator("td").nth(2).inner_text()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:00:00Z", slot), slot
 
 
 def test_an_unknown_campaign_is_a_404_page(opage: Page, ops_service: LiveService) -> None:

@@ -114,29 +114,44 @@ _CAMPAIGN = typer.Argument(..., help="The campaign id (cmp-...).")
 
 
 @contextmanager
-def _autopilot(db: str) -> Iterator[Any]:
+def _autopilot(db: str, withdraw_as: str | None = None) -> Iterator[Any]:
     from tailguard.compendium import Compendium, default_dir
     from tailguard.ops.campaign import Autopilot
     from tailguard.roles.session import open_chat
 
     stack = open_chat(db)
     try:
-        yield Autopilot(stack.control, compendium=Compendium(default_dir(db)))
+        yield Autopilot(
+            stack.control, compendium=Compendium(default_dir(db)), withdraw_as=withdraw_as
+        )
     finally:
         stack.close()
+
+
+_WITHDRAW_AS = typer.Option(
+    None,
+    "--withdraw-as",
+    help=(
+        "An approver in whose name the waiting gates are rejected when the campaign meets its "
+        "objective (default: they stay in the inbox, listed as exceptions)."
+    ),
+)
 
 
 def _show(payload: dict[str, Any], fmt: OutputFormat) -> None:
     if fmt is OutputFormat.json:
         emit_json(payload)
         return
-    sends = payload["sends"]
+    sends, iv = payload["sends"], payload["interviews"]
     typer.echo(
         f"{payload['campaign_id']} [{payload['status']}] {payload['objective']}\n"
         f"  candidates {payload['candidates']}, contacted {payload['contacted']}, "
         f"replied {payload['replied']}; sends: {sends['sent']} sent, {sends['pending']} "
         f"waiting for approval, {sends['rejected']} rejected; "
-        f"spend ${payload['spend_usd']:.2f} of ${payload['budget_usd']:.2f}"
+        f"spend ${payload['spend_usd']:.2f} of ${payload['budget_usd']:.2f}\n"
+        f"  interviews: {iv['booked']} booked, {iv['pending']} waiting for approval, "
+        f"{iv['attended']} attended, {iv['no_shows']} no-shows ({iv['rescheduled']} "
+        f"rescheduled); hires {payload['hires']} of {payload['target_hires']}"
     )
     for item in payload["exceptions"]:
         typer.echo(f"  exception: {item}")
@@ -154,6 +169,19 @@ def campaign_create(
     budget: float = typer.Option(..., "--budget", help="Budget in USD."),
     cost_per_send: float = typer.Option(1.0, "--cost-per-send", help="USD per send."),
     max_candidates: int = typer.Option(20, "--max-candidates", help="Leads to work."),
+    interview_kind: str = typer.Option("phone", "--interview-kind", help="phone, video or onsite."),
+    interview_lead_hours: int = typer.Option(
+        48, "--interview-lead-hours", help="Hours at least between booking and the slot."
+    ),
+    max_reschedules: int = typer.Option(
+        1, "--max-reschedules", help="Interviews rebooked after a no-show, at most (0-3)."
+    ),
+    cost_per_interview: float = typer.Option(
+        0.0, "--cost-per-interview", help="USD per interview booked."
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Seed of the simulated replies and interview outcomes."
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Create a campaign (a draft until its recruiter approves the profile)."""
@@ -165,6 +193,7 @@ def campaign_create(
             "recruiter_id": recruiter,
             "target_hires": target_hires,
             "max_candidates": max_candidates,
+            "seed": seed,
             "profile": {
                 "channels": [c.strip() for c in channels.split(",") if c.strip()],
                 "cadence_hours": cadence_hours,
@@ -172,6 +201,10 @@ def campaign_create(
                 "daily_send_cap": daily_cap,
                 "budget_usd": budget,
                 "cost_per_send_usd": cost_per_send,
+                "interview_kind": interview_kind,
+                "interview_lead_hours": interview_lead_hours,
+                "max_reschedules": max_reschedules,
+                "cost_per_interview_usd": cost_per_interview,
             },
         }
     )
@@ -193,10 +226,14 @@ def campaign_approve(
 
 
 def campaign_advance(
-    campaign_id: str = _CAMPAIGN, db: str = _DB, fmt: OutputFormat = FORMAT_OPTION
+    campaign_id: str = _CAMPAIGN,
+    db: str = _DB,
+    withdraw_as: str | None = _WITHDRAW_AS,
+    fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
-    """One pass: run approved sends, update the pipeline, queue the due touches."""
-    with _autopilot(db) as pilot:
+    """One pass: run approved sends and interviews, update the pipeline, book the interviews
+    replies call for, queue the due touches; stop at the objective or the budget."""
+    with _autopilot(db, withdraw_as) as pilot:
         pilot.advance(campaign_id)
         _show(pilot.summary(campaign_id), fmt)
 
@@ -208,7 +245,8 @@ def campaign_decide(
     reject: bool = typer.Option(False, "--reject", help="Reject instead of approve."),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
-    """Approve (or reject) every send of the campaign waiting at its gate, as a batch."""
+    """Approve (or reject) every send and interview of the campaign waiting at its gate, as a
+    batch."""
     with _autopilot(db) as pilot:
         n = pilot.approve_batch(campaign_id, by, decision="reject" if reject else "approve")
         payload = {**pilot.summary(campaign_id), "decided": n}
@@ -270,7 +308,8 @@ def register(app: typer.Typer) -> None:
         campaign.command(action)(_lifecycle(action))
     campaign.command("status")(campaign_status)
     group.add_typer(campaign, name="campaign")
-    from tailguard.cli import ops_propose
+    from tailguard.cli import ops_propose, ops_schedule
 
     ops_propose.register(group)
+    group.command("schedule")(ops_schedule.schedule)
     app.add_typer(group, name="ops")

@@ -30,6 +30,14 @@ _TEST = typer.Option(
     help="Run in the worktree; {tests} becomes the test files covering the changed files.",
 )
 _TIMEOUT = typer.Option(600.0, "--test-timeout", help="Seconds the test command may run.")
+_COVERAGE = typer.Option(
+    None,
+    "--coverage-file",
+    dir_okay=False,
+    help="coverage.py's data file with a context per test (pytest --cov-context=test): the "
+    "tests that executed a changed file are run (default: the repository's .coverage; "
+    "without per-test data, test_<name>.py by name).",
+)
 _APPROVERS = typer.Option(
     "",
     "--approvers",
@@ -51,6 +59,7 @@ def _swarm(
     error_logs: list[Path] | None = None,
     approvers: str = "",
     daily: int | None = 20,
+    coverage_file: Path | None = None,
 ) -> Iterator[Any]:
     from tailguard.errors import InvalidInputError
     from tailguard.ledger import Ledger
@@ -69,6 +78,7 @@ def _swarm(
         test_timeout_s=timeout,
         error_logs=tuple(error_logs or ()),
         daily_proposals=daily,
+        coverage_file=coverage_file,
     )
     people = [p.strip() for p in approvers.split(",") if p.strip()]
     with Ledger.open(db) as ledger:
@@ -185,10 +195,18 @@ def advance(
     repo: Path | None = _REPO,
     test_command: str = _TEST,
     timeout: float = _TIMEOUT,
+    coverage_file: Path | None = _COVERAGE,
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Carry a proposal on: build, test, propose (its gate), apply once approved."""
-    with _open_for(db, proposal_id, repo=repo, test_command=test_command, timeout=timeout) as sw:
+    with _open_for(
+        db,
+        proposal_id,
+        repo=repo,
+        test_command=test_command,
+        timeout=timeout,
+        coverage_file=coverage_file,
+    ) as sw:
         row = sw.advance(proposal_id)
     _out(_brief(row), fmt)
 

@@ -173,6 +173,13 @@ class Deployment:
                 self.clock.set(parse_ts(stored))
             else:
                 self.ops.set_switch("clock", format_ts(self.clock.now()), now=self.clock.now())
+            # The simulation's draws count hours from the deployment's first hour, not from
+            # the epoch: the same seed gives the same deployment whatever day it starts.
+            epoch = self.ops.switch("sim:epoch")
+            if epoch is None:
+                epoch = format_ts(self.clock.now())
+                self.ops.set_switch("sim:epoch", epoch, now=self.clock.now())
+            self._epoch = parse_ts(str(epoch))
             self.policies = PolicyStore(self.ledger)
             self.entries = {e.tool: e for e in self.catalogue.entries if e.tool in WORKLOAD}
             self.downstream = RoutedDownstream(
@@ -242,8 +249,8 @@ class Deployment:
         return [f"PA-{k + 1:04d}" for k in range(self.config.areas)]
 
     def hour_index(self) -> int:
-        """Hours since the Unix epoch of the deployment's clock (seeds each hour's draws)."""
-        return int(self.clock.now().timestamp() // 3600)
+        """Hours since the deployment's first hour (seeds each hour's draws)."""
+        return int((self.clock.now() - self._epoch).total_seconds() // 3600)
 
     # ---------------------------------------------------------------- an hour
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tailguard.errors import NotFoundError
+from tailguard.errors import ConflictError, NotFoundError
 from tailguard.migrations.stores import MigratedStore
 
 metadata = sa.MetaData()
@@ -187,3 +187,24 @@ class OpsStore(MigratedStore):
                     .values(value=text, updated_at=now.timestamp())
                 )
         return None if old is None else json.loads(old)
+
+    def claim(self, name: str, value: Any, *, now: datetime) -> bool:
+        """Create a switch that must not exist yet: True for the one caller that created it,
+        False for every other (the primary key decides, on SQLite and PostgreSQL alike)."""
+        try:
+            with self._begin() as conn:
+                conn.execute(
+                    switches.insert().values(
+                        name=name,
+                        value=json.dumps(value, sort_keys=True),
+                        updated_at=now.timestamp(),
+                    )
+                )
+        except ConflictError:
+            return False
+        return True
+
+    def drop_switch(self, name: str) -> None:
+        """Remove a switch (nothing when it is not there)."""
+        with self._begin() as conn:
+            conn.execute(switches.delete().where(switches.c.name == name))

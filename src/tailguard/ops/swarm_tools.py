@@ -31,6 +31,7 @@ from tailguard.control import Policy, RiskLevel, Tool, ToolContext, ToolOutput, 
 from tailguard.errors import ConflictError, InvalidInputError
 from tailguard.ledger import Ledger
 from tailguard.ops import patches
+from tailguard.ops.coverage_map import select_tests
 from tailguard.ops.findings import Finding, failed_steps, parse_error_log, parse_ruff
 from tailguard.ops.swarm_store import ProposalStore
 from tailguard.roles.providers import ChatMessage, ModelProvider, ToolSpec
@@ -84,6 +85,10 @@ class SwarmConfig:
         daily_proposals: proposals filed per UTC day (each costs a model call and a test run;
             the control plane's daily run cap of the swarm's initiator); a finding past it is
             left for a later scout. None: no cap.
+        coverage_file: coverage.py's data file with a context per test (``pytest
+            --cov-context=test``), from which the tests covering a changed file are chosen
+            (:mod:`.coverage_map`); None: the repository's ``.coverage`` when it has one. A
+            file without per-test data falls back to the by-name mapping.
     """
 
     repo: Path
@@ -95,6 +100,13 @@ class SwarmConfig:
     max_files: int = 3
     max_changed_lines: int = 200
     daily_proposals: int | None = 20
+    coverage_file: Path | None = None
+
+    @property
+    def coverage_data(self) -> Path | None:
+        """The coverage data file the test step reads (None: there is none)."""
+        path = self.coverage_file or self.repo / ".coverage"
+        return path if path.is_file() else None
 
     def __post_init__(self) -> None:
         if not self.test_command:
@@ -239,8 +251,11 @@ def swarm_tools(ctx: SwarmContext) -> list[Tool]:
             except ConflictError as exc:
                 result["error"] = f"the patch does not apply: {exc}"
             else:
-                tests = patches.covering_tests(wt, [f.path for f in patch.files])
+                chosen = select_tests(wt, [f.path for f in patch.files], cfg.coverage_data)
+                tests = chosen.tests
                 result["tests"] = tests
+                result["selection"] = chosen.how
+                result["coverage_file"] = chosen.coverage_file
                 if not tests:
                     result["error"] = "no test covers the changed files"
                 else:
@@ -268,7 +283,17 @@ def swarm_tools(ctx: SwarmContext) -> list[Tool]:
             "diff": build["diff"],
             "diff_sha256": build["diff_sha256"],
             "files": build["files"],
-            "tests": {k: tests.get(k) for k in ("tests", "command", "returncode", "timed_out")},
+            "tests": {
+                k: tests.get(k)
+                for k in (
+                    "tests",
+                    "selection",
+                    "coverage_file",
+                    "command",
+                    "returncode",
+                    "timed_out",
+                )
+            },
             "green": bool(tests["green"]),
             "test_output": str(tests.get("output") or tests.get("error") or "")[-2000:],
             "model": build["model"],

@@ -222,7 +222,7 @@ def create_app(settings: ServiceSettings, *, optional_routers: bool = True) -> F
     app.include_router(crowd.router)
     app.include_router(learning.router)
     app.include_router(gamification.router)
-    app.include_router(ops.router)
+    ops.include(app)
     if optional_routers:
         included = include_optional_routers(app)
         if "tailguard.service.voice" in included:

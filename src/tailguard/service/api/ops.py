@@ -9,20 +9,96 @@ its profile; an admin may act for anyone else.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, FastAPI, Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from tailguard.errors import PermissionDeniedError
+from tailguard.errors import PermissionDeniedError, TailguardError
 from tailguard.identity import same_principal
 from tailguard.ops.campaign import Autopilot, CampaignSpec
+from tailguard.ops.campaign_interviews import is_interview, slot_text
 from tailguard.ops.store import OpsStore
+from tailguard.ops.swarm_store import ProposalRow, ProposalStore
 from tailguard.service.api.deps import Approver, Operator, State, Viewer
 from tailguard.service.errors import ERROR_RESPONSES, responses
 from tailguard.service.settings import ServiceState
 
 router = APIRouter(prefix="/v1/ops", responses=ERROR_RESPONSES, tags=["ops"])
+log = logging.getLogger(__name__)
+#: The environment variable that starts the operations scheduler with the service (its tick
+#: length: ``15m``, ``1h``, ...; unset or empty: the service does not schedule).
+SCHEDULE_ENV = "TAILGUARD_OPS_SCHEDULE"
+
+
+def include(app: FastAPI) -> None:
+    """Add the ``/v1/ops`` routes; with ``$TAILGUARD_OPS_SCHEDULE`` set, the service also
+    runs the operations scheduler (:mod:`tailguard.ops.scheduler`) over its campaigns: one
+    tick at start-up, then one at the start of every tick window, each claimed in the
+    database so several replicas never work the same tick.
+
+    Raises:
+        InvalidInputError: the variable is not a tick length (the service does not start).
+    """
+    app.include_router(router)
+    text = os.environ.get(SCHEDULE_ENV, "").strip()
+    if not text:
+        return
+    from tailguard.ops.scheduler import Scheduler, parse_every
+
+    every = parse_every(text)
+    state: ServiceState = app.state.tailguard
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[Any]:
+        async with inner(app_) as value:
+            pilot = autopilot(state)
+            scheduler = Scheduler(
+                pilot.control.ledger,
+                clock=state.settings.clock,
+                autopilot=pilot,
+                every=every,
+                name="service",
+            )
+            state.extras["ops_scheduler"] = scheduler
+            await _tick(state, scheduler)
+            task = asyncio.create_task(_tick_forever(state, scheduler))
+            try:
+                yield value
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app.router.lifespan_context = lifespan
+
+
+async def _tick(state: ServiceState, scheduler: Any) -> None:
+    try:
+        report = await asyncio.to_thread(scheduler.tick)
+    except TailguardError as exc:
+        log.warning("operations scheduler tick failed: %s", exc.message)
+        return
+    state.extras["ops_schedule_last"] = report
+    if report["errors"]:
+        log.warning("operations scheduler: %d error(s)", len(report["errors"]), extra=report)
+
+
+async def _tick_forever(state: ServiceState, scheduler: Any) -> None:
+    from tailguard.ops.scheduler import tick_of
+
+    while True:
+        now = scheduler.clock.now()
+        start_next = (tick_of(now, scheduler.every) + 1) * scheduler.every.total_seconds()
+        await asyncio.sleep(max(1.0, start_next - now.timestamp()))
+        await _tick(state, scheduler)
 
 
 def _whole(value: Any) -> Any:
@@ -42,7 +118,7 @@ _TEXT = "^[^\\x00]*$"
 
 
 class ProfileIn(BaseModel):
-    """The policy profile (channels, cadence, touches, daily cap, budget)."""
+    """The policy profile (channels, cadence, touches, daily cap, budget, interviews)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     channels: list[Literal["sms", "email", "in_app"]] = Field(min_length=1, max_length=3)
@@ -51,6 +127,10 @@ class ProfileIn(BaseModel):
     daily_send_cap: Whole = Field(ge=1, le=10_000)
     budget_usd: float = Field(gt=0, le=1_000_000, allow_inf_nan=False)
     cost_per_send_usd: float = Field(default=1.0, ge=0, le=1000, allow_inf_nan=False)
+    interview_kind: Literal["phone", "video", "onsite"] = "phone"
+    interview_lead_hours: Whole = Field(default=48, ge=1, le=336)
+    max_reschedules: Whole = Field(default=1, ge=0, le=3)
+    cost_per_interview_usd: float = Field(default=0.0, ge=0, le=10_000, allow_inf_nan=False)
 
 
 class CampaignIn(BaseModel):
@@ -62,6 +142,7 @@ class CampaignIn(BaseModel):
     target_hires: Whole = Field(ge=1, le=1000)
     max_candidates: Whole = Field(default=20, ge=1, le=500)
     region: str | None = Field(default=None, max_length=64, pattern=_TEXT)
+    seed: Whole | None = Field(default=None, ge=0, le=2**31 - 1)
     profile: ProfileIn
 
 
@@ -97,21 +178,33 @@ def create_campaign(state: State, _: Operator, body: CampaignIn) -> dict[str, An
 
 @router.get("/campaigns/{campaign_id}", summary="A campaign's progress", responses=responses(404))
 def get_campaign(state: State, _: Viewer, campaign_id: CampaignId) -> dict[str, Any]:
-    """Progress, spend and the exception summary, with every send."""
+    """Progress, the funnel (replies, interviews, no-shows, hires), spend and the exception
+    summary, with every send and interview (``kind``: ``send`` or ``interview``; an
+    interview's ``scheduled_for`` is its slot)."""
     pilot = autopilot(state)
     summary = pilot.summary(campaign_id)
-    summary["send_rows"] = [
+    summary["send_rows"] = send_rows(pilot, summary)
+    return summary
+
+
+def send_rows(pilot: Autopilot, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """A campaign's sends and interviews, JSON-ready, in candidacy and touch order."""
+    lead = int(summary["profile"]["interview_lead_hours"])
+    return [
         {
             "interest_id": s.interest_id,
+            "kind": "interview" if is_interview(s) else "send",
             "touch": s.touch,
             "channel": s.channel,
             "status": s.status,
             "gate_id": s.gate_id,
             "outcome": s.outcome,
+            "queued_at": s.queued_at.isoformat(),
+            "sent_at": s.sent_at.isoformat() if s.sent_at else None,
+            "scheduled_for": slot_text(s, lead) if is_interview(s) else None,
         }
-        for s in pilot.store.sends(campaign_id)
+        for s in pilot.store.sends(summary["campaign_id"])
     ]
-    return summary
 
 
 @router.post(
@@ -131,7 +224,7 @@ def approve_profile(state: State, who: Operator, campaign_id: CampaignId) -> dic
 
 @router.post(
     "/campaigns/{campaign_id}/advance",
-    summary="One pass: run approved sends, update the pipeline, queue due touches",
+    summary="One pass: run approved sends and interviews, update the pipeline, queue what is due",
     responses=responses(404, 409),
 )
 def advance(state: State, _: Operator, campaign_id: CampaignId) -> dict[str, Any]:
@@ -172,6 +265,59 @@ def cancel(
     pilot = autopilot(state)
     pilot.cancel(campaign_id, who.name)
     return pilot.summary(campaign_id)
+
+
+ProposalId = Annotated[str, Path(pattern="^prp-[0-9a-f]{12}$", description="A proposal id.")]
+ProposalStatus = Literal[
+    "filed",
+    "built",
+    "tested",
+    "awaiting_approval",
+    "applied",
+    "rejected",
+    "expired",
+    "build_failed",
+    "tests_failed",
+    "apply_failed",
+]
+
+
+def _proposal_brief(row: ProposalRow) -> dict[str, Any]:
+    build, tests = row.state.get("build") or {}, row.state.get("tests") or {}
+    return {
+        "proposal_id": row.proposal_id,
+        "repo": row.repo,
+        "status": row.status,
+        "step": row.step,
+        "finding": row.finding,
+        "files": build.get("files", []),
+        "tests": tests.get("tests"),
+        "selection": tests.get("selection"),
+        "green": tests.get("green"),
+        "gate_id": row.state.get("gate_id"),
+        "decided_by": row.state.get("decided_by"),
+        "branch": (row.state.get("applied") or {}).get("branch"),
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+@router.get("/proposals", summary="The dev swarm's change proposals, oldest first")
+def proposals(state: State, _: Viewer, status: ProposalStatus | None = None) -> dict[str, Any]:
+    """``{"proposals": [...]}``: finding, files, the tests run (and how they were chosen),
+    green or red, the gate waiting in the inbox, the decision and the branch applied to."""
+    rows = ProposalStore(state.ledger.engine).list(status=status)
+    return {"proposals": [_proposal_brief(r) for r in rows]}
+
+
+@router.get(
+    "/proposals/{proposal_id}",
+    summary="One change proposal in full: finding, diff, test results, decision",
+    responses=responses(404),
+)
+def proposal(state: State, _: Viewer, proposal_id: ProposalId) -> dict[str, Any]:
+    """Everything the swarm stored for the proposal (the diff, the tests' output tail, ...)."""
+    return ProposalStore(state.ledger.engine).get(proposal_id).to_json()
 
 
 @router.get("/incidents", summary="Self-healing incidents, oldest first")

@@ -3,9 +3,9 @@ swarm's change proposals.
 
 ``/ops`` shows the control-plane document's exit criteria with their current values, lists
 every campaign with its progress (contacted, replied, sends sent and waiting at
-their gates, spend against budget) and every incident of the reliability agent;
-``/ops/campaigns/{id}`` shows one campaign's profile, market context, sends and exception
-summary. Sends are approved in the approvals inbox like every other gate. Read-only: the
+their gates, interviews, no-shows and hires against the objective, spend against budget) and
+every incident of the reliability agent; ``/ops/campaigns/{id}`` shows one campaign's
+profile, market context, funnel, sends and interviews, and exception summary. Sends are approved in the approvals inbox like every other gate. Read-only: the
 campaign's actions are the ``/v1/ops`` API and ``tailguard ops campaign``.
 """
 
@@ -19,7 +19,7 @@ from tailguard.errors import NotFoundError
 from tailguard.ops.exitcriteria import exit_criteria
 from tailguard.ops.store import OpsStore
 from tailguard.ops.swarm_store import ProposalStore
-from tailguard.service.api.ops import autopilot
+from tailguard.service.api.ops import autopilot, send_rows
 from tailguard.service.auth import Role
 from tailguard.service.web.compendium import compendium_of
 from tailguard.service.web.render import guarded, render
@@ -57,7 +57,7 @@ def ops_page(request: Request) -> Response:
 
 @router.get("/ops/campaigns/{campaign_id}", include_in_schema=False)
 def campaign_page(request: Request, campaign_id: str) -> Response:
-    """One campaign: profile, market context, sends, exceptions."""
+    """One campaign: profile, market context, funnel, sends and interviews, exceptions."""
 
     def page(session: WebSession) -> Response:
         if not _ID.match(campaign_id):
@@ -69,7 +69,7 @@ def campaign_page(request: Request, campaign_id: str) -> Response:
             "ops_campaign.html",
             session,
             c=summary,
-            sends=pilot.store.sends(campaign_id),
+            sends=send_rows(pilot, summary),
         )
 
     return guarded(request, Role.VIEWER, page)
