@@ -114,7 +114,8 @@ def _model(data: pl.DataFrame, **config: object) -> ThompsonModel:
         data.with_columns(pl.lit(0.0).alias("cost_usd")),
         now=NOW,
         version="v-dose",
-        config=LearningConfig(burn_in=4.0, **config),  # type: ignore[arg-type]
+        # the rows' rewards are not taken within the day here (see the day-effects test)
+        config=LearningConfig(burn_in=4.0, day_effects=None, **config),  # type: ignore[arg-type]
         arms=ARMS,
     )
 
@@ -146,7 +147,7 @@ def test_the_cost_term_holds_back_a_dose_that_does_not_pay_for_itself() -> None:
         data.with_columns(pl.lit(0.0).alias("cost_usd")),
         now=NOW,
         version="v-cost",
-        config=LearningConfig(burn_in=4.0),
+        config=LearningConfig(burn_in=4.0, day_effects=None),
         arms=arms,
     )
     p = model.probabilities("g", "urban|-", OFFERED, np.random.default_rng(1))
@@ -250,3 +251,33 @@ def test_the_operators_view_lists_every_level_and_the_departure_to_holding() -> 
     assert (hold["mean"], hold["sd"]) == (0.0, 0.0)
     assert rows["urban|-"]["top"] == "boost@2"
     assert rural["arms"][2]["mean"] < rural["arms"][0]["mean"] < 0  # twice the dose, twice the harm
+
+
+def test_doses_are_taken_within_the_day_like_the_rewards() -> None:
+    """Day 1 mixes holding and acting (true slope 0.5); on day 2 every decision acts. With the
+    rewards taken within their day (exact fixed effects, shrinkage 0), day 2 says nothing about
+    the slope: taking the doses within the day too keeps the estimate near 0.5, while leaving
+    them as they are reads day 2's acting decisions as acting without effect (towards 0)."""
+    rng = np.random.default_rng(17)
+    rows = []
+    for day, arms in ((1, ["hold:g", "boost"] * 150), (2, ["boost"] * 300)):
+        for i, arm in enumerate(arms):
+            dose = 0.0 if arm.startswith("hold:") else 1.0
+            rows.append(
+                {
+                    "group": "g",
+                    "bucket": "urban|-",
+                    "learn_arm": arm,
+                    "reward": 0.5 * dose + 2.0 * day + 0.3 * float(rng.standard_normal()),
+                    "w": 1.0,
+                    "decided_at": NOW - timedelta(days=3 - day, minutes=i),
+                }
+            )
+    frame = pl.DataFrame(rows, schema_overrides={"decided_at": pl.Datetime("us", "UTC")})
+    cell = pl.col("decided_at").dt.truncate("1d")
+    within = frame.with_columns(pl.col("reward") - pl.col("reward").mean().over(cell))
+    flat = DosePriors(entry_mean=0.0, entry_sd=100.0, between_sd=1e-3, intercept_sd=100.0)
+    kept, _ = fit_slopes(within, ARMS, noise={"g": 0.3}, priors=flat, day_effects=0.0)
+    naive, _ = fit_slopes(within, ARMS, noise={"g": 0.3}, priors=flat)
+    assert kept[("g", "urban|-")].mean[0] == pytest.approx(0.5, abs=0.06)
+    assert naive[("g", "urban|-")].mean[0] < 0.4  # about 1/3: attenuated by day 2

@@ -130,40 +130,31 @@ def fit_slopes(
     *,
     noise: Mapping[str, float],
     priors: DosePriors,
+    day_effects: float | None = None,
 ) -> tuple[dict[tuple[str, str], SlopePosterior], dict[str, SlopePosterior]]:
     """Per (group, bucket) and per group (any bucket) the entries' slope posteriors.
 
     Args:
-        data: measured decisions with ``group``, ``bucket``, ``learn_arm``, ``reward`` and the
-            decay weight ``w``.
+        data: measured decisions with ``group``, ``bucket``, ``learn_arm``, ``reward``, the
+            decay weight ``w`` and, with ``day_effects``, ``decided_at``.
         arms: every acting arm's :class:`ArmInfo`.
         noise: group -> the reward's noise SD.
         priors: the regression's priors.
+        day_effects: when the rewards were taken relative to their (group, bucket, day) with
+            this shrinkage (:class:`~tailguard.learning.arms.RewardConfig`), the doses are
+            taken relative to the same cells the same way: the within-day comparison the
+            rewards keep is then the one the slopes are fitted on. (Demeaning the rewards
+            alone would pull every slope towards 0 wherever a day's decisions all acted.)
     """
     by_bucket: dict[tuple[str, str], SlopePosterior] = {}
     fallback: dict[str, SlopePosterior] = {}
     groups = sorted({a.group for a in arms.values()})
-    if data.is_empty():
-        cells = pl.DataFrame(
-            schema={
-                "group": pl.String,
-                "bucket": pl.String,
-                "learn_arm": pl.String,
-                "sw": pl.Float64,
-                "swr": pl.Float64,
-            }
-        )
-    else:
-        cells = data.group_by("group", "bucket", "learn_arm").agg(
-            pl.col("w").sum().alias("sw"), (pl.col("w") * pl.col("reward")).sum().alias("swr")
-        )
     for group in groups:
         entries = sorted({a.entry for a in arms.values() if a.group == group})
-        rows = cells.filter(pl.col("group") == group)
+        moments = _moments(data, group, entries, arms, day_effects)
         post, fall = _fit_group(
             entries,
-            rows.rows(),
-            arms,
+            moments,
             sigma=float(noise.get(group, 1.0)),
             priors=priors,
         )
@@ -173,16 +164,84 @@ def fit_slopes(
     return by_bucket, fallback
 
 
+def _moments(
+    data: pl.DataFrame,
+    group: str,
+    entries: Sequence[str],
+    arms: Mapping[str, ArmInfo],
+    day_effects: float | None,
+) -> list[dict[str, Any]]:
+    """Per bucket of ``group``: the weighted sums the regression needs (see :func:`_fit_group`).
+
+    Each decision's regressors are its dose on its entry's column (0 elsewhere, 0 for holding),
+    less their (group, bucket, day) mean shrunk like the rewards' when ``day_effects`` is set.
+    """
+    if data.is_empty() or not entries:
+        return []
+    doses = {a: i.dose for a, i in arms.items() if i.entry in entries}
+    entry_of = {a: i.entry for a, i in arms.items() if i.entry in entries}
+    rows = data.filter(
+        (pl.col("group") == group)
+        & (pl.col("learn_arm").str.starts_with("hold:") | pl.col("learn_arm").is_in(list(doses)))
+    )
+    if rows.is_empty():
+        return []
+    dose = pl.col("learn_arm").replace_strict(doses, default=0.0, return_dtype=pl.Float64)
+    entry = pl.col("learn_arm").replace_strict(entry_of, default="", return_dtype=pl.String)
+    xs = [f"x{i}" for i in range(len(entries))]
+    rows = rows.with_columns(
+        *[
+            pl.when(entry == e).then(dose).otherwise(0.0).alias(x)
+            for e, x in zip(entries, xs, strict=True)
+        ]
+    )
+    if day_effects is not None:
+        cell = ["bucket", pl.col("decided_at").dt.truncate("1d")]
+        rows = rows.with_columns(
+            (pl.col(x) - pl.col(x).sum().over(cell) / (pl.len().over(cell) + day_effects)).alias(x)
+            for x in xs
+        )
+    w, r = pl.col("w"), pl.col("reward")
+    sums = rows.group_by("bucket").agg(
+        w.sum().alias("s0"),
+        (w * r).sum().alias("r0"),
+        *[(w * pl.col(x)).sum().alias(f"s_{x}") for x in xs],
+        *[(w * r * pl.col(x)).sum().alias(f"r_{x}") for x in xs],
+        *[(w * pl.col(x) * pl.col(y)).sum().alias(f"s_{x}_{y}") for x in xs for y in xs],
+    )
+    out: list[dict[str, Any]] = []
+    for row in sums.iter_rows(named=True):
+        k = len(xs)
+        out.append(
+            {
+                "bucket": str(row["bucket"]),
+                "s0": float(row["s0"]),
+                "r0": float(row["r0"]),
+                "s": np.array([row[f"s_{x}"] for x in xs], dtype=float),
+                "r": np.array([row[f"r_{x}"] for x in xs], dtype=float),
+                "ss": np.array([[row[f"s_{x}_{y}"] for y in xs] for x in xs], dtype=float).reshape(
+                    k, k
+                ),
+            }
+        )
+    return out
+
+
 def _fit_group(
     entries: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-    arms: Mapping[str, ArmInfo],
+    moments: Sequence[Mapping[str, Any]],
     *,
     sigma: float,
     priors: DosePriors,
 ) -> tuple[dict[str, SlopePosterior], SlopePosterior]:
-    """The closed-form posterior of one group's regression (see the module docstring)."""
-    data_buckets = sorted({str(r[1]) for r in rows})
+    """The closed-form posterior of one group's regression (see the module docstring).
+
+    In bucket ``b`` a decision's design row is ``a_b + sum_e x_e u_(e,b)``: the bucket's
+    intercept plus, for each entry, its (day-adjusted) dose times the indicator of the four
+    terms that make up the entry's slope in ``b``. Its contribution to ``X'WX`` and ``X'Wr``
+    is therefore fixed by the bucket's weighted moments of ``1, x_e, x_e x_f`` and of the reward.
+    """
+    data_buckets = sorted({str(m["bucket"]) for m in moments})
     types = sorted({split_bucket(b)[0] for b in data_buckets} | set(KNOWN_TYPES))
     tenures = sorted({split_bucket(b)[1] for b in data_buckets} | set(KNOWN_TENURES))
     buckets = sorted(set(data_buckets) | {f"{t}|{r}" for t in types for r in tenures})
@@ -211,19 +270,20 @@ def _fit_group(
     precision = np.diag(1.0 / np.asarray(prior_var))
     rhs = precision @ m0
     s2 = max(sigma, 1e-6) ** 2
-    for _group, bucket, arm, sw, swr in rows:
-        x = np.zeros(p)
-        x[index[("a", bucket)]] = 1.0
-        info = None if is_hold(arm) else arms.get(arm)
-        if info is not None and info.entry in entries:
-            t, r = split_bucket(bucket)
-            for key in (("s", info.entry), ("t", info.entry, t), ("r", info.entry, r)):
-                x[index[key]] = info.dose
-            x[index[("b", info.entry, bucket)]] = info.dose
-        elif not is_hold(arm):
-            continue  # an arm the catalogue no longer has: no dose to read it by
-        precision += (float(sw) / s2) * np.outer(x, x)
-        rhs += (float(swr) / s2) * x
+    for m in moments:
+        bucket = str(m["bucket"])
+        t, r = split_bucket(bucket)
+        a = np.zeros(p)
+        a[index[("a", bucket)]] = 1.0
+        u = np.zeros((len(entries), p))
+        for i, e in enumerate(entries):
+            for key in (("s", e), ("t", e, t), ("r", e, r), ("b", e, bucket)):
+                u[i, index[key]] = 1.0
+        sx: np.ndarray = m["s"]
+        precision += (
+            m["s0"] * np.outer(a, a) + np.outer(a, sx @ u) + np.outer(sx @ u, a) + u.T @ m["ss"] @ u
+        ) / s2
+        rhs += (m["r0"] * a + m["r"] @ u) / s2
     cov = np.linalg.inv(precision)
     cov = 0.5 * (cov + cov.T)
     mean = cov @ rhs

@@ -530,6 +530,7 @@ def _fit_doses(model: ThompsonModel, data: pl.DataFrame) -> None:
                 "learn_arm": pl.String,
                 "reward": pl.Float64,
                 "w": pl.Float64,
+                "decided_at": pl.Datetime("us", "UTC"),
             }
         )
     model.slopes, model.group_slopes = fit_slopes(
@@ -539,4 +540,5 @@ def _fit_doses(model: ThompsonModel, data: pl.DataFrame) -> None:
         priors=DosePriors(
             entry_mean=cfg.default_prior, entry_sd=cfg.prior_sd, between_sd=cfg.between_sd
         ),
+        day_effects=cfg.day_effects,
     )
