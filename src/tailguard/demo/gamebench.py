@@ -318,7 +318,7 @@ def _tails(
             a, b = d.filter(inside)["d"], d.filter(~inside)["d"]
             if a.len() and b.len():
                 out[f"{name}_measured"] = float(a.mean()) - float(b.mean())  # type: ignore[arg-type]
-        if window_off._parts:
+        if not window_off.empty:
             off = area_tails(window_off.frame(), days)
             d = (
                 now.join(off, on="area_id", suffix="_off")

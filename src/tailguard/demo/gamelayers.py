@@ -69,6 +69,11 @@ class EventLog:
             events.filter(pl.col("type").is_in(["job.completed", "tech.status"])).select(_KEEP)
         )
 
+    @property
+    def empty(self) -> bool:
+        """Nothing kept yet."""
+        return not self._parts
+
     def frame(self) -> pl.DataFrame:
         """Everything kept so far."""
         if len(self._parts) > 1:
