@@ -176,3 +176,27 @@ def test_the_missions_layer_json_prices_every_tail() -> None:
     }  # fmt: skip
     assert out["config"]["twin"] is True
     assert "mission_ftf_true" in out["by_week"][0]
+
+
+def test_team_bonuses_are_metered_when_the_team_meets_its_goal() -> None:
+    """With a goal every team meets, each co-op area's team is paid once a week, the bonus
+    times the members who worked; with none met, nothing is paid."""
+    easy = GameBenchConfig(areas=4, baseline_days=2, weeks=1, layer="coop", twin=False,
+                           coop_target_pct=50.0)  # fmt: skip
+    (row,) = run_seed(easy, seed=3)
+    assert row["teams_paid"] == _areas_on(3, 4)
+    assert row["spend_usd_per_area_week"] > 100.0  # $100 a member, several members
+    (none,) = run_seed(
+        GameBenchConfig(
+            areas=4, baseline_days=2, weeks=1, layer="coop", twin=False, coop_target_pct=100.0
+        ),
+        seed=3,
+    )
+    assert none["teams_paid"] == 0
+    assert none["spend_usd_per_area_week"] == 0.0
+
+
+def test_a_bad_coop_goal_exits_2() -> None:
+    result = CliRunner().invoke(app, ["gamification", "bench", "--coop-target-pct", "120"])
+    assert result.exit_code == 2
+    assert "--coop-target-pct" in result.output

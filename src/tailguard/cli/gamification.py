@@ -43,6 +43,12 @@ def bench(
         help="kit_streak or coop: the prize in USD (default $50 kit, $100 team bonus).",
     ),
     workers: int = typer.Option(1, "--workers", help="Processes (one seed each at a time)."),
+    coop_target_pct: float = typer.Option(
+        88.0,
+        "--coop-target-pct",
+        help="coop: the team's recorded first-time fix over a week that earns the bonus "
+        "(the programme's default 88).",
+    ),
     twin: bool = typer.Option(
         True,
         "--twin/--no-twin",
@@ -69,6 +75,7 @@ def bench(
             layer=layer,
             value_usd=value_usd,
             twin=twin,
+            coop_target_pct=coop_target_pct,
         )
     except InvalidInputError as exc:
         fail(exc.message)

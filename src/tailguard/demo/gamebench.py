@@ -77,6 +77,8 @@ class GameBenchConfig:
     value_usd: float | None = None
     #: Also run the twin world without the layer (the true effects on the tails).
     twin: bool = True
+    #: ``coop``: the team's recorded first-time fix over a week that earns the bonus.
+    coop_target_pct: float = 88.0
 
     def __post_init__(self) -> None:
         if self.layer not in LAYERS:
@@ -85,6 +87,8 @@ class GameBenchConfig:
             raise InvalidInputError("--areas must be 2..400 and --weeks 1..12")
         if not 0 <= self.baseline_days <= 90 or not 0 < self.bonus_usd <= 100:
             raise InvalidInputError("--baseline-days must be 0..90 and --bonus-usd in (0, 100]")
+        if not 50 <= self.coop_target_pct <= 100:
+            raise InvalidInputError("--coop-target-pct must be between 50 and 100")
 
 
 def run_seed(config: GameBenchConfig, seed: int) -> list[dict[str, Any]]:
@@ -95,7 +99,9 @@ def run_seed(config: GameBenchConfig, seed: int) -> list[dict[str, Any]]:
     on = [area_id(a) for a in range(config.areas) if rng.random() < 0.5]
     _parameter, default = LAYERS[config.layer]
     value = config.bonus_usd if config.layer == "ftf_bonus" else (config.value_usd or default)
-    driver = LayerDriver(config.layer, sim, on, value, seed=seed)
+    driver = LayerDriver(
+        config.layer, sim, on, value, seed=seed, coop_target_pct=config.coop_target_pct
+    )
     base = EventLog()
     for _ in range(24 * config.baseline_days):
         events = pl.from_arrow(sim.step())
@@ -217,6 +223,7 @@ def bench(
             if config.layer == "ftf_bonus"
             else (config.value_usd or LAYERS[config.layer][1]),
             "twin": config.twin,
+            "coop_target_pct": config.coop_target_pct,
         },
         "by_week": by_week,
         "gaming_detection": {

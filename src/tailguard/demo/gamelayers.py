@@ -97,9 +97,17 @@ class LayerDriver:
     """Turns a layer on in ``on`` areas and does the programme's part for it (module doc)."""
 
     def __init__(
-        self, layer: str, sim: Simulator, on: Sequence[str], value: float, *, seed: int
+        self,
+        layer: str,
+        sim: Simulator,
+        on: Sequence[str],
+        value: float,
+        *,
+        seed: int,
+        coop_target_pct: float = COOP_TARGET_FTF_PCT,
     ) -> None:
         self.layer, self.sim, self.on, self.value = layer, sim, list(on), value
+        self.coop_target_pct = coop_target_pct
         self.fixes = FixLedger()
         self.techpower = TechPowerBook()
         self.streaks = KitStreaks(length=10)
@@ -181,7 +189,7 @@ class LayerDriver:
             (100.0 * pl.col("fixed").mean()).alias("ftf"), pl.col("tech_id").n_unique().alias("n")
         )
         for area, ftf, members in teams.sort("area_id").iter_rows():
-            if ftf >= COOP_TARGET_FTF_PCT:
+            if ftf >= self.coop_target_pct:
                 bonus = TeamBonus(area_id=area, usd_per_member=self.value, members=int(members))
                 if self.sim.apply(bonus).accepted:
                     self.counts["teams_paid"] += 1
