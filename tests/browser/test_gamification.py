@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tailguard.clock import SystemClock
+from tailguard.gamification.replays import ReplayLibrary
 from tailguard.gamification.store import SCORE_COLUMNS, GameStore
 from tailguard.ledger import Ledger
 from tailguard.service.auth import KeyStore
@@ -45,13 +46,31 @@ def _programme(ledger_url: str) -> None:
             )
             for k in range(1, 5)
         ]
+        rows.append(("PA-0002", "T000005", 30, 130.0, 0.0, 0.0, 0.0, 90.0, 1, 1, 100.0, 114.0))
         store.put_week(
             date(2026, 2, 23), pl.DataFrame(rows, schema=list(SCORE_COLUMNS), orient="row")
         )
         store.put_streaks(
             [{"tech_id": "T000001", "area_id": "PA-0001", "current": 7, "length": 10, "awarded": 2}]
         )
-        store.seed_opt_ins(["T000001", "T000002", "T000004"], by="field-app", now=now)
+        store.seed_opt_ins(["T000001", "T000002", "T000004", "T000005"], by="field-app", now=now)
+        # A team goal met in PA-0001, a replay by T000005 that T000002 watched.
+        store.put_action(
+            "team-1", at=now, kind="award_team_bonus", area_id="PA-0001", tech_id=None,
+            usd=100.0, status="executed", detail="team FTF 90.2 % in the week of 2026-02-23",
+        )  # fmt: skip
+        library = ReplayLibrary(store)
+        library.put_weak(
+            date(2026, 2, 23),
+            pl.DataFrame(
+                {"tech_id": ["T000002"], "job_code": ["FR-REPAIR"], "fix_z": [-1.2], "jobs": [5]}
+            ),
+        )
+        replay = library.publish(
+            "T000005", job_code="FR-REPAIR", model="WRF555", summary="replaced the start relay",
+            outcome="fixed, no recall", media_ref="fieldapp://rec/1", now=now,
+        )  # fmt: skip
+        library.view(replay, "T000002", now)
         TECH_KEY["T000001"] = KeyStore(ledger.engine).create("T000001", "viewer")[1]
 
 
@@ -107,3 +126,24 @@ def test_a_tech_reads_their_page_and_leaves_the_board(gpage: Page, live: LiveSer
     expect(state).to_contain_text("not shown")
     gpage.get_by_test_id("optin-toggle").click()  # and back, for the other tests
     expect(gpage.get_by_test_id("optin-state")).to_contain_text("You are shown")
+
+
+def test_a_tech_page_shows_badges_and_replays_watched(gpage: Page, live: LiveService) -> None:
+    sign_in(gpage, live, "victor", then="/tech/T000001")
+    gallery = gpage.get_by_test_id("badges")
+    expect(gallery.locator("li[data-badge]")).to_have_count(3)
+    expect(gallery.locator('li[data-badge="kit_streak"] .count')).to_have_text("2")
+    expect(gallery.locator('li[data-badge="team_goal"]')).to_contain_text("90.2 %")
+    expect(gallery.locator('li[data-badge="top_tenth"]')).to_be_visible()
+    _fits(gpage)
+    gpage.goto("/tech/T000005")
+    expect(gpage.get_by_test_id("badges").locator("li[data-badge]")).to_have_count(2)
+    expect(gpage.locator('li[data-badge="replay_author"] .count')).to_have_text("1")
+    expect(gpage.get_by_test_id("replays-viewed-none")).to_be_visible()
+    gpage.goto("/tech/T000002")
+    expect(gpage.get_by_test_id("badges").locator("li[data-badge]")).to_have_count(1)
+    expect(gpage.get_by_test_id("replays-viewed").locator("li")).to_have_count(1)
+    expect(gpage.get_by_test_id("replays-viewed")).to_contain_text("FR-REPAIR")
+    expect(gpage.get_by_test_id("replays-viewed")).to_contain_text("T000005")
+    expect(gpage.get_by_test_id("replays-for-you")).to_contain_text("replaced the start relay")
+    _fits(gpage)

@@ -86,3 +86,66 @@ def test_a_mission_lifts_the_techs_fixes_and_is_refused_when_malformed() -> None
     assert '"skill": ' in truth["true_effect"]
     assert not sim.apply(TechMission(tech_id=tech, metric="speed")).accepted
     assert not sim.apply(TechMission(tech_id=tech, metric="nps", jobs=0)).accepted
+
+
+def test_a_replay_is_watched_or_not_and_teaches_only_its_code() -> None:
+    """A recommended replay: the tech watches it or not (reported), a watched one adds
+    diagnosis odds on its code only, and unknown codes or techs are refused."""
+    from tailguard.sim.config import JOB_CODES
+    from tailguard.sim.interventions import ReplayRecommendation
+
+    sim = Simulator(NetworkConfig(areas=2, seed=8))
+    sim.step()
+    techs = Evaluation(sim).gaming()["tech_id"].to_list()[:60]
+    watched = 0
+    for tech in techs:
+        result = sim.apply(ReplayRecommendation(tech_id=tech, job_code="FR-REPAIR"))
+        assert result.accepted
+        assert result.details["viewed"] in (0, 1)
+        watched += int(result.details["viewed"])
+    assert 0 < watched < len(techs)
+    code = JOB_CODES.index("FR-REPAIR")
+    taught = sim._st.replay[: len(techs)]
+    assert (taught[:, code] != 0).sum() == watched
+    assert (taught[:, [i for i in range(len(JOB_CODES)) if i != code]] == 0).all()
+    assert not sim.apply(ReplayRecommendation(tech_id=techs[0], job_code="XX-REPAIR")).accepted
+    assert not sim.apply(ReplayRecommendation(tech_id="T999999", job_code="FR-REPAIR")).accepted
+
+
+def test_replays_teach_rookies_more_and_they_watch_more() -> None:
+    """The hidden response differs by tenure: rookies watch more often and learn more."""
+    import json
+
+    from tailguard.sim.interventions import ReplayRecommendation
+
+    sim = Simulator(NetworkConfig(areas=4, seed=12))
+    sim.step()
+    for tech in Evaluation(sim).gaming()["tech_id"].to_list():
+        sim.apply(ReplayRecommendation(tech_id=tech, job_code="DW-REPAIR"))
+    log = (
+        Evaluation(sim)
+        .interventions()
+        .filter((pl.col("kind") == "replay_recommendation") & pl.col("accepted"))
+    )
+    truth = [json.loads(t) for t in log["true_effect"]]
+    rookies = [t for t in truth if t["rookie"]]
+    veterans = [t for t in truth if not t["rookie"]]
+    assert rookies
+    assert veterans
+    assert min(t["watch_probability"] for t in rookies) > max(
+        t["watch_probability"] for t in veterans
+    )
+    learned_r = [t["skill"] for t in rookies if t["skill"] != 0]
+    learned_v = [t["skill"] for t in veterans if t["skill"] != 0]
+    assert sum(learned_r) / len(learned_r) > 3 * sum(learned_v) / len(learned_v)
+
+
+def test_replay_lessons_fade_with_a_three_week_half_life() -> None:
+    import numpy as np
+
+    from tailguard.sim.state import DAY
+    from tailguard.sim.visits import fade
+
+    t0 = np.asarray([0.0, 0.0, np.inf])
+    now = np.asarray([21 * DAY, 42 * DAY, 5 * DAY])
+    assert fade(t0, now, 21.0).tolist() == [0.5, 0.25, 0.0]

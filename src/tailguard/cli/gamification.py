@@ -33,8 +33,9 @@ def bench(
     layer: str = typer.Option(
         "ftf_bonus",
         "--layer",
-        help="The reward under test: ftf_bonus (with the gaming flags), kit_streak (parts-kit "
-        "streak prize) or coop (team bonus).",
+        help="The layer under test: ftf_bonus (with the gaming flags), kit_streak (parts-kit "
+        "streak prize), coop (team bonus), missions (sprint missions for the tail) or replays "
+        "(peer replays recommended for weak job codes).",
     ),
     value_usd: float = typer.Option(
         None,
@@ -42,6 +43,18 @@ def bench(
         help="kit_streak or coop: the prize in USD (default $50 kit, $100 team bonus).",
     ),
     workers: int = typer.Option(1, "--workers", help="Processes (one seed each at a time)."),
+    coop_target_pct: float = typer.Option(
+        88.0,
+        "--coop-target-pct",
+        help="coop: the team's recorded first-time fix over a week that earns the bonus "
+        "(the programme's default 88).",
+    ),
+    twin: bool = typer.Option(
+        True,
+        "--twin/--no-twin",
+        help="Also run each network without the layer (same seed) for the true effects on the "
+        "tails (about twice the time).",
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """The gaming flags' precision and recall, and the fix bonus's recorded against its true
@@ -61,6 +74,8 @@ def bench(
             q=q,
             layer=layer,
             value_usd=value_usd,
+            twin=twin,
+            coop_target_pct=coop_target_pct,
         )
     except InvalidInputError as exc:
         fail(exc.message)
@@ -74,21 +89,31 @@ def bench(
     if fmt is OutputFormat.json:
         emit_json(result)
         return
-    columns = (
+    columns: tuple[tuple[str, str], ...] = (
         ("precision", "precision"),
         ("recall", "recall"),
-        ("recorded_ftf_gain", "recorded FTF +pts"),
-        ("true_ftf_gain", "true FTF +pts"),
-        ("parts_missing_change", "parts missing /100"),
-        ("bonus_usd_per_area_week", "bonus $/area-wk"),
+        ("recorded_ftf_gain", "FTF measured"),
+        ("ftf_true_effect", "FTF true"),
+        ("earnings_p10_measured", "earn P10 measured"),
+        ("earnings_p10_true_effect", "earn P10 true"),
+        ("recall_p90_measured", "recall P90 measured"),
+        ("recall_p90_true_effect", "recall P90 true"),
+        ("spend_usd_per_area_week", "spend $/area-wk"),
     )
+    if result["config"]["layer"] == "missions":
+        columns += (("mission_ftf_measured", "mission techs FTF"), ("mission_ftf_true", "true"))
     typer.echo(f"layer: {result['config']['layer']} (${result['config']['value_usd']:g})")
-    typer.echo(f"{'week':>4}  " + "  ".join(f"{title:>20}" for _, title in columns))
+    typer.echo(f"{'week':>4}  " + "  ".join(f"{title:>22}" for _, title in columns))
     for row in result["by_week"]:
-        typer.echo(f"{row['week']:>4}  " + "  ".join(f"{_cell(row[c]):>20}" for c, _ in columns))
-    typer.echo(
-        f"bonus paid per true FTF point (area-week): {result['usd_per_true_ftf_point_area_week']}"
-    )
+        typer.echo(
+            f"{row['week']:>4}  " + "  ".join(f"{_cell(row.get(c, {})):>22}" for c, _ in columns)
+        )
+    per_point = result["spend_per_true_point"]
+    for tail in ("ftf_pts", "earnings_p10_usd_week", "recall_p90_pts"):
+        typer.echo(
+            f"spend per true point of {tail} (area-week): "
+            f"{per_point[tail]['usd_per_point_area_week']}"
+        )
 
 
 def _cell(stat: dict[str, object]) -> str:

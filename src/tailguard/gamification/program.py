@@ -236,7 +236,9 @@ class GamificationProgram:
         for m in self._take_ended():
             if m.status == "completed" and m.xp > 0:
                 args_xp = {"tech_id": m.tech_id, "xp": m.xp, "mission_id": m.mission_id}
-                self._count(self.control.execute(run, "grant_xp", args_xp))
+                result = self.control.execute(run, "grant_xp", args_xp)
+                self._count(result)
+                self._keep(result, now, area=m.area_id, tech=m.tech_id, detail=m.text)
         for tech, q in self.gaming_suspects(now):
             evidence = f"fixes since the bonus come back beyond the tech's own past (q={q:.3f})"
             result = self.control.execute(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tailguard.clock import format_ts
+from tailguard.sim import config as c
 from tailguard.sim import effects
 from tailguard.sim.ids import parse_index
 from tailguard.sim.interventions import (
@@ -20,6 +21,7 @@ from tailguard.sim.interventions import (
     MasterTechShadow,
     NearbyJobOffer,
     RecruitingSms,
+    ReplayRecommendation,
     RoutingWeightBoost,
     SurgePayWindow,
     SurgeShiftOffer,
@@ -357,6 +359,28 @@ def _team(sim: Simulator, iv: Any, now: float, seq: int, hidden: Any, details: A
     return float(iv.usd_per_member) * int(iv.members), "team bonus paid", a
 
 
+def _replay(sim: Simulator, iv: Any, now: float, seq: int, hidden: Any, details: Any) -> Any:
+    t = _tech(sim, iv.tech_id)
+    if iv.job_code not in c.JOB_CODES:
+        raise _Refused(f"unknown job code {iv.job_code!r}")
+    st, net = sim._st, sim.net
+    rookie = bool((now - st.tech_hired[t]) < 365 * DAY)
+    a = int(net.tech_area[t])
+    code = c.JOB_CODES.index(iv.job_code)
+    key = _key(sim, t, seq) * 8 + code
+    p = effects.replay_watch(rookie=rookie, area_type=int(net.area_type[a]))
+    watched = bool(st.rand.uniform("replay-watch", np.asarray([key]))[0] < p)
+    details.update(viewed=int(watched))
+    hidden.update(watch_probability=p, rookie=rookie, skill=0.0, half_life_days=21.0)
+    if not watched:
+        return 0.0, "replay recommended, not watched", a
+    eff = effects.replay_effect(st.rand, key, rookie=rookie, area_type=int(net.area_type[a]))
+    st.replay[t, code] = eff
+    st.replay_t0[t, code] = now
+    hidden.update(skill=eff)
+    return 0.0, "replay watched", a
+
+
 _HANDLERS: dict[type, Any] = {
     SurgePayWindow: _surge,
     NearbyJobOffer: _nearby,
@@ -371,4 +395,5 @@ _HANDLERS: dict[type, Any] = {
     KitBonus: _kit,
     TechMission: _mission,
     TeamBonus: _team,
+    ReplayRecommendation: _replay,
 }

@@ -80,6 +80,25 @@ def mission_effect(
     return (0.0, scale * _draw(rand, "eff-mission-nps", key, 0.5, 0.15))
 
 
+def replay_watch(*, rookie: bool, area_type: int) -> float:
+    """Probability a tech watches a recommended peer replay: rookies mostly do, veterans less,
+    rural techs (fewer peers to ask) a little more."""
+    return float(np.clip((0.75 if rookie else 0.35) * (0.9, 1.0, 1.15)[area_type], 0.0, 0.95))
+
+
+def replay_effect(rand: Streams, key: int, *, rookie: bool, area_type: int) -> float:
+    """Diagnosis log-odds a watched replay adds on jobs of its code (none elsewhere).
+
+    Rookies learn most from seeing a P90 peer do the job, veterans little (they know it, or
+    think so); rural techs, who rarely see a peer at work, a little more. The lesson fades
+    with a three-week half-life.
+    """
+    scale = (0.9, 1.0, 1.2)[area_type]
+    if rookie:
+        return scale * _draw(rand, "eff-replay", key, 0.45, 0.12)
+    return scale * _draw(rand, "eff-replay", key, 0.08, 0.05)
+
+
 def sms_activation(area_type: int) -> float:
     """Probability a dormant tech answers a recruiting SMS (rural techs are keener)."""
     return (0.10, 0.16, 0.26)[area_type]

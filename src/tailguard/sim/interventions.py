@@ -141,6 +141,15 @@ class TechMission:
     jobs: int = 5
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReplayRecommendation:
+    """Recommend a tech a peer replay of a ``job_code`` job in the field app (they may watch)."""
+
+    kind: ClassVar[str] = "replay_recommendation"
+    tech_id: str
+    job_code: str
+
+
 Intervention = (
     SurgePayWindow
     | NearbyJobOffer
@@ -155,6 +164,7 @@ Intervention = (
     | KitBonus
     | TechMission
     | TeamBonus
+    | ReplayRecommendation
 )
 
 INTERVENTION_TYPES: Final[dict[str, type[Intervention]]] = {
@@ -173,6 +183,7 @@ INTERVENTION_TYPES: Final[dict[str, type[Intervention]]] = {
         KitBonus,
         TechMission,
         TeamBonus,
+        ReplayRecommendation,
     )
 }
 

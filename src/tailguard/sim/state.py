@@ -117,6 +117,10 @@ class State:
         self.bonus_withheld = np.zeros(n_t, dtype=bool)  # the fix bonus stopped for this tech
         self.mission = np.zeros((n_t, 2))  # a sprint mission's skill and NPS deltas at t0
         self.mission_t0 = np.full(n_t, np.inf)
+        # A watched peer replay: diagnosis log-odds on jobs of its code, from when it was seen.
+        n_codes = len(c.JOB_CODES)
+        self.replay = np.zeros((n_t, n_codes))
+        self.replay_t0 = np.full((n_t, n_codes), np.inf)
         # Customers.
         self.credit = np.zeros((net.n_customers, 2))  # magnitude, t0
         self.credit[:, 1] = -np.inf

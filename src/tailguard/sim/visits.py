@@ -111,12 +111,15 @@ def run(net: Network, st: State, t: I64, j: I64, depart: F64, est: F64) -> F64:
     sh_fade = fade(st.shadow_t0[t], depart, 21.0)
     shadow = st.shadow[t] * sh_fade[:, None]
     mission = st.mission[t] * fade(st.mission_t0[t], depart, 7.0)[:, None]
+    # A peer replay the tech watched helps on jobs of its code (0 where none was watched).
+    replay = st.replay[t, code] * fade(st.replay_t0[t, code], depart, 21.0)
     logit = (
         c.DIAG_LOGIT
         + net.area_skill[area]
         + st.tech_skill[t]
         + shadow[:, 0]
         + mission[:, 0]
+        + replay
         + g_eff[:, 0]
         + g_eff[:, 3]
         + np.where(kind == 1, 1.5, 0.0)

@@ -1,6 +1,7 @@
 """The gamification pages: the operator's view (each area's reward arms, the leaderboard of
 an area, reward spend, the programme's recent actions) and a technician's own page, built for
-a phone (TechPower and rank, the streak and its prize, opt-in or out).
+a phone (TechPower and rank, the streak and its prize, badges, replays recommended and
+watched, opt-in or out).
 
 The figures are the programme's store (:mod:`tailguard.gamification.store`), the same as
 ``/v1/gamification``. Any signed-in person may look; a technician's opt-in is theirs to change
@@ -14,6 +15,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from tailguard.errors import NotFoundError
+from tailguard.gamification.badges import badges, replays_viewed
+from tailguard.gamification.replays import ReplayLibrary
 from tailguard.gamification.store import GameStore
 from tailguard.identity import canonical_name
 from tailguard.service.auth import Role
@@ -69,6 +72,13 @@ def tech_page(request: Request, tech_id: str) -> Response:
         )
         # A tech who has not opted in is scored for the agent's use; others do not see it.
         private = view is not None and not view["opted_in"] and not mine
+        if view is not None and not private:
+            view = {
+                **view,
+                "badges": badges(store, tech_id[:64]),
+                "replays_for_you": ReplayLibrary(store).recommend(tech_id[:64], limit=3),
+                "replays_viewed": replays_viewed(store, tech_id[:64], limit=5),
+            }
         return render(
             request,
             "tech.html",
