@@ -63,6 +63,9 @@ class ScorecardEngine:
         retain_days: how many days of hourly partials to keep behind the latest ``as_of``
             (default ``window_days + 2``: a window, one day of look-back, the 48 hours the zip
             drill-down compares).
+        pack: pack the state no read or write touched between two :meth:`advance` calls
+            (lossless; see :mod:`tailguard.metrics.packing`). ``False`` keeps it all in frames:
+            the same answers with about three times the memory (the tests compare the two).
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class ScorecardEngine:
         exact_threshold: int = 1000,
         anchor: datetime | None = None,
         retain_days: int | None = None,
+        pack: bool = True,
     ) -> None:
         if window_days < 1:
             raise InvalidInputError(f"window_days must be at least 1, got {window_days}")
@@ -80,6 +84,7 @@ class ScorecardEngine:
         self.window_days = window_days
         self.exact_threshold = exact_threshold
         self._anchor_us = _us(anchor) if anchor is not None else 0
+        self._pack = pack
         self._retain_hours = 24 * (retain_days if retain_days is not None else window_days + 2)
         # Each hour holds the partials of the batches that touched it, merged lazily (when a
         # window or a roll-up reads it, or when too many pile up), so a batch spanning many
@@ -220,6 +225,17 @@ class ScorecardEngine:
 
     def _pack_cold(self) -> None:
         """Pack what was neither read nor written since the previous advance."""
+        warm = (
+            self._warm_hours,
+            self._warm_ids,
+            self._warm_days,
+            self._warm_zips,
+            self._warm_edges,
+        )
+        if not self._pack:
+            for seen in warm:
+                seen.clear()
+            return
         hours: dict[int, dict[int, list[Partial]]] = {}
         for h, pieces in self._hours.items():
             hours.setdefault(-(-h // 24), {})[h] = pieces
@@ -248,11 +264,8 @@ class ScorecardEngine:
         for d in [d for d in self._days if d not in self._warm_days]:
             version, partial = self._days.pop(d)
             self._packed_days[d] = (version, pack_pieces({d: [partial]}))
-        self._warm_hours.clear()
-        self._warm_ids.clear()
-        self._warm_days.clear()
-        self._warm_zips.clear()
-        self._warm_edges.clear()
+        for seen in warm:
+            seen.clear()
 
     # ---------------------------------------------------------------- time
 
