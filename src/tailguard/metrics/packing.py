@@ -20,6 +20,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+import numpy as np
 import polars as pl
 from datasketches import kll_doubles_sketch
 
@@ -76,15 +77,22 @@ def _frame_of(piece: Partial, kind: str) -> pl.DataFrame:
 def pack_pieces(hours: Mapping[int, Sequence[Partial]]) -> PackedPieces:
     """Pack hour -> pieces (the engine's hourly partials of, typically, one day)."""
     blobs: dict[str, bytes] = {}
+    tags = (
+        np.array(
+            [(h, i) for h, pieces in hours.items() for i in range(len(pieces))], dtype=np.int64
+        )
+        .reshape(-1, 2)
+        .T
+    )
     for kind in (*_FRAMES, *_VALUES):
-        tagged = [
-            _frame_of(piece, kind).with_columns(
-                pl.lit(h, pl.Int64).alias(_TAG[0]), pl.lit(i, pl.Int64).alias(_TAG[1])
+        frames = [_frame_of(piece, kind) for pieces in hours.values() for piece in pieces]
+        heights = [f.height for f in frames]
+        blobs[kind] = _to_bytes(
+            pl.concat(frames).with_columns(
+                pl.Series(_TAG[0], np.repeat(tags[0], heights), pl.Int64),
+                pl.Series(_TAG[1], np.repeat(tags[1], heights), pl.Int64),
             )
-            for h, pieces in hours.items()
-            for i, piece in enumerate(pieces)
-        ]
-        blobs[kind] = _to_bytes(pl.concat(tagged))
+        )
     sketches = {
         (h, i, kind): dict(getattr(piece, kind).sketches)
         for h, pieces in hours.items()
