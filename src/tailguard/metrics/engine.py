@@ -23,6 +23,15 @@ import pyarrow as pa
 from tailguard.errors import InvalidInputError
 from tailguard.metrics.compute import area_quantile, kpis_from_partial
 from tailguard.metrics.kpis import CHURN_DAYS
+from tailguard.metrics.packing import (
+    PackedIds,
+    PackedPieces,
+    pack_ids,
+    pack_pieces,
+    unpack_frames,
+    unpack_ids,
+    unpack_pieces,
+)
 from tailguard.metrics.partials import (
     HOUR_US,
     INGEST_COLUMNS,
@@ -54,6 +63,9 @@ class ScorecardEngine:
         retain_days: how many days of hourly partials to keep behind the latest ``as_of``
             (default ``window_days + 2``: a window, one day of look-back, the 48 hours the zip
             drill-down compares).
+        pack: pack the state no read or write touched between two :meth:`advance` calls
+            (lossless; see :mod:`tailguard.metrics.packing`). ``False`` keeps it all in frames:
+            the same answers with about three times the memory (the tests compare the two).
     """
 
     def __init__(
@@ -63,6 +75,7 @@ class ScorecardEngine:
         exact_threshold: int = 1000,
         anchor: datetime | None = None,
         retain_days: int | None = None,
+        pack: bool = True,
     ) -> None:
         if window_days < 1:
             raise InvalidInputError(f"window_days must be at least 1, got {window_days}")
@@ -71,6 +84,7 @@ class ScorecardEngine:
         self.window_days = window_days
         self.exact_threshold = exact_threshold
         self._anchor_us = _us(anchor) if anchor is not None else 0
+        self._pack = pack
         self._retain_hours = 24 * (retain_days if retain_days is not None else window_days + 2)
         # Each hour holds the partials of the batches that touched it, merged lazily (when a
         # window or a roll-up reads it, or when too many pile up), so a batch spanning many
@@ -79,6 +93,22 @@ class ScorecardEngine:
         self._ids: dict[int, pl.Series] = {}
         self._day_versions: dict[int, int] = {}
         self._days: dict[int, tuple[int, Partial]] = {}
+        # What no read or write touched between two advances is packed (lossless, zstd), by
+        # day: the hours of days already rolled up, the ids of hours no batch reaches any
+        # more, the roll-ups of days the merged window already holds (see packing.py).
+        self._packed_hours: dict[int, PackedPieces] = {}
+        self._packed_ids: dict[int, PackedIds] = {}
+        self._packed_days: dict[int, tuple[int, PackedPieces]] = {}
+        self._warm_hours: set[int] = set()
+        self._warm_ids: set[int] = set()
+        self._warm_days: set[int] = set()
+        # The zips of packed hours the zip drill-down's booking counts read (hour -> frame).
+        self._zip_views: dict[int, dict[int, pl.DataFrame]] = {}
+        self._warm_zips: set[int] = set()
+        # Single-piece hours of packed days a window's leading edge reads (day -> hour ->
+        # pieces), kept while read; the packed day stays as it is.
+        self._edge_views: dict[int, dict[int, list[Partial]]] = {}
+        self._warm_edges: set[int] = set()
         self._presence = ChurnPresence()
         self._areas = pl.Series("area_id", [], dtype=pl.String)
         self._horizon_h: int | None = None
@@ -113,6 +143,8 @@ class ScorecardEngine:
             .with_columns((-((-pl.col("h")) // 24)).alias("d"))
         )
         before = events.height
+        for d in events["d"].unique().to_list():
+            self._thaw_ids(int(d))
         events = events.unique(subset="event_id", keep="first", maintain_order=True)
         events = self._drop_seen(events)
         self.duplicates += before - events.height
@@ -128,6 +160,7 @@ class ScorecardEngine:
                 events = events.filter(pl.col("h") > floor_h)
         self._remember_ids(events)
         for h, partial in hour_partials(events).items():
+            self._thaw_hours(-(-h // 24))
             pieces = self._hours.setdefault(h, [])
             pieces.append(partial)
             if len(pieces) > _MAX_PIECES:
@@ -164,6 +197,76 @@ class ScorecardEngine:
             col = ids["event_id"]
             self._ids[key] = col if old is None else pl.concat([old, col])
 
+    # ---------------------------------------------------------------- packing
+
+    def _floor_h(self) -> int | None:
+        return None if self._horizon_h is None else self._horizon_h - self._retain_hours
+
+    def _thaw_hours(self, d: int) -> None:
+        """Make day ``d``'s hourly partials live (unpacked) until the next advance."""
+        self._warm_hours.add(d)
+        packed = self._packed_hours.pop(d, None)
+        self._zip_views.pop(d, None)
+        self._edge_views.pop(d, None)
+        if packed is not None:
+            floor_h = self._floor_h()
+            for h, pieces in unpack_pieces(packed).items():
+                if floor_h is None or h > floor_h:
+                    self._hours[h] = pieces
+
+    def _thaw_ids(self, d: int) -> None:
+        self._warm_ids.add(d)
+        packed = self._packed_ids.pop(d, None)
+        if packed is not None:
+            floor_h = self._floor_h()
+            for h, ids in unpack_ids(packed).items():
+                if floor_h is None or h > floor_h:
+                    self._ids[h] = ids
+
+    def _pack_cold(self) -> None:
+        """Pack what was neither read nor written since the previous advance."""
+        warm = (
+            self._warm_hours,
+            self._warm_ids,
+            self._warm_days,
+            self._warm_zips,
+            self._warm_edges,
+        )
+        if not self._pack:
+            for seen in warm:
+                seen.clear()
+            return
+        hours: dict[int, dict[int, list[Partial]]] = {}
+        for h, pieces in self._hours.items():
+            hours.setdefault(-(-h // 24), {})[h] = pieces
+        ids: dict[int, dict[int, pl.Series]] = {}
+        for h, col in self._ids.items():
+            ids.setdefault(-(-h // 24), {})[h] = col
+        for d in [d for d in self._zip_views if d not in self._warm_zips]:
+            del self._zip_views[d]
+        for d, view in list(self._edge_views.items()):
+            for h in [h for h in view if h not in self._warm_edges]:
+                del view[h]
+            if not view:
+                del self._edge_views[d]
+        for d, of_day in hours.items():
+            if d not in self._warm_hours:
+                self._zip_views.pop(d, None)
+                self._edge_views.pop(d, None)
+                self._packed_hours[d] = pack_pieces(of_day)
+                for h in of_day:
+                    del self._hours[h]
+        for d, ids_of_day in ids.items():
+            if d not in self._warm_ids:
+                self._packed_ids[d] = pack_ids(ids_of_day)
+                for h in ids_of_day:
+                    del self._ids[h]
+        for d in [d for d in self._days if d not in self._warm_days]:
+            version, partial = self._days.pop(d)
+            self._packed_days[d] = (version, pack_pieces({d: [partial]}))
+        for seen in warm:
+            seen.clear()
+
     # ---------------------------------------------------------------- time
 
     def hour_of(self, as_of: datetime) -> int:
@@ -198,6 +301,16 @@ class ScorecardEngine:
             del self._days[d]
         for d in [d for d in self._day_versions if d <= floor_d]:
             del self._day_versions[d]
+        for packed in (
+            self._packed_hours,
+            self._packed_ids,
+            self._packed_days,
+            self._zip_views,
+            self._edge_views,
+        ):
+            for d in [d for d in packed if d <= floor_d]:
+                del packed[d]
+        self._pack_cold()
         self._presence.expire((h - 24 * CHURN_DAYS) // 24)
 
     # ---------------------------------------------------------------- windows
@@ -206,9 +319,16 @@ class ScorecardEngine:
         version = self._day_versions.get(d)
         if version is None:
             return None
+        packed = self._packed_days.get(d)
+        if packed is not None:
+            if packed[0] == version:  # read once a day (the window's days change): stays packed
+                return unpack_pieces(packed[1])[d][0]
+            del self._packed_days[d]  # a late event changed the day: it rolls up again
+        self._warm_days.add(d)
         cached = self._days.get(d)
         if cached is not None and cached[0] == version:
             return cached[1]
+        self._thaw_hours(d)
         hours = [p for h in range(24 * (d - 1) + 1, 24 * d + 1) for p in self._hours.get(h, ())]
         rolled = merge_partials(hours, sketch_threshold=self.exact_threshold)
         self._days[d] = (version, rolled)
@@ -235,19 +355,42 @@ class ScorecardEngine:
         when a late event rewrites one): the merge of those days is kept, so each hour
         merges one partial for them with the edge hours instead of six or seven.
         """
-        days = [(d, day) for d in range(d_first, d_last + 1) if (day := self._day(d)) is not None]
-        if len(days) < 2:
-            return [day for _, day in days]
-        key = tuple((d, self._day_versions[d]) for d, _ in days)
-        if self._days_cache is not None and self._days_cache[0] == key:
+        key = tuple(
+            (d, v)
+            for d in range(d_first, d_last + 1)
+            if (v := self._day_versions.get(d)) is not None
+        )
+        if len(key) >= 2 and self._days_cache is not None and self._days_cache[0] == key:
             return [self._days_cache[1]]
-        merged = merge_partials([day for _, day in days])
+        days = [day for d, _ in key if (day := self._day(d)) is not None]
+        if len(days) < 2:
+            return days
+        merged = merge_partials(days)
         self._days_cache = (key, merged)
         return [merged]
 
     def _pieces(self, h_from: int, h_to: int) -> list[Partial]:
         out: list[Partial] = []
         for h in range(h_from, h_to + 1):
+            d = -(-h // 24)
+            packed = self._packed_hours.get(d)
+            if packed is not None:
+                shape = dict(packed.shape)
+                if shape.get(h, 0) == 0:
+                    continue
+                if shape[h] == 1:  # read it, leave the day packed
+                    self._warm_edges.add(h)
+                    view = self._edge_views.setdefault(d, {})
+                    if h not in view:
+                        wanted = {
+                            x
+                            for x in range(h, min(h_to, 24 * d) + 1)
+                            if shape.get(x) == 1 and x not in view
+                        }
+                        view.update(unpack_pieces(packed, wanted))
+                    out.append(view[h][0])
+                    continue
+                self._thaw_hours(d)  # several pieces: merged below, so unpacked for good
             pieces = self._hours.get(h)
             if pieces and len(pieces) > 1:
                 pieces[:] = [merge_partials(pieces)]
@@ -382,16 +525,62 @@ class ScorecardEngine:
     def _zip_bookings(self, h_lo: int, h_hi: int) -> pl.DataFrame:
         """``area_id, zip, booked`` over hours ``(h_lo, h_hi]``: only the zips of the partials
         are merged (merging whole partials would re-merge every value of the hours)."""
-        zips = [p.zips for p in self.window_partials(h_lo, h_hi)]
+        zips = self._window_zips(h_lo, h_hi)
         if not zips:
             return Partial.empty().zips.select("area_id", "zip", "booked")
         return pl.concat(zips).group_by("area_id", "zip").agg(pl.col("booked").sum())
 
+    def _window_zips(self, h_lo: int, h_hi: int) -> list[pl.DataFrame]:
+        """The ``zips`` of :meth:`window_partials` (the same pieces, merged the same way),
+        read from packed hours without unpacking the rest of them."""
+        d_first = h_lo // 24 + 1 + (1 if h_lo % 24 else 0)
+        d_last = h_hi // 24
+        if d_first > d_last:
+            return self._piece_zips(h_lo + 1, h_hi)
+        out = self._piece_zips(h_lo + 1, 24 * (d_first - 1))
+        for d in range(d_first, d_last + 1):
+            version = self._day_versions.get(d)
+            packed = self._packed_days.get(d)
+            if packed is not None and packed[0] == version:
+                out.extend(unpack_frames(packed[1], "zips").values())
+            elif (day := self._day(d)) is not None:
+                out.append(day.zips)
+        out.extend(self._piece_zips(24 * d_last + 1, h_hi))
+        return out
+
+    def _piece_zips(self, h_from: int, h_to: int) -> list[pl.DataFrame]:
+        out: list[pl.DataFrame] = []
+        for h in range(h_from, h_to + 1):
+            d = -(-h // 24)
+            packed = self._packed_hours.get(d)
+            if packed is not None:
+                self._warm_zips.add(d)
+                view = self._zip_views.get(d)
+                if view is None:
+                    view = self._zip_views[d] = unpack_frames(packed, "zips")
+                if h in view:
+                    out.append(view[h])
+                    continue
+                if h not in dict(packed.shape):
+                    continue
+                self._thaw_hours(d)  # several pieces: merged, as any read of them does
+            pieces = self._hours.get(h)
+            if pieces and len(pieces) > 1:
+                pieces[:] = [merge_partials(pieces)]
+            if pieces:
+                out.append(pieces[0].zips)
+        return out
+
     def nbytes(self) -> dict[str, int]:
         """Approximate memory held, in bytes, by hourly partials, daily roll-ups, ids, presence."""
         return {
-            "hours": sum(p.nbytes() for ps in self._hours.values() for p in ps),
-            "days": sum(p.nbytes() for _, p in self._days.values()),
-            "event_ids": sum(int(s.estimated_size()) for s in self._ids.values()),
+            "hours": sum(p.nbytes() for ps in self._hours.values() for p in ps)
+            + sum(p.nbytes() for p in self._packed_hours.values())
+            + sum(int(f.estimated_size()) for v in self._zip_views.values() for f in v.values())
+            + sum(p.nbytes() for v in self._edge_views.values() for ps in v.values() for p in ps),
+            "days": sum(p.nbytes() for _, p in self._days.values())
+            + sum(p.nbytes() for _, p in self._packed_days.values()),
+            "event_ids": sum(int(s.estimated_size()) for s in self._ids.values())
+            + sum(p.nbytes() for p in self._packed_ids.values()),
             "presence": self._presence.nbytes(),
         }
