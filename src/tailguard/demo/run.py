@@ -138,8 +138,10 @@ def hourly_rows(scorecard: pl.DataFrame, arm: str, hour: datetime) -> pl.DataFra
 
 def _arm_summary(hourly: pl.DataFrame, last: pl.DataFrame) -> dict[str, Any]:
     band = {b.id: _pct(hourly[f"inside_{b.id}"].drop_nulls()) for b in _THRESHOLD_BANDS}
+    # Rounded to 6 decimals: the medians are sums of hourly partials, whose last bits depend on
+    # the order the engine merged them in (one process or shards), not on what happened.
     kpis = {
-        c: (None if last[c].drop_nulls().is_empty() else float(last[c].median()))  # type: ignore[arg-type]
+        c: (None if last[c].drop_nulls().is_empty() else round(float(last[c].median()), 6))  # type: ignore[arg-type]
         for c in last.columns
         if c != "area_id"
     }
