@@ -233,3 +233,5 @@ def test_bad_bench_settings_are_refused() -> None:
         BenchConfig(areas=0)
     with pytest.raises(InvalidInputError, match="unknown policies"):
         BenchConfig(policies=("fixed", "greedy"))
+    with pytest.raises(InvalidInputError, match="--structure"):
+        BenchConfig(structure="cells")

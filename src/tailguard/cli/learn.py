@@ -208,6 +208,11 @@ def bench(
         7, "--warmup-days", help="Days simulated before the policies start (1..28)."
     ),
     out: str | None = typer.Option(None, "--out", help="Also write the JSON (with runs) here."),
+    structure: str = typer.Option(
+        "dose",
+        "--structure",
+        help="The learning policy's reward model: dose (slopes by dose, the default) or arms.",
+    ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Run the policies on the simulator and score them against its hidden truth."""
@@ -225,6 +230,7 @@ def bench(
         policies=tuple(p.strip() for p in policies.split(",") if p.strip()),
         workers=workers or max(1, os.cpu_count() or 1),
         warmup_days=warmup_days,
+        structure=structure,
     )
     if fmt is OutputFormat.json:
         # stdout holds only the JSON; each finished run is a plain line on stderr.

@@ -36,6 +36,7 @@ import polars as pl
 from tailguard.agents.catalogue import Catalogue, default_catalogue
 from tailguard.agents.world import build_world, warm_up
 from tailguard.learning.arms import is_hold, split_arm
+from tailguard.learning.policy import LearningConfig
 from tailguard.metrics import ScorecardEngine
 from tailguard.rules.guardbands import GUARD_BANDS, inside_expr
 from tailguard.sim import NetworkConfig, Simulator
@@ -57,6 +58,7 @@ class BenchConfig:
     warmup_days: int = 7
     policies: tuple[str, ...] = POLICIES
     workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    structure: str = "dose"
 
     def __post_init__(self) -> None:
         from tailguard.errors import InvalidInputError
@@ -69,6 +71,8 @@ class BenchConfig:
             raise InvalidInputError("--warmup-days must be between 1 and 28")
         if not 1 <= self.seeds <= 1000:
             raise InvalidInputError("--seeds must be between 1 and 1000")
+        if self.structure not in ("dose", "arms"):
+            raise InvalidInputError("--structure must be dose or arms")
         unknown = set(self.policies) - set(POLICIES)
         if unknown:
             raise InvalidInputError(f"unknown policies {sorted(unknown)} (one of {POLICIES})")
@@ -209,6 +213,7 @@ def run_one(policy: str, seed: int, config: BenchConfig, workdir: str) -> dict[s
             catalogue=catalogue,
             policy="learning" if policy == "learning" else "fixed",
             choice_policy=choice,
+            learning_config=LearningConfig(structure=config.structure),
             pulse=False,
             signals=signals,
             durable=False,
@@ -373,6 +378,7 @@ def summarise(runs: Sequence[Mapping[str, Any]], config: BenchConfig) -> dict[st
     return {
         "areas": config.areas,
         "weeks": config.weeks,
+        "structure": config.structure,
         "seeds": list(range(config.seed_base, config.seed_base + config.seeds)),
         "policies": policies,
         "paired": paired,

@@ -204,13 +204,17 @@ def _moments(
     w, r = pl.col("w"), pl.col("reward")
     # sorted: the order of the sums into the precision matrix must not depend on the hashing
     # (a version is the same whatever process or shard layout fitted it)
-    sums = rows.group_by("bucket").agg(
-        w.sum().alias("s0"),
-        (w * r).sum().alias("r0"),
-        *[(w * pl.col(x)).sum().alias(f"s_{x}") for x in xs],
-        *[(w * r * pl.col(x)).sum().alias(f"r_{x}") for x in xs],
-        *[(w * pl.col(x) * pl.col(y)).sum().alias(f"s_{x}_{y}") for x in xs for y in xs],
-    ).sort("bucket")
+    sums = (
+        rows.group_by("bucket")
+        .agg(
+            w.sum().alias("s0"),
+            (w * r).sum().alias("r0"),
+            *[(w * pl.col(x)).sum().alias(f"s_{x}") for x in xs],
+            *[(w * r * pl.col(x)).sum().alias(f"r_{x}") for x in xs],
+            *[(w * pl.col(x) * pl.col(y)).sum().alias(f"s_{x}_{y}") for x in xs for y in xs],
+        )
+        .sort("bucket")
+    )
     out: list[dict[str, Any]] = []
     for row in sums.iter_rows(named=True):
         k = len(xs)
