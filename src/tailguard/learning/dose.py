@@ -79,11 +79,12 @@ class SlopePosterior:
     cov: tuple[tuple[float, ...], ...]
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready fields (rounded: a version is stored with every night's update)."""
+        """JSON-ready fields, at full precision: a version read back from the ledger (after a
+        restart) must choose exactly as the one fitted in memory."""
         return {
             "entries": list(self.entries),
-            "mean": [round(m, 6) for m in self.mean],
-            "cov": [[round(c, 8) for c in row] for row in self.cov],
+            "mean": list(self.mean),
+            "cov": [list(row) for row in self.cov],
         }
 
     @classmethod

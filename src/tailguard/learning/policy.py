@@ -211,6 +211,7 @@ class ThompsonModel:
     arms: dict[str, ArmInfo] = field(default_factory=dict)
     slopes: dict[tuple[str, str], SlopePosterior] = field(default_factory=dict)
     group_slopes: dict[str, SlopePosterior] = field(default_factory=dict)
+    _entry_n: dict[tuple[str, str], float] = field(default_factory=dict, repr=False)
 
     @property
     def uses_doses(self) -> bool:
@@ -223,10 +224,11 @@ class ThompsonModel:
         if not self.uses_doses or is_hold(arm) or arm not in self.arms:
             p = self.pooled.get((group, arm))
             return p.n if p is not None else 0.0
-        entry = self.arms[arm].entry
-        return sum(
-            s.n for (g, a), s in self.pooled.items() if g == group and split_arm(a)[0] == entry
-        )
+        if not self._entry_n:  # once per version: every decision of each entry, any level
+            for (g, a), s in self.pooled.items():
+                key = (g, split_arm(a)[0])
+                self._entry_n[key] = self._entry_n.get(key, 0.0) + s.n
+        return self._entry_n.get((group, self.arms[arm].entry), 0.0)
 
     def _values(
         self, group: str, bucket: str, arms: Sequence[str], gen: np.random.Generator
