@@ -46,7 +46,8 @@ def intervention_summary(decisions: pl.DataFrame) -> dict[str, Any]:
             "held": int(status.get("held", 0)),
             "cost_usd": round(float(part["cost_usd"].sum()), 2),
             "outcomes_measured": deltas.len(),
-            "mean_outcome_delta": None if deltas.is_empty() else float(deltas.mean()),  # type: ignore[arg-type]
+            # 6 decimals: the measured KPIs' last bits follow the engine's merge order
+            "mean_outcome_delta": None if deltas.is_empty() else round(float(deltas.mean()), 6),  # type: ignore[arg-type]
         }
     return {
         "total": decisions.height,

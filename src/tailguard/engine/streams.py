@@ -153,13 +153,19 @@ class StreamFeed:
         """Take every delivery waiting for the shard's consumer, ingest it, then ack it;
         returns the events counted. A delivery is acked only once its events are in the state,
         so a shard that dies in between gets it again (and counts it once). An empty fetch
-        ends the pump only when the server says nothing is left to hand over (a pull can come
-        back empty before the server has answered it)."""
+        ends the pump only when the server says nothing is left to hand over and nothing is
+        out unacked: a pull can come back empty before the server has answered it, and on a
+        loaded machine a pull can time out with its messages already handed over (they reach
+        the next pull, or come back after the visibility timeout), so the pump waits for them
+        rather than leaving them to a later hour."""
         counted = 0
         while True:
             delivery = self.bus.fetch(max_events)
             if delivery.table.num_rows == 0:
-                if not self.bus.waiting():
+                left = self.bus.backlog()
+                if left is None:  # the server cannot tell what is out unacked (Redis < 7)
+                    left = self.bus.waiting()
+                if not left:
                     return counted
                 delivery = self.bus.fetch(max_events, timeout=PUMP_WAIT)
                 if delivery.table.num_rows == 0:

@@ -113,6 +113,9 @@ def _whole(value: Any) -> Any:
 
 
 Whole = Annotated[int, BeforeValidator(_whole)]
+#: A campaign's seed: the bounds come before the validator, so that the OpenAPI schema carries
+#: them (as minimum/maximum) even inside the optional field's anyOf.
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1), BeforeValidator(_whole)]
 CampaignId = Annotated[str, Path(pattern="^cmp-[0-9a-f]{12}$", description="A campaign id.")]
 _TEXT = "^[^\\x00]*$"
 
@@ -142,7 +145,7 @@ class CampaignIn(BaseModel):
     target_hires: Whole = Field(ge=1, le=1000)
     max_candidates: Whole = Field(default=20, ge=1, le=500)
     region: str | None = Field(default=None, max_length=64, pattern=_TEXT)
-    seed: Whole | None = Field(default=None, ge=0, le=2**31 - 1)
+    seed: Seed | None = None
     profile: ProfileIn
 
 
